@@ -1,0 +1,28 @@
+// jsd-client (QueueClient_<remote>): started by jsd-listener. See jsd-client(8).
+#include <cstdio>
+
+#include "cli.h"
+#include "queue_client.h"
+
+int main(int argc, char** argv) {
+  cxxopts::Options opts("jsd-client", "The local end of the link to REMOTE (QueueClient_REMOTE). Started and\n"
+                                      "supervised by jsd-listener, which holds the other end of fd 3.\n");
+  opts.custom_help("[-f FILE] [--instance ID] REMOTE");
+  jsd::cli_common_options(opts);
+  opts.add_options()("instance", "the listener's instance id (hex)", cxxopts::value<std::string>()->default_value("0"), "ID")(
+      "remote", "peer name or address:port", cxxopts::value<std::string>());
+  opts.parse_positional({"remote"});
+  opts.positional_help("REMOTE");
+  cxxopts::ParseResult r;
+  int code = 0;
+  if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
+  if (!r.count("remote")) {
+    fprintf(stderr, "jsd-client: error: missing REMOTE (see --help)\n");
+    return 1;
+  }
+  jsd::ClientOptions o;
+  if (!jsd::cli_load_config("jsd-client", r["config"].as<std::string>(), o.cfg)) return 1;
+  o.remote = r["remote"].as<std::string>();
+  o.instance = std::strtoull(r["instance"].as<std::string>().c_str(), nullptr, 16);
+  return jsd::run_queue_client(o);
+}

@@ -1,0 +1,41 @@
+// jsd-ping: round trips to an object on a node. See jsd-ping(1).
+#include <cstdio>
+
+#include "cli.h"
+#include "ping.h"
+
+int main(int argc, char** argv) {
+  cxxopts::Options opts("jsd-ping", "Calls the ping object (or OBJECT) on NODE and prints round-trip times.\n"
+                                    "Exit status: 0 a reply came back, 1 none did, 255 jsd failed.\n");
+  opts.custom_help("[-c COUNT] [-i INTERVAL] [-W TIMEOUT] [-q] [--json] [-f FILE]");
+  opts.positional_help("NODE [OBJECT]");
+  jsd::cli_common_options(opts);
+  opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)", cxxopts::value<long>()->default_value("0"), "COUNT")(
+      "i,interval", "seconds between calls", cxxopts::value<double>()->default_value("1"), "INTERVAL")(
+      "W,timeout", "seconds to wait for each reply", cxxopts::value<double>()->default_value("10"), "TIMEOUT")(
+      "q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
+      "args", "NODE [OBJECT]", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"args"});
+  cxxopts::ParseResult r;
+  int code = 0;
+  if (!jsd::cli_parse(opts, argc, argv, r, 255, code)) return code;
+  jsd::PingOptions o;
+  auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (args.empty() || args.size() > 2) {
+    fprintf(stderr, "jsd-ping: error: expected NODE [OBJECT] (see --help)\n");
+    return 255;
+  }
+  o.node = args[0];
+  if (args.size() == 2) o.object = args[1];
+  o.count = r["count"].as<long>();
+  o.interval_s = r["interval"].as<double>();
+  o.timeout_s = r["timeout"].as<double>();
+  o.json = r.count("json") > 0;
+  o.quiet = r.count("quiet") > 0;
+  if (o.count < 0 || o.interval_s < 0.001 || o.timeout_s <= 0) {
+    fprintf(stderr, "jsd-ping: error: COUNT must be >= 0, INTERVAL >= 0.001 and TIMEOUT > 0\n");
+    return 255;
+  }
+  if (!jsd::cli_load_config("jsd-ping", r["config"].as<std::string>(), o.cfg)) return 255;
+  return jsd::run_ping(o);
+}

@@ -1,0 +1,26 @@
+// jsd-queue-server (QueueServer_<peer>): started by jsd-listener. See jsd-queue-server(8).
+#include <cstdio>
+
+#include "cli.h"
+#include "queue_server.h"
+
+int main(int argc, char** argv) {
+  cxxopts::Options opts("jsd-queue-server", "Receives PEER's link (QueueServer_PEER) on the port jsd-listener bound\n"
+                                            "for it (fd 3) and hands its events to the listener (fd 4).\n");
+  opts.custom_help("[-f FILE] PEER");
+  jsd::cli_common_options(opts);
+  opts.add_options()("peer", "the peer node's name", cxxopts::value<std::string>());
+  opts.parse_positional({"peer"});
+  opts.positional_help("PEER");
+  cxxopts::ParseResult r;
+  int code = 0;
+  if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
+  if (!r.count("peer")) {
+    fprintf(stderr, "jsd-queue-server: error: missing PEER (see --help)\n");
+    return 1;
+  }
+  jsd::ServerOptions o;
+  if (!jsd::cli_load_config("jsd-queue-server", r["config"].as<std::string>(), o.cfg)) return 1;
+  o.peer = r["peer"].as<std::string>();
+  return jsd::run_queue_server(o);
+}

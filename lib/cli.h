@@ -1,0 +1,26 @@
+// Helpers shared by the mains in cmd/: config loading with one error line
+// per mistake, and the common --help/--version behaviour.
+#pragma once
+
+#include <string>
+
+#include <cxxopts.hpp>
+
+#include "config.h"
+
+namespace jsd {
+
+// Loads --config FILE (or $JSD_CONFIG, /etc/jsd/jsd.conf, the embedded
+// defaults). Prints "prog: error: ..." lines and returns false on mistakes.
+bool cli_load_config(const std::string& prog, const std::string& path, Config& cfg);
+
+// Adds --config, --help, --version to an option set.
+void cli_common_options(cxxopts::Options& opts);
+
+// Parses argv; on --help/--version prints and sets exit_code (0). On a usage
+// error prints one line and sets exit_code to usage_code. Returns false when
+// the caller should exit with exit_code.
+bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out, int usage_code,
+               int& exit_code);
+
+}  // namespace jsd

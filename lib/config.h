@@ -1,0 +1,76 @@
+// Node configuration: one JSON file per node. Every key has an embedded
+// default, so a node starts with no file at all. Validation reports one line
+// per mistake and the node refuses to start on any of them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace jsd {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string str() const;
+};
+// "host:port" or "[v6]:port"; host must be a numeric address.
+bool parse_endpoint(const std::string& s, Endpoint& out, std::string& err);
+
+struct JobDef {
+  std::vector<std::string> command;
+  std::string cwd;
+  std::map<std::string, std::string> env;
+  double timeout_s = 0;  // 0: no limit
+  int max_parallel = 4;
+};
+
+struct Config {
+  std::string path;  // file it came from; empty for embedded defaults
+  std::string node;
+  Endpoint listen;
+  uint16_t port_min = 50000, port_max = 59999;
+  std::string state_dir;
+  std::string key_file;
+  std::map<std::string, Endpoint> peers;
+  bool allow_unknown_peers = false;
+  std::vector<std::string> connect_at_startup;
+  size_t max_frame = 1 << 20;
+  int handshake_timeout_ms = 5000;
+  int heartbeat_ms = 1000;
+  int dead_after_ms = 3000;
+  int reconnect_min_ms = 20;
+  int reconnect_max_ms = 2000;
+  std::string log_level = "info";
+  bool syslog = false;
+  std::map<std::string, JobDef> jobs;
+  std::map<std::string, bool> allow_adhoc;  // peer -> allowed ("*" for all)
+
+  std::string control_socket() const { return state_dir + "/control.sock"; }
+};
+
+// The embedded defaults (node = short host name, etc.).
+Config default_config();
+
+// Picks the file: explicit path, else $JSD_CONFIG, else /etc/jsd/jsd.conf if
+// it exists, else none (embedded defaults). Returns false with one message
+// per mistake in errors.
+bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors);
+bool parse_config(const nlohmann::json& j, Config& out, std::vector<std::string>& errors);
+
+// A NODE argument: a peer name from the config, this node's own name, or
+// host:port. name is empty when only an address is known.
+struct Target {
+  std::string name;
+  Endpoint addr;
+  std::string key() const { return name.empty() ? addr.str() : name; }
+};
+bool resolve_target(const Config& c, const std::string& arg, Target& out, std::string& err);
+
+nlohmann::json config_to_json(const Config& c);
+
+}  // namespace jsd

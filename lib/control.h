@@ -1,0 +1,19 @@
+// The local control socket, seen from a tool (jsd-ping, jsd-submit,
+// jsd-listener --status).
+#pragma once
+
+#include <string>
+
+#include "config.h"
+#include "event.h"
+
+namespace jsd {
+
+// Connects to the node's listener; returns a connected fd, or -1 with a
+// one-line reason in err.
+int connect_control(const Config& cfg, std::string& err);
+
+// One request, one answer, blocking (for --status).
+bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err);
+
+}  // namespace jsd

@@ -1,0 +1,65 @@
+// Events and the messages that carry them between jsd processes.
+//
+// An Event is what the design calls a frame's content: from, to, id, object,
+// kind and a JSON body. A Msg wraps an event (or a link-control message:
+// hello, ack, heartbeat, state) for one hop. The encoding is a compact binary
+// one so that hops which only forward an event never parse its JSON body.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace jsd {
+
+enum class Kind : uint8_t { call = 1, reply = 2, notify = 3 };
+const char* kind_name(Kind k);
+
+struct Event {
+  Kind kind = Kind::notify;
+  uint64_t id = 0;
+  std::string from;
+  std::string to;
+  std::string object;
+  std::string body;  // JSON text
+};
+
+enum class MsgType : uint8_t {
+  // On a link (QueueClient -> QueueServer and back), inside the AEAD.
+  link_hello = 1,  // client introduces itself: peer = from node, instance
+  data = 2,        // seq + event
+  ack = 3,         // seq: everything up to seq was handed to the node
+  heartbeat = 4,
+  heartbeat_ack = 5,
+  // On the supervisor pipe between jsd-listener and its children.
+  session = 10,     // listener -> queue-server: text = session secrets
+  deliver = 11,     // queue-server -> listener: peer, instance, seq, event
+  link_state = 12,  // child -> listener: peer, text = state, detail in event.body
+  // On the local control socket between a tool and jsd-listener.
+  send = 20,    // tool -> listener: event to route (event.to = node)
+  status = 21,  // tool -> listener: status query; listener -> tool: text = JSON
+  error = 22,   // listener -> tool: seq = the tool's event id, text = reason
+  shutdown = 23,
+};
+
+struct Msg {
+  Msg() = default;
+  explicit Msg(MsgType t) : type(t) {}
+  MsgType type = MsgType::data;
+  uint64_t seq = 0;
+  uint64_t instance = 0;
+  std::string peer;
+  std::string text;
+  Event ev;
+};
+
+std::string encode(const Msg& m);
+void encode_into(std::string& out, const Msg& m);
+// Returns false and sets err on malformed input; never throws.
+bool decode(std::string_view in, Msg& m, std::string& err);
+
+// Node and object names: 1..64 of [A-Za-z0-9._:-]; no slashes, spaces or
+// shell metacharacters, because they end up in argv[0] and file names.
+bool valid_name(std::string_view s);
+
+}  // namespace jsd

@@ -1,0 +1,316 @@
+// jsd-listener: node port, handshakes, control socket, start and stop.
+#include "listener.h"
+
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "listener_impl.h"
+#include "log.h"
+
+namespace jsd {
+
+using nlohmann::json;
+
+struct Listener::Handshake {
+  Stream* s = nullptr;
+  std::unique_ptr<HandshakeServer> hs;
+  std::unique_ptr<Timer> timer;
+  int step = 0;  // 0: want hello, 1: want proof
+  std::string from;
+};
+
+Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Key& key)
+    : loop_(loop), o_(o), cfg_(o_.cfg), key_(key) {
+  randombytes_buf(&instance_, sizeof instance_);
+  bin_dir_ = self_dir();
+  if (const char* d = getenv("JSD_LIBEXEC_DIR"); d && *d) bin_dir_ = d;
+}
+
+Listener::~Listener() { wipe(key_); }
+
+namespace {
+
+bool make_state_dir(const std::string& dir, std::string& err) {
+  std::string cur;
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      cur = dir.substr(0, i);
+      if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+        err = "cannot create state_dir " + cur + ": " + strerror(errno);
+        return false;
+      }
+    }
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    err = "state_dir " + dir + " is not a directory";
+    return false;
+  }
+  if (st.st_uid != geteuid()) {
+    err = "state_dir " + dir + " belongs to another user";
+    return false;
+  }
+  if (st.st_mode & 077) chmod(dir.c_str(), 0700);
+  return true;
+}
+
+// True if a live process answers on the Unix socket.
+bool socket_answers(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+int Listener::start() {
+  std::string err;
+  started_ = wall_time();
+  if (!make_state_dir(cfg_.state_dir, err)) {
+    log_error(err);
+    return 1;
+  }
+  std::string sock = cfg_.control_socket();
+  if (sock.size() >= sizeof(sockaddr_un::sun_path)) {
+    log_error("control socket path " + sock + " is too long; choose a shorter state_dir");
+    return 1;
+  }
+  if (socket_answers(sock)) {
+    log_error("another jsd-listener is running for this node (" + sock + " answers)");
+    return 1;
+  }
+  unlink(sock.c_str());
+
+  // Node port first: if it is taken, fail before touching anything else.
+  struct sockaddr_storage ss {};
+  int rc = uv_ip4_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in*>(&ss));
+  if (rc != 0) rc = uv_ip6_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in6*>(&ss));
+  uv_tcp_init(loop_, &node_server_);
+  node_server_.data = this;
+  node_open_ = true;
+  if (rc == 0) rc = uv_tcp_bind(&node_server_, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&node_server_), 128,
+                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_node_connection(st); });
+  if (rc != 0) {
+    log_error("cannot listen on " + cfg_.listen.str() + ": " + uv_error(rc));
+    return 1;
+  }
+
+  uv_pipe_init(loop_, &control_server_, 0);
+  control_server_.data = this;
+  control_open_ = true;
+  mode_t old = umask(077);  // the socket is born 0600
+  rc = uv_pipe_bind(&control_server_, sock.c_str());
+  umask(old);
+  if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&control_server_), 128,
+                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_control_connection(st); });
+  if (rc != 0) {
+    log_error("cannot listen on control socket " + sock + ": " + uv_error(rc));
+    return 1;
+  }
+
+  sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { shutdown("SIGTERM"); });
+  sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
+  sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [] { log_info("SIGHUP ignored: restart the listener to reload its configuration"); });
+
+  log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + sock);
+  for (auto& peer : cfg_.connect_at_startup) ensure_client(peer);
+
+  if (o_.ready_fd >= 0) {
+    ssize_t n = write(o_.ready_fd, "ready\n", 6);
+    (void)n;
+    ::close(o_.ready_fd);
+  }
+  return 0;
+}
+
+void Listener::on_node_connection(int status) {
+  if (status != 0 || stopping_) return;
+  Stream* s = Stream::tcp(loop_);
+  if (!s) return;
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&node_server_), s->stream()) != 0) {
+    s->close();
+    return;
+  }
+  uv_tcp_nodelay(s->tcp_handle(), 1);
+  auto h = std::make_unique<Handshake>();
+  Handshake* hp = h.get();
+  h->s = s;
+  h->from = s->peer_name();
+  h->hs = std::make_unique<HandshakeServer>(key_, cfg_.node);
+  h->timer = std::make_unique<Timer>(loop_);
+  h->timer->start(uint64_t(cfg_.handshake_timeout_ms), [this, hp] {
+    log_warn("handshake from " + hp->from + " timed out after " + std::to_string(cfg_.handshake_timeout_ms) + " ms");
+    finish_handshake(hp, false);
+  });
+  s->on_frame = [this, hp](std::string_view p) { on_handshake_frame(hp, p); };
+  s->on_close = [this, hp](const std::string& why) {
+    hp->s = nullptr;
+    if (!why.empty())
+      log_warn("handshake from " + hp->from + (hp->hs->client_node().empty() ? "" : " ('" + printable(hp->hs->client_node()) + "')") +
+               " failed: " + why + (hp->step == 1 && why == "closed by peer" ? " (the peer rejected our key: wrong key_file?)" : ""));
+    finish_handshake(hp, false);
+  };
+  handshakes_[hp] = std::move(h);
+  s->start(64 * 1024);
+}
+
+void Listener::finish_handshake(Handshake* h, bool) {
+  auto it = handshakes_.find(h);
+  if (it == handshakes_.end()) return;
+  if (h->s) {
+    Stream* s = h->s;
+    h->s = nullptr;
+    // Let a last message (accept or refused) reach the peer first.
+    s->mute();
+    s->on_close = nullptr;
+    s->when_flushed([s] { s->close(); });
+  }
+  handshakes_.erase(it);
+}
+
+void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
+  std::string err;
+  auto refuse = [&](const std::string& log_why, const std::string& tell) {
+    log_warn("refused " + h->from + (h->hs->client_node().empty() ? "" : " ('" + printable(h->hs->client_node()) + "')") + ": " + log_why);
+    if (h->s) h->s->send(HandshakeServer::refuse(tell));
+    finish_handshake(h, false);
+  };
+  if (h->step == 0) {
+    if (!h->hs->on_hello(p, err)) return refuse(err, "bad hello");
+    const std::string& name = h->hs->client_node();
+    if (!valid_name(name)) return refuse("invalid node name", "invalid node name");
+    if (name == cfg_.node) return refuse("it claims this node's own name", "that is this node's name");
+    if (!cfg_.peers.count(name)) {
+      if (!cfg_.allow_unknown_peers) return refuse("not in peers", "node '" + name + "' is not in peers of " + cfg_.node);
+      Endpoint ep;
+      if (!parse_endpoint(h->hs->client_addr(), ep, err)) return refuse("bad address: " + err, "bad address");
+      dynamic_peers_[name] = ep;
+    }
+    h->step = 1;
+    h->s->send(h->hs->challenge());
+    return;
+  }
+  if (!h->hs->on_proof(p, err)) return refuse(err, "authentication failed");
+  std::string peer = h->hs->client_node();
+  SessionKeys keys = h->hs->keys();
+  uint16_t port = 0;
+  bool ok = start_queue_server(peer, port, keys, err);
+  keys.wipe();
+  if (!ok) {
+    log_error("cannot serve " + peer + ": " + err);
+    h->s->send(HandshakeServer::refuse("no queue-server: " + err));
+    return finish_handshake(h, false);
+  }
+  log_info(peer + " (" + h->from + ") authenticated; QueueServer_" + peer + " on port " + std::to_string(port));
+  h->s->send(h->hs->accept(port));
+  finish_handshake(h, true);
+}
+
+void Listener::on_control_connection(int status) {
+  if (status != 0 || stopping_) return;
+  Stream* s = Stream::pipe(loop_);
+  if (!s) return;
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&control_server_), s->stream()) != 0) {
+    s->close();
+    return;
+  }
+  uint64_t id = ++next_tool_;
+  tools_[id] = s;
+  s->on_frame = [this, id](std::string_view p) { on_tool_msg(id, p); };
+  s->on_close = [this, id](const std::string&) {
+    tools_.erase(id);
+    for (auto it = pending_.begin(); it != pending_.end();)
+      it = it->second.tool == id ? pending_.erase(it) : std::next(it);
+  };
+  s->start(cfg_.max_frame + 4096);
+}
+
+void Listener::shutdown(const std::string& why) {
+  if (stopping_) return;
+  stopping_ = true;
+  log_info("stopping (" + why + "): ending " + std::to_string(live_children_) + " children");
+  if (node_open_) uv_close(reinterpret_cast<uv_handle_t*>(&node_server_), nullptr);
+  if (control_open_) uv_close(reinterpret_cast<uv_handle_t*>(&control_server_), nullptr);
+  node_open_ = control_open_ = false;
+  unlink(cfg_.control_socket().c_str());
+  while (!handshakes_.empty()) finish_handshake(handshakes_.begin()->first, false);
+  for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
+  for (auto& [k, c] : clients_) {
+    c->restart_timer.reset();
+    if (c->child) c->child->kill(SIGTERM);
+  }
+  for (auto& [k, s] : servers_)
+    if (s->child) s->child->kill(SIGTERM);
+  // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
+  kill_timer_ = std::make_unique<Timer>(loop_);
+  kill_timer_->start(5000, [this] {
+    for (auto& [k, c] : clients_)
+      if (c->child) c->child->kill(SIGKILL);
+    for (auto& [k, s] : servers_)
+      if (s->child) s->child->kill(SIGKILL);
+  });
+  maybe_finish_shutdown();
+}
+
+void Listener::maybe_finish_shutdown() {
+  if (!stopping_ || live_children_ > 0) return;
+  kill_timer_.reset();
+  for (auto& [k, c] : clients_)
+    if (c->pipe) c->pipe->discard();
+  for (auto& [k, s] : servers_)
+    if (s->pipe) s->pipe->discard();
+  clients_.clear();
+  servers_.clear();
+  sig_term_.reset();
+  sig_int_.reset();
+  sig_hup_.reset();
+  log_info("stopped");
+}
+
+int run_listener(const ListenerOptions& o) {
+  Level lv = Level::info;
+  parse_level(o.cfg.log_level, lv);
+  log_init({"jsd-listener", lv, o.cfg.syslog});
+  std::string err;
+  Key key;
+  if (!crypto_init(err) || !load_key_file(o.cfg.key_file, key, err)) {
+    log_error(err);
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc;
+  {
+    Listener l(&loop, o, key);
+    wipe(key);
+    rc = l.start();
+    if (rc == 0) {
+      uv_run(&loop, UV_RUN_DEFAULT);
+      rc = l.exit_code();
+    } else {
+      l.shutdown("start-up failed");
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+  }
+  close_loop(&loop);
+  return rc;
+}
+
+}  // namespace jsd

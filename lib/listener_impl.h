@@ -1,0 +1,105 @@
+// Internal: the listener's state, shared by listener.cpp (node port,
+// handshakes, control socket, shutdown), supervisor.cpp (the jsd-client and
+// jsd-queue-server children) and router.cpp (events and local objects).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "crypto.h"
+#include "event.h"
+#include "listener.h"
+#include "uvx.h"
+
+namespace jsd {
+
+class Listener {
+ public:
+  Listener(uv_loop_t* loop, const ListenerOptions& o, const Key& key);
+  ~Listener();
+  int start();
+  int exit_code() const { return exit_code_; }
+
+  // --- supervisor.cpp ---
+  struct ClientProc {
+    std::string key;  // peer name, or host:port
+    Child* child = nullptr;
+    Stream* pipe = nullptr;
+    std::deque<std::pair<uint64_t, std::string>> queue;  // seq, encoded Msg{data}
+    uint64_t next_seq = 0;
+    std::string state = "starting", detail, remote_node;
+    double since = 0;
+    int restarts = 0;
+    uint64_t restart_delay_ms = 0;
+    uint64_t started_ms = 0;
+    std::unique_ptr<Timer> restart_timer;
+  };
+  struct ServerProc {
+    std::string peer;
+    Child* child = nullptr;
+    Stream* pipe = nullptr;
+    uint16_t port = 0;
+    std::string state = "waiting";
+    double since = 0;
+    uint64_t instance = 0;
+  };
+  ClientProc& ensure_client(const std::string& key);
+  void spawn_client(ClientProc& c);
+  void on_client_msg(ClientProc& c, std::string_view p);
+  void on_client_exit(const std::string& key, Child* child, int64_t status, int sig);
+  bool start_queue_server(const std::string& peer, uint16_t& port, const SessionKeys& keys, std::string& err);
+  void on_server_msg(ServerProc* s, std::string_view p);
+  std::string client_key_for(const std::string& node) const;
+
+  // --- router.cpp ---
+  void on_tool_msg(uint64_t tool, std::string_view p);
+  void send_remote(const std::string& client_key, Event ev);
+  void on_delivered(const std::string& peer, const Msg& m);
+  void dispatch_local(const Event& ev, std::function<void(std::string)> reply);
+  void tool_error(uint64_t tool, uint64_t id, const std::string& why);
+  void notify_tools_about(const std::string& client_key, const std::string& state, const std::string& detail);
+  nlohmann::json status_json();
+
+  // --- listener.cpp ---
+  struct Handshake;
+  void on_node_connection(int status);
+  void on_handshake_frame(Handshake* h, std::string_view p);
+  void finish_handshake(Handshake* h, bool ok);
+  void on_control_connection(int status);
+  void shutdown(const std::string& why);
+  void maybe_finish_shutdown();
+
+  uv_loop_t* loop_;
+  ListenerOptions o_;
+  const Config& cfg_;
+  Key key_;
+  uint64_t instance_;
+  double started_ = 0;
+  std::string bin_dir_;
+  uv_tcp_t node_server_{};
+  uv_pipe_t control_server_{};
+  bool node_open_ = false, control_open_ = false;
+  std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
+  std::map<std::string, std::unique_ptr<ClientProc>> clients_;
+  std::map<std::string, std::unique_ptr<ServerProc>> servers_;
+  std::map<std::string, Endpoint> dynamic_peers_;  // allowed unknown peers, by name
+  std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
+  std::unordered_map<uint64_t, Stream*> tools_;
+  uint64_t next_tool_ = 0, next_event_ = 0;
+  struct Pending {
+    uint64_t tool, tool_id;
+    std::string client_key;
+  };
+  std::unordered_map<uint64_t, Pending> pending_;
+  int live_children_ = 0;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+  std::unique_ptr<Timer> kill_timer_;
+  std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
+};
+
+}  // namespace jsd

@@ -1,0 +1,183 @@
+#include "ping.h"
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control.h"
+#include "event.h"
+#include "uvx.h"
+
+namespace jsd {
+namespace {
+
+using nlohmann::json;
+
+class Pinger {
+ public:
+  Pinger(uv_loop_t* loop, const PingOptions& o) : loop_(loop), o_(o), tick_(loop), wait_(loop),
+      sig_int_(loop, SIGINT, [this] { finish(); }), sig_term_(loop, SIGTERM, [this] { finish(); }) {}
+
+  int run() {
+    std::string err;
+    Target t;
+    if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
+    int fd = connect_control(o_.cfg, err);
+    if (fd < 0) return fail(err);
+    s_ = Stream::pipe(loop_);
+    if (uv_pipe_open(s_->pipe_handle(), fd) != 0) return fail("cannot use the control socket");
+    s_->on_frame = [this](std::string_view p) { on_msg(p); };
+    s_->on_close = [this](const std::string&) {
+      s_ = nullptr;
+      if (!done_) fail("the local jsd-listener closed the connection");
+    };
+    s_->start();
+    start_ = uv_hrtime();
+    if (!o_.json && !o_.quiet)
+      printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(), t.addr.str().c_str(), o_.object.c_str());
+    send_one();
+    if (o_.count != 1)
+      tick_.start(uint64_t(o_.interval_s * 1000), [this] { send_one(); }, uint64_t(std::max(1.0, o_.interval_s * 1000)));
+    uv_run(loop_, UV_RUN_DEFAULT);
+    return code_;
+  }
+
+ private:
+  int fail(const std::string& why) {
+    if (!failed_) fprintf(stderr, "jsd-ping: error: %s\n", why.c_str());
+    failed_ = true;
+    code_ = 255;
+    shutdown();
+    return 255;
+  }
+
+  void send_one() {
+    if (done_ || !s_) return;
+    if (o_.count > 0 && sent_ >= uint64_t(o_.count)) return;
+    uint64_t seq = ++sent_;
+    Msg m{MsgType::send};
+    m.ev.kind = Kind::call;
+    m.ev.id = seq;
+    m.ev.to = o_.node;
+    m.ev.object = o_.object;
+    m.ev.body = json{{"seq", seq}}.dump();
+    sent_at_[seq] = uv_hrtime();
+    s_->send(encode(m));
+    if (o_.count > 0 && sent_ >= uint64_t(o_.count)) {
+      tick_.stop();
+      arm_wait();
+    }
+  }
+
+  // After the last call: wait for what is outstanding, at most -W.
+  void arm_wait() {
+    if (sent_at_.empty()) return finish();
+    wait_.start(uint64_t(o_.timeout_s * 1000), [this] { finish(); });
+  }
+
+  void on_msg(std::string_view p) {
+    Msg m;
+    std::string err;
+    if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
+    if (m.type == MsgType::error) return (void)fail(m.text);
+    if (m.type == MsgType::link_state) {
+      if (m.text == "refused") return (void)fail(o_.node + " refused the link: " + m.ev.body);
+      if (!o_.json && !o_.quiet) fprintf(stderr, "jsd-ping: %s: link %s: %s (calls wait in the queue)\n", o_.node.c_str(), m.text.c_str(), m.ev.body.c_str());
+      return;
+    }
+    if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
+    auto it = sent_at_.find(m.ev.id);
+    if (it == sent_at_.end()) return;
+    double ms = double(uv_hrtime() - it->second) / 1e6;
+    sent_at_.erase(it);
+    auto body = json::parse(m.ev.body, nullptr, false);
+    if (body.is_object() && body.contains("error") && body["error"].is_string())
+      return (void)fail(body["error"].get<std::string>());
+    rtts_.push_back({m.ev.id, ms});
+    if (!o_.json && !o_.quiet)
+      printf("reply from %s: seq=%llu time=%.3f ms\n", m.ev.from.c_str(), static_cast<unsigned long long>(m.ev.id), ms);
+    fflush(stdout);
+    if (o_.count > 0 && sent_ >= uint64_t(o_.count) && sent_at_.empty()) finish();
+  }
+
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    double total_ms = double(uv_hrtime() - start_) / 1e6;
+    double mn = 0, mx = 0, sum = 0, sq = 0;
+    for (size_t i = 0; i < rtts_.size(); ++i) {
+      double r = rtts_[i].second;
+      mn = i ? std::min(mn, r) : r;
+      mx = i ? std::max(mx, r) : r;
+      sum += r;
+      sq += r * r;
+    }
+    size_t n = rtts_.size();
+    double avg = n ? sum / double(n) : 0, mdev = n ? std::sqrt(std::max(0.0, sq / double(n) - avg * avg)) : 0;
+    double lost = sent_ ? 100.0 * double(sent_ - n) / double(sent_) : 0;
+    if (!failed_) {
+      if (o_.json) {
+        json replies = json::array();
+        for (auto& [seq, r] : rtts_) replies.push_back({{"seq", seq}, {"rtt_ms", r}});
+        json j = {{"node", o_.node}, {"object", o_.object}, {"sent", sent_}, {"received", n},
+                  {"lost_pct", lost}, {"time_ms", total_ms}, {"replies", replies}};
+        if (n) j["rtt_ms"] = {{"min", mn}, {"avg", avg}, {"max", mx}, {"mdev", mdev}};
+        std::cout << j.dump() << std::endl;
+      } else {
+        printf("\n--- %s jsd-ping statistics ---\n", o_.node.c_str());
+        printf("%llu calls sent, %zu replies received, %.0f%% lost, time %.0f ms\n",
+               static_cast<unsigned long long>(sent_), n, lost, total_ms);
+        if (n) printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", mn, avg, mx, mdev);
+      }
+      code_ = n ? 0 : 1;
+    }
+    shutdown();
+  }
+
+  void shutdown() {
+    done_ = true;
+    tick_.stop();
+    wait_.stop();
+    if (s_) s_->discard();
+    s_ = nullptr;
+    sig_int_.reset();
+    sig_term_.reset();
+  }
+
+  uv_loop_t* loop_;
+  const PingOptions& o_;
+  Stream* s_ = nullptr;
+  Timer tick_, wait_;
+  struct SigBox {
+    std::unique_ptr<Signal> p;
+    SigBox(uv_loop_t* l, int s, std::function<void()> f) : p(std::make_unique<Signal>(l, s, std::move(f))) {}
+    void reset() { p.reset(); }
+  } sig_int_, sig_term_;
+  uint64_t sent_ = 0, start_ = 0;
+  std::map<uint64_t, uint64_t> sent_at_;
+  std::vector<std::pair<uint64_t, double>> rtts_;
+  bool done_ = false, failed_ = false;
+  int code_ = 1;
+};
+
+}  // namespace
+
+int run_ping(const PingOptions& o) {
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc;
+  {
+    Pinger p(&loop, o);
+    rc = p.run();
+  }
+  close_loop(&loop);
+  return rc;
+}
+
+}  // namespace jsd

@@ -1,0 +1,323 @@
+#include "queue_client.h"
+
+#include <deque>
+#include <memory>
+
+#include "crypto.h"
+#include "event.h"
+#include "log.h"
+#include "uvx.h"
+
+namespace jsd {
+namespace {
+
+// Link life cycle: down -> handshake (listener port) -> joining (queue-server
+// port) -> up -> down ... with backoff between attempts.
+class QueueClient {
+ public:
+  QueueClient(uv_loop_t* loop, const ClientOptions& o, const Key& key, const Target& t)
+      : loop_(loop), o_(o), key_(key), target_(t), retry_(loop), beat_(loop), deadline_(loop),
+        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {
+    backoff_ = uint64_t(o.cfg.reconnect_min_ms);
+  }
+
+  int start() {
+    sup_ = Stream::pipe(loop_);
+    int rc = uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd);
+    if (rc != 0) {
+      log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
+                " (jsd-client is started by jsd-listener, not by hand)");
+      sup_->close();
+      sup_ = nullptr;
+      return 1;
+    }
+    sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
+    sup_->on_close = [this](const std::string& why) {
+      sup_ = nullptr;
+      stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
+    };
+    sup_->start(o_.cfg.max_frame + 4096);
+    beat_.start(uint64_t(o_.cfg.heartbeat_ms), [this] { heartbeat(); }, uint64_t(o_.cfg.heartbeat_ms));
+    connect();
+    return 0;
+  }
+
+ private:
+  struct Item {
+    uint64_t seq;
+    std::string payload;  // encoded Msg{data}
+  };
+
+  void on_supervisor(std::string_view p) {
+    if (p.size() < 9 || static_cast<MsgType>(static_cast<uint8_t>(p[0])) != MsgType::data) {
+      log_error("unexpected message from listener");
+      return;
+    }
+    uint64_t seq = 0;
+    for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(p[i]);
+    // A restarted listener replays what it still holds; skip what we have.
+    if (!queue_.empty() && seq <= queue_.back().seq) return;
+    queue_.push_back({seq, std::string(p)});
+    if (state_ == State::up) send_item(queue_.back());
+  }
+
+  void report(const std::string& state, const std::string& detail = "") {
+    if (!sup_) return;
+    Msg m{MsgType::link_state};
+    m.peer = server_node_.empty() ? target_.key() : server_node_;
+    m.text = state;
+    m.ev.body = detail;
+    sup_->send(encode(m));
+  }
+
+  void connect() {
+    if (stopping_) return;
+    state_ = State::handshake;
+    conn_ = Stream::tcp(loop_);
+    hs_ = std::make_unique<HandshakeClient>(key_, o_.cfg.node, o_.cfg.listen.str());
+    Stream* c = conn_;
+    c->on_close = [this](const std::string& why) {
+      conn_ = nullptr;
+      link_down("connection to " + target_.addr.str() + " lost during handshake" + (why.empty() ? "" : ": " + why));
+    };
+    deadline_.start(uint64_t(o_.cfg.handshake_timeout_ms), [this] {
+      if (state_ != State::up) fail("handshake with " + target_.addr.str() + " timed out");
+    });
+    bind_source(c);
+    int rc = c->connect(target_.addr, [this, c](int status) {
+      if (status != 0) {
+        fail("cannot reach " + target_.key() + " (" + target_.addr.str() + "): " + uv_error(status));
+        return;
+      }
+      uv_tcp_nodelay(c->tcp_handle(), 1);
+      c->on_frame = [this](std::string_view p) { on_handshake(p); };
+      c->start(64 * 1024);
+      c->send(hs_->hello());
+    });
+    if (rc != 0) fail("cannot connect to " + target_.addr.str() + ": " + uv_error(rc));
+  }
+
+  // Connect from this node's own address when it has one, so the peer sees
+  // (and firewalls can match) the node rather than whatever the route picks.
+  void bind_source(Stream* c) {
+    const std::string& h = o_.cfg.listen.host;
+    if (h == "0.0.0.0" || h == "::") return;
+    struct sockaddr_storage ss {};
+    if (uv_ip4_addr(h.c_str(), 0, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
+        uv_ip6_addr(h.c_str(), 0, reinterpret_cast<sockaddr_in6*>(&ss)) != 0)
+      return;
+    int rc = uv_tcp_bind(c->tcp_handle(), reinterpret_cast<sockaddr*>(&ss), 0);
+    if (rc != 0) log_debug("cannot bind source address " + h + ": " + uv_error(rc));
+  }
+
+  void on_handshake(std::string_view p) {
+    std::string err;
+    if (!got_challenge_) {
+      std::string proof;
+      if (!hs_->on_challenge(p, proof, err)) return refused(err);
+      if (!target_.name.empty() && hs_->server_node() != target_.name)
+        return refused(target_.addr.str() + " is node '" + printable(hs_->server_node()) + "', not '" + target_.name + "'");
+      server_node_ = hs_->server_node();
+      got_challenge_ = true;
+      conn_->send(proof);
+      return;
+    }
+    uint16_t port = 0;
+    if (!hs_->on_accept(p, port, err)) return refused(err);
+    got_challenge_ = false;
+    // Step 4: the handshake connection has done its job; the link goes to
+    // the port the remote listener bound for our queue-server.
+    Stream* old = conn_;
+    conn_ = nullptr;
+    old->discard();
+    join(port);
+  }
+
+  void refused(const std::string& why) {
+    got_challenge_ = false;
+    log_warn("link to " + target_.key() + " refused: " + why);
+    report("refused", why);
+    drop_conn();
+    schedule_retry(true);
+  }
+
+  void join(uint16_t port) {
+    state_ = State::joining;
+    auto keys = hs_->keys();
+    chan_ = std::make_unique<SecureChannel>(keys.c2s, keys.s2c);
+    keys.wipe();
+    conn_ = Stream::tcp(loop_);
+    Stream* c = conn_;
+    c->on_close = [this](const std::string& why) {
+      conn_ = nullptr;
+      link_down(why.empty() ? "closed" : why);
+    };
+    Endpoint ep{target_.addr.host, port};
+    bind_source(c);
+    int rc = c->connect(ep, [this, c, port](int status) {
+      if (status != 0) {
+        fail("cannot connect to " + target_.key() + "'s queue-server port " + std::to_string(port) + ": " + uv_error(status));
+        return;
+      }
+      uv_tcp_nodelay(c->tcp_handle(), 1);
+      c->on_frame = [this](std::string_view p) { on_link_frame(p); };
+      c->start(o_.cfg.max_frame + kMacBytes + 64);
+      Msg hello{MsgType::link_hello};
+      hello.peer = o_.cfg.node;
+      hello.instance = o_.instance;
+      send_link(encode(hello));
+      state_ = State::up;
+      deadline_.stop();
+      backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
+      last_rx_ = now_ms();
+      log_info("link to " + target_.key() + " is up (port " + std::to_string(port) + ", " +
+               std::to_string(queue_.size()) + " queued)");
+      report("up");
+      last_failure_.clear();
+      for (auto& it : queue_) send_item(it);
+    });
+    if (rc != 0) fail("cannot connect to port " + std::to_string(port) + ": " + uv_error(rc));
+  }
+
+  void send_item(const Item& it) { send_link(it.payload); }
+
+  void send_link(std::string_view plain) {
+    if (!conn_) return;
+    sealed_.clear();
+    chan_->seal(plain, sealed_);
+    conn_->send(sealed_);
+  }
+
+  void on_link_frame(std::string_view p) {
+    last_rx_ = now_ms();
+    std::string plain;
+    Msg m;
+    std::string err;
+    if (!chan_->open(p, plain) || !decode(plain, m, err)) {
+      conn_->close("frame from queue-server failed authentication");
+      return;
+    }
+    if (m.type == MsgType::ack) {
+      size_t n = 0;
+      while (!queue_.empty() && queue_.front().seq <= m.seq) {
+        queue_.pop_front();
+        ++n;
+      }
+      if (n && sup_) {
+        Msg a{MsgType::ack};
+        a.seq = m.seq;
+        sup_->send(encode(a));
+      }
+    }
+  }
+
+  void heartbeat() {
+    if (state_ != State::up || !conn_) return;
+    uint64_t idle = now_ms() - last_rx_;
+    if (idle > uint64_t(o_.cfg.dead_after_ms)) {
+      conn_->close("no answer from " + target_.key() + " for " + std::to_string(idle) + " ms");
+      return;
+    }
+    send_link(encode(Msg{MsgType::heartbeat}));
+  }
+
+  void fail(const std::string& why) {
+    // The same failure every backoff interval is one line, not a flood.
+    if (why != last_failure_) log_warn(why);
+    else log_debug(why);
+    last_failure_ = why;
+    report("down", why);
+    drop_conn();
+    schedule_retry(false);
+  }
+
+  void link_down(const std::string& why) {
+    if (stopping_) return;
+    bool was_up = state_ == State::up;
+    if (was_up) {
+      log_warn("link to " + target_.key() + " is down: " + why + " (" + std::to_string(queue_.size()) + " queued)");
+      report("down", why);
+    } else if (state_ != State::waiting) {
+      log_warn(why);
+      report("down", why);
+    }
+    drop_conn();
+    schedule_retry(false);
+  }
+
+  void drop_conn() {
+    deadline_.stop();
+    chan_.reset();
+    if (conn_) {
+      Stream* c = conn_;
+      conn_ = nullptr;
+      c->discard();
+    }
+  }
+
+  void schedule_retry(bool refused) {
+    if (stopping_ || state_ == State::waiting) return;
+    state_ = State::waiting;
+    // A refusal will not cure itself quickly: wait the longest interval.
+    uint64_t wait = refused ? uint64_t(o_.cfg.reconnect_max_ms) : backoff_;
+    backoff_ = std::min<uint64_t>(backoff_ * 2, uint64_t(o_.cfg.reconnect_max_ms));
+    retry_.start(wait, [this] { connect(); });
+  }
+
+  void stop(const std::string& why) {
+    if (stopping_) return;
+    stopping_ = true;
+    log_info("stopping: " + why + (queue_.empty() ? "" : " (" + std::to_string(queue_.size()) + " unacknowledged events stay with the listener)"));
+    retry_.stop();
+    beat_.stop();
+    deadline_.stop();
+    drop_conn();
+    if (sup_) sup_->close();
+  }
+
+  enum class State { waiting, handshake, joining, up };
+  uv_loop_t* loop_;
+  ClientOptions o_;
+  Key key_;
+  Target target_;
+  Timer retry_, beat_, deadline_;
+  Signal sig_term_, sig_int_;
+  State state_ = State::waiting;
+  Stream* sup_ = nullptr;
+  Stream* conn_ = nullptr;
+  std::unique_ptr<HandshakeClient> hs_;
+  std::unique_ptr<SecureChannel> chan_;
+  bool got_challenge_ = false, stopping_ = false;
+  std::string server_node_;
+  std::deque<Item> queue_;
+  uint64_t backoff_ = 20, last_rx_ = 0;
+  std::string sealed_, last_failure_;
+};
+
+}  // namespace
+
+int run_queue_client(const ClientOptions& o) {
+  Level lv = Level::info;
+  parse_level(o.cfg.log_level, lv);
+  log_init({"QueueClient_" + o.remote, lv, o.cfg.syslog});
+  std::string err;
+  Key key;
+  Target t;
+  if (!crypto_init(err) || !load_key_file(o.cfg.key_file, key, err) || !resolve_target(o.cfg, o.remote, t, err)) {
+    log_error(err);
+    return 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc;
+  {
+    QueueClient qc(&loop, o, key, t);
+    rc = qc.start();
+    if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  close_loop(&loop);
+  wipe(key);
+  return rc;
+}
+
+}  // namespace jsd

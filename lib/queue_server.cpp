@@ -1,0 +1,243 @@
+#include "queue_server.h"
+
+#include <unistd.h>
+
+#include <memory>
+
+#include "crypto.h"
+#include "event.h"
+#include "log.h"
+#include "uvx.h"
+
+namespace jsd {
+namespace {
+
+class QueueServer {
+ public:
+  QueueServer(uv_loop_t* loop, const ServerOptions& o) : loop_(loop), o_(o), timer_(loop), sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {}
+
+  int start() {
+    sup_ = Stream::pipe(loop_);
+    int rc = uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd);
+    if (rc != 0) {
+      log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
+                " (jsd-queue-server is started by jsd-listener, not by hand)");
+      sup_->close();
+      sup_ = nullptr;
+      return 1;
+    }
+    sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
+    sup_->on_close = [this](const std::string& why) {
+      sup_ = nullptr;
+      stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
+    };
+    sup_->start(o_.cfg.max_frame + 4096);
+
+    rc = uv_tcp_init(loop_, &server_);
+    if (rc == 0) rc = uv_tcp_open(&server_, o_.listen_fd);
+    if (rc != 0) {
+      log_error("fd " + std::to_string(o_.listen_fd) + " is not a listening socket: " + uv_error(rc));
+      return 1;
+    }
+    server_open_ = true;
+    server_.data = this;
+    // Nobody but our peer may take the link: if it has not arrived in time,
+    // give the port back.
+    timer_.start(uint64_t(o_.cfg.handshake_timeout_ms), [this] {
+      if (!link_) stop("no authenticated link from " + o_.peer + " within " + std::to_string(o_.cfg.handshake_timeout_ms) + " ms");
+    });
+    return 0;
+  }
+
+  int exit_code() const { return exit_code_; }
+
+ private:
+  void on_supervisor(std::string_view p) {
+    Msg m;
+    std::string err;
+    if (!decode(p, m, err) || m.type != MsgType::session || m.text.size() != 2 * kKeyBytes || chan_) {
+      log_error("bad message from listener: " + (err.empty() ? "unexpected" : err));
+      return;
+    }
+    Key rx, tx;
+    std::copy(m.text.begin(), m.text.begin() + kKeyBytes, rx.begin());
+    std::copy(m.text.begin() + kKeyBytes, m.text.end(), tx.begin());
+    chan_ = std::make_unique<SecureChannel>(tx, rx);
+    sodium_wipe(m.text);
+    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16, [](uv_stream_t* s, int status) {
+      static_cast<QueueServer*>(s->data)->on_connection(status);
+    });
+    if (rc != 0) stop("cannot listen: " + uv_error(rc));
+  }
+
+  static void sodium_wipe(std::string& s) {
+    volatile char* p = s.data();
+    for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  }
+
+  void on_connection(int status) {
+    if (status != 0 || stopping_) return;
+    Stream* c = Stream::tcp(loop_);
+    if (!c) return;
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(&server_), c->stream()) != 0) {
+      c->close();
+      return;
+    }
+    if (link_) {
+      // One peer, one link: a second connection is not ours to take.
+      log_warn("refusing a second connection from " + c->peer_name());
+      c->close();
+      return;
+    }
+    uv_tcp_nodelay(c->tcp_handle(), 1);
+    candidates_++;
+    c->on_frame = [this, c](std::string_view p) {
+      if (link_ == c) on_link_frame(p);
+      else on_candidate_frame(c, p);
+    };
+    c->on_close = [this](const std::string&) { candidates_--; };
+    c->start(o_.cfg.max_frame + kMacBytes + 64);
+  }
+
+  void on_candidate_frame(Stream* c, std::string_view p) {
+    std::string plain;
+    Msg m;
+    std::string err;
+    if (!chan_->open(p, plain) || !decode(plain, m, err) || m.type != MsgType::link_hello || m.peer != o_.peer) {
+      log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
+      c->close();
+      return;
+    }
+    link_ = c;
+    instance_ = m.instance;
+    // The link is up: give the port back now (the seed's port lingered).
+    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+    server_open_ = false;
+    timer_.stop();
+    c->on_close = [this](const std::string& why) {
+      link_ = nullptr;
+      stop("link from " + o_.peer + " closed" + (why.empty() ? "" : ": " + why));
+    };
+    last_rx_ = now_ms();
+    timer_.start(uint64_t(o_.cfg.heartbeat_ms), [this] { check_alive(); }, uint64_t(o_.cfg.heartbeat_ms));
+    log_info("link from " + o_.peer + " (" + c->peer_name() + ") is up");
+    Msg up;
+    up.type = MsgType::link_state;
+    up.peer = o_.peer;
+    up.instance = instance_;
+    up.text = "up";
+    if (sup_) sup_->send(encode(up));
+  }
+
+  void check_alive() {
+    uint64_t idle = now_ms() - last_rx_;
+    if (link_ && idle > uint64_t(o_.cfg.dead_after_ms))
+      link_->close("no heartbeat for " + std::to_string(idle) + " ms");
+  }
+
+  void on_link_frame(std::string_view p) {
+    last_rx_ = now_ms();
+    if (!chan_->open(p, plain_)) {
+      link_->close("frame failed authentication (forged, altered, replayed or reordered)");
+      return;
+    }
+    // Only the type and seq are needed here: the event goes to the listener
+    // as the same bytes, unparsed.
+    if (plain_.size() < 9) {
+      link_->close("malformed frame");
+      return;
+    }
+    auto type = static_cast<MsgType>(static_cast<uint8_t>(plain_[0]));
+    if (type == MsgType::heartbeat) {
+      send_link(Msg{MsgType::heartbeat_ack});
+      return;
+    }
+    if (type != MsgType::data) {
+      link_->close("unexpected message type " + std::to_string(int(type)));
+      return;
+    }
+    uint64_t seq = 0;
+    for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(plain_[i]);
+    if (!sup_) return;
+    sup_->send(plain_);
+    highest_ = seq;
+    if (!ack_waiting_) schedule_ack();
+  }
+
+  // Acknowledge only what reached the listener's socket: if this process
+  // dies now, the listener still reads it; the client resends the rest.
+  void schedule_ack() {
+    ack_waiting_ = true;
+    uint64_t s = highest_;
+    sup_->when_flushed([this, s] {
+      ack_waiting_ = false;
+      Msg a{MsgType::ack};
+      a.seq = s;
+      send_link(a);
+      if (highest_ > s && sup_) schedule_ack();
+    });
+  }
+
+  void send_link(const Msg& m) {
+    if (!link_) return;
+    out_.clear();
+    encode_into(out_, m);
+    std::string sealed;
+    chan_->seal(out_, sealed);
+    link_->send(sealed);
+  }
+
+  void stop(const std::string& why) {
+    if (stopping_) return;
+    stopping_ = true;
+    log_info("stopping: " + why);
+    timer_.stop();
+    if (server_open_) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+      server_open_ = false;
+    }
+    if (link_) link_->close();
+    if (sup_) sup_->close();
+  }
+
+  uv_loop_t* loop_;
+  ServerOptions o_;
+  Timer timer_;
+  Signal sig_term_, sig_int_;
+  uv_tcp_t server_{};
+  bool server_open_ = false;
+  Stream* sup_ = nullptr;
+  Stream* link_ = nullptr;
+  std::unique_ptr<SecureChannel> chan_;
+  int candidates_ = 0;
+  uint64_t instance_ = 0, highest_ = 0, last_rx_ = 0;
+  bool ack_waiting_ = false, stopping_ = false;
+  int exit_code_ = 0;
+  std::string plain_, out_;
+};
+
+}  // namespace
+
+int run_queue_server(const ServerOptions& o) {
+  log_init({"QueueServer_" + o.peer, [&] { Level l = Level::info; parse_level(o.cfg.log_level, l); return l; }(), o.cfg.syslog});
+  std::string err;
+  if (!crypto_init(err)) {
+    log_error(err);
+    return 1;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc;
+  {
+    QueueServer qs(&loop, o);
+    rc = qs.start();
+    if (rc == 0) {
+      uv_run(&loop, UV_RUN_DEFAULT);
+      rc = qs.exit_code();
+    }
+  }
+  close_loop(&loop);
+  return rc;
+}
+
+}  // namespace jsd

@@ -1,0 +1,167 @@
+// Events: from local tools to remote nodes, from remote nodes to local
+// objects, and replies back to the tool that is waiting for them.
+#include <unistd.h>
+
+#include "listener_impl.h"
+#include "log.h"
+#include "jsd_version.h"
+
+namespace jsd {
+
+using nlohmann::json;
+
+void Listener::tool_error(uint64_t tool, uint64_t id, const std::string& why) {
+  auto it = tools_.find(tool);
+  if (it == tools_.end()) return;
+  Msg m{MsgType::error};
+  m.seq = id;
+  m.text = why;
+  it->second->send(encode(m));
+}
+
+void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
+  Msg m;
+  std::string err;
+  auto it = tools_.find(tool);
+  if (it == tools_.end()) return;
+  if (!decode(p, m, err)) {
+    log_warn("bad message on the control socket: " + err);
+    it->second->close();
+    return;
+  }
+  if (m.type == MsgType::status) {
+    Msg r{MsgType::status};
+    r.text = status_json().dump();
+    it->second->send(encode(r));
+    return;
+  }
+  if (m.type != MsgType::send) return tool_error(tool, m.ev.id, "unexpected message on the control socket");
+  Event ev = std::move(m.ev);
+  if (!valid_name(ev.object)) return tool_error(tool, ev.id, "invalid object name '" + printable(ev.object) + "'");
+  Target t;
+  if (!resolve_target(cfg_, ev.to, t, err)) return tool_error(tool, ev.id, err);
+  uint64_t tool_id = ev.id;
+  ev.from = cfg_.node;
+  if (t.name == cfg_.node) {
+    if (ev.kind != Kind::call) return dispatch_local(ev, nullptr);
+    return dispatch_local(ev, [this, tool, tool_id, obj = ev.object](std::string body) {
+      auto i = tools_.find(tool);
+      if (i == tools_.end()) return;
+      Msg r{MsgType::data};
+      r.ev = {Kind::reply, tool_id, cfg_.node, cfg_.node, obj, std::move(body)};
+      i->second->send(encode(r));
+    });
+  }
+  ev.id = ++next_event_;
+  if (!t.name.empty()) ev.to = t.name;
+  if (ev.kind == Kind::call) pending_[ev.id] = {tool, tool_id, t.key()};
+  send_remote(t.key(), std::move(ev));
+}
+
+void Listener::send_remote(const std::string& key, Event ev) {
+  ClientProc& c = ensure_client(key);
+  Msg m{MsgType::data};
+  m.seq = ++c.next_seq;
+  m.ev = std::move(ev);
+  c.queue.emplace_back(m.seq, encode(m));
+  if (c.pipe) c.pipe->send(c.queue.back().second);
+}
+
+void Listener::notify_tools_about(const std::string& key, const std::string& state, const std::string& detail) {
+  if (state == "up" || state == "connecting") return;
+  // Tell every tool waiting on this node, once per tool: a refusal is final
+  // for them, "down" is news while the events wait.
+  std::map<uint64_t, uint64_t> told;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && !told.count(p.tool)) told[p.tool] = p.tool_id;
+  for (auto& [tool, tool_id] : told) {
+    auto it = tools_.find(tool);
+    if (it == tools_.end()) continue;
+    Msg m{MsgType::link_state};
+    m.peer = key;
+    m.seq = tool_id;
+    m.text = state;
+    m.ev.body = detail;
+    it->second->send(encode(m));
+  }
+}
+
+void Listener::on_delivered(const std::string& peer, const Msg& m) {
+  // Exactly once per listener lifetime: a client that died before it saw an
+  // ack resends; the same (instance, seq) is dropped here.
+  auto& [inst, last] = seen_[peer];
+  if (inst != m.instance) {
+    inst = m.instance;
+    last = 0;
+  }
+  if (m.seq <= last) {
+    log_debug("dropped duplicate event " + std::to_string(m.seq) + " from " + peer);
+    return;
+  }
+  last = m.seq;
+  const Event& ev = m.ev;
+  if (ev.from != peer) {
+    log_warn("event from link " + peer + " claims to be from '" + printable(ev.from) + "'; dropped");
+    return;
+  }
+  if (ev.kind == Kind::reply) {
+    auto it = pending_.find(ev.id);
+    if (it == pending_.end()) return;  // the tool is gone
+    Pending p = it->second;
+    pending_.erase(it);
+    auto t = tools_.find(p.tool);
+    if (t == tools_.end()) return;
+    Msg r{MsgType::data};
+    r.ev = ev;
+    r.ev.id = p.tool_id;
+    t->second->send(encode(r));
+    return;
+  }
+  if (ev.kind == Kind::notify) return dispatch_local(ev, nullptr);
+  std::string back = client_key_for(peer);
+  dispatch_local(ev, [this, back, ev_id = ev.id, to = ev.from, obj = ev.object](std::string body) {
+    if (back.empty()) return;
+    send_remote(back, Event{Kind::reply, ev_id, cfg_.node, to, obj, std::move(body)});
+  });
+}
+
+void Listener::dispatch_local(const Event& ev, std::function<void(std::string)> reply) {
+  if (ev.object == "ping") {
+    if (reply) reply(ev.body.empty() ? "{}" : ev.body);
+    return;
+  }
+  if (ev.object == "status") {
+    if (reply) reply(status_json().dump());
+    return;
+  }
+  if (reply) reply(json{{"error", "no object '" + ev.object + "' on node " + cfg_.node}}.dump());
+}
+
+json Listener::status_json() {
+  json links = json::array();
+  for (auto& [k, c] : clients_) {
+    links.push_back({{"peer", c->remote_node.empty() ? k : c->remote_node},
+                     {"direction", "out"},
+                     {"process", "QueueClient_" + k},
+                     {"pid", c->child ? c->child->pid() : 0},
+                     {"state", c->state},
+                     {"detail", c->detail},
+                     {"queued", c->queue.size()},
+                     {"since", iso_time(c->since)},
+                     {"restarts", c->restarts}});
+  }
+  for (auto& [k, s] : servers_) {
+    links.push_back({{"peer", k},
+                     {"direction", "in"},
+                     {"process", "QueueServer_" + k},
+                     {"pid", s->child ? s->child->pid() : 0},
+                     {"state", s->state},
+                     {"port", s->port},
+                     {"queued", 0},
+                     {"since", iso_time(s->since)}});
+  }
+  return {{"node", cfg_.node},      {"version", JSD_VERSION}, {"pid", getpid()},
+          {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
+}
+
+}  // namespace jsd

@@ -1,0 +1,208 @@
+// The listener's children: one jsd-client per remote node (started lazily or
+// at start-up, restarted when it dies) and one jsd-queue-server per
+// connected peer (replaced when the peer reconnects).
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include <csignal>
+
+#include "listener_impl.h"
+#include "log.h"
+
+namespace jsd {
+
+std::string Listener::client_key_for(const std::string& node) const {
+  if (cfg_.peers.count(node)) return node;
+  if (auto it = dynamic_peers_.find(node); it != dynamic_peers_.end()) return it->second.str();
+  return "";
+}
+
+Listener::ClientProc& Listener::ensure_client(const std::string& key) {
+  auto it = clients_.find(key);
+  if (it != clients_.end()) return *it->second;
+  auto c = std::make_unique<ClientProc>();
+  c->key = key;
+  c->since = wall_time();
+  auto& ref = *c;
+  clients_[key] = std::move(c);
+  spawn_client(ref);
+  return ref;
+}
+
+void Listener::spawn_client(ClientProc& c) {
+  if (stopping_) return;
+  std::string err;
+  c.pipe = Stream::pipe(loop_);
+  std::vector<std::string> argv = {"QueueClient_" + c.key};
+  if (!cfg_.path.empty()) {
+    argv.push_back("--config");
+    argv.push_back(cfg_.path);
+  }
+  char inst[32];
+  snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(instance_));
+  argv.insert(argv.end(), {"--instance", inst, c.key});
+  Child* child = Child::spawn(loop_, bin_dir_ + "/jsd-client", argv, {ChildFd{-1, c.pipe}}, err);
+  std::string key = c.key;
+  if (!child) {
+    log_error(err);
+    c.pipe->discard();
+    c.pipe = nullptr;
+    c.state = "down";
+    c.detail = err;
+    on_client_exit(key, nullptr, 127, 0);
+    return;
+  }
+  ++live_children_;
+  c.child = child;
+  c.started_ms = now_ms();
+  c.state = "connecting";
+  child->on_exit = [this, key, child](int64_t status, int sig) { on_client_exit(key, child, status, sig); };
+  Stream* pipe = c.pipe;
+  pipe->on_frame = [this, key](std::string_view p) {
+    auto it = clients_.find(key);
+    if (it != clients_.end()) on_client_msg(*it->second, p);
+  };
+  pipe->on_close = [this, key, pipe](const std::string&) {
+    auto it = clients_.find(key);
+    if (it != clients_.end() && it->second->pipe == pipe) it->second->pipe = nullptr;
+  };
+  pipe->start(cfg_.max_frame + 4096);
+  log_debug("started QueueClient_" + key + " (pid " + std::to_string(child->pid()) + ")");
+  // A new client starts from everything not yet acknowledged, in order.
+  for (auto& [seq, payload] : c.queue) pipe->send(payload);
+}
+
+void Listener::on_client_msg(ClientProc& c, std::string_view p) {
+  Msg m;
+  std::string err;
+  if (!decode(p, m, err)) {
+    log_error("bad message from QueueClient_" + c.key + ": " + err);
+    return;
+  }
+  if (m.type == MsgType::ack) {
+    while (!c.queue.empty() && c.queue.front().first <= m.seq) c.queue.pop_front();
+    return;
+  }
+  if (m.type == MsgType::link_state) {
+    if (c.state != m.text) c.since = wall_time();
+    c.state = m.text;
+    c.detail = m.ev.body;
+    if (!m.peer.empty()) c.remote_node = m.peer;
+    notify_tools_about(c.key, m.text, m.ev.body);
+  }
+}
+
+void Listener::on_client_exit(const std::string& key, Child* child, int64_t status, int sig) {
+  if (child) --live_children_;
+  auto it = clients_.find(key);
+  if (it == clients_.end()) return maybe_finish_shutdown();
+  ClientProc& c = *it->second;
+  if (child && c.child != child) return maybe_finish_shutdown();
+  c.child = nullptr;
+  if (c.pipe) {
+    c.pipe->discard();
+    c.pipe = nullptr;
+  }
+  if (stopping_) return maybe_finish_shutdown();
+  std::string how = sig ? "killed by signal " + std::to_string(sig) : "exited with status " + std::to_string(status);
+  // Restart at once the first time; back off if it keeps dying young.
+  uint64_t lived = now_ms() - c.started_ms;
+  if (lived > 10000) c.restart_delay_ms = 0;
+  uint64_t delay = c.restart_delay_ms;
+  c.restart_delay_ms = std::min<uint64_t>(delay ? delay * 2 : 100, 5000);
+  c.restarts++;
+  c.state = "restarting";
+  c.since = wall_time();
+  log_warn("QueueClient_" + key + " " + how + "; restarting in " + std::to_string(delay) + " ms (" +
+           std::to_string(c.queue.size()) + " events kept)");
+  if (!c.restart_timer) c.restart_timer = std::make_unique<Timer>(loop_);
+  c.restart_timer->start(delay, [this, key] {
+    auto i = clients_.find(key);
+    if (i != clients_.end() && !i->second->child) spawn_client(*i->second);
+  });
+}
+
+bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const SessionKeys& keys, std::string& err) {
+  std::string host = cfg_.listen.host;
+  int fd = bind_free_port(host, cfg_.port_min, cfg_.port_max, port, err);
+  if (fd < 0) return false;
+  Stream* pipe = Stream::pipe(loop_);
+  std::vector<std::string> argv = {"QueueServer_" + peer};
+  if (!cfg_.path.empty()) {
+    argv.push_back("--config");
+    argv.push_back(cfg_.path);
+  }
+  argv.push_back(peer);
+  Child* child = Child::spawn(loop_, bin_dir_ + "/jsd-queue-server", argv, {ChildFd{fd, nullptr}, ChildFd{-1, pipe}}, err);
+  // The child has its own copy of the listening socket now (or failed).
+  ::close(fd);
+  if (!child) {
+    pipe->discard();
+    return false;
+  }
+  ++live_children_;
+  // A peer that reconnects replaces its old queue-server.
+  if (auto it = servers_.find(peer); it != servers_.end()) {
+    ServerProc& old = *it->second;
+    log_info("replacing QueueServer_" + peer + " (pid " + std::to_string(old.child ? old.child->pid() : 0) + ")");
+    if (old.child) old.child->kill(SIGTERM);
+    if (old.pipe) old.pipe->discard();
+    old.pipe = nullptr;
+    old.child = nullptr;  // its exit is still counted via the callback below
+    servers_.erase(it);
+  }
+  auto s = std::make_unique<ServerProc>();
+  ServerProc* sp = s.get();
+  sp->peer = peer;
+  sp->child = child;
+  sp->pipe = pipe;
+  sp->port = port;
+  sp->since = wall_time();
+  servers_[peer] = std::move(s);
+  child->on_exit = [this, peer, sp](int64_t status, int sig) {
+    --live_children_;
+    auto it = servers_.find(peer);
+    if (it != servers_.end() && it->second.get() == sp) {
+      if (!stopping_)
+        log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
+      if (sp->pipe) sp->pipe->discard();
+      servers_.erase(it);
+    }
+    maybe_finish_shutdown();
+  };
+  pipe->on_frame = [this, sp](std::string_view p) { on_server_msg(sp, p); };
+  pipe->on_close = [sp](const std::string&) { sp->pipe = nullptr; };
+  pipe->start(cfg_.max_frame + 4096);
+  Msg m{MsgType::session};
+  m.text.assign(reinterpret_cast<const char*>(keys.c2s.data()), keys.c2s.size());
+  m.text.append(reinterpret_cast<const char*>(keys.s2c.data()), keys.s2c.size());
+  std::string enc = encode(m);
+  pipe->send(enc);
+  sodium_memzero(enc.data(), enc.size());
+  sodium_memzero(m.text.data(), m.text.size());
+  return true;
+}
+
+void Listener::on_server_msg(ServerProc* s, std::string_view p) {
+  Msg m;
+  std::string err;
+  if (!decode(p, m, err)) {
+    log_error("bad message from QueueServer_" + s->peer + ": " + err);
+    return;
+  }
+  if (m.type == MsgType::link_state) {
+    s->state = m.text;
+    s->since = wall_time();
+    s->instance = m.instance;
+    // Step 5 of the link: the reverse direction, without being asked.
+    if (m.text == "up" && !stopping_) {
+      std::string key = client_key_for(s->peer);
+      if (!key.empty()) ensure_client(key);
+    }
+    return;
+  }
+  if (m.type == MsgType::data) on_delivered(s->peer, m);
+}
+
+}  // namespace jsd

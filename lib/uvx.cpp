@@ -1,0 +1,372 @@
+#include "uvx.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace jsd {
+
+std::string uv_error(int rc) { return uv_strerror(rc); }
+
+Stream* Stream::tcp(uv_loop_t* loop) {
+  auto* s = new Stream();
+  s->is_tcp_ = true;
+  int rc = uv_tcp_init(loop, &s->h_.tcp);
+  if (rc != 0) {
+    delete s;
+    return nullptr;
+  }
+  s->handle()->data = s;
+  return s;
+}
+
+Stream* Stream::pipe(uv_loop_t* loop) {
+  auto* s = new Stream();
+  int rc = uv_pipe_init(loop, &s->h_.pipe, 0);
+  if (rc != 0) {
+    delete s;
+    return nullptr;
+  }
+  s->handle()->data = s;
+  return s;
+}
+
+void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* s = static_cast<Stream*>(h->data);
+  *buf = uv_buf_init(s->readbuf_, sizeof s->readbuf_);
+}
+
+void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
+  auto* s = static_cast<Stream*>(st->data);
+  if (n == 0 || s->closing_) return;
+  if (n < 0) {
+    s->close(n == UV_EOF ? "closed by peer" : uv_error(int(n)));
+    return;
+  }
+  s->dec_.feed(s->readbuf_, size_t(n));
+  std::string_view payload;
+  while (!s->closing_ && !s->muted_) {
+    auto r = s->dec_.next(payload);
+    if (r == FrameDecoder::Result::need_more) break;
+    if (r == FrameDecoder::Result::too_large) {
+      s->close("frame of " + std::to_string(s->dec_.announced()) + " bytes exceeds the limit");
+      break;
+    }
+    if (s->on_frame) s->on_frame(payload);
+  }
+}
+
+int Stream::start(size_t max_frame) {
+  dec_ = FrameDecoder(max_frame);
+  return uv_read_start(stream(), on_alloc, on_read);
+}
+
+int Stream::connect(const Endpoint& ep, std::function<void(int)> done) {
+  struct sockaddr_storage ss {};
+  int rc = uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&ss));
+  if (rc != 0) rc = uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&ss));
+  if (rc != 0) return rc;
+  connect_done_ = std::move(done);
+  creq_.data = this;
+  return uv_tcp_connect(&creq_, &h_.tcp, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
+    auto* s = static_cast<Stream*>(req->data);
+    auto fn = std::move(s->connect_done_);
+    if (s->closing_) return;  // owner gave up on it already
+    if (fn) fn(status);
+  });
+}
+
+int Stream::connect_unix(const std::string& path, std::function<void(int)> done) {
+  connect_done_ = std::move(done);
+  creq_.data = this;
+  uv_pipe_connect(&creq_, &h_.pipe, path.c_str(), [](uv_connect_t* req, int status) {
+    auto* s = static_cast<Stream*>(req->data);
+    auto fn = std::move(s->connect_done_);
+    if (s->closing_) return;
+    if (fn) fn(status);
+  });
+  return 0;
+}
+
+void Stream::send(std::string_view payload) {
+  if (closing_) return;
+  append_frame(pending_, payload);
+  if (!writing_) flush();
+}
+
+void Stream::send_raw(std::string_view bytes) {
+  if (closing_) return;
+  pending_.append(bytes);
+  if (!writing_) flush();
+}
+
+void Stream::when_flushed(std::function<void()> fn) {
+  if (!pending_.empty()) flushed_waiters_.push_back(std::move(fn));
+  else if (writing_) inflight_waiters_.push_back(std::move(fn));
+  else fn();
+}
+
+void Stream::flush() {
+  if (closing_ || writing_ || pending_.empty()) return;
+  inflight_.swap(pending_);
+  pending_.clear();
+  inflight_waiters_.swap(flushed_waiters_);
+  flushed_waiters_.clear();
+  uv_buf_t buf = uv_buf_init(inflight_.data(), unsigned(inflight_.size()));
+  wreq_.data = this;
+  int rc = uv_write(&wreq_, stream(), &buf, 1, on_write);
+  if (rc != 0) {
+    inflight_.clear();
+    close("write failed: " + uv_error(rc));
+    return;
+  }
+  writing_ = true;
+}
+
+void Stream::on_write(uv_write_t* req, int status) {
+  auto* s = static_cast<Stream*>(req->data);
+  s->writing_ = false;
+  s->inflight_.clear();
+  auto waiters = std::move(s->inflight_waiters_);
+  s->inflight_waiters_.clear();
+  if (status != 0) {
+    if (!s->closing_) s->close("write failed: " + uv_error(status));
+    return;
+  }
+  if (s->closing_) return;
+  for (auto& w : waiters) w();
+  s->flush();
+}
+
+void Stream::close(const std::string& why) {
+  if (closing_) return;
+  closing_ = true;
+  // on_frame may be the caller right now: it stays alive until the close
+  // callback frees the Stream, and closing_ keeps it from being called.
+  auto cb = std::move(on_close);
+  on_close = nullptr;
+  if (!uv_is_closing(handle()))
+    uv_close(handle(), [](uv_handle_t* h) { delete static_cast<Stream*>(h->data); });
+  if (cb) cb(why);
+}
+
+std::string Stream::peer_name() {
+  if (!is_tcp_) return "local";
+  struct sockaddr_storage ss {};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&h_.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    uv_ip4_name(a, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+Timer::Timer(uv_loop_t* loop) : box_(new Box) {
+  uv_timer_init(loop, &box_->t);
+  box_->t.data = box_;
+}
+
+Timer::~Timer() {
+  uv_timer_stop(&box_->t);
+  box_->fn = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&box_->t), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+}
+
+void Timer::start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms) {
+  box_->fn = std::move(fn);
+  uv_timer_start(
+      &box_->t,
+      [](uv_timer_t* t) {
+        auto* b = static_cast<Box*>(t->data);
+        // Copy: the callback may restart the timer and replace fn.
+        auto fn = b->fn;
+        if (fn) fn();
+      },
+      ms, repeat_ms);
+}
+
+void Timer::stop() { uv_timer_stop(&box_->t); }
+bool Timer::active() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->t)); }
+
+Signal::Signal(uv_loop_t* loop, int signum, std::function<void()> fn) : box_(new Box) {
+  box_->fn = std::move(fn);
+  uv_signal_init(loop, &box_->s);
+  box_->s.data = box_;
+  uv_signal_start(
+      &box_->s, [](uv_signal_t* s, int) { static_cast<Box*>(s->data)->fn(); }, signum);
+  // Signal handles must not keep the loop alive on their own.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&box_->s));
+}
+
+Signal::~Signal() {
+  uv_signal_stop(&box_->s);
+  uv_close(reinterpret_cast<uv_handle_t*>(&box_->s), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+}
+
+Child* Child::spawn(uv_loop_t* loop, const std::string& file, const std::vector<std::string>& argv,
+                    const std::vector<ChildFd>& extra, std::string& err, const std::vector<std::string>* env,
+                    const std::string& cwd, bool detached, int stdin_fd, int stdout_fd, int stderr_fd) {
+  auto* c = new Child();
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  if (env) {
+    for (auto& e : *env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
+  int devnull = -1;
+  if (stdin_fd < 0) {
+    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    stdin_fd = devnull;
+  }
+  std::vector<uv_stdio_container_t> stdio(3 + extra.size());
+  stdio[0].flags = UV_INHERIT_FD;
+  stdio[0].data.fd = stdin_fd;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = stdout_fd;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = stderr_fd;
+  for (size_t i = 0; i < extra.size(); ++i) {
+    if (extra[i].pipe) {
+      stdio[3 + i].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE);
+      stdio[3 + i].data.stream = extra[i].pipe->stream();
+    } else {
+      stdio[3 + i].flags = UV_INHERIT_FD;
+      stdio[3 + i].data.fd = extra[i].fd;
+    }
+  }
+  uv_process_options_t o{};
+  o.file = file.c_str();
+  o.args = args.data();
+  o.env = env ? envp.data() : nullptr;
+  o.cwd = cwd.empty() ? nullptr : cwd.c_str();
+  o.stdio_count = int(stdio.size());
+  o.stdio = stdio.data();
+  o.exit_cb = exit_cb;
+  o.flags = detached ? UV_PROCESS_DETACHED : 0;
+  c->p_.data = c;
+  int rc = uv_spawn(loop, &c->p_, &o);
+  if (devnull >= 0) ::close(devnull);
+  if (rc != 0) {
+    err = "cannot start " + file + ": " + uv_error(rc);
+    // uv_spawn initialises the handle even on failure; it must be closed.
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->p_), [](uv_handle_t* h) { delete static_cast<Child*>(h->data); });
+    return nullptr;
+  }
+  c->pid_ = c->p_.pid;
+  return c;
+}
+
+void Child::exit_cb(uv_process_t* p, int64_t status, int sig) {
+  auto* c = static_cast<Child*>(p->data);
+  c->exited_ = true;
+  auto fn = std::move(c->on_exit);
+  uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) { delete static_cast<Child*>(h->data); });
+  if (fn) fn(status, sig);
+}
+
+int Child::kill(int sig) {
+  if (exited_) return UV_ESRCH;
+  return uv_process_kill(&p_, sig);
+}
+
+int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& port, std::string& err) {
+  struct sockaddr_storage ss {};
+  socklen_t len;
+  bool v6 = host.find(':') != std::string::npos;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+    len = sizeof *a;
+  }
+  // Start at a random place so concurrent listeners on one host do not race
+  // for the same ports; then walk the whole range once.
+  static std::mt19937 rng(std::random_device{}());
+  uint32_t span = uint32_t(hi) - lo + 1;
+  uint32_t start = rng() % span;
+  int last_errno = 0;
+  for (uint32_t i = 0; i < span; ++i) {
+    uint16_t p = static_cast<uint16_t>(lo + (start + i) % span);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      err = std::string("socket: ") + strerror(errno);
+      return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6) reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(p);
+    else reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(p);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 && listen(fd, 16) == 0) {
+      port = p;
+      return fd;
+    }
+    last_errno = errno;
+    ::close(fd);
+  }
+  err = "no free port in " + host + " " + std::to_string(lo) + "-" + std::to_string(hi) + " (last error: " +
+        strerror(last_errno) + ")";
+  return -1;
+}
+
+int close_loop(uv_loop_t* loop) {
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return uv_loop_close(loop);
+}
+
+std::string self_dir() {
+  char buf[4096];
+  size_t n = sizeof buf;
+  if (uv_exepath(buf, &n) != 0) return ".";
+  std::string s(buf, n);
+  auto slash = s.rfind('/');
+  return slash == std::string::npos ? "." : s.substr(0, slash);
+}
+
+uint64_t now_ms() { return uv_hrtime() / 1000000; }
+
+double wall_time() {
+  struct timeval tv;
+  gettimeofday(&tv, nullptr);
+  return double(tv.tv_sec) + double(tv.tv_usec) / 1e6;
+}
+
+std::string iso_time(double t) {
+  time_t s = time_t(t);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  char b[64];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+  char ms[16];
+  snprintf(ms, sizeof ms, ".%03dZ", int((t - double(s)) * 1000));
+  return std::string(b) + ms;
+}
+
+}  // namespace jsd

@@ -1,0 +1,156 @@
+// libuv plumbing with one owner per handle.
+//
+// Handles live on the heap next to their callbacks and are freed only in
+// their close callback, so an owner may drop its pointer (close()) at any
+// moment, even from inside one of the handle's own callbacks.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "frame.h"
+
+namespace jsd {
+
+std::string uv_error(int rc);
+
+// A length-prefixed frame stream over TCP or a Unix socket.
+class Stream {
+ public:
+  static Stream* tcp(uv_loop_t* loop);
+  static Stream* pipe(uv_loop_t* loop);
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h_); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&h_); }
+  uv_tcp_t* tcp_handle() { return &h_.tcp; }
+  uv_pipe_t* pipe_handle() { return &h_.pipe; }
+
+  // Called for every complete frame. May call close().
+  std::function<void(std::string_view payload)> on_frame;
+  // Called exactly once when the stream closes, with the reason ("" when the
+  // owner closed it). The object is freed after this returns, later.
+  std::function<void(const std::string& why)> on_close;
+
+  int start(size_t max_frame = kDefaultMaxFrame);
+  int connect(const Endpoint& ep, std::function<void(int status)> done);
+  int connect_unix(const std::string& path, std::function<void(int status)> done);
+  // Frames payload and queues it; writes are coalesced while one is in flight.
+  void send(std::string_view payload);
+  // Queues bytes that are already framed.
+  void send_raw(std::string_view bytes);
+  // Called once all queued bytes reached the kernel (for acks that promise
+  // the next hop has the data).
+  void when_flushed(std::function<void()> fn);
+  void close(const std::string& why = "");
+  // Closes without calling on_close: for an owner that is done with it.
+  void discard() {
+    on_close = nullptr;
+    close();
+  }
+  bool closing() const { return closing_; }
+  // Stops delivering frames (the owner is done reading) without closing.
+  void mute() { muted_ = true; }
+  size_t pending_bytes() const { return inflight_.size() + pending_.size(); }
+  std::string peer_name();
+
+ private:
+  Stream() = default;
+  void flush();
+  static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
+  static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+  static void on_write(uv_write_t*, int);
+
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h_;
+  bool is_tcp_ = false;
+  bool closing_ = false;
+  bool muted_ = false;
+  bool writing_ = false;
+  FrameDecoder dec_;
+  char readbuf_[65536];
+  std::string inflight_, pending_;
+  uv_write_t wreq_;
+  std::vector<std::function<void()>> flushed_waiters_, inflight_waiters_;
+  uv_connect_t creq_;
+  std::function<void(int)> connect_done_;
+};
+
+class Timer {
+ public:
+  explicit Timer(uv_loop_t* loop);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  void start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms = 0);
+  void stop();
+  bool active() const;
+
+ private:
+  struct Box {
+    uv_timer_t t;
+    std::function<void()> fn;
+  };
+  Box* box_;
+};
+
+class Signal {
+ public:
+  Signal(uv_loop_t* loop, int signum, std::function<void()> fn);
+  ~Signal();
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+
+ private:
+  struct Box {
+    uv_signal_t s;
+    std::function<void()> fn;
+  };
+  Box* box_;
+};
+
+// A child process. Extra fds become the child's fd 3, 4, ...: either an fd to
+// inherit, or a Stream (pipe) to connect to our end of a new socketpair.
+struct ChildFd {
+  int fd = -1;
+  Stream* pipe = nullptr;
+};
+class Child {
+ public:
+  static Child* spawn(uv_loop_t* loop, const std::string& file, const std::vector<std::string>& argv,
+                      const std::vector<ChildFd>& extra, std::string& err,
+                      const std::vector<std::string>* env = nullptr, const std::string& cwd = "",
+                      bool detached = false, int stdin_fd = -1, int stdout_fd = 1, int stderr_fd = 2);
+  int pid() const { return pid_; }
+  int kill(int sig);
+  // status, signal. The Child frees itself after this returns.
+  std::function<void(int64_t exit_status, int term_signal)> on_exit;
+
+ private:
+  static void exit_cb(uv_process_t*, int64_t, int);
+  uv_process_t p_;
+  int pid_ = 0;
+  bool exited_ = false;
+};
+
+// Binds and listens on a free TCP port in [lo, hi] on host; returns the fd or
+// -1 with err (e.g. "no free port in 50000-50009").
+int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& port, std::string& err);
+
+// Closes every handle still open and runs the loop until they are gone;
+// returns uv_loop_close's result.
+int close_loop(uv_loop_t* loop);
+
+// Directory of the running executable (to find sibling binaries).
+std::string self_dir();
+
+uint64_t now_ms();          // monotonic
+double wall_time();         // seconds since the epoch
+std::string iso_time(double t);
+
+}  // namespace jsd
