@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   jsd::ListenerOptions o;
-  if (!jsd::cli_load_config("jsd-listener", r["config"].as<std::string>(), o.cfg)) return 1;
+  if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
   if (r.count("check-config")) {
     std::cout << jsd::config_to_json(o.cfg).dump(2) << "\n";
     jsd::Key k;

@@ -36,6 +36,6 @@ int main(int argc, char** argv) {
     fprintf(stderr, "jsd-ping: error: COUNT must be >= 0, INTERVAL >= 0.001 and TIMEOUT > 0\n");
     return 255;
   }
-  if (!jsd::cli_load_config("jsd-ping", r["config"].as<std::string>(), o.cfg)) return 255;
+  if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 255;
   return jsd::run_ping(o);
 }

@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   cxxopts::Options opts("jsd-queue-server", "Receives PEER's link (QueueServer_PEER) on the port jsd-listener bound\n"
                                             "for it (fd 3) and hands its events to the listener (fd 4).\n");
-  opts.custom_help("[-f FILE] PEER");
+  opts.custom_help("[-f FILE]");
   jsd::cli_common_options(opts);
   opts.add_options()("peer", "the peer node's name", cxxopts::value<std::string>());
   opts.parse_positional({"peer"});
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   jsd::ServerOptions o;
-  if (!jsd::cli_load_config("jsd-queue-server", r["config"].as<std::string>(), o.cfg)) return 1;
+  if (!jsd::cli_load_config("jsd-queue-server", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
   o.peer = r["peer"].as<std::string>();
   return jsd::run_queue_server(o);
 }
