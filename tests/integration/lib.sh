@@ -1,0 +1,114 @@
+# Helpers for the integration tests (in the spirit of OpenSSH's regress/):
+# each test starts real jsd-listener nodes on 127.0.0.2, 127.0.0.3, ...,
+# each with its own config and state dir, waits until they answer, and
+# prints the daemons' logs when something fails.
+set -u
+: "${JSD_BIN:?set JSD_BIN to the directory with the built binaries}"
+export PATH="$JSD_BIN:$PATH"
+unset JSD_CONFIG
+T=$(mktemp -d /tmp/jsd-it.XXXXXX)
+declare -A NODE_PID=()
+FAILED=0
+TEST_NAME=$(basename "$0" .sh)
+
+log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+dump_logs() {
+  for f in "$T"/*.log; do
+    [ -f "$f" ] || continue
+    echo "----- $(basename "$f") -----"
+    tail -n 60 "$f"
+  done
+}
+
+fail() {
+  FAILED=1
+  echo "$TEST_NAME: FAIL: $*" >&2
+  dump_logs >&2
+  exit 1
+}
+
+stop_node() {
+  local name=$1 pid=${NODE_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  unset "NODE_PID[$name]"
+}
+
+cleanup() {
+  for n in "${!NODE_PID[@]}"; do stop_node "$n"; done
+  if [ "$FAILED" = 0 ]; then rm -rf "$T"; else echo "(test files kept in $T)" >&2; fi
+}
+trap cleanup EXIT
+trap 'fail "interrupted"' INT TERM
+
+gen_key() { jsd-listener --gen-key "$1" 2>/dev/null || fail "cannot generate key $1"; }
+
+# make_node NAME IP KEYFILE PEERS_JSON [EXTRA_JSON_MEMBERS]
+make_node() {
+  local name=$1 ip=$2 key=$3 peers=$4 extra=${5:-}
+  mkdir -p "$T/$name"
+  cat > "$T/$name.json" <<EOC
+{
+  "node": "$name",
+  "listen": "$ip:4455",
+  "state_dir": "$T/$name/state",
+  "key_file": "$key",
+  "peers": $peers,
+  "heartbeat_ms": 200,
+  "dead_after_ms": 1000,
+  "reconnect_max_ms": 500${extra:+,
+  $extra}
+}
+EOC
+}
+
+# start_node NAME: starts the listener and returns once it answers (it
+# writes "ready" on a pipe after binding its ports: no polling, no sleep).
+start_node() {
+  local name=$1 fifo="$T/$1.ready" line=""
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  jsd-listener --config "$T/$name.json" --ready-fd 3 3>"$fifo" 2>>"$T/$name.log" &
+  NODE_PID[$name]=$!
+  if ! read -r -t 20 line < "$fifo" || [ "$line" != ready ]; then
+    fail "node $name did not become ready"
+  fi
+  rm -f "$fifo"
+}
+
+# node_cmd NAME CMD ARGS...: runs a tool with NAME's configuration.
+node_cmd() {
+  local name=$1
+  shift
+  JSD_CONFIG="$T/$name.json" "$@"
+}
+
+# wait_until DESCRIPTION CMD...: retries CMD (each try is itself a round
+# trip to the node) until it succeeds, for at most 20 s.
+wait_until() {
+  local what=$1 i
+  shift
+  for i in $(seq 1 200); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting until $what"
+}
+
+# link_state NODE PEER DIR: prints the state of a link from --status --json.
+link_state() {
+  node_cmd "$1" jsd-listener --status --json |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(l["state"] for l in d["links"] if l["peer"]==sys.argv[1] and l["direction"]==sys.argv[2]))' "$2" "$3"
+}
+
+link_is_up() { [ "$(link_state "$1" "$2" "$3")" = up ]; }
+
+# children_of PID: the direct children of a listener.
+children_of() { pgrep -P "$1" | tr '\n' ' '; }
+
+# procs PATTERN: matching processes' args (for the seed names).
+procs() { ps -eo args | grep -E "^$1( |$)" | grep -v grep; }
+
+pass() { echo "$TEST_NAME: PASS${1:+: $1}"; }
