@@ -202,7 +202,12 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     }
     return;
   }
-  if (m.type == MsgType::data) on_delivered(s->peer, m);
+  if (m.type == MsgType::data) {
+    // The queue-server forwards the link's bytes unchanged; the sender's
+    // instance came once, with "up".
+    m.instance = s->instance;
+    on_delivered(s->peer, m);
+  }
 }
 
 }  // namespace jsd
