@@ -115,6 +115,7 @@ int Listener::start() {
   mode_t old = umask(077);  // the socket is born 0600
   rc = uv_pipe_bind(&control_server_, sock.c_str());
   umask(old);
+  control_bound_ = rc == 0;
   if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
   if (rc == 0)
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&control_server_), 128,
@@ -248,7 +249,9 @@ void Listener::shutdown(const std::string& why) {
   if (node_open_) uv_close(reinterpret_cast<uv_handle_t*>(&node_server_), nullptr);
   if (control_open_) uv_close(reinterpret_cast<uv_handle_t*>(&control_server_), nullptr);
   node_open_ = control_open_ = false;
-  unlink(cfg_.control_socket().c_str());
+  // Only ours to remove: a listener that failed to start must not take
+  // the socket away from the one that is running.
+  if (control_bound_) unlink(cfg_.control_socket().c_str());
   while (!handshakes_.empty()) finish_handshake(handshakes_.begin()->first, false);
   for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
   for (auto& [k, c] : clients_) {

@@ -82,7 +82,7 @@ class Listener {
   std::string bin_dir_;
   uv_tcp_t node_server_{};
   uv_pipe_t control_server_{};
-  bool node_open_ = false, control_open_ = false;
+  bool node_open_ = false, control_open_ = false, control_bound_ = false;
   std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
   std::map<std::string, std::unique_ptr<ClientProc>> clients_;
   std::map<std::string, std::unique_ptr<ServerProc>> servers_;

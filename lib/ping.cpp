@@ -87,7 +87,11 @@ class Pinger {
     if (m.type == MsgType::error) return (void)fail(m.text);
     if (m.type == MsgType::link_state) {
       if (m.text == "refused") return (void)fail(o_.node + " refused the link: " + m.ev.body);
-      if (!o_.json && !o_.quiet) fprintf(stderr, "jsd-ping: %s: link %s: %s (calls wait in the queue)\n", o_.node.c_str(), m.text.c_str(), m.ev.body.c_str());
+      // One note per distinct state, not one per retry.
+      std::string note = m.text + ": " + m.ev.body;
+      if (!o_.json && !o_.quiet && note != last_note_)
+        fprintf(stderr, "jsd-ping: %s: link %s (calls wait in the queue)\n", o_.node.c_str(), note.c_str());
+      last_note_ = note;
       return;
     }
     if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
@@ -129,7 +133,7 @@ class Pinger {
         if (n) j["rtt_ms"] = {{"min", mn}, {"avg", avg}, {"max", mx}, {"mdev", mdev}};
         std::cout << j.dump() << std::endl;
       } else {
-        printf("\n--- %s jsd-ping statistics ---\n", o_.node.c_str());
+        printf("%s--- %s jsd-ping statistics ---\n", o_.quiet ? "" : "\n", o_.node.c_str());
         printf("%llu calls sent, %zu replies received, %.0f%% lost, time %.0f ms\n",
                static_cast<unsigned long long>(sent_), n, lost, total_ms);
         if (n) printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", mn, avg, mx, mdev);
@@ -162,6 +166,7 @@ class Pinger {
   std::map<uint64_t, uint64_t> sent_at_;
   std::vector<std::pair<uint64_t, double>> rtts_;
   bool done_ = false, failed_ = false;
+  std::string last_note_;
   int code_ = 1;
 };
 

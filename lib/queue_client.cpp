@@ -23,7 +23,7 @@ class QueueClient {
 
   int start() {
     sup_ = Stream::pipe(loop_);
-    int rc = uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd);
+    int rc = is_socket(o_.supervisor_fd) ? uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd) : UV_ENOTSOCK;
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
                 " (jsd-client is started by jsd-listener, not by hand)");

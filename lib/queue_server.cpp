@@ -18,7 +18,7 @@ class QueueServer {
 
   int start() {
     sup_ = Stream::pipe(loop_);
-    int rc = uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd);
+    int rc = is_socket(o_.supervisor_fd) ? uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd) : UV_ENOTSOCK;
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
                 " (jsd-queue-server is started by jsd-listener, not by hand)");
@@ -34,7 +34,8 @@ class QueueServer {
     sup_->start(o_.cfg.max_frame + 4096);
 
     rc = uv_tcp_init(loop_, &server_);
-    if (rc == 0) rc = uv_tcp_open(&server_, o_.listen_fd);
+    server_open_ = rc == 0;
+    if (rc == 0) rc = is_socket(o_.listen_fd) ? uv_tcp_open(&server_, o_.listen_fd) : UV_ENOTSOCK;
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.listen_fd) + " is not a listening socket: " + uv_error(rc));
       return 1;

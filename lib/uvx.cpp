@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -328,6 +329,11 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
   err = "no free port in " + host + " " + std::to_string(lo) + "-" + std::to_string(hi) + " (last error: " +
         strerror(last_errno) + ")";
   return -1;
+}
+
+bool is_socket(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 int close_loop(uv_loop_t* loop) {

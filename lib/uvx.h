@@ -142,6 +142,9 @@ class Child {
 // -1 with err (e.g. "no free port in 50000-50009").
 int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& port, std::string& err);
 
+// True if fd is an open socket (libuv aborts on a file or /dev/null).
+bool is_socket(int fd);
+
 // Closes every handle still open and runs the loop until they are gone;
 // returns uv_loop_close's result.
 int close_loop(uv_loop_t* loop);

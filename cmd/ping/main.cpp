@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   jsd::cli_common_options(opts);
   opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)", cxxopts::value<long>()->default_value("0"), "COUNT")(
       "i,interval", "seconds between calls", cxxopts::value<double>()->default_value("1"), "INTERVAL")(
-      "W,timeout", "seconds to wait for each reply", cxxopts::value<double>()->default_value("10"), "TIMEOUT")(
+      "W,timeout", "seconds to wait for replies after the last call", cxxopts::value<double>()->default_value("10"), "TIMEOUT")(
       "q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
       "args", "NODE [OBJECT]", cxxopts::value<std::vector<std::string>>());
   opts.parse_positional({"args"});
