@@ -158,7 +158,8 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   static const std::set<std::string> known = {
       "node", "listen", "port_range", "state_dir", "key_file", "peers", "allow_unknown_peers",
       "connect_at_startup", "max_frame", "handshake_timeout_ms", "heartbeat_ms", "dead_after_ms",
-      "reconnect_min_ms", "reconnect_max_ms", "log_level", "syslog", "jobs", "allow_adhoc"};
+      "reconnect_min_ms", "reconnect_max_ms", "log_level", "syslog", "jobs", "allow_adhoc",
+      "job_records_keep", "job_records_max_age_s", "job_kill_grace_s"};
   for (auto& [k, v] : j.items())
     if (!known.count(k)) errors.push_back("unknown key '" + k + "'");
 
@@ -251,6 +252,13 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
         if (!v.is_string()) errors.push_back("allow_adhoc: must be an array of peer names (or \"*\")");
         else c.allow_adhoc[v.get<std::string>()] = true;
       }
+  }
+  if (j.contains("job_records_keep")) get_int(j["job_records_keep"], "job_records_keep", size_t(1), size_t(10000000), c.job_records_keep, errors);
+  if (j.contains("job_records_max_age_s")) get_int(j["job_records_max_age_s"], "job_records_max_age_s", 60L, 100L * 365 * 86400, c.job_records_max_age_s, errors);
+  if (j.contains("job_kill_grace_s")) {
+    if (!j["job_kill_grace_s"].is_number() || j["job_kill_grace_s"].get<double>() < 0 || j["job_kill_grace_s"].get<double>() > 3600)
+      errors.push_back("job_kill_grace_s: must be a number of seconds, 0-3600");
+    else c.job_kill_grace_s = j["job_kill_grace_s"].get<double>();
   }
   // Cross-key checks.
   if (c.dead_after_ms <= c.heartbeat_ms)
@@ -360,7 +368,12 @@ json config_to_json(const Config& c) {
   }
   j["allow_adhoc"] = json::array();
   for (auto& [n, b] : c.allow_adhoc) j["allow_adhoc"].push_back(n);
+  j["job_records_keep"] = c.job_records_keep;
+  j["job_records_max_age_s"] = c.job_records_max_age_s;
+  j["job_kill_grace_s"] = c.job_kill_grace_s;
   return j;
 }
+
+std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace jsd

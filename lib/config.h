@@ -49,6 +49,9 @@ struct Config {
   bool syslog = false;
   std::map<std::string, JobDef> jobs;
   std::map<std::string, bool> allow_adhoc;  // peer -> allowed ("*" for all)
+  size_t job_records_keep = 1000;         // finished job records kept, newest first
+  long job_records_max_age_s = 7 * 86400; // finished records older than this go
+  double job_kill_grace_s = 5;            // SIGTERM -> SIGKILL on timeout/cancel
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
 };
@@ -72,5 +75,8 @@ struct Target {
 bool resolve_target(const Config& c, const std::string& arg, Target& out, std::string& err);
 
 nlohmann::json config_to_json(const Config& c);
+
+// JSON text that never throws on invalid UTF-8 (bytes are replaced).
+std::string dump_json(const nlohmann::json& j);
 
 }  // namespace jsd

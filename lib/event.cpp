@@ -80,6 +80,7 @@ void encode_into(std::string& o, const Msg& m) {
   put_str8(o, m.ev.to);
   put_str8(o, m.ev.object);
   put_str32(o, m.ev.body);
+  put_u8(o, m.ev.more ? 1 : 0);
 }
 
 std::string encode(const Msg& m) {
@@ -102,6 +103,7 @@ bool decode(std::string_view in, Msg& m, std::string& err) {
   r.str(m.ev.to, r.u8());
   r.str(m.ev.object, r.u8());
   r.str(m.ev.body, r.u32());
+  uint8_t flags = r.u8();
   if (!r.ok) {
     err = "truncated message (" + std::to_string(in.size()) + " bytes)";
     return false;
@@ -119,6 +121,11 @@ bool decode(std::string_view in, Msg& m, std::string& err) {
     err = "unknown event kind " + std::to_string(k);
     return false;
   }
+  if (flags > 1) {
+    err = "unknown event flags " + std::to_string(flags);
+    return false;
+  }
+  m.ev.more = flags & 1;
   m.type = static_cast<MsgType>(t);
   m.ev.kind = static_cast<Kind>(k);
   return true;

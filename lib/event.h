@@ -21,7 +21,10 @@ struct Event {
   std::string from;
   std::string to;
   std::string object;
-  std::string body;  // JSON text
+  std::string body;  // JSON text (raw bytes for a job's output chunks)
+  // A reply with more=true is partial (a start confirmation, output): the
+  // call stays open until a reply with more=false.
+  bool more = false;
 };
 
 enum class MsgType : uint8_t {

@@ -93,6 +93,14 @@ int Listener::start() {
   }
   unlink(sock.c_str());
 
+  jobs_ = std::make_unique<JobRunner>(loop_, cfg_);
+  outbox_ = std::make_unique<Outbox>(cfg_.state_dir + "/outbox");
+  if (!jobs_->open(err) || !outbox_->open(err)) {
+    log_error(err);
+    return 1;
+  }
+  jobs_->on_idle = [this] { maybe_finish_shutdown(); };
+
   // Node port first: if it is taken, fail before touching anything else.
   struct sockaddr_storage ss {};
   int rc = uv_ip4_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in*>(&ss));
@@ -131,6 +139,7 @@ int Listener::start() {
 
   log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + sock);
   for (auto& peer : cfg_.connect_at_startup) ensure_client(peer);
+  replay_outbox();
 
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
@@ -260,6 +269,7 @@ void Listener::shutdown(const std::string& why) {
   }
   for (auto& [k, s] : servers_)
     if (s->child) s->child->kill(SIGTERM);
+  if (jobs_) jobs_->stop_all();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
   kill_timer_ = std::make_unique<Timer>(loop_);
   kill_timer_->start(5000, [this] {
@@ -267,12 +277,14 @@ void Listener::shutdown(const std::string& why) {
       if (c->child) c->child->kill(SIGKILL);
     for (auto& [k, s] : servers_)
       if (s->child) s->child->kill(SIGKILL);
+    if (jobs_) jobs_->kill_all();
   });
   maybe_finish_shutdown();
 }
 
 void Listener::maybe_finish_shutdown() {
-  if (!stopping_ || live_children_ > 0) return;
+  if (!stopping_ || stopped_ || live_children_ > 0 || (jobs_ && jobs_->running() > 0)) return;
+  stopped_ = true;
   kill_timer_.reset();
   for (auto& [k, c] : clients_)
     if (c->pipe) c->pipe->discard();

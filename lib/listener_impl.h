@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto.h"
+#include "jobs.h"
+#include "outbox.h"
 #include "event.h"
 #include "listener.h"
 #include "uvx.h"
@@ -59,7 +61,11 @@ class Listener {
   void on_tool_msg(uint64_t tool, std::string_view p);
   void send_remote(const std::string& client_key, Event ev);
   void on_delivered(const std::string& peer, const Msg& m);
-  void dispatch_local(const Event& ev, std::function<void(std::string)> reply);
+  void dispatch_local(const Event& ev, ReplyFn reply);
+  void send_durable(uint64_t tool, Msg& m, const Target& t);
+  void replay_outbox();
+  void deliver_outbox_entry(const OutboxEntry& e);
+  void outbox_answered(uint64_t id, const std::string& body);
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
   void notify_tools_about(const std::string& client_key, const std::string& state, const std::string& detail);
   nlohmann::json status_json();
@@ -93,10 +99,13 @@ class Listener {
   struct Pending {
     uint64_t tool, tool_id;
     std::string client_key;
+    std::string outbox_id;  // a durable submission: remove when answered
   };
+  std::unique_ptr<JobRunner> jobs_;
+  std::unique_ptr<Outbox> outbox_;
   std::unordered_map<uint64_t, Pending> pending_;
   int live_children_ = 0;
-  bool stopping_ = false;
+  bool stopping_ = false, stopped_ = false;
   int exit_code_ = 0;
   std::unique_ptr<Timer> kill_timer_;
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;

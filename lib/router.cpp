@@ -31,31 +31,83 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   }
   if (m.type == MsgType::status) {
     Msg r{MsgType::status};
-    r.text = status_json().dump();
+    r.text = dump_json(status_json());
     it->second->send(encode(r));
     return;
   }
   if (m.type != MsgType::send) return tool_error(tool, m.ev.id, "unexpected message on the control socket");
-  Event ev = std::move(m.ev);
-  if (!valid_name(ev.object)) return tool_error(tool, ev.id, "invalid object name '" + printable(ev.object) + "'");
   Target t;
-  if (!resolve_target(cfg_, ev.to, t, err)) return tool_error(tool, ev.id, err);
+  if (!valid_name(m.ev.object)) return tool_error(tool, m.ev.id, "invalid object name '" + printable(m.ev.object) + "'");
+  if (!resolve_target(cfg_, m.ev.to, t, err)) return tool_error(tool, m.ev.id, err);
+  if (m.text == "durable") return send_durable(tool, m, t);
+  Event ev = std::move(m.ev);
   uint64_t tool_id = ev.id;
   ev.from = cfg_.node;
   if (t.name == cfg_.node) {
     if (ev.kind != Kind::call) return dispatch_local(ev, nullptr);
-    return dispatch_local(ev, [this, tool, tool_id, obj = ev.object](std::string body) {
+    return dispatch_local(ev, [this, tool, tool_id](const std::string& object, std::string body, bool more) {
       auto i = tools_.find(tool);
       if (i == tools_.end()) return;
       Msg r{MsgType::data};
-      r.ev = {Kind::reply, tool_id, cfg_.node, cfg_.node, obj, std::move(body)};
+      r.ev = {Kind::reply, tool_id, cfg_.node, cfg_.node, object, std::move(body), more};
       i->second->send(encode(r));
     });
   }
   ev.id = ++next_event_;
   if (!t.name.empty()) ev.to = t.name;
-  if (ev.kind == Kind::call) pending_[ev.id] = {tool, tool_id, t.key()};
+  if (ev.kind == Kind::call) pending_[ev.id] = {tool, tool_id, t.key(), ""};
   send_remote(t.key(), std::move(ev));
+}
+
+// jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
+// so it survives a restart of this node; removed once the remote answered.
+void Listener::send_durable(uint64_t tool, Msg& m, const Target& t) {
+  auto body = json::parse(m.ev.body, nullptr, false);
+  std::string id = body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
+  if (!valid_name(id)) return tool_error(tool, m.ev.id, "a durable event needs a valid \"id\" in its body");
+  OutboxEntry e{id, t.key(), m.ev.object, m.ev.body};
+  std::string err;
+  if (!outbox_->put(e, err)) return tool_error(tool, m.ev.id, "cannot queue durably: " + err);
+  Msg r{MsgType::data};
+  r.ev = {Kind::reply, m.ev.id, cfg_.node, cfg_.node, m.ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}), false};
+  tools_[tool]->send(encode(r));
+  deliver_outbox_entry(e);
+}
+
+void Listener::deliver_outbox_entry(const OutboxEntry& e) {
+  Target t;
+  std::string err;
+  if (!resolve_target(cfg_, e.to, t, err)) {
+    log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
+    return;
+  }
+  Event ev{Kind::call, ++next_event_, cfg_.node, t.name.empty() ? e.to : t.name, e.object, e.body};
+  pending_[ev.id] = {0, 0, t.key(), e.id};
+  if (t.name == cfg_.node) {
+    uint64_t id = ev.id;
+    dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
+  } else {
+    send_remote(t.key(), std::move(ev));
+  }
+}
+
+void Listener::outbox_answered(uint64_t id, const std::string& body) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  std::string oid = it->second.outbox_id, to = it->second.client_key;
+  pending_.erase(it);
+  outbox_->remove(oid);
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error"))
+    log_warn("durable submission " + oid + " to " + to + " refused: " + j["error"].dump());
+  else
+    log_info("durable submission " + oid + " delivered to " + to);
+}
+
+void Listener::replay_outbox() {
+  auto entries = outbox_->load();
+  if (!entries.empty()) log_info("outbox: " + std::to_string(entries.size()) + " durable submissions to deliver");
+  for (auto& e : entries) deliver_outbox_entry(e);
 }
 
 void Listener::send_remote(const std::string& key, Event ev) {
@@ -108,7 +160,8 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
     auto it = pending_.find(ev.id);
     if (it == pending_.end()) return;  // the tool is gone
     Pending p = it->second;
-    pending_.erase(it);
+    if (!p.outbox_id.empty()) return outbox_answered(ev.id, ev.body);
+    if (!ev.more) pending_.erase(it);
     auto t = tools_.find(p.tool);
     if (t == tools_.end()) return;
     Msg r{MsgType::data};
@@ -119,22 +172,27 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
   }
   if (ev.kind == Kind::notify) return dispatch_local(ev, nullptr);
   std::string back = client_key_for(peer);
-  dispatch_local(ev, [this, back, ev_id = ev.id, to = ev.from, obj = ev.object](std::string body) {
+  dispatch_local(ev, [this, back, ev_id = ev.id, to = ev.from](const std::string& object, std::string body, bool more) {
     if (back.empty()) return;
-    send_remote(back, Event{Kind::reply, ev_id, cfg_.node, to, obj, std::move(body)});
+    send_remote(back, Event{Kind::reply, ev_id, cfg_.node, to, object, std::move(body), more});
   });
 }
 
-void Listener::dispatch_local(const Event& ev, std::function<void(std::string)> reply) {
+void Listener::dispatch_local(const Event& ev, ReplyFn reply) {
   if (ev.object == "ping") {
-    if (reply) reply(ev.body.empty() ? "{}" : ev.body);
+    if (reply) reply(ev.object, ev.body.empty() ? "{}" : ev.body, false);
     return;
   }
   if (ev.object == "status") {
-    if (reply) reply(status_json().dump());
+    if (reply) reply(ev.object, dump_json(status_json()), false);
     return;
   }
-  if (reply) reply(json{{"error", "no object '" + ev.object + "' on node " + cfg_.node}}.dump());
+  if (ev.object == "job") {
+    // A notify has nobody to answer: give the runner a sink.
+    jobs_->handle(ev.from, ev.body, reply ? reply : [](const std::string&, std::string, bool) {});
+    return;
+  }
+  if (reply) reply(ev.object, dump_json({{"error", "no object '" + ev.object + "' on node " + cfg_.node}}), false);
 }
 
 json Listener::status_json() {
@@ -160,8 +218,10 @@ json Listener::status_json() {
                      {"queued", 0},
                      {"since", iso_time(s->since)}});
   }
-  return {{"node", cfg_.node},      {"version", JSD_VERSION}, {"pid", getpid()},
-          {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
+  json j = {{"node", cfg_.node},      {"version", JSD_VERSION}, {"pid", getpid()},
+            {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
+  if (jobs_) j["jobs"] = jobs_->status_json();
+  return j;
 }
 
 }  // namespace jsd

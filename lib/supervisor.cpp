@@ -42,10 +42,14 @@ void Listener::spawn_client(ClientProc& c) {
   char inst[32];
   snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(instance_));
   argv.insert(argv.end(), {"--instance", inst, c.key});
-  Child* child = Child::spawn(loop_, bin_dir_ + "/jsd-client", argv, {ChildFd{-1, c.pipe}}, err);
+  SpawnSpec spec;
+  spec.file = bin_dir_ + "/jsd-client";
+  spec.argv = argv;
+  spec.fds.push_back(ChildFd{-1, c.pipe});
+  Child* child = Child::spawn(loop_, spec, err);
   std::string key = c.key;
   if (!child) {
-    log_error(err);
+    log_error("cannot start " + err);
     c.pipe->discard();
     c.pipe = nullptr;
     c.state = "down";
@@ -134,7 +138,12 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
     argv.push_back(cfg_.path);
   }
   argv.push_back(peer);
-  Child* child = Child::spawn(loop_, bin_dir_ + "/jsd-queue-server", argv, {ChildFd{fd, nullptr}, ChildFd{-1, pipe}}, err);
+  SpawnSpec spec;
+  spec.file = bin_dir_ + "/jsd-queue-server";
+  spec.argv = argv;
+  spec.fds.push_back(ChildFd{fd, nullptr});
+  spec.fds.push_back(ChildFd{-1, pipe});
+  Child* child = Child::spawn(loop_, spec, err);
   // The child has its own copy of the listening socket now (or failed).
   ::close(fd);
   if (!child) {

@@ -51,6 +51,10 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     s->close(n == UV_EOF ? "closed by peer" : uv_error(int(n)));
     return;
   }
+  if (s->on_data) {
+    s->on_data(std::string_view(s->readbuf_, size_t(n)));
+    return;
+  }
   s->dec_.feed(s->readbuf_, size_t(n));
   std::string_view payload;
   while (!s->closing_ && !s->muted_) {
@@ -219,53 +223,42 @@ Signal::~Signal() {
   uv_close(reinterpret_cast<uv_handle_t*>(&box_->s), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
 }
 
-Child* Child::spawn(uv_loop_t* loop, const std::string& file, const std::vector<std::string>& argv,
-                    const std::vector<ChildFd>& extra, std::string& err, const std::vector<std::string>* env,
-                    const std::string& cwd, bool detached, int stdin_fd, int stdout_fd, int stderr_fd) {
+Child* Child::spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err) {
   auto* c = new Child();
   std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (auto& a : spec.argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> envp;
-  if (env) {
-    for (auto& e : *env) envp.push_back(const_cast<char*>(e.c_str()));
+  if (spec.env) {
+    for (auto& e : *spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
   }
-  int devnull = -1;
-  if (stdin_fd < 0) {
-    devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    stdin_fd = devnull;
-  }
-  std::vector<uv_stdio_container_t> stdio(3 + extra.size());
-  stdio[0].flags = UV_INHERIT_FD;
-  stdio[0].data.fd = stdin_fd;
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = stdout_fd;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = stderr_fd;
-  for (size_t i = 0; i < extra.size(); ++i) {
-    if (extra[i].pipe) {
-      stdio[3 + i].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE);
-      stdio[3 + i].data.stream = extra[i].pipe->stream();
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  std::vector<uv_stdio_container_t> stdio(spec.fds.size());
+  for (size_t i = 0; i < spec.fds.size(); ++i) {
+    const ChildFd& f = spec.fds[i];
+    if (f.pipe) {
+      stdio[i].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE);
+      stdio[i].data.stream = f.pipe->stream();
     } else {
-      stdio[3 + i].flags = UV_INHERIT_FD;
-      stdio[3 + i].data.fd = extra[i].fd;
+      stdio[i].flags = UV_INHERIT_FD;
+      stdio[i].data.fd = f.fd >= 0 ? f.fd : devnull;
     }
   }
   uv_process_options_t o{};
-  o.file = file.c_str();
+  o.file = spec.file.c_str();
   o.args = args.data();
-  o.env = env ? envp.data() : nullptr;
-  o.cwd = cwd.empty() ? nullptr : cwd.c_str();
+  o.env = spec.env ? envp.data() : nullptr;
+  o.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   o.stdio_count = int(stdio.size());
   o.stdio = stdio.data();
   o.exit_cb = exit_cb;
-  o.flags = detached ? UV_PROCESS_DETACHED : 0;
+  o.flags = spec.detached ? UV_PROCESS_DETACHED : 0;
   c->p_.data = c;
   int rc = uv_spawn(loop, &c->p_, &o);
   if (devnull >= 0) ::close(devnull);
   if (rc != 0) {
-    err = "cannot start " + file + ": " + uv_error(rc);
+    err = spec.file + ": " + uv_error(rc);
     // uv_spawn initialises the handle even on failure; it must be closed.
     uv_close(reinterpret_cast<uv_handle_t*>(&c->p_), [](uv_handle_t* h) { delete static_cast<Child*>(h->data); });
     return nullptr;

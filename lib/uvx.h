@@ -31,6 +31,8 @@ class Stream {
 
   // Called for every complete frame. May call close().
   std::function<void(std::string_view payload)> on_frame;
+  // If set, raw bytes are delivered here instead of frames (a job's output).
+  std::function<void(std::string_view bytes)> on_data;
   // Called exactly once when the stream closes, with the reason ("" when the
   // owner closed it). The object is freed after this returns, later.
   std::function<void(const std::string& why)> on_close;
@@ -114,18 +116,24 @@ class Signal {
   Box* box_;
 };
 
-// A child process. Extra fds become the child's fd 3, 4, ...: either an fd to
-// inherit, or a Stream (pipe) to connect to our end of a new socketpair.
+// A child process. fds[i] becomes the child's fd i: an fd to inherit, a
+// Stream (pipe) to connect to our end of a new socketpair, or (fd -1, no
+// pipe) /dev/null.
 struct ChildFd {
   int fd = -1;
   Stream* pipe = nullptr;
 };
+struct SpawnSpec {
+  std::string file;
+  std::vector<std::string> argv;
+  const std::vector<std::string>* env = nullptr;  // null: inherit ours
+  std::string cwd;
+  bool detached = false;  // own session and process group (setsid)
+  std::vector<ChildFd> fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
+};
 class Child {
  public:
-  static Child* spawn(uv_loop_t* loop, const std::string& file, const std::vector<std::string>& argv,
-                      const std::vector<ChildFd>& extra, std::string& err,
-                      const std::vector<std::string>* env = nullptr, const std::string& cwd = "",
-                      bool detached = false, int stdin_fd = -1, int stdout_fd = 1, int stderr_fd = 2);
+  static Child* spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
   int pid() const { return pid_; }
   int kill(int sig);
   // status, signal. The Child frees itself after this returns.

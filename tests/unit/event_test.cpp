@@ -30,6 +30,18 @@ TEST(Event, RoundTrip) {
   EXPECT_EQ(back.ev.to, "beta");
   EXPECT_EQ(back.ev.object, "ping");
   EXPECT_EQ(back.ev.body, R"({"seq":1})");
+  EXPECT_FALSE(back.ev.more);
+  m.ev.more = true;
+  ASSERT_TRUE(decode(encode(m), back, err)) << err;
+  EXPECT_TRUE(back.ev.more);
+}
+
+TEST(Event, BinaryBodySurvives) {
+  Msg m = sample(), back;
+  m.ev.body = std::string("\0\xff\n\x01", 4);
+  std::string err;
+  ASSERT_TRUE(decode(encode(m), back, err));
+  EXPECT_EQ(back.ev.body, m.ev.body);
 }
 
 TEST(Event, EveryTruncationIsAnErrorNotACrash) {

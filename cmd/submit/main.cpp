@@ -1,0 +1,76 @@
+// jsd-submit: run a job on a node and exit with its exit status. See jsd-submit(1).
+#include <cstdio>
+#include <cstring>
+
+#include "cli.h"
+#include "submit.h"
+
+int main(int argc, char** argv) {
+  // Everything after "--" is an ad-hoc command, never options.
+  std::vector<std::string> adhoc;
+  bool has_dashdash = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--") == 0) {
+      has_dashdash = true;
+      adhoc.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
+  cxxopts::Options opts("jsd-submit", "Runs JOB (defined in NODE's configuration) on NODE: prints its start, streams its\n"
+                                      "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n");
+  opts.custom_help("[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
+                   "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE");
+  opts.positional_help("");
+  jsd::cli_common_options(opts);
+  opts.add_options()("p,param", "pass K=V to the job as the environment variable JSD_PARAM_K (repeatable)",
+                     cxxopts::value<std::vector<std::string>>(), "K=V")(
+      "id", "submission id (default: random); a node runs an id at most once", cxxopts::value<std::string>(), "ID")(
+      "timeout", "give up after S seconds: cancel the job and exit 255", cxxopts::value<double>(), "S")(
+      "no-wait", "return once the submission is safely queued on this node; print its id")(
+      "json", "print one JSON object at the end (id, node, job, state, exit status, times)")(
+      "q,quiet", "do not print the start confirmation and notes")(
+      "detach-on-interrupt", "on SIGINT/SIGTERM leave the job running instead of cancelling it")(
+      "status", "print the record of job ID on NODE", cxxopts::value<std::string>(), "ID")(
+      "cancel", "cancel job ID on NODE", cxxopts::value<std::string>(), "ID")(
+      "args", "NODE JOB", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"args"});
+  cxxopts::ParseResult r;
+  int code = 0;
+  if (!jsd::cli_parse(opts, argc, argv, r, 255, code)) return code;
+  jsd::SubmitOptions o;
+  auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto usage = [](const char* why) {
+    fprintf(stderr, "jsd-submit: error: %s (see --help)\n", why);
+    return 255;
+  };
+  if (r.count("status") + r.count("cancel") > 1) return usage("--status and --cancel exclude each other");
+  if (r.count("status") || r.count("cancel")) {
+    o.mode = r.count("status") ? jsd::SubmitOptions::Mode::status : jsd::SubmitOptions::Mode::cancel;
+    o.id = r[r.count("status") ? "status" : "cancel"].as<std::string>();
+    if (args.size() != 1 || has_dashdash) return usage("expected --status ID NODE or --cancel ID NODE");
+  } else if (has_dashdash) {
+    if (args.size() != 1 || adhoc.empty()) return usage("expected NODE -- CMD [ARG]...");
+    o.argv = adhoc;
+  } else {
+    if (args.size() != 2) return usage("expected NODE JOB");
+    o.job = args[1];
+  }
+  o.node = args[0];
+  if (r.count("param"))
+    for (auto& kv : r["param"].as<std::vector<std::string>>()) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return usage(("--param wants K=V, got '" + kv + "'").c_str());
+      o.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  if (r.count("id")) o.id = r["id"].as<std::string>();
+  if (r.count("timeout")) {
+    o.timeout_s = r["timeout"].as<double>();
+    if (!(o.timeout_s > 0)) return usage("--timeout wants a number of seconds > 0");
+  }
+  o.no_wait = r.count("no-wait") > 0;
+  o.json = r.count("json") > 0;
+  o.quiet = r.count("quiet") > 0;
+  o.detach_on_interrupt = r.count("detach-on-interrupt") > 0;
+  if (!jsd::cli_load_config("jsd-submit", r.count("config") ? r["config"].as<std::string>() : "", o.cfg)) return 255;
+  return jsd::run_submit(o);
+}

@@ -1,0 +1,69 @@
+// Job records: one JSON file per job in STATE_DIR/jobs/, written atomically
+// (temporary file + rename; fsync'd for durable submissions), so a status
+// query answers after the submitter is gone and after the node restarts.
+// A record also remembers its submission id: a node runs an id at most once
+// for as long as it keeps the record.
+//
+// Pruning rule: when a job ends, finished records beyond the newest
+// job_records_keep, and finished records older than job_records_max_age_s,
+// are deleted (also at start-up). Queued and running records are never pruned.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace jsd {
+
+struct JobRecord {
+  std::string id, job, from;
+  std::string state = "queued";  // queued running exited killed timeout cancelled failed lost
+  std::vector<std::string> argv;  // ad-hoc commands only
+  std::map<std::string, std::string> params;
+  bool durable = false;
+  int pid = 0;
+  double submitted = 0, started = 0, ended = 0;
+  int exit_code = -1;  // when the job exited
+  int signal = 0;      // when a signal ended it
+  std::string error;   // why it failed to start
+  std::string stdout_tail, stderr_tail;
+
+  bool finished() const { return state != "queued" && state != "running"; }
+  // The status a submitter exits with: the code, 128+signal, 127 if it could
+  // not start, 255 if unknown.
+  int exit_status() const;
+  nlohmann::json to_json() const;
+  static bool from_json(const nlohmann::json& j, JobRecord& r);
+};
+
+constexpr size_t kTailBytes = 16 * 1024;
+void append_tail(std::string& tail, std::string_view data);
+
+class JobStore {
+ public:
+  JobStore(std::string dir, size_t keep, double max_age_s) : dir_(std::move(dir)), keep_(keep), max_age_(max_age_s) {}
+  // Creates the directory and loads every record.
+  bool open(std::string& err);
+  JobRecord* find(const std::string& id);
+  JobRecord& add(const JobRecord& r);
+  bool save(const JobRecord& r, bool sync, std::string& err);
+  // Applies the pruning rule; returns how many records went.
+  size_t prune(double now);
+  std::map<std::string, JobRecord>& all() { return recs_; }
+
+ private:
+  std::string path(const std::string& id) const { return dir_ + "/" + id + ".json"; }
+  std::string dir_;
+  size_t keep_;
+  double max_age_;
+  std::map<std::string, JobRecord> recs_;
+};
+
+// Writes data to path atomically: temporary file, optional fsync, rename,
+// optional fsync of the directory.
+bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err);
+bool make_dir(const std::string& dir, std::string& err);
+
+}  // namespace jsd

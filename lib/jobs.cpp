@@ -1,0 +1,373 @@
+#include "jobs.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "log.h"
+
+extern char** environ;
+
+namespace jsd {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kAdhoc = "(adhoc)";
+
+std::string error_body(const std::string& why) { return dump_json({{"type", "error"}, {"error", why}}); }
+
+bool valid_param_name(const std::string& k) {
+  if (k.empty() || k.size() > 64) return false;
+  if (!(isalpha(static_cast<unsigned char>(k[0])) || k[0] == '_')) return false;
+  for (char c : k)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+}  // namespace
+
+struct JobRunner::Run {
+  JobRecord* rec = nullptr;  // owned by the store; never pruned while queued/running
+  JobDef def;
+  ReplyFn reply;  // null when nobody is listening (durable, restarted)
+  Child* child = nullptr;
+  Stream* out = nullptr;
+  Stream* err = nullptr;
+  std::unique_ptr<Timer> timeout, grace, drain;
+  bool exited = false, timed_out = false, cancelled = false;
+  int64_t status = 0;
+  int sig = 0;
+};
+
+JobRunner::JobRunner(uv_loop_t* loop, const Config& cfg)
+    : loop_(loop), cfg_(cfg), store_(cfg.state_dir + "/jobs", cfg.job_records_keep, double(cfg.job_records_max_age_s)) {}
+
+JobRunner::~JobRunner() {
+  for (auto& [p, r] : runs_) {
+    if (r->out) r->out->discard();
+    if (r->err) r->err->discard();
+    if (r->child) r->child->on_exit = nullptr;
+  }
+}
+
+bool JobRunner::open(std::string& err) {
+  if (!store_.open(err)) return false;
+  double now = wall_time();
+  // What a previous run of the node left: running jobs are gone with it;
+  // queued ones (accepted, maybe durably) start now.
+  std::vector<JobRecord*> requeue;
+  for (auto& [id, r] : store_.all()) {
+    if (r.state == "running") {
+      r.state = "lost";
+      r.error = "the node stopped while the job ran";
+      r.ended = now;
+      save(r);
+    } else if (r.state == "queued") {
+      requeue.push_back(&r);
+    }
+  }
+  size_t pruned = store_.prune(now);
+  if (pruned) log_info("pruned " + std::to_string(pruned) + " old job records");
+  for (JobRecord* r : requeue) {
+    auto run = std::make_unique<Run>();
+    run->rec = r;
+    std::string why;
+    if (!resolve(*r, run->def, why)) {
+      r->state = "failed";
+      r->error = why;
+      r->ended = now;
+      save(*r);
+      continue;
+    }
+    log_info("job " + r->id + " (" + r->job + " from " + r->from + ") was queued before the restart; queuing it again");
+    enqueue(std::move(run));
+  }
+  return true;
+}
+
+void JobRunner::save(const JobRecord& r) {
+  std::string err;
+  if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);
+}
+
+void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
+  auto req = json::parse(body, nullptr, false);
+  if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string())
+    return reply("job", error_body("malformed job request"), false);
+  std::string op = req["op"];
+  if (op == "submit") return submit(from, req, std::move(reply));
+  if (op == "status") return status(from, req, std::move(reply));
+  if (op == "cancel") return cancel(from, req, std::move(reply));
+  reply("job", error_body("unknown job operation '" + op + "'"), false);
+}
+
+bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
+  if (r.job == kAdhoc) {
+    if (!cfg_.allow_adhoc.count(r.from) && !cfg_.allow_adhoc.count("*")) {
+      err = "ad-hoc commands from " + r.from + " are not allowed on " + cfg_.node + " (see allow_adhoc in jsd.conf(5))";
+      return false;
+    }
+    if (r.argv.empty() || r.argv[0].empty()) {
+      err = "empty ad-hoc command";
+      return false;
+    }
+    def = JobDef{};
+    def.command = r.argv;
+    return true;
+  }
+  auto it = cfg_.jobs.find(r.job);
+  if (it == cfg_.jobs.end()) {
+    err = "no job '" + r.job + "' on " + cfg_.node;
+    return false;
+  }
+  def = it->second;
+  return true;
+}
+
+void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) {
+  JobRecord r;
+  r.from = from;
+  r.submitted = wall_time();
+  r.id = req.value("id", "");
+  if (!valid_name(r.id)) return reply("job", error_body("invalid job id '" + r.id + "'"), false);
+  r.durable = req.value("durable", false);
+  bool stream = req.value("stream", true);
+  if (req.contains("argv")) {
+    if (!req["argv"].is_array()) return reply("job", error_body("argv must be an array"), false);
+    for (auto& a : req["argv"]) {
+      if (!a.is_string()) return reply("job", error_body("argv must be an array of strings"), false);
+      r.argv.push_back(a.get<std::string>());
+    }
+    r.job = kAdhoc;
+  } else {
+    r.job = req.value("job", "");
+  }
+  if (req.contains("params")) {
+    if (!req["params"].is_object()) return reply("job", error_body("params must be an object"), false);
+    for (auto& [k, v] : req["params"].items()) {
+      if (!valid_param_name(k))
+        return reply("job", error_body("invalid parameter name '" + k + "' (letters, digits, _; not starting with a digit)"), false);
+      if (!v.is_string() || v.get<std::string>().find('\0') != std::string::npos)
+        return reply("job", error_body("parameter " + k + " must be a string without NUL bytes"), false);
+      r.params[k] = v.get<std::string>();
+    }
+  }
+  // At most once per id: a resubmission (a retry, a redelivery) gets the
+  // record, not a second run.
+  if (JobRecord* old = store_.find(r.id)) {
+    log_info("job " + r.id + " from " + from + " already known (" + old->state + "); not run again");
+    return reply("job", dump_json({{"type", "duplicate"}, {"record", old->to_json()}}), false);
+  }
+  auto run = std::make_unique<Run>();
+  std::string why;
+  if (!resolve(r, run->def, why)) {
+    log_warn("refused job '" + printable(r.job) + "' from " + from + ": " + why);
+    return reply("job", error_body(why), false);
+  }
+  run->rec = &store_.add(r);
+  save(*run->rec);
+  if (!stream) {
+    reply("job", dump_json({{"type", "accepted"}, {"record", run->rec->to_json()}}), false);
+  } else {
+    run->reply = std::move(reply);
+  }
+  enqueue(std::move(run));
+}
+
+void JobRunner::enqueue(std::unique_ptr<Run> run) {
+  std::string job = run->rec->job;
+  int limit = run->def.max_parallel;
+  if (running_count_[job] < limit && waiting_[job].empty()) return start(std::move(run));
+  if (run->reply)
+    run->reply("job", dump_json({{"type", "queued"}, {"id", run->rec->id}, {"position", waiting_[job].size() + 1}}), true);
+  waiting_[job].push_back(std::move(run));
+}
+
+void JobRunner::start_next(const std::string& job) {
+  auto& q = waiting_[job];
+  if (stopping_ || q.empty()) return;
+  if (running_count_[job] >= q.front()->def.max_parallel) return;
+  auto run = std::move(q.front());
+  q.pop_front();
+  start(std::move(run));
+}
+
+void JobRunner::start(std::unique_ptr<Run> owned) {
+  Run* run = owned.get();
+  JobRecord& r = *run->rec;
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string s = *e;
+    if (s.rfind("JSD_", 0) == 0) continue;  // ours to set
+    env.push_back(s);
+  }
+  for (auto& [k, v] : run->def.env) env.push_back(k + "=" + v);
+  for (auto& [k, v] : r.params) env.push_back("JSD_PARAM_" + k + "=" + v);
+  env.push_back("JSD_JOB_ID=" + r.id);
+  env.push_back("JSD_JOB_NAME=" + r.job);
+  env.push_back("JSD_FROM_NODE=" + r.from);
+  env.push_back("JSD_NODE=" + cfg_.node);
+
+  run->out = Stream::pipe(loop_);
+  run->err = Stream::pipe(loop_);
+  SpawnSpec spec;
+  spec.file = run->def.command[0];
+  spec.argv = run->def.command;
+  spec.env = &env;
+  spec.cwd = run->def.cwd;
+  spec.detached = true;  // its own session and process group: we signal the group
+  spec.fds = {ChildFd{}, ChildFd{-1, run->out}, ChildFd{-1, run->err}};
+  std::string err;
+  run->child = Child::spawn(loop_, spec, err);
+  r.started = wall_time();
+  if (!run->child) {
+    run->out->discard();
+    run->err->discard();
+    r.state = "failed";
+    r.error = "cannot start " + err;
+    r.ended = r.started;
+    log_warn("job " + r.id + " (" + r.job + "): " + r.error);
+    save(r);
+    if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+    return start_next(r.job);
+  }
+  running_count_[r.job]++;
+  runs_[run] = std::move(owned);
+  r.state = "running";
+  r.pid = run->child->pid();
+  save(r);
+  log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
+  if (run->reply)
+    run->reply("job", dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}), true);
+
+  auto wire = [this, run](Stream*& s, const char* object, std::string JobRecord::*tail) {
+    Stream* st = s;
+    st->on_data = [this, run, object, tail](std::string_view d) {
+      append_tail(run->rec->*tail, d);
+      if (run->reply) run->reply(object, std::string(d), true);
+    };
+    st->on_close = [this, run, &s](const std::string&) {
+      s = nullptr;
+      maybe_finish(run);
+    };
+    st->start();
+  };
+  wire(run->out, "job.stdout", &JobRecord::stdout_tail);
+  wire(run->err, "job.stderr", &JobRecord::stderr_tail);
+  run->child->on_exit = [this, run](int64_t status, int sig) {
+    run->child = nullptr;
+    run->exited = true;
+    run->status = status;
+    run->sig = sig;
+    // Output still in the pipes is part of the job; a background process
+    // that keeps them open is not: stop waiting for it after a moment.
+    run->drain = std::make_unique<Timer>(loop_);
+    run->drain->start(2000, [run] {
+      if (run->out) run->out->close();
+      if (run->err) run->err->close();
+    });
+    maybe_finish(run);
+  };
+  if (run->def.timeout_s > 0) {
+    run->timeout = std::make_unique<Timer>(loop_);
+    run->timeout->start(uint64_t(run->def.timeout_s * 1000), [this, run] {
+      run->timed_out = true;
+      terminate(run, "timeout_s (" + std::to_string(run->def.timeout_s) + " s) reached");
+    });
+  }
+}
+
+void JobRunner::terminate(Run* run, const std::string& why) {
+  if (!run->child) return;
+  log_info("job " + run->rec->id + ": " + why + "; sending SIGTERM to its process group");
+  ::kill(-run->child->pid(), SIGTERM);
+  run->grace = std::make_unique<Timer>(loop_);
+  run->grace->start(uint64_t(cfg_.job_kill_grace_s * 1000), [run] {
+    if (run->child) ::kill(-run->child->pid(), SIGKILL);
+  });
+}
+
+void JobRunner::maybe_finish(Run* run) {
+  if (run->exited && !run->out && !run->err) finish(run);
+}
+
+void JobRunner::finish(Run* run) {
+  JobRecord& r = *run->rec;
+  r.ended = wall_time();
+  if (run->sig) {
+    r.signal = run->sig;
+    r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "killed";
+  } else {
+    r.exit_code = int(run->status);
+    r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "exited";
+  }
+  save(r);
+  log_info("job " + r.id + " (" + r.job + ") ended: " + r.state + ", exit status " + std::to_string(r.exit_status()));
+  if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+  std::string job = r.job;
+  running_count_[job]--;
+  runs_.erase(run);  // frees run (its timers close themselves)
+  store_.prune(wall_time());
+  start_next(job);
+  if (stopping_ && runs_.empty() && on_idle) on_idle();
+}
+
+void JobRunner::status(const std::string& from, const json& req, ReplyFn reply) {
+  std::string id = req.value("id", "");
+  JobRecord* r = store_.find(id);
+  if (!r) return reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
+  if (r->from != from && from != cfg_.node)
+    return reply("job", error_body("job " + id + " was not submitted by " + from), false);
+  reply("job", dump_json({{"type", "status"}, {"record", r->to_json()}}), false);
+}
+
+void JobRunner::cancel(const std::string& from, const json& req, ReplyFn reply) {
+  std::string id = req.value("id", "");
+  JobRecord* r = store_.find(id);
+  if (!r) return reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
+  if (r->from != from && from != cfg_.node)
+    return reply("job", error_body("job " + id + " was not submitted by " + from), false);
+  if (r->state == "queued") {
+    auto& q = waiting_[r->job];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      if ((*it)->rec != r) continue;
+      r->state = "cancelled";
+      r->ended = wall_time();
+      save(*r);
+      if ((*it)->reply) (*it)->reply("job", dump_json({{"type", "ended"}, {"record", r->to_json()}}), false);
+      q.erase(it);
+      break;
+    }
+  } else if (r->state == "running") {
+    for (auto& [p, run] : runs_) {
+      if (run->rec != r) continue;
+      run->cancelled = true;
+      terminate(p, "cancelled by " + from);
+    }
+  }
+  reply("job", dump_json({{"type", "cancel"}, {"record", r->to_json()}}), false);
+}
+
+void JobRunner::stop_all() {
+  stopping_ = true;
+  waiting_.clear();  // their records stay "queued": they run after a restart
+  for (auto& [p, run] : runs_) terminate(p, "the node is stopping");
+  if (runs_.empty() && on_idle) on_idle();
+}
+
+void JobRunner::kill_all() {
+  for (auto& [p, run] : runs_)
+    if (run->child) ::kill(-run->child->pid(), SIGKILL);
+}
+
+json JobRunner::status_json() const {
+  json running = json::array();
+  for (auto& [p, run] : runs_) running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
+  size_t waiting = 0;
+  for (auto& [k, q] : waiting_) waiting += q.size();
+  return {{"running", running}, {"queued", waiting}};
+}
+
+}  // namespace jsd

@@ -1,0 +1,62 @@
+// The job runner: the node's `job` object (the JobScheduler seed's remote
+// side). Runs only what the node's config defines, each job as its own
+// process in its own process group, with stdin from /dev/null; streams its
+// output; confirms its start and its end; keeps a record.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config.h"
+#include "job_store.h"
+#include "uvx.h"
+
+namespace jsd {
+
+// Sends one reply to the submitter: object is "job" (JSON body) or
+// "job.stdout" / "job.stderr" (raw bytes); more=false ends the call.
+using ReplyFn = std::function<void(const std::string& object, std::string body, bool more)>;
+
+class JobRunner {
+ public:
+  JobRunner(uv_loop_t* loop, const Config& cfg);
+  ~JobRunner();
+  bool open(std::string& err);
+  // A call to the job object: {"op":"submit"|"status"|"cancel", ...}.
+  void handle(const std::string& from, const std::string& body, ReplyFn reply);
+  // Ends every running job (SIGTERM, then SIGKILL after the grace period)
+  // and drops the queued ones from memory (their records stay "queued" and
+  // are started again when the node starts).
+  void stop_all();
+  void kill_all();
+  size_t running() const { return runs_.size(); }
+  std::function<void()> on_idle;  // called when the last job has ended after stop_all()
+  nlohmann::json status_json() const;
+
+ private:
+  struct Run;
+  void submit(const std::string& from, const nlohmann::json& req, ReplyFn reply);
+  void status(const std::string& from, const nlohmann::json& req, ReplyFn reply);
+  void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
+  bool resolve(const JobRecord& r, JobDef& def, std::string& err);
+  void enqueue(std::unique_ptr<Run> run);
+  void start_next(const std::string& job);
+  void start(std::unique_ptr<Run> run);
+  void terminate(Run* run, const std::string& why);
+  void maybe_finish(Run* run);
+  void finish(Run* run);
+  void save(const JobRecord& r);
+
+  uv_loop_t* loop_;
+  const Config& cfg_;
+  JobStore store_;
+  std::map<Run*, std::unique_ptr<Run>> runs_;
+  std::map<std::string, std::deque<std::unique_ptr<Run>>> waiting_;  // by job name
+  std::map<std::string, int> running_count_;
+  bool stopping_ = false;
+};
+
+}  // namespace jsd

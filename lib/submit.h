@@ -1,0 +1,32 @@
+// jsd-submit: run a named job (or, where allowed, an ad-hoc command) on a
+// node; print its start, stream its output, exit with its exit status.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace jsd {
+
+struct SubmitOptions {
+  Config cfg;
+  std::string node;
+  std::string job;                // a job name from the node's config, or
+  std::vector<std::string> argv;  // an ad-hoc command (jsd-submit NODE -- CMD...)
+  std::map<std::string, std::string> params;
+  std::string id;                 // submission id; generated when empty
+  double timeout_s = 0;           // 0: wait as long as the job runs
+  bool no_wait = false, json = false, quiet = false, detach_on_interrupt = false;
+  enum class Mode { submit, status, cancel } mode = Mode::submit;
+};
+
+// Exit codes: the job's exit status (128+N for signal N, 127 if it could not
+// start); 255 when jsd itself failed. --status/--cancel: 0, or 255.
+int run_submit(const SubmitOptions& o);
+
+// A new random submission id (16 hex digits).
+std::string new_job_id();
+
+}  // namespace jsd
