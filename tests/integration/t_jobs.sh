@@ -1,0 +1,140 @@
+# Remote jobs with jsd-submit: exit statuses, signals, streams, parameters,
+# refusals, timeout_s, Ctrl-C, --no-wait across restarts, duplicate ids,
+# and 50 concurrent submissions from two nodes.
+source "$JSD_TEST_LIB"
+gen_key "$T/cluster.key"
+JOBS=$(cat <<'EOJ'
+"jobs": {
+    "exit":     { "command": ["/bin/sh", "-c", "exit \"$JSD_PARAM_CODE\""], "max_parallel": 4 },
+    "selfkill": { "command": ["/bin/sh", "-c", "kill -9 $$"] },
+    "streams":  { "command": ["/bin/sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo out3"] },
+    "gated":    { "command": ["/bin/sh", "-c", "echo first; while [ ! -e \"$JSD_PARAM_GATE\" ]; do sleep 0.02; done; echo second"], "timeout_s": 60 },
+    "env":      { "command": ["/usr/bin/env"], "env": { "FROM_CONFIG": "yes" } },
+    "show":     { "command": ["/bin/sh", "-c", "printf '%s\\n' \"$JSD_PARAM_X\""] },
+    "slow":     { "command": ["/bin/sleep", "30"], "timeout_s": 0.5, "max_parallel": 1 },
+    "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
+    "append":   { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_FILE\""] },
+    "nocmd":    { "command": ["/nonexistent/command"] }
+  }
+EOJ
+)
+make_node alpha 127.0.0.2 "$T/cluster.key" '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
+make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' "$JOBS"
+make_node gamma 127.0.0.4 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","beta":"127.0.0.3:4455"}' "$JOBS, \"allow_adhoc\": [\"alpha\"]"
+start_node alpha
+start_node beta
+start_node gamma
+sub() { local n=$1; shift; JSD_CONFIG="$T/$n.json" jsd-submit "$@"; }
+
+# Exit statuses pass through, on a cold pair too (the first submission).
+for code in 0 1 3 44 200; do
+  sub alpha -q -p CODE=$code beta exit; rc=$?
+  [ $rc = $code ] || fail "exit $code came back as $rc"
+done
+sub alpha -q beta selfkill; rc=$?
+[ $rc = 137 ] || fail "SIGKILL gave $rc, not 137"
+sub alpha -q beta nocmd 2> "$T/err"; rc=$?
+[ $rc = 127 ] && grep -q "cannot start /nonexistent/command" "$T/err" || fail "missing command: $rc $(cat "$T/err")"
+
+# The start confirmation, then stdout and stderr apart, each in order.
+sub alpha beta streams > "$T/out" 2> "$T/err" || fail "streams job failed"
+[ "$(cat "$T/out")" = "$(printf 'out1\nout2\nout3')" ] || fail "stdout: $(cat "$T/out")"
+grep -q "^jsd-submit: beta: job streams started: id [0-9a-f]*, pid [0-9]*$" "$T/err" || fail "no start confirmation: $(cat "$T/err")"
+[ "$(grep -v '^jsd-submit' "$T/err")" = "$(printf 'err1\nerr2')" ] || fail "stderr: $(cat "$T/err")"
+
+# Output arrives while the job runs: the job waits for a file that the test
+# creates only after it has seen the first line.
+sub alpha -q -p GATE="$T/gate" beta gated > "$T/gated.out" &
+gpid=$!
+wait_until "the first line arrives while the job runs" grep -q first "$T/gated.out"
+grep -q second "$T/gated.out" && fail "the job did not wait"
+touch "$T/gate"
+wait "$gpid" || fail "gated job failed"
+[ "$(cat "$T/gated.out")" = "$(printf 'first\nsecond')" ] || fail "gated output: $(cat "$T/gated.out")"
+
+# Parameters are environment variables, passed as data, never through a shell.
+evil='$(touch '"$T"'/pwned); `touch '"$T"'/pwned2`; x="; touch '"$T"'/pwned3'
+sub alpha -q -p X="$evil" beta show > "$T/show.out" || fail "show job failed"
+[ "$(cat "$T/show.out")" = "$evil" ] || fail "parameter changed on the way: $(cat "$T/show.out")"
+ls "$T"/pwned* 2>/dev/null && fail "a parameter ran a command"
+sub alpha -q -p HELLO=world -p EMPTY= beta env > "$T/env.out" || fail "env job failed"
+for v in JSD_PARAM_HELLO=world JSD_PARAM_EMPTY= JSD_JOB_NAME=env JSD_FROM_NODE=alpha FROM_CONFIG=yes; do
+  grep -qx "$v" "$T/env.out" || fail "job environment lacks $v"
+done
+grep -q "^JSD_JOB_ID=[0-9a-f]\{16\}$" "$T/env.out" || fail "no JSD_JOB_ID"
+sub alpha -q -p 'BAD-NAME=1' beta env 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "invalid parameter name 'BAD-NAME'" "$T/err" || fail "bad param name: $rc $(cat "$T/err")"
+
+# Only what the node defines runs.
+sub alpha beta nosuchjob 2> "$T/err"; rc=$?
+[ $rc = 255 ] || fail "undefined job gave $rc"
+grep -qx "jsd-submit: error: no job 'nosuchjob' on beta" "$T/err" || fail "unclear: $(cat "$T/err")"
+sub alpha beta -- /usr/bin/touch "$T/adhoc-beta" 2> "$T/err"; rc=$?
+[ $rc = 255 ] || fail "refused ad-hoc gave $rc"
+grep -q "ad-hoc commands from alpha are not allowed on beta" "$T/err" || fail "unclear: $(cat "$T/err")"
+[ -e "$T/adhoc-beta" ] && fail "a refused ad-hoc command ran"
+sub alpha -q gamma -- /bin/sh -c 'echo adhoc "$1"' sh 'a b' > "$T/adhoc.out" || fail "allowed ad-hoc command failed"
+[ "$(cat "$T/adhoc.out")" = "adhoc a b" ] || fail "ad-hoc output: $(cat "$T/adhoc.out")"
+sub beta gamma -- /usr/bin/touch "$T/adhoc-gamma" 2>/dev/null && fail "gamma ran an ad-hoc command for beta"
+[ -e "$T/adhoc-gamma" ] && fail "ad-hoc ran for a peer not in allow_adhoc"
+
+# timeout_s ends a job (SIGTERM: 143) and says so.
+sub alpha --json beta slow > "$T/slow.json" 2> "$T/err"; rc=$?
+[ $rc = 143 ] || fail "timeout gave $rc"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="timeout" and d["signal"]==15 and d["exit_status"]==143, d' "$T/slow.json" ||
+  fail "timeout JSON: $(cat "$T/slow.json")"
+grep -q "ended by its timeout_s" "$T/err" || fail "timeout not reported: $(cat "$T/err")"
+
+# Ctrl-C on jsd-submit cancels the remote job.
+# (exec'd directly, not through the sub function, so $! is jsd-submit)
+JSD_CONFIG="$T/alpha.json" jsd-submit -q --id ctrlc-1 -p PIDFILE="$T/sleeper.pid" beta sleeper &
+spid=$!
+running() { sub alpha --status ctrlc-1 --json beta | grep -q '"state":"running"'; }
+wait_until "the sleeper runs" running
+jobpid=$(cat "$T/sleeper.pid")
+kill -INT "$spid"
+wait "$spid"; rc=$?
+[ $rc = 130 ] || fail "interrupted jsd-submit exited $rc, not 130"
+sub alpha --status ctrlc-1 --json beta > "$T/st.json" || fail "--status failed"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="cancelled", d' "$T/st.json" || fail "not cancelled: $(cat "$T/st.json")"
+kill -0 "$jobpid" 2>/dev/null && fail "the cancelled job's process $jobpid still runs"
+sub alpha --status nosuchid beta 2>/dev/null && fail "--status of an unknown id succeeded"
+
+# The same id twice runs once.
+sub alpha -q --id twice-1 -p FILE="$T/twice" beta append || fail "first submission failed"
+sub alpha --id twice-1 -p FILE="$T/twice" beta append 2> "$T/err" || fail "second submission failed"
+grep -q "already ran there; not run again" "$T/err" || fail "duplicate not reported: $(cat "$T/err")"
+[ "$(wc -l < "$T/twice")" = 1 ] || fail "a duplicate id ran twice"
+
+# --no-wait to a node that is down: queued durably on alpha, delivered after
+# gamma starts, exactly once, also when alpha's listener restarts in between.
+stop_node gamma
+id=$(sub alpha --no-wait -p FILE="$T/nowait" gamma append) || fail "--no-wait failed"
+[ -f "$T/alpha/state/outbox/$id.json" ] || fail "no durable outbox entry for $id"
+stop_node alpha
+start_node alpha
+start_node gamma
+wait_until "the queued job ran on gamma" grep -q "$id" "$T/nowait"
+delivered() { [ ! -e "$T/alpha/state/outbox/$id.json" ]; }
+wait_until "alpha's outbox entry is answered" delivered
+stop_node alpha
+start_node alpha
+node_cmd alpha jsd-ping -c 1 -q gamma >/dev/null || fail "ping after restart"
+[ "$(grep -c "$id" "$T/nowait")" = 1 ] || fail "--no-wait job ran $(grep -c "$id" "$T/nowait") times"
+sub alpha --status "$id" gamma > "$T/st.out" || fail "status of the --no-wait job"
+grep -q "exited, exit status 0" "$T/st.out" || fail "status: $(cat "$T/st.out")"
+
+# 50 concurrent submissions from two nodes, each with its own exit status.
+pids=()
+for i in $(seq 1 50); do
+  from=$([ $((i % 2)) = 0 ] && echo alpha || echo gamma)
+  sub $from -q -p CODE=$((i % 7)) beta exit &
+  pids+=($!)
+done
+bad=0
+for i in $(seq 1 50); do
+  wait "${pids[$((i - 1))]}"; rc=$?
+  [ $rc = $((i % 7)) ] || { echo "submission $i: exit $rc, wanted $((i % 7))"; bad=$((bad + 1)); }
+done
+[ $bad = 0 ] || fail "$bad of 50 concurrent submissions came back wrong"
+pass
