@@ -41,7 +41,7 @@ class Pinger {
     if (!o_.json && !o_.quiet)
       printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(), t.addr.str().c_str(), o_.object.c_str());
     send_one();
-    if (o_.count != 1)
+    if (o_.count != 1 && o_.interval_s > 0)
       tick_.start(uint64_t(o_.interval_s * 1000), [this] { send_one(); }, uint64_t(std::max(1.0, o_.interval_s * 1000)));
     uv_run(loop_, UV_RUN_DEFAULT);
     return code_;
@@ -66,11 +66,20 @@ class Pinger {
     m.ev.to = o_.node;
     m.ev.object = o_.object;
     m.ev.body = json{{"seq", seq}}.dump();
+    if (o_.size > m.ev.body.size()) {
+      std::string base = json{{"seq", seq}, {"data", ""}}.dump();
+      std::string pad;
+      pad.resize(o_.size - std::min(o_.size, base.size()), 'x');
+      m.ev.body = json{{"seq", seq}, {"data", pad}}.dump();
+    }
     sent_at_[seq] = uv_hrtime();
     s_->send(encode(m));
     if (o_.count > 0 && sent_ >= uint64_t(o_.count)) {
       tick_.stop();
       arm_wait();
+    } else if (o_.interval_s == 0) {
+      // Adaptive mode: the reply sends the next call; a lost one ends it.
+      wait_.start(uint64_t(o_.timeout_s * 1000), [this] { finish(); });
     }
   }
 
@@ -106,7 +115,8 @@ class Pinger {
     if (!o_.json && !o_.quiet)
       printf("reply from %s: seq=%llu time=%.3f ms\n", m.ev.from.c_str(), static_cast<unsigned long long>(m.ev.id), ms);
     fflush(stdout);
-    if (o_.count > 0 && sent_ >= uint64_t(o_.count) && sent_at_.empty()) finish();
+    if (o_.count > 0 && sent_ >= uint64_t(o_.count) && sent_at_.empty()) return finish();
+    if (o_.interval_s == 0 && sent_at_.empty()) send_one();
   }
 
   void finish() {
