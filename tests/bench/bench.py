@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""jsd benchmarks (issue 4): jsd beside ssh, raw TCP and a local spawn, in one run.
+
+Every benchmark starts real nodes on 127.0.2.x / 127.0.1.x, cleans up after
+itself and is bounded in time. Prints one table and writes the same as JSON.
+Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only B1,B3,...]
+"""
+import getpass
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN, BENCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+QUICK = "--quick" in sys.argv
+ONLY = None
+for a in sys.argv:
+    if a.startswith("--only="):
+        ONLY = set(a.split("=", 1)[1].split(","))
+TMP = tempfile.mkdtemp(prefix="jsd-bench.")
+RESULTS = []
+NODES = []
+DEADLINE = time.time() + 540  # the whole suite stays under 10 minutes
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p / 100))]
+
+
+def record(bid, metric, jsd, baseline, unit, target, met, note=""):
+    ratio = (jsd / baseline) if (jsd is not None and baseline) else None
+    RESULTS.append(dict(id=bid, metric=metric, jsd=jsd, baseline=baseline, ratio=ratio, unit=unit,
+                        target=target, met=met, note=note))
+    log(f"{bid} {metric}: jsd={jsd} baseline={baseline} {unit} target {target}: {'met' if met else 'MISSED' if met is False else '-'}")
+
+
+class Node:
+    def __init__(self, name, ip, key, peers, extra=None):
+        self.name, self.ip = name, ip
+        self.dir = os.path.join(TMP, name)
+        os.makedirs(self.dir, exist_ok=True)
+        cfg = {"node": name, "listen": f"{ip}:4455", "state_dir": os.path.join(self.dir, "state"),
+               "key_file": key, "peers": peers,
+               "jobs": {"true": {"command": ["/bin/true"], "max_parallel": 64}}}
+        cfg.update(extra or {})
+        self.conf = os.path.join(self.dir, "jsd.json")
+        with open(self.conf, "w") as f:
+            json.dump(cfg, f)
+        self.proc = None
+
+    def env(self):
+        return dict(os.environ, JSD_CONFIG=self.conf)
+
+    def start(self):
+        r, w = os.pipe()
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.proc = subprocess.Popen([f"{BIN}/jsd-listener", "--config", self.conf, "--ready-fd", str(w)],
+                                     pass_fds=[w], stderr=self.log, stdout=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as rf:
+            if rf.readline().strip() != "ready":
+                raise RuntimeError(f"node {self.name} did not start; see {self.dir}/log")
+        NODES.append(self)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self in NODES:
+            NODES.remove(self)
+
+
+def keyfile():
+    k = os.path.join(TMP, "cluster.key")
+    if not os.path.exists(k):
+        subprocess.run([f"{BIN}/jsd-listener", "--gen-key", k], check=True, stderr=subprocess.DEVNULL)
+    return k
+
+
+def pair(tag, ip_a, ip_b):
+    k = keyfile()
+    a = Node(f"a{tag}", ip_a, k, {f"b{tag}": f"{ip_b}:4455"})
+    b = Node(f"b{tag}", ip_b, k, {f"a{tag}": f"{ip_a}:4455"})
+    return a, b
+
+
+def wall(cmd, env, check=True):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{cmd} failed ({r.returncode}): {r.stderr.decode()[:300]}")
+    return dt
+
+
+# ---- ssh baseline ---------------------------------------------------------
+
+class Sshd:
+    def __init__(self):
+        self.ok = False
+        self.why = ""
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not os.path.exists(sshd) or not shutil.which("ssh"):
+            self.why = "sshd not installed (make -f Makefile.dist bench-deps installs openssh-server)"
+            return
+        d = os.path.join(TMP, "ssh")
+        os.makedirs(d)
+        for k in ("host", "id"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/{k}"], check=True)
+        shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
+        os.chmod(f"{d}/authorized_keys", 0o600)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        with open(f"{d}/sshd_config", "w") as f:
+            f.write(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {d}/host
+AuthorizedKeysFile {d}/authorized_keys
+PidFile {d}/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers {getpass.getuser()}
+LogLevel ERROR
+""")
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", f"{d}/sshd_config"], stderr=open(f"{d}/log", "w"))
+        self.base = ["ssh", "-i", f"{d}/id", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+                     "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+                     "-p", str(self.port)]
+        self.cm = ["-o", "ControlMaster=auto", "-o", f"ControlPath={d}/cm", "-o", "ControlPersist=120"]
+        for _ in range(100):
+            if subprocess.run(self.base + ["-o", "ControlPath=none", "127.0.0.1", "true"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                self.ok = True
+                return
+            time.sleep(0.05)
+        self.why = f"private sshd did not answer; see {d}/log"
+
+    def cold(self):
+        return self.base + ["-o", "ControlPath=none", "127.0.0.1", "true"]
+
+    def warm(self):
+        return self.base + self.cm + ["127.0.0.1", "true"]
+
+    def stop(self):
+        if self.ok or hasattr(self, "proc"):
+            subprocess.run(self.base + self.cm + ["-O", "exit", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def time_wait(port_filter):
+    out = subprocess.run(["ss", "-tan", "state", "time-wait"], capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines()[1:] if port_filter(line))
+
+
+def want(bid):
+    return (ONLY is None or bid in ONLY) and time.time() < DEADLINE
+
+
+# ---- the benchmarks --------------------------------------------------------
+
+def b1_b7(sshd):
+    a, b = pair("w", "127.0.2.2", "127.0.2.3")
+    a.start(), b.start()
+    env = a.env()
+    submit = [f"{BIN}/jsd-submit", "-q", "bw", "true"]
+    wall(submit, env)
+    if want("B1"):
+        n = 30 if QUICK else 100
+        jsd = [wall(submit, env) * 1000 for _ in range(n)]
+        base = None
+        if sshd.ok:
+            wall(sshd.warm(), None)
+            base_l = [wall(sshd.warm(), None) * 1000 for _ in range(n)]
+            base = statistics.median(base_l)
+        med = statistics.median(jsd)
+        record("B1", f"warm jsd-submit NODE true, median of {n} (p99 {pct(jsd, 99):.2f})", round(med, 3),
+               round(base, 3) if base else None, "ms", "<= 0.3 x ssh ControlMaster",
+               (med <= 0.3 * base) if base else None, "" if base else sshd.why)
+    if want("B7"):
+        n = 500 if QUICK else 2000
+        before = time_wait(lambda l: "127.0.2.2" in l or "127.0.2.3" in l)
+        for _ in range(n):
+            wall(submit, env)
+        tw = time_wait(lambda l: "127.0.2.2" in l or "127.0.2.3" in l) - before
+        base = None
+        note = f"{n} jsd submissions"
+        if sshd.ok:
+            m = 100 if QUICK else 200
+            sb = time_wait(lambda l: f":{sshd.port}" in l)
+            for _ in range(m):
+                wall(sshd.cold(), None)
+            base = (time_wait(lambda l: f":{sshd.port}" in l) - sb) * (n / m)
+            note += f"; ssh: {m} cold runs scaled x{n // m}"
+        record("B7", f"TIME_WAIT sockets after {n} submissions to one peer", max(tw, 0), base, "sockets",
+               "<= 2 per peer", tw <= 2, note)
+    a.stop(), b.stop()
+
+
+def b2(sshd):
+    n = 5 if QUICK else 20
+    sub, ping = [], []
+    for i in range(n):
+        for kind, store in (("submit", sub), ("ping", ping)):
+            a, b = pair(f"c{i}{kind[0]}", "127.0.2.4", "127.0.2.5")
+            a.start(), b.start()
+            cmd = ([f"{BIN}/jsd-submit", "-q", f"bc{i}{kind[0]}", "true"] if kind == "submit"
+                   else [f"{BIN}/jsd-ping", "-c", "1", "-q", f"bc{i}{kind[0]}"])
+            store.append(wall(cmd, a.env()) * 1000)
+            a.stop(), b.stop()
+    base = statistics.median([wall(sshd.cold(), None) * 1000 for _ in range(n)]) if sshd.ok else None
+    med = statistics.median(sub)
+    record("B2", f"cold first jsd-submit NODE true on a fresh pair, median of {n}", round(med, 2),
+           round(base, 2) if base else None, "ms", "<= 0.1 x cold ssh", (med <= 0.1 * base) if base else None,
+           "" if base else sshd.why)
+    record("B2p", f"cold first jsd-ping -c 1 on a fresh pair, median of {n} (max {max(ping):.1f})",
+           round(statistics.median(ping), 2), None, "ms", "-", None)
+
+
+def b3_b4_b5():
+    a, b = pair("h", "127.0.2.6", "127.0.2.7")
+    a.start(), b.start()
+    env = a.env()
+    if want("B3"):
+        for size in (16, 1024):
+            n = 1000 if QUICK else 5000
+            out = subprocess.run([f"{BIN}/jsd-ping", "--json", "-c", str(n), "-i", "0", "-s", str(size), "bh"],
+                                 env=env, capture_output=True, text=True, check=True).stdout
+            rtts = [r["rtt_ms"] * 1000 for r in json.loads(out)["replies"]]
+            raw = json.loads(subprocess.run([f"{BENCH}/raw_tcp", "pingpong", str(size), str(n)],
+                                            capture_output=True, text=True, check=True).stdout)
+            med = statistics.median(rtts)
+            record("B3", f"call round trip, warm link, {size} B body, median (p99 {pct(rtts, 99):.0f} / raw {raw['p99_us']:.0f})",
+                   round(med, 1), raw["median_us"], "us", "<= 3 x raw TCP", med <= 3 * raw["median_us"])
+    if want("B4"):
+        n = 100000 if QUICK else 300000
+        runs = [json.loads(subprocess.run([f"{BENCH}/jsd_bench", "notify", "bh", str(n), "100"], env=env,
+                                          capture_output=True, text=True, check=True).stdout)["per_s"]
+                for _ in range(3)]
+        # The same frame size on the wire: a 100 B body is a ~170 B sealed frame.
+        raw = [json.loads(subprocess.run([f"{BENCH}/raw_tcp", "stream", "170", str(n * 4)],
+                                         capture_output=True, text=True, check=True).stdout)["per_s"] for _ in range(3)]
+        j, r = statistics.median(runs), statistics.median(raw)
+        record("B4", "one-way notifications/s on one link, 100 B bodies (median of 3)", round(j), round(r), "per s",
+               ">= 300000/s and >= 25 % of raw", j >= 300000 and j >= 0.25 * r)
+    if want("B5"):
+        n = 256 if QUICK else 1024
+        local = json.loads(subprocess.run([f"{BENCH}/spawn_loop", str(n), "64"], capture_output=True, text=True,
+                                          check=True).stdout)["per_s"]
+        drv = json.loads(subprocess.run([f"{BENCH}/jsd_bench", "submit", "bh", str(n), "64", "true"], env=env,
+                                        capture_output=True, text=True, check=True).stdout)["per_s"]
+        record("B5", f"jobs/s, 64 concurrent true submissions ({n} jobs, one control connection)", round(drv, 1),
+               round(local, 1), "per s", ">= 50 % of local", drv >= 0.5 * local)
+        # The literal form: 64 jsd-submit processes at a time.
+        t0 = time.perf_counter()
+        rounds = 2 if QUICK else 4
+        for _ in range(rounds):
+            ps = [subprocess.Popen([f"{BIN}/jsd-submit", "-q", "bh", "true"], env=env) for _ in range(64)]
+            if any(p.wait() != 0 for p in ps):
+                raise RuntimeError("a jsd-submit failed")
+        per_s = 64 * rounds / (time.perf_counter() - t0)
+        record("B5p", "jobs/s, 64 concurrent jsd-submit processes (each a process start too)", round(per_s, 1),
+               round(local, 1), "per s", ">= 50 % of local", per_s >= 0.5 * local)
+    a.stop(), b.stop()
+
+
+def b6():
+    n = 20 if QUICK else 100
+    k = keyfile()
+    hub_ip = "127.0.1.200"
+    spokes = [Node(f"s{i}", f"127.0.1.{i}", k, {"hub": f"{hub_ip}:4455"}) for i in range(1, n + 1)]
+    for s in spokes:
+        s.start()
+    hub = Node("hub", hub_ip, k, {s.name: f"{s.ip}:4455" for s in spokes},
+               {"connect_at_startup": [s.name for s in spokes]})
+    t0 = time.perf_counter()
+    hub.start()
+    up = 0
+    while time.perf_counter() - t0 < 30:
+        st = json.loads(subprocess.run([f"{BIN}/jsd-listener", "--status", "--json"], env=hub.env(),
+                                       capture_output=True, text=True).stdout or "{}")
+        up = sum(1 for l in st.get("links", []) if l["state"] == "up")
+        if up == 2 * n:
+            break
+        time.sleep(0.005)
+    dt = time.perf_counter() - t0
+    rss = {}
+    for line in subprocess.run(["ps", "-eo", "rss=,args="], capture_output=True, text=True).stdout.splitlines():
+        kb, args = line.strip().split(None, 1)
+        if TMP in args and args.startswith(("QueueClient_", "QueueServer_")):
+            rss.setdefault(args.split()[0].split("_")[0], []).append(int(kb))
+    worst = max(max(v) for v in rss.values()) / 1024 if rss else None
+    record("B6", f"hub linked both ways to {n} peers ({up}/{2 * n} links up)", round(dt * 1000, 1), None, "ms",
+           "<= 1000 ms", up == 2 * n and dt <= 1.0)
+    record("B6m", "max RSS of a queue-server or client process "
+           + ", ".join(f"{k}: median {statistics.median(v) / 1024:.2f}" for k, v in rss.items()),
+           round(worst, 2) if worst else None, None, "MiB", "<= 4 MiB", worst is not None and worst <= 4)
+    for s in [hub] + spokes:
+        s.stop()
+
+
+def main():
+    t_start = time.time()
+    sshd = Sshd() if (ONLY is None or ONLY & {"B1", "B2", "B7"}) else None
+    if sshd and not sshd.ok:
+        log(f"ssh baselines skipped: {sshd.why}")
+    try:
+        if ONLY is None or ONLY & {"B1", "B7"}:
+            b1_b7(sshd)
+        if want("B2"):
+            b2(sshd)
+        if ONLY is None or ONLY & {"B3", "B4", "B5"}:
+            b3_b4_b5()
+        if want("B6"):
+            b6()
+    finally:
+        for nd in list(NODES):
+            nd.stop()
+        if sshd:
+            sshd.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {"commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "nproc": os.cpu_count(),
+            "kernel": platform.release(), "cpu": cpu_model(), "seconds": round(time.time() - t_start, 1),
+            "quick": QUICK}
+    out = os.path.join(BENCH, "results.json")
+    with open(out, "w") as f:
+        json.dump({"meta": meta, "results": RESULTS}, f, indent=2)
+    print(f"\njsd benchmarks — commit {commit}, {meta['date']}, {meta['nproc']} CPUs ({meta['cpu']}), "
+          f"kernel {meta['kernel']}, {meta['seconds']} s")
+    print(f"| id | metric | jsd | baseline | ratio | target | met |")
+    print(f"|---|---|---|---|---|---|---|")
+    for r in RESULTS:
+        print(row(r))
+    print(f"\n(JSON: {out})")
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.3f}".rstrip("0").rstrip(".")
+    return f"{v:,}"
+
+
+def row(r):
+    unit = r["unit"]
+    met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
+    metric = r["metric"] + (f" ({r['note']})" if r["note"] else "")
+    base = "-" if r["baseline"] is None else f"{fmt(r['baseline'])} {unit}"
+    ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
+    return f"| {r['id']} | {metric} | {fmt(r['jsd'])} {unit} | {base} | {ratio} | {r['target']} | {met} |"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+if __name__ == "__main__":
+    main()
