@@ -32,7 +32,7 @@ struct JobRunner::Run {
   JobRecord* rec = nullptr;  // owned by the store; never pruned while queued/running
   JobDef def;
   ReplyFn reply;  // null when nobody is listening (durable, restarted)
-  Child* child = nullptr;
+  int pid = 0;  // while it runs
   Stream* out = nullptr;
   Stream* err = nullptr;
   std::unique_ptr<Timer> timeout, grace, drain;
@@ -42,13 +42,13 @@ struct JobRunner::Run {
 };
 
 JobRunner::JobRunner(uv_loop_t* loop, const Config& cfg)
-    : loop_(loop), cfg_(cfg), store_(cfg.state_dir + "/jobs", cfg.job_records_keep, double(cfg.job_records_max_age_s)) {}
+    : loop_(loop), cfg_(cfg), store_(cfg.state_dir + "/jobs", cfg.job_records_keep, double(cfg.job_records_max_age_s)),
+      reaper_(loop) {}
 
 JobRunner::~JobRunner() {
   for (auto& [p, r] : runs_) {
     if (r->out) r->out->discard();
     if (r->err) r->err->discard();
-    if (r->child) r->child->on_exit = nullptr;
   }
 }
 
@@ -167,7 +167,11 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
     return reply("job", error_body(why), false);
   }
   run->rec = &store_.add(r);
-  save(*run->rec);
+  // The id is remembered in memory at once; on disk, a job that starts now
+  // is written once it runs. A durable submission is on disk (fsync'd)
+  // before it is acknowledged, and so is one that has to wait.
+  bool starts_now = running_count_[r.job] < run->def.max_parallel && waiting_[r.job].empty() && !stopping_;
+  if (r.durable || !starts_now) save(*run->rec);
   if (!stream) {
     reply("job", dump_json({{"type", "accepted"}, {"record", run->rec->to_json()}}), false);
   } else {
@@ -210,21 +214,12 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   env.push_back("JSD_FROM_NODE=" + r.from);
   env.push_back("JSD_NODE=" + cfg_.node);
 
-  run->out = Stream::pipe(loop_);
-  run->err = Stream::pipe(loop_);
-  SpawnSpec spec;
-  spec.file = run->def.command[0];
-  spec.argv = run->def.command;
-  spec.env = &env;
-  spec.cwd = run->def.cwd;
-  spec.detached = true;  // its own session and process group: we signal the group
-  spec.fds = {ChildFd{}, ChildFd{-1, run->out}, ChildFd{-1, run->err}};
+  JobSpawn spec{run->def.command, std::move(env), run->def.cwd};
   std::string err;
-  run->child = Child::spawn(loop_, spec, err);
+  int out_fd = -1, err_fd = -1;
+  int pid = spawn_job(spec, out_fd, err_fd, err);
   r.started = wall_time();
-  if (!run->child) {
-    run->out->discard();
-    run->err->discard();
+  if (pid < 0) {
     r.state = "failed";
     r.error = "cannot start " + err;
     r.ended = r.started;
@@ -233,10 +228,15 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
     return start_next(r.job);
   }
+  run->pid = pid;
+  run->out = Stream::pipe(loop_);
+  run->err = Stream::pipe(loop_);
+  uv_pipe_open(run->out->pipe_handle(), out_fd);
+  uv_pipe_open(run->err->pipe_handle(), err_fd);
   running_count_[r.job]++;
   runs_[run] = std::move(owned);
   r.state = "running";
-  r.pid = run->child->pid();
+  r.pid = pid;
   save(r);
   log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
   if (run->reply)
@@ -256,8 +256,8 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   };
   wire(run->out, "job.stdout", &JobRecord::stdout_tail);
   wire(run->err, "job.stderr", &JobRecord::stderr_tail);
-  run->child->on_exit = [this, run](int64_t status, int sig) {
-    run->child = nullptr;
+  reaper_.watch(pid, [this, run](int status, int sig) {
+    run->pid = 0;
     run->exited = true;
     run->status = status;
     run->sig = sig;
@@ -269,7 +269,7 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
       if (run->err) run->err->close();
     });
     maybe_finish(run);
-  };
+  });
   if (run->def.timeout_s > 0) {
     run->timeout = std::make_unique<Timer>(loop_);
     run->timeout->start(uint64_t(run->def.timeout_s * 1000), [this, run] {
@@ -280,12 +280,12 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
 }
 
 void JobRunner::terminate(Run* run, const std::string& why) {
-  if (!run->child) return;
+  if (!run->pid) return;
   log_info("job " + run->rec->id + ": " + why + "; sending SIGTERM to its process group");
-  ::kill(-run->child->pid(), SIGTERM);
+  ::kill(-run->pid, SIGTERM);
   run->grace = std::make_unique<Timer>(loop_);
   run->grace->start(uint64_t(cfg_.job_kill_grace_s * 1000), [run] {
-    if (run->child) ::kill(-run->child->pid(), SIGKILL);
+    if (run->pid) ::kill(-run->pid, SIGKILL);
   });
 }
 
@@ -309,7 +309,13 @@ void JobRunner::finish(Run* run) {
   std::string job = r.job;
   running_count_[job]--;
   runs_.erase(run);  // frees run (its timers close themselves)
-  store_.prune(wall_time());
+  // The pruning rule, applied in batches: a sort per finished job would be
+  // the most expensive thing about a short job.
+  if (++finished_since_prune_ >= 64 || now_ms() - last_prune_ms_ > 60000) {
+    store_.prune(wall_time());
+    finished_since_prune_ = 0;
+    last_prune_ms_ = now_ms();
+  }
   start_next(job);
   if (stopping_ && runs_.empty() && on_idle) on_idle();
 }
@@ -359,7 +365,7 @@ void JobRunner::stop_all() {
 
 void JobRunner::kill_all() {
   for (auto& [p, run] : runs_)
-    if (run->child) ::kill(-run->child->pid(), SIGKILL);
+    if (run->pid) ::kill(-run->pid, SIGKILL);
 }
 
 json JobRunner::status_json() const {

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "job_store.h"
+#include "job_spawn.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -53,6 +54,9 @@ class JobRunner {
   uv_loop_t* loop_;
   const Config& cfg_;
   JobStore store_;
+  Reaper reaper_;
+  size_t finished_since_prune_ = 0;
+  uint64_t last_prune_ms_ = 0;
   std::map<Run*, std::unique_ptr<Run>> runs_;
   std::map<std::string, std::deque<std::unique_ptr<Run>>> waiting_;  // by job name
   std::map<std::string, int> running_count_;

@@ -199,8 +199,8 @@ void Timer::start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms) {
       [](uv_timer_t* t) {
         auto* b = static_cast<Box*>(t->data);
         // Copy: the callback may restart the timer and replace fn.
-        auto fn = b->fn;
-        if (fn) fn();
+        auto cb = b->fn;
+        if (cb) cb();
       },
       ms, repeat_ms);
 }

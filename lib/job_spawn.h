@@ -1,0 +1,44 @@
+// Starting jobs with posix_spawn (vfork-style in glibc) instead of
+// uv_spawn's fork(): the listener's address space is not copied for every
+// job, which is most of what starting a short job costs.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace jsd {
+
+struct JobSpawn {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH
+  std::vector<std::string> env;
+  std::string cwd;
+};
+
+// Starts the process in its own session (so its process group can be
+// signalled as one), stdin from /dev/null, stdout and stderr to new pipes
+// whose read ends are returned. Returns the pid, or -1 with err.
+int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, std::string& err);
+
+// Reaps the pids it was given when SIGCHLD arrives (and only those: libuv
+// reaps its own children by pid too).
+class Reaper {
+ public:
+  explicit Reaper(uv_loop_t* loop);
+  ~Reaper();
+  Reaper(const Reaper&) = delete;
+  Reaper& operator=(const Reaper&) = delete;
+  // exit_status, term_signal
+  void watch(int pid, std::function<void(int, int)> on_exit);
+  size_t watching() const { return watched_.size(); }
+
+ private:
+  void reap();
+  uv_signal_t* sig_;
+  std::map<int, std::function<void(int, int)>> watched_;
+};
+
+}  // namespace jsd
