@@ -162,7 +162,16 @@ class QueueServer {
     if (!sup_) return;
     sup_->send(plain_);
     highest_ = seq;
-    if (!ack_waiting_) schedule_ack();
+    // Delayed, cumulative acks: one ack frame for many events, and none in
+    // the way of a quick call/reply exchange; a bulk sender is acked every
+    // kAckEvery events so its queue stays short.
+    if (highest_ - acked_ >= kAckEvery) {
+      if (!ack_waiting_) schedule_ack();
+    } else if (!ack_timer_.active() && !ack_waiting_) {
+      ack_timer_.start(kAckDelayMs, [this] {
+        if (!ack_waiting_ && sup_) schedule_ack();
+      });
+    }
   }
 
   // Acknowledge only what reached the listener's socket: if this process
@@ -174,6 +183,7 @@ class QueueServer {
       ack_waiting_ = false;
       Msg a{MsgType::ack};
       a.seq = s;
+      acked_ = s;
       send_link(a);
       if (highest_ > s && sup_) schedule_ack();
     });
@@ -193,6 +203,7 @@ class QueueServer {
     stopping_ = true;
     log_info("stopping: " + why);
     timer_.stop();
+    ack_timer_.stop();
     if (server_open_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
       server_open_ = false;
@@ -211,7 +222,9 @@ class QueueServer {
   Stream* link_ = nullptr;
   std::unique_ptr<SecureChannel> chan_;
   int candidates_ = 0;
-  uint64_t instance_ = 0, highest_ = 0, last_rx_ = 0;
+  static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
+  Timer ack_timer_{loop_};
+  uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
   bool ack_waiting_ = false, stopping_ = false;
   int exit_code_ = 0;
   std::string plain_, out_;
