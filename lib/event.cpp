@@ -1,5 +1,6 @@
 #include "event.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace jsd {
@@ -15,26 +16,6 @@ const char* kind_name(Kind k) {
 
 namespace {
 
-void put_u8(std::string& o, uint8_t v) { o.push_back(static_cast<char>(v)); }
-void put_u32(std::string& o, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * (3 - i)));
-  o.append(b, 4);
-}
-void put_u64(std::string& o, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * (7 - i)));
-  o.append(b, 8);
-}
-void put_str8(std::string& o, const std::string& s) {
-  put_u8(o, static_cast<uint8_t>(s.size() > 255 ? 255 : s.size()));
-  o.append(s.data(), s.size() > 255 ? 255 : s.size());
-}
-void put_str32(std::string& o, const std::string& s) {
-  put_u32(o, static_cast<uint32_t>(s.size()));
-  o.append(s);
-}
-
 struct Reader {
   std::string_view in;
   size_t pos = 0;
@@ -49,15 +30,17 @@ struct Reader {
   }
   uint32_t u32() {
     if (!need(4)) return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(in[pos++]);
-    return v;
+    uint32_t v;
+    memcpy(&v, in.data() + pos, 4);
+    pos += 4;
+    return __builtin_bswap32(v);
   }
   uint64_t u64() {
     if (!need(8)) return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[pos++]);
-    return v;
+    uint64_t v;
+    memcpy(&v, in.data() + pos, 8);
+    pos += 8;
+    return __builtin_bswap64(v);
   }
   void str(std::string& s, size_t n) {
     if (!need(n)) return;
@@ -68,19 +51,48 @@ struct Reader {
 
 }  // namespace
 
+// One resize and straight stores: this runs for every event on every hop.
 void encode_into(std::string& o, const Msg& m) {
-  put_u8(o, static_cast<uint8_t>(m.type));
-  put_u64(o, m.seq);
-  put_u64(o, m.instance);
-  put_str8(o, m.peer);
-  put_str32(o, m.text);
-  put_u8(o, static_cast<uint8_t>(m.ev.kind));
-  put_u64(o, m.ev.id);
-  put_str8(o, m.ev.from);
-  put_str8(o, m.ev.to);
-  put_str8(o, m.ev.object);
-  put_str32(o, m.ev.body);
-  put_u8(o, m.ev.more ? 1 : 0);
+  auto n8 = [](const std::string& x) { return std::min<size_t>(x.size(), 255); };
+  size_t need = 1 + 8 + 8 + 1 + n8(m.peer) + 4 + m.text.size() + 1 + 8 + 1 + n8(m.ev.from) + 1 + n8(m.ev.to) + 1 +
+                n8(m.ev.object) + 4 + m.ev.body.size() + 1;
+  size_t at = o.size();
+  o.resize(at + need);
+  char* p = o.data() + at;
+  auto u8 = [&](uint8_t v) { *p++ = static_cast<char>(v); };
+  auto u32 = [&](uint32_t v) {
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+    p += 4;
+  };
+  auto u64 = [&](uint64_t v) {
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+    p += 8;
+  };
+  auto s8 = [&](const std::string& x) {
+    size_t n = n8(x);
+    u8(static_cast<uint8_t>(n));
+    memcpy(p, x.data(), n);
+    p += n;
+  };
+  auto s32 = [&](const std::string& x) {
+    u32(static_cast<uint32_t>(x.size()));
+    memcpy(p, x.data(), x.size());
+    p += x.size();
+  };
+  u8(static_cast<uint8_t>(m.type));
+  u64(m.seq);
+  u64(m.instance);
+  s8(m.peer);
+  s32(m.text);
+  u8(static_cast<uint8_t>(m.ev.kind));
+  u64(m.ev.id);
+  s8(m.ev.from);
+  s8(m.ev.to);
+  s8(m.ev.object);
+  s32(m.ev.body);
+  u8(m.ev.more ? 1 : 0);
 }
 
 std::string encode(const Msg& m) {

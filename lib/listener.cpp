@@ -230,6 +230,10 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   log_info(peer + " (" + h->from + ") authenticated; QueueServer_" + peer + " on port " + std::to_string(port));
   h->s->send(h->hs->accept(port));
   finish_handshake(h, true);
+  // Step 5 early: the peer has proved itself, so its reverse link can come
+  // up while its forward link is still joining; replies need it soon.
+  std::string key = client_key_for(peer);
+  if (!key.empty() && !stopping_) ensure_client(key);
 }
 
 void Listener::on_control_connection(int status) {
