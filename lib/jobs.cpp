@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "event.h"
 #include "log.h"
 
@@ -158,6 +161,8 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
   // record, not a second run.
   if (JobRecord* old = store_.find(r.id)) {
     log_info("job " + r.id + " from " + from + " already known (" + old->state + "); not run again");
+    if (old->from != from)  // someone else's job: say no more than that
+      return reply("job", error_body("job id " + r.id + " is already taken on " + cfg_.node), false);
     return reply("job", dump_json({{"type", "duplicate"}, {"record", old->to_json()}}), false);
   }
   auto run = std::make_unique<Run>();
@@ -201,23 +206,34 @@ void JobRunner::start_next(const std::string& job) {
 void JobRunner::start(std::unique_ptr<Run> owned) {
   Run* run = owned.get();
   JobRecord& r = *run->rec;
-  std::vector<std::string> env;
+  // One value per name, later sources winning: the listener's environment,
+  // then the job's env, then what jsd sets (JSD_* cannot be faked by config).
+  std::map<std::string, std::string> vars;
   for (char** e = environ; *e; ++e) {
     std::string s = *e;
-    if (s.rfind("JSD_", 0) == 0) continue;  // ours to set
-    env.push_back(s);
+    auto eq = s.find('=');
+    if (eq == std::string::npos || s.rfind("JSD_", 0) == 0) continue;
+    vars[s.substr(0, eq)] = s.substr(eq + 1);
   }
-  for (auto& [k, v] : run->def.env) env.push_back(k + "=" + v);
-  for (auto& [k, v] : r.params) env.push_back("JSD_PARAM_" + k + "=" + v);
-  env.push_back("JSD_JOB_ID=" + r.id);
-  env.push_back("JSD_JOB_NAME=" + r.job);
-  env.push_back("JSD_FROM_NODE=" + r.from);
-  env.push_back("JSD_NODE=" + cfg_.node);
+  for (auto& [k, v] : run->def.env)
+    if (k.rfind("JSD_", 0) != 0) vars[k] = v;
+  for (auto& [k, v] : r.params) vars["JSD_PARAM_" + k] = v;
+  vars["JSD_JOB_ID"] = r.id;
+  vars["JSD_JOB_NAME"] = r.job;
+  vars["JSD_FROM_NODE"] = r.from;
+  vars["JSD_NODE"] = cfg_.node;
+  std::vector<std::string> env;
+  env.reserve(vars.size());
+  for (auto& [k, v] : vars) env.push_back(k + "=" + v);
 
   JobSpawn spec{run->def.command, std::move(env), run->def.cwd};
   std::string err;
   int out_fd = -1, err_fd = -1;
-  int pid = spawn_job(spec, out_fd, err_fd, err);
+  int pid = -1;
+  if (!run->def.cwd.empty() && access(run->def.cwd.c_str(), X_OK) != 0)
+    err = "cwd " + run->def.cwd + ": " + strerror(errno);  // else it would read as the command's fault
+  else
+    pid = spawn_job(spec, out_fd, err_fd, err);
   r.started = wall_time();
   if (pid < 0) {
     r.state = "failed";

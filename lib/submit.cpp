@@ -103,7 +103,8 @@ class Submitter {
     if (!done_) fprintf(stderr, "jsd-submit: error: %s\n", why.c_str());
     // We give up on a submission that may still be delivered later (it
     // waits in the queue): make sure it does not run unseen.
-    if (!done_ && o_.mode == SubmitOptions::Mode::submit && !o_.no_wait && submitted_ > 0 && !o_.detach_on_interrupt)
+    if (!done_ && o_.mode == SubmitOptions::Mode::submit && !o_.no_wait && submitted_ > 0 && !o_.detach_on_interrupt &&
+        !not_ours_)
       send_cancel();
     code_ = 255;
     finish_after_flush();
@@ -121,6 +122,7 @@ class Submitter {
     done_ = true;
     timer_.stop();
     grace_.stop();
+    watchdog_.stop();
     sig_int_.reset();
     sig_term_.reset();
     sig_hup_.reset();
@@ -172,7 +174,9 @@ class Submitter {
       return;
     }
     if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
+    last_rx_ms_ = now_ms();
     if (m.ev.id == 2) return;  // the answer to our cancel: the end confirmation follows
+    if (m.ev.id == 3) return on_watchdog(m.ev.body);
     if (m.ev.object == "job.stdout") return write_all(1, m.ev.body);
     if (m.ev.object == "job.stderr") return write_all(2, m.ev.body);
     auto j = json::parse(m.ev.body, nullptr, false);
@@ -191,12 +195,31 @@ class Submitter {
     }
     if (type == "started") {
       started_ = j.value("started", wall_time());
+      // The end confirmation waits in the node's memory; if that node
+      // stops, it is gone. After a quiet spell, ask for the job's record.
+      watchdog_.start(kWatchMs, [this] {
+        if (now_ms() - last_rx_ms_ >= kWatchMs && !done_) send_call(3, {{"op", "status"}, {"id", id_}}, false);
+      }, kWatchMs);
       if (!o_.quiet)
         fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(), id_.c_str(), j.value("pid", 0));
       return;
     }
     if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate") return on_record(type, j["record"]);
     fail("unexpected reply '" + type + "' from " + o_.node);
+  }
+
+  // The answer to a watchdog status call.
+  void on_watchdog(const std::string& body) {
+    auto j = json::parse(body, nullptr, false);
+    if (!j.is_object() || !j.contains("record")) return;  // no answer yet is fine: the link may be down
+    const json& r = j["record"];
+    std::string state = r.value("state", "");
+    if (state == "queued" || state == "running") return;
+    if (!o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
+              o_.node.c_str(), id_.c_str());
+    if (state == "lost") return (void)fail("job " + id_ + " was lost: " + r.value("error", "the node restarted"));
+    on_record("ended", r);
   }
 
   std::string job_name() const { return o_.argv.empty() ? o_.job : "(adhoc)"; }
@@ -213,10 +236,14 @@ class Submitter {
         printf("\n  submitted %s by %s, started %s, ended %s\n", fmt_time(r.value("submitted", 0.0)).c_str(),
                r.value("from", "").c_str(), fmt_time(r.value("started", 0.0)).c_str(), fmt_time(r.value("ended", 0.0)).c_str());
         if (r.contains("error")) printf("  error: %s\n", r["error"].get<std::string>().c_str());
-        if (type == "cancel") printf("  %s\n", state == "running" ? "cancelling: SIGTERM sent to its process group" : "not running: nothing to cancel");
+        if (type == "cancel")
+          printf("  %s\n", state == "running"     ? "cancelling: SIGTERM sent to its process group"
+                            : state == "cancelled" ? "cancelled"
+                                                   : "not running: nothing to cancel");
       }
       return exit_with(0);
     }
+    if (type == "duplicate") not_ours_ = true;  // an earlier submission's job: never cancel it
     if (type == "duplicate" && (state == "queued" || state == "running"))
       return (void)fail("job id " + id_ + " is already " + state + " on " + o_.node + " (jsd-submit --status " + id_ + " " + o_.node + ")");
     if (type == "duplicate" && !o_.quiet)
@@ -241,11 +268,13 @@ class Submitter {
   uv_loop_t* loop_;
   const SubmitOptions& o_;
   Stream* s_ = nullptr;
-  Timer timer_, grace_;
+  static constexpr uint64_t kWatchMs = 15000;
+  Timer timer_, grace_, watchdog_{loop_};
   std::unique_ptr<Signal> sig_int_, sig_term_, sig_hup_;
   std::string id_, last_note_;
   double submitted_ = 0, started_ = 0;
-  bool done_ = false, cancel_sent_ = false, queued_ = false;
+  bool done_ = false, cancel_sent_ = false, queued_ = false, not_ours_ = false;
+  uint64_t last_rx_ms_ = 0;
   int interrupted_ = 0;
   int code_ = 255;
 };

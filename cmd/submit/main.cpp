@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
     return 255;
   };
   if (r.count("status") + r.count("cancel") > 1) return usage("--status and --cancel exclude each other");
+  if ((r.count("status") || r.count("cancel")) && (r.count("no-wait") || r.count("id") || r.count("param")))
+    return usage("--status and --cancel take no --no-wait, --id or --param");
   if (r.count("status") || r.count("cancel")) {
     o.mode = r.count("status") ? jsd::SubmitOptions::Mode::status : jsd::SubmitOptions::Mode::cancel;
     o.id = r[r.count("status") ? "status" : "cancel"].as<std::string>();

@@ -9,7 +9,7 @@ JOBS=$(cat <<'EOJ'
     "selfkill": { "command": ["/bin/sh", "-c", "kill -9 $$"] },
     "streams":  { "command": ["/bin/sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo out3"] },
     "gated":    { "command": ["/bin/sh", "-c", "echo first; while [ ! -e \"$JSD_PARAM_GATE\" ]; do sleep 0.02; done; echo second"], "timeout_s": 60 },
-    "env":      { "command": ["/usr/bin/env"], "env": { "FROM_CONFIG": "yes" } },
+    "env":      { "command": ["/usr/bin/env"], "env": { "FROM_CONFIG": "yes", "HOME": "/from/config", "JSD_NODE": "fake" } },
     "show":     { "command": ["/bin/sh", "-c", "printf '%s\\n' \"$JSD_PARAM_X\""] },
     "slow":     { "command": ["/bin/sleep", "30"], "timeout_s": 0.5, "max_parallel": 1 },
     "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
@@ -58,9 +58,11 @@ sub alpha -q -p X="$evil" beta show > "$T/show.out" || fail "show job failed"
 [ "$(cat "$T/show.out")" = "$evil" ] || fail "parameter changed on the way: $(cat "$T/show.out")"
 ls "$T"/pwned* 2>/dev/null && fail "a parameter ran a command"
 sub alpha -q -p HELLO=world -p EMPTY= beta env > "$T/env.out" || fail "env job failed"
-for v in JSD_PARAM_HELLO=world JSD_PARAM_EMPTY= JSD_JOB_NAME=env JSD_FROM_NODE=alpha FROM_CONFIG=yes; do
+for v in JSD_PARAM_HELLO=world JSD_PARAM_EMPTY= JSD_JOB_NAME=env JSD_FROM_NODE=alpha FROM_CONFIG=yes JSD_NODE=beta HOME=/from/config; do
   grep -qx "$v" "$T/env.out" || fail "job environment lacks $v"
 done
+# One value per name: the job's env overrides the listener's; JSD_* is jsd's.
+[ "$(grep -c '^HOME=' "$T/env.out")" = 1 ] && [ "$(grep -c '^JSD_NODE=' "$T/env.out")" = 1 ] || fail "duplicate variables: $(cat "$T/env.out")"
 grep -q "^JSD_JOB_ID=[0-9a-f]\{16\}$" "$T/env.out" || fail "no JSD_JOB_ID"
 sub alpha -q -p 'BAD-NAME=1' beta env 2> "$T/err"; rc=$?
 [ $rc = 255 ] && grep -q "invalid parameter name 'BAD-NAME'" "$T/err" || fail "bad param name: $rc $(cat "$T/err")"
@@ -99,6 +101,23 @@ sub alpha --status ctrlc-1 --json beta > "$T/st.json" || fail "--status failed"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="cancelled", d' "$T/st.json" || fail "not cancelled: $(cat "$T/st.json")"
 kill -0 "$jobpid" 2>/dev/null && fail "the cancelled job's process $jobpid still runs"
 sub alpha --status nosuchid beta 2>/dev/null && fail "--status of an unknown id succeeded"
+
+# Resubmitting an id that is still running neither runs it again nor
+# disturbs the running job; --cancel ends it.
+JSD_CONFIG="$T/alpha.json" jsd-submit -q --id busy-1 -p PIDFILE="$T/busy.pid" beta sleeper &
+bpid=$!
+busy() { sub alpha --status busy-1 --json beta | grep -q '"state":"running"'; }
+wait_until "busy-1 runs" busy
+sub alpha -q --id busy-1 -p PIDFILE="$T/busy2.pid" beta sleeper 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "job id busy-1 is already running on beta" "$T/err" || fail "running duplicate: $rc $(cat "$T/err")"
+busy || fail "the duplicate disturbed the running job"
+[ -e "$T/busy2.pid" ] && fail "the duplicate ran"
+sub beta -q --id busy-1 -p PIDFILE="$T/busy3.pid" beta sleeper 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "job id busy-1 is already taken on beta" "$T/err" || fail "another node's id: $rc $(cat "$T/err")"
+sub alpha --cancel busy-1 beta > "$T/cancel.out" || fail "--cancel failed"
+wait "$bpid"; rc=$?
+[ $rc = 143 ] || fail "cancelled job gave $rc, not 143"
+grep -q "cancelled" <(sub alpha --status busy-1 beta) || fail "busy-1 not cancelled"
 
 # The same id twice runs once.
 sub alpha -q --id twice-1 -p FILE="$T/twice" beta append || fail "first submission failed"
