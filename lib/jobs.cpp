@@ -253,10 +253,12 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   runs_[run] = std::move(owned);
   r.state = "running";
   r.pid = pid;
-  save(r);
-  log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
+  // Confirm first, then write: the record is already in memory for status
+  // queries, and the submitter should not wait for the file system.
   if (run->reply)
     run->reply("job", dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}), true);
+  save(r);
+  log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
 
   auto wire = [this, run](Stream*& s, const char* object, std::string JobRecord::*tail) {
     Stream* st = s;
@@ -319,9 +321,9 @@ void JobRunner::finish(Run* run) {
     r.exit_code = int(run->status);
     r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "exited";
   }
+  if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
   save(r);
   log_info("job " + r.id + " (" + r.job + ") ended: " + r.state + ", exit status " + std::to_string(r.exit_status()));
-  if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
   std::string job = r.job;
   running_count_[job]--;
   runs_.erase(run);  // frees run (its timers close themselves)
