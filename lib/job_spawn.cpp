@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,7 +63,29 @@ int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, std::string& err) {
   return pid;
 }
 
-Reaper::Reaper(uv_loop_t* loop) : sig_(new uv_signal_t) {
+struct Reaper::PidWatch {
+  uv_poll_t poll;
+  int fd = -1;
+  int pid = 0;
+  std::function<void(int, int)> cb;
+  Reaper* owner = nullptr;
+};
+
+namespace {
+void decode_status(int st, int& code, int& sig) {
+  code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+  sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+void close_watch(uv_poll_t* p) {
+  uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
+    auto* w = static_cast<Reaper::PidWatch*>(h->data);
+    ::close(w->fd);
+    delete w;
+  });
+}
+}  // namespace
+
+Reaper::Reaper(uv_loop_t* loop) : loop_(loop), sig_(new uv_signal_t) {
   uv_signal_init(loop, sig_);
   sig_->data = this;
   uv_signal_start(
@@ -71,11 +94,47 @@ Reaper::Reaper(uv_loop_t* loop) : sig_(new uv_signal_t) {
 }
 
 Reaper::~Reaper() {
+  for (auto& [w, b] : polls_) {
+    uv_poll_stop(&w->poll);
+    close_watch(&w->poll);
+  }
   uv_signal_stop(sig_);
   uv_close(reinterpret_cast<uv_handle_t*>(sig_), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
 }
 
 void Reaper::watch(int pid, std::function<void(int, int)> on_exit) {
+  // glibc 2.36 declares pidfd_open without C linkage for C++; ask the kernel.
+  int fd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    auto* w = new PidWatch;
+    w->fd = fd;
+    w->pid = pid;
+    w->cb = std::move(on_exit);
+    w->owner = this;
+    if (uv_poll_init(loop_, &w->poll, fd) == 0) {
+      w->poll.data = w;
+      polls_[w] = true;
+      uv_poll_start(&w->poll, UV_READABLE, [](uv_poll_t* p, int, int) {
+        auto* w = static_cast<PidWatch*>(p->data);
+        int st = 0;
+        pid_t r;
+        do r = waitpid(w->pid, &st, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == 0) return;  // not yet (a spurious wake-up)
+        uv_poll_stop(p);
+        auto cb = std::move(w->cb);
+        w->owner->polls_.erase(w);
+        close_watch(p);
+        int code = 255, sig = 0;
+        if (r > 0) decode_status(st, code, sig);
+        cb(code, sig);
+      });
+      return;
+    }
+    on_exit = std::move(w->cb);
+    ::close(fd);
+    delete w;
+  }
   watched_[pid] = std::move(on_exit);
   // It may have exited before we watched it: look once now.
   reap();

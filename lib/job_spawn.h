@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,10 @@ struct JobSpawn {
 // whose read ends are returned. Returns the pid, or -1 with err.
 int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, std::string& err);
 
-// Reaps the pids it was given when SIGCHLD arrives (and only those: libuv
-// reaps its own children by pid too).
+// Reaps the pids it was given, and only those (libuv reaps its own children
+// by pid too). Each pid is watched through a pidfd, so an exit costs one
+// wake-up and one waitpid; where pidfds are missing, SIGCHLD makes it try
+// every watched pid.
 class Reaper {
  public:
   explicit Reaper(uv_loop_t* loop);
@@ -33,12 +36,16 @@ class Reaper {
   Reaper& operator=(const Reaper&) = delete;
   // exit_status, term_signal
   void watch(int pid, std::function<void(int, int)> on_exit);
-  size_t watching() const { return watched_.size(); }
+  size_t watching() const { return watched_.size() + polls_.size(); }
+
+  struct PidWatch;
 
  private:
   void reap();
+  uv_loop_t* loop_;
   uv_signal_t* sig_;
   std::map<int, std::function<void(int, int)>> watched_;
+  std::map<PidWatch*, bool> polls_;
 };
 
 }  // namespace jsd

@@ -158,8 +158,68 @@ JobRecord* JobStore::find(const std::string& id) {
 
 JobRecord& JobStore::add(const JobRecord& r) { return recs_[r.id] = r; }
 
+struct JobStore::Work {
+  uv_work_t req;
+  JobStore* store;
+  std::string id, path;
+  Op op;
+  std::string err;
+};
+
 bool JobStore::save(const JobRecord& r, bool sync, std::string& err) {
-  return write_file_atomic(path(r.id), dump_json(r.to_json()), sync, err);
+  // (A durable record is always written synchronously, so it never has a
+  // queued write that could land after this one.)
+  if (sync || !loop_) return write_file_atomic(path(r.id), dump_json(r.to_json()), sync, err);
+  enqueue(r.id, Op{false, dump_json(r.to_json()), false});
+  return true;
+}
+
+void JobStore::enqueue(const std::string& id, Op op) {
+  auto it = busy_.find(id);
+  if (it != busy_.end()) {
+    // Only the newest version matters; a removal cancels earlier writes.
+    it->second.second.clear();
+    it->second.second.push_back(std::move(op));
+    return;
+  }
+  busy_[id] = {true, {}};
+  launch(id, std::move(op));
+}
+
+void JobStore::launch(const std::string& id, Op op) {
+  auto* w = new Work{{}, this, id, path(id), std::move(op), {}};
+  w->req.data = w;
+  int rc = uv_queue_work(
+      loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<Work*>(req->data);
+        if (w->op.remove) {
+          if (unlink(w->path.c_str()) != 0 && errno != ENOENT) w->err = "cannot remove " + w->path + ": " + strerror(errno);
+        } else {
+          write_file_atomic(w->path, w->op.data, false, w->err);
+        }
+      },
+      [](uv_work_t* req, int) {
+        auto* w = static_cast<Work*>(req->data);
+        JobStore* st = w->store;
+        if (!w->err.empty()) log_error("job record " + w->id + ": " + w->err);
+        auto it = st->busy_.find(w->id);
+        if (it != st->busy_.end() && !it->second.second.empty()) {
+          Op next = std::move(it->second.second.back());
+          it->second.second.clear();
+          st->launch(w->id, std::move(next));
+        } else if (it != st->busy_.end()) {
+          st->busy_.erase(it);
+        }
+        delete w;
+      });
+  if (rc != 0) {
+    // No thread pool: do it here.
+    if (w->op.remove) unlink(w->path.c_str());
+    else write_file_atomic(w->path, w->op.data, false, w->err);
+    busy_.erase(id);
+    delete w;
+  }
 }
 
 size_t JobStore::prune(double now) {
@@ -170,7 +230,8 @@ size_t JobStore::prune(double now) {
   size_t removed = 0;
   for (size_t i = 0; i < done.size(); ++i) {
     if (i < keep_ && now - done[i].first <= max_age_) continue;
-    unlink(path(done[i].second).c_str());
+    if (loop_) enqueue(done[i].second, Op{true, {}, false});
+    else unlink(path(done[i].second).c_str());
     recs_.erase(done[i].second);
     ++removed;
   }

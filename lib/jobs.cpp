@@ -18,6 +18,7 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kAdhoc = "(adhoc)";
+constexpr uint64_t kPersistRunningMs = 100;
 
 std::string error_body(const std::string& why) { return dump_json({{"type", "error"}, {"error", why}}); }
 
@@ -38,7 +39,7 @@ struct JobRunner::Run {
   int pid = 0;  // while it runs
   Stream* out = nullptr;
   Stream* err = nullptr;
-  std::unique_ptr<Timer> timeout, grace, drain;
+  std::unique_ptr<Timer> timeout, grace, drain, persist;
   bool exited = false, timed_out = false, cancelled = false;
   int64_t status = 0;
   int sig = 0;
@@ -57,6 +58,7 @@ JobRunner::~JobRunner() {
 
 bool JobRunner::open(std::string& err) {
   if (!store_.open(err)) return false;
+  store_.set_loop(loop_);
   double now = wall_time();
   // What a previous run of the node left: running jobs are gone with it;
   // queued ones (accepted, maybe durably) start now.
@@ -257,7 +259,14 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   // queries, and the submitter should not wait for the file system.
   if (run->reply)
     run->reply("job", dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}), true);
-  save(r);
+  // A short job's "running" record would be overwritten at once: write it
+  // only once the job has run a while (durable ones at once).
+  if (r.durable) {
+    save(r);
+  } else {
+    run->persist = std::make_unique<Timer>(loop_);
+    run->persist->start(kPersistRunningMs, [this, run] { save(*run->rec); });
+  }
   log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
 
   auto wire = [this, run](Stream*& s, const char* object, std::string JobRecord::*tail) {
