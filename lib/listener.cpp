@@ -312,24 +312,19 @@ int run_listener(const ListenerOptions& o) {
     log_error(err);
     return 1;
   }
-  signal(SIGPIPE, SIG_IGN);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int rc;
-  {
-    Listener l(&loop, o, key);
+  return with_loop([&](uv_loop_t* loop) {
+    Listener l(loop, o, key);
     wipe(key);
-    rc = l.start();
+    int rc = l.start();
     if (rc == 0) {
-      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_run(loop, UV_RUN_DEFAULT);
       rc = l.exit_code();
     } else {
       l.shutdown("start-up failed");
-      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_run(loop, UV_RUN_DEFAULT);
     }
-  }
-  close_loop(&loop);
-  return rc;
+    return rc;
+  });
 }
 
 }  // namespace jsd

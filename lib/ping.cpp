@@ -29,8 +29,8 @@ class Pinger {
     if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
     int fd = connect_control(o_.cfg, err);
     if (fd < 0) return fail(err);
-    s_ = Stream::pipe(loop_);
-    if (uv_pipe_open(s_->pipe_handle(), fd) != 0) return fail("cannot use the control socket");
+    s_ = Stream::open_fd(loop_, fd, err);
+    if (!s_) return fail("cannot use the control socket: " + err);
     s_->on_frame = [this](std::string_view p) { on_msg(p); };
     s_->on_close = [this](const std::string&) {
       s_ = nullptr;
@@ -183,16 +183,7 @@ class Pinger {
 }  // namespace
 
 int run_ping(const PingOptions& o) {
-  signal(SIGPIPE, SIG_IGN);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int rc;
-  {
-    Pinger p(&loop, o);
-    rc = p.run();
-  }
-  close_loop(&loop);
-  return rc;
+  return with_loop([&](uv_loop_t* loop) { return Pinger(loop, o).run(); });
 }
 
 }  // namespace jsd

@@ -22,13 +22,10 @@ class QueueClient {
   }
 
   int start() {
-    sup_ = Stream::pipe(loop_);
-    int rc = is_socket(o_.supervisor_fd) ? uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd) : UV_ENOTSOCK;
-    if (rc != 0) {
-      log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
-                " (jsd-client is started by jsd-listener, not by hand)");
-      sup_->close();
-      sup_ = nullptr;
+    std::string err;
+    sup_ = Stream::open_fd(loop_, o_.supervisor_fd, err);
+    if (!sup_) {
+      log_error(err + " is not the listener's pipe (jsd-client is started by jsd-listener, not by hand)");
       return 1;
     }
     sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
@@ -307,15 +304,12 @@ int run_queue_client(const ClientOptions& o) {
     log_error(err);
     return 1;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int rc;
-  {
-    QueueClient qc(&loop, o, key, t);
-    rc = qc.start();
-    if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
-  }
-  close_loop(&loop);
+  int rc = with_loop([&](uv_loop_t* loop) {
+    QueueClient qc(loop, o, key, t);
+    int r = qc.start();
+    if (r == 0) uv_run(loop, UV_RUN_DEFAULT);
+    return r;
+  });
   wipe(key);
   return rc;
 }

@@ -17,13 +17,10 @@ class QueueServer {
   QueueServer(uv_loop_t* loop, const ServerOptions& o) : loop_(loop), o_(o), timer_(loop), sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {}
 
   int start() {
-    sup_ = Stream::pipe(loop_);
-    int rc = is_socket(o_.supervisor_fd) ? uv_pipe_open(sup_->pipe_handle(), o_.supervisor_fd) : UV_ENOTSOCK;
-    if (rc != 0) {
-      log_error("fd " + std::to_string(o_.supervisor_fd) + " is not the listener's pipe: " + uv_error(rc) +
-                " (jsd-queue-server is started by jsd-listener, not by hand)");
-      sup_->close();
-      sup_ = nullptr;
+    std::string err;
+    sup_ = Stream::open_fd(loop_, o_.supervisor_fd, err);
+    if (!sup_) {
+      log_error(err + " is not the listener's pipe (jsd-queue-server is started by jsd-listener, not by hand)");
       return 1;
     }
     sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
@@ -33,7 +30,7 @@ class QueueServer {
     };
     sup_->start(o_.cfg.max_frame + 4096);
 
-    rc = uv_tcp_init(loop_, &server_);
+    int rc = uv_tcp_init(loop_, &server_);
     server_open_ = rc == 0;
     if (rc == 0) rc = is_socket(o_.listen_fd) ? uv_tcp_open(&server_, o_.listen_fd) : UV_ENOTSOCK;
     if (rc != 0) {
@@ -239,19 +236,15 @@ int run_queue_server(const ServerOptions& o) {
     log_error(err);
     return 1;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int rc;
-  {
-    QueueServer qs(&loop, o);
-    rc = qs.start();
+  return with_loop([&](uv_loop_t* loop) {
+    QueueServer qs(loop, o);
+    int rc = qs.start();
     if (rc == 0) {
-      uv_run(&loop, UV_RUN_DEFAULT);
+      uv_run(loop, UV_RUN_DEFAULT);
       rc = qs.exit_code();
     }
-  }
-  close_loop(&loop);
-  return rc;
+    return rc;
+  });
 }
 
 }  // namespace jsd

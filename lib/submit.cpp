@@ -43,8 +43,8 @@ class Submitter {
     if (!valid_name(id_)) return fail("invalid job id '" + id_ + "' (letters, digits, . _ - :)");
     int fd = connect_control(o_.cfg, err);
     if (fd < 0) return fail(err);
-    s_ = Stream::pipe(loop_);
-    if (uv_pipe_open(s_->pipe_handle(), fd) != 0) return fail("cannot use the control socket");
+    s_ = Stream::open_fd(loop_, fd, err);
+    if (!s_) return fail("cannot use the control socket: " + err);
     s_->on_frame = [this](std::string_view p) { on_msg(p); };
     s_->on_close = [this](const std::string&) {
       s_ = nullptr;
@@ -294,16 +294,7 @@ int run_submit(const SubmitOptions& o) {
     fprintf(stderr, "jsd-submit: error: libsodium failed to initialise\n");
     return 255;
   }
-  signal(SIGPIPE, SIG_IGN);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int rc;
-  {
-    Submitter s(&loop, o);
-    rc = s.run();
-  }
-  close_loop(&loop);
-  return rc;
+  return with_loop([&](uv_loop_t* loop) { return Submitter(loop, o).run(); });
 }
 
 }  // namespace jsd

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -37,6 +39,15 @@ Stream* Stream::pipe(uv_loop_t* loop) {
   }
   s->handle()->data = s;
   return s;
+}
+
+Stream* Stream::open_fd(uv_loop_t* loop, int fd, std::string& err) {
+  Stream* s = pipe(loop);
+  int rc = !s ? UV_ENOMEM : is_socket(fd) ? uv_pipe_open(s->pipe_handle(), fd) : UV_ENOTSOCK;
+  if (rc == 0) return s;
+  err = "fd " + std::to_string(fd) + ": " + uv_error(rc);
+  if (s) s->close();
+  return nullptr;
 }
 
 void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -331,6 +342,19 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
 bool is_socket(int fd) {
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int with_loop(const std::function<int(uv_loop_t*)>& fn) {
+  signal(SIGPIPE, SIG_IGN);  // a peer that goes away is an error code, not a death
+  uv_loop_t loop;
+  int rc = uv_loop_init(&loop);
+  if (rc != 0) {
+    fprintf(stderr, "jsd: error: cannot start an event loop: %s\n", uv_strerror(rc));
+    return 255;
+  }
+  rc = fn(&loop);
+  close_loop(&loop);
+  return rc;
 }
 
 int close_loop(uv_loop_t* loop) {

@@ -24,6 +24,9 @@ class Stream {
  public:
   static Stream* tcp(uv_loop_t* loop);
   static Stream* pipe(uv_loop_t* loop);
+  // A Stream on an inherited or already connected Unix socket; null (with
+  // err) if fd is not a socket.
+  static Stream* open_fd(uv_loop_t* loop, int fd, std::string& err);
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h_); }
   uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&h_); }
   uv_tcp_t* tcp_handle() { return &h_.tcp; }
@@ -152,6 +155,9 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
 
 // True if fd is an open socket (libuv aborts on a file or /dev/null).
 bool is_socket(int fd);
+
+// Runs fn on a fresh loop, then closes the loop cleanly; returns fn's result.
+int with_loop(const std::function<int(uv_loop_t*)>& fn);
 
 // Closes every handle still open and runs the loop until they are gone;
 // returns uv_loop_close's result.
