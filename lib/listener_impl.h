@@ -104,6 +104,8 @@ class Listener {
   std::unique_ptr<JobRunner> jobs_;
   std::unique_ptr<Outbox> outbox_;
   std::unordered_map<uint64_t, Pending> pending_;
+  std::string last_to_;  // resolve_target cache for on_tool_msg
+  Target last_target_;
   int live_children_ = 0;
   bool stopping_ = false, stopped_ = false;
   int exit_code_ = 0;

@@ -38,7 +38,14 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   if (m.type != MsgType::send) return tool_error(tool, m.ev.id, "unexpected message on the control socket");
   Target t;
   if (!valid_name(m.ev.object)) return tool_error(tool, m.ev.id, "invalid object name '" + printable(m.ev.object) + "'");
-  if (!resolve_target(cfg_, m.ev.to, t, err)) return tool_error(tool, m.ev.id, err);
+  // A burst of events mostly goes to one node: remember the last answer.
+  if (m.ev.to == last_to_ && !last_to_.empty()) {
+    t = last_target_;
+  } else {
+    if (!resolve_target(cfg_, m.ev.to, t, err)) return tool_error(tool, m.ev.id, err);
+    last_to_ = m.ev.to;
+    last_target_ = t;
+  }
   if (m.text == "durable") return send_durable(tool, m, t);
   Event ev = std::move(m.ev);
   uint64_t tool_id = ev.id;
