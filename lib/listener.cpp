@@ -269,10 +269,10 @@ void Listener::shutdown(const std::string& why) {
   for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
   for (auto& [k, c] : clients_) {
     c->restart_timer.reset();
-    if (c->child) c->child->kill(SIGTERM);
+    if (c->child) c->child->kill(SIGTERM), c->child->kill(SIGCONT);
   }
   for (auto& [k, s] : servers_)
-    if (s->child) s->child->kill(SIGTERM);
+    if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
   if (jobs_) jobs_->stop_all();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
   kill_timer_ = std::make_unique<Timer>(loop_);
@@ -282,6 +282,7 @@ void Listener::shutdown(const std::string& why) {
     for (auto& [k, s] : servers_)
       if (s->child) s->child->kill(SIGKILL);
     if (jobs_) jobs_->kill_all();
+    for (Child* r : retiring_) r->kill(SIGKILL);
   });
   maybe_finish_shutdown();
 }
@@ -290,6 +291,7 @@ void Listener::maybe_finish_shutdown() {
   if (!stopping_ || stopped_ || live_children_ > 0 || (jobs_ && jobs_->running() > 0)) return;
   stopped_ = true;
   kill_timer_.reset();
+  retire_timer_.reset();
   for (auto& [k, c] : clients_)
     if (c->pipe) c->pipe->discard();
   for (auto& [k, s] : servers_)

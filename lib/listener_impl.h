@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <unordered_map>
 
@@ -55,6 +56,9 @@ class Listener {
   void on_client_exit(const std::string& key, Child* child, int64_t status, int sig);
   bool start_queue_server(const std::string& peer, uint16_t& port, const SessionKeys& keys, std::string& err);
   void on_server_msg(ServerProc* s, std::string_view p);
+  void retire(Child* c);
+  std::set<Child*> retiring_;
+  std::unique_ptr<Timer> retire_timer_;
   std::string client_key_for(const std::string& node) const;
 
   // --- router.cpp ---

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 
 #include "crypto.h"
 #include "event.h"
@@ -88,12 +89,12 @@ class QueueServer {
       return;
     }
     uv_tcp_nodelay(c->tcp_handle(), 1);
-    candidates_++;
+    candidates_.insert(c);
     c->on_frame = [this, c](std::string_view p) {
       if (link_ == c) on_link_frame(p);
       else on_candidate_frame(c, p);
     };
-    c->on_close = [this](const std::string&) { candidates_--; };
+    c->on_close = [this, c](const std::string&) { candidates_.erase(c); };
     c->start(o_.cfg.max_frame + kMacBytes + 64);
   }
 
@@ -101,12 +102,14 @@ class QueueServer {
     std::string plain;
     Msg m;
     std::string err;
+    if (stopping_) return c->close();
     if (!chan_->open(p, plain) || !decode(plain, m, err) || m.type != MsgType::link_hello || m.peer != o_.peer) {
       log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
       c->close();
       return;
     }
     link_ = c;
+    candidates_.erase(c);
     instance_ = m.instance;
     // The link is up: give the port back now (the seed's port lingered).
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
@@ -206,6 +209,8 @@ class QueueServer {
       server_open_ = false;
     }
     if (link_) link_->close();
+    // Connections that have not proved themselves yet go too.
+    for (Stream* c : std::set<Stream*>(candidates_)) c->close();
     if (sup_) sup_->close();
   }
 
@@ -218,7 +223,7 @@ class QueueServer {
   Stream* sup_ = nullptr;
   Stream* link_ = nullptr;
   std::unique_ptr<SecureChannel> chan_;
-  int candidates_ = 0;
+  std::set<Stream*> candidates_;
   static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;

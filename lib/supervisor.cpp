@@ -155,7 +155,7 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   if (auto it = servers_.find(peer); it != servers_.end()) {
     ServerProc& old = *it->second;
     log_info("replacing QueueServer_" + peer + " (pid " + std::to_string(old.child ? old.child->pid() : 0) + ")");
-    if (old.child) old.child->kill(SIGTERM);
+    if (old.child) retire(old.child);
     if (old.pipe) old.pipe->discard();
     old.pipe = nullptr;
     old.child = nullptr;  // its exit is still counted via the callback below
@@ -169,10 +169,14 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   sp->port = port;
   sp->since = wall_time();
   servers_[peer] = std::move(s);
-  child->on_exit = [this, peer, sp](int64_t status, int sig) {
+  child->on_exit = [this, peer, sp, child](int64_t status, int sig) {
     --live_children_;
+    retiring_.erase(child);
+    if (retiring_.empty() && retire_timer_) retire_timer_->stop();
     auto it = servers_.find(peer);
-    if (it != servers_.end() && it->second.get() == sp) {
+    // Compare children, not ServerProc addresses: a replaced entry's memory
+    // may already hold its successor.
+    if (it != servers_.end() && it->second->child == child) {
       if (!stopping_)
         log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
       if (sp->pipe) sp->pipe->discard();
@@ -191,6 +195,20 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   sodium_memzero(enc.data(), enc.size());
   sodium_memzero(m.text.data(), m.text.size());
   return true;
+}
+
+// A replaced queue-server may be hung or stopped (that is often why its
+// peer reconnected): SIGTERM, SIGCONT so a stopped one can act on it, and
+// SIGKILL if it is still there after 5 s. No process is left behind.
+void Listener::retire(Child* c) {
+  c->kill(SIGTERM);
+  c->kill(SIGCONT);
+  retiring_.insert(c);
+  if (!retire_timer_) retire_timer_ = std::make_unique<Timer>(loop_);
+  if (!retire_timer_->active())
+    retire_timer_->start(5000, [this] {
+      for (Child* r : retiring_) r->kill(SIGKILL);
+    });
 }
 
 void Listener::on_server_msg(ServerProc* s, std::string_view p) {
