@@ -41,7 +41,7 @@ cleanup() {
   for n in "${!NODE_PID[@]}"; do stop_node "$n"; done
   # Under check-asan the daemons report to their logs: any report fails the test.
   if grep -l "Sanitizer\|runtime error:" "$T"/*.log >/dev/null 2>&1; then
-    echo "$TEST_NAME: FAIL: sanitizer report in a daemon log" >&2
+    echo "$TEST_NAME: FAIL: a sanitizer report or failed assertion in a daemon log" >&2
     grep -h -A30 "Sanitizer\|runtime error:" "$T"/*.log | head -80 >&2
     FAILED=1
     rc=1
