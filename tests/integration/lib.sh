@@ -39,10 +39,12 @@ stop_node() {
 cleanup() {
   local rc=$?
   for n in "${!NODE_PID[@]}"; do stop_node "$n"; done
-  # Under check-asan the daemons report to their logs: any report fails the test.
-  if grep -l "Sanitizer\|runtime error:" "$T"/*.log >/dev/null 2>&1; then
+  # Under check-asan the daemons report to their logs: any report fails the
+  # test, and so does a daemon that crashed on an assertion.
+  local bad="Sanitizer\|runtime error:\|Assertion .* failed"
+  if grep -l "$bad" "$T"/*.log >/dev/null 2>&1; then
     echo "$TEST_NAME: FAIL: a sanitizer report or failed assertion in a daemon log" >&2
-    grep -h -A30 "Sanitizer\|runtime error:" "$T"/*.log | head -80 >&2
+    grep -h -A30 "$bad" "$T"/*.log | head -80 >&2
     FAILED=1
     rc=1
   fi
