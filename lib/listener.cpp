@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -276,7 +277,8 @@ void Listener::shutdown(const std::string& why) {
   if (jobs_) jobs_->stop_all();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
   kill_timer_ = std::make_unique<Timer>(loop_);
-  kill_timer_->start(5000, [this] {
+  // Jobs get their configured grace; the link processes need far less.
+  kill_timer_->start(uint64_t(std::max(5.0, cfg_.job_kill_grace_s + 1) * 1000), [this] {
     for (auto& [k, c] : clients_)
       if (c->child) c->child->kill(SIGKILL);
     for (auto& [k, s] : servers_)
