@@ -8,6 +8,8 @@ export PATH="$JSD_BIN:$PATH"
 unset JSD_CONFIG
 T=$(mktemp -d /tmp/jsd-it.XXXXXX)
 declare -A NODE_PID=()
+declare -A NODE_NETNS=()  # name -> network namespace to run the node in
+CLEANUP_HOOKS=()
 FAILED=0
 TEST_NAME=$(basename "$0" .sh)
 
@@ -39,6 +41,7 @@ stop_node() {
 cleanup() {
   local rc=$?
   for n in "${!NODE_PID[@]}"; do stop_node "$n"; done
+  for h in "${CLEANUP_HOOKS[@]}"; do eval "$h"; done
   # Under check-asan the daemons report to their logs: any report fails the
   # test, and so does a daemon that crashed on an assertion.
   local bad="Sanitizer\|runtime error:\|Assertion .* failed"
@@ -81,7 +84,9 @@ start_node() {
   local name=$1 fifo="$T/$1.ready" line=""
   rm -f "$fifo"
   mkfifo "$fifo"
-  jsd-listener --config "$T/$name.json" --ready-fd 3 3>"$fifo" 2>>"$T/$name.log" &
+  local ns=()
+  [ -n "${NODE_NETNS[$name]:-}" ] && ns=(ip netns exec "${NODE_NETNS[$name]}")
+  "${ns[@]}" jsd-listener --config "$T/$name.json" --ready-fd 3 3>"$fifo" 2>>"$T/$name.log" &
   NODE_PID[$name]=$!
   if ! read -r -t 20 line < "$fifo" || [ "$line" != ready ]; then
     fail "node $name did not become ready"
@@ -123,3 +128,9 @@ children_of() { pgrep -P "$1" | tr '\n' ' '; }
 procs() { ps -eo args | grep -E "^$1( |$)" | grep -v grep; }
 
 pass() { echo "$TEST_NAME: PASS${1:+: $1}"; }
+
+# skip WHY: ends the test as skipped (ctest SKIP_RETURN_CODE 77).
+skip() {
+  echo "$TEST_NAME: SKIP: $*"
+  exit 77
+}
