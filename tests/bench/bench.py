@@ -258,16 +258,26 @@ def b3_b4_b5():
     a.start(), b.start()
     env = a.env()
     if want("B3"):
+        # This VM's loopback round trip wanders between runs (14-67 us), so
+        # jsd and raw TCP alternate in short rounds and each side's figure is
+        # the median of its round medians.
         for size in (16, 1024):
-            n = 1000 if QUICK else 5000
-            out = subprocess.run([f"{BIN}/jsd-ping", "--json", "-c", str(n), "-i", "0", "-s", str(size), "bh"],
-                                 env=env, capture_output=True, text=True, check=True).stdout
-            rtts = [r["rtt_ms"] * 1000 for r in json.loads(out)["replies"]]
-            raw = json.loads(subprocess.run([f"{BENCH}/raw_tcp", "pingpong", str(size), str(n)],
-                                            capture_output=True, text=True, check=True).stdout)
-            med = statistics.median(rtts)
-            record("B3", f"call round trip, warm link, {size} B body, median (p99 {pct(rtts, 99):.0f} / raw {raw['p99_us']:.0f})",
-                   round(med, 1), raw["median_us"], "us", "<= 3 x raw TCP", med <= 3 * raw["median_us"])
+            n = 500 if QUICK else 1000
+            jsd_m, raw_m, all_rtts, raw_p99 = [], [], [], []
+            for _ in range(3 if QUICK else 5):
+                out = subprocess.run([f"{BIN}/jsd-ping", "--json", "-c", str(n), "-i", "0", "-s", str(size), "bh"],
+                                     env=env, capture_output=True, text=True, check=True).stdout
+                rtts = [r["rtt_ms"] * 1000 for r in json.loads(out)["replies"]]
+                all_rtts += rtts
+                jsd_m.append(statistics.median(rtts))
+                raw = json.loads(subprocess.run([f"{BENCH}/raw_tcp", "pingpong", str(size), str(n)],
+                                                capture_output=True, text=True, check=True).stdout)
+                raw_m.append(raw["median_us"])
+                raw_p99.append(raw["p99_us"])
+            med, rmed = statistics.median(jsd_m), statistics.median(raw_m)
+            record("B3", f"call round trip, warm link, {size} B body, median of {len(jsd_m)} alternating rounds "
+                   f"(p99 {pct(all_rtts, 99):.0f} / raw {statistics.median(raw_p99):.0f})",
+                   round(med, 1), round(rmed, 2), "us", "<= 3 x raw TCP", med <= 3 * rmed)
     if want("B4"):
         n = 100000 if QUICK else 300000
         runs = [json.loads(subprocess.run([f"{BENCH}/jsd_bench", "notify", "bh", str(n), "100"], env=env,
