@@ -138,6 +138,10 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
   r.id = req.value("id", "");
   if (!valid_name(r.id)) return reply("job", error_body("invalid job id '" + r.id + "'"), false);
   r.durable = req.value("durable", false);
+  if (req.contains("expires") && req["expires"].is_number() && r.submitted > req["expires"].get<double>()) {
+    log_info("submission " + r.id + " from " + from + " expired before it arrived; not run");
+    return reply("job", error_body("submission " + r.id + " expired before it reached " + cfg_.node + " (its submitter gave up)"), false);
+  }
   bool stream = req.value("stream", true);
   if (req.contains("argv")) {
     if (!req["argv"].is_array()) return reply("job", error_body("argv must be an array"), false);

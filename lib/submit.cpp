@@ -61,6 +61,9 @@ class Submitter {
       if (o_.argv.empty()) body["job"] = o_.job;
       else body["argv"] = o_.argv;
       submitted_ = wall_time();
+      // A submission that arrives after we gave up must not run (and must
+      // not use up its id, so that a retry with --id runs it).
+      if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = submitted_ + o_.timeout_s;
     } else {
       body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
     }
@@ -102,9 +105,11 @@ class Submitter {
   int fail(const std::string& why) {
     if (!done_) fprintf(stderr, "jsd-submit: error: %s\n", why.c_str());
     // We give up on a submission that may still be delivered later (it
-    // waits in the queue): make sure it does not run unseen.
+    // waits in the queue): make sure it does not run unseen. One the node
+    // has not confirmed and that carries an expiry runs out by itself.
+    bool confirmed = started_ > 0 || queued_;
     if (!done_ && o_.mode == SubmitOptions::Mode::submit && !o_.no_wait && submitted_ > 0 && !o_.detach_on_interrupt &&
-        !not_ours_)
+        !not_ours_ && (confirmed || o_.timeout_s <= 0))
       send_cancel();
     code_ = 255;
     finish_after_flush();

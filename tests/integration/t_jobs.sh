@@ -125,6 +125,17 @@ sub alpha --id twice-1 -p FILE="$T/twice" beta append 2> "$T/err" || fail "secon
 grep -q "already ran there; not run again" "$T/err" || fail "duplicate not reported: $(cat "$T/err")"
 [ "$(wc -l < "$T/twice")" = 1 ] || fail "a duplicate id ran twice"
 
+# A submission that times out while the node is down does not run when it
+# arrives later, and does not use up its id: the retry runs it, once.
+stop_node gamma
+sub alpha -q --timeout 0.5 --id retry-1 -p FILE="$T/retry" gamma append 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "no answer from gamma within 0.5 s" "$T/err" || fail "timeout while down: $rc $(cat "$T/err")"
+start_node gamma
+wait_until "gamma received the expired submission" grep -q "submission retry-1 from alpha expired before it arrived" "$T/gamma.log"
+[ -e "$T/retry" ] && fail "an expired submission ran"
+sub alpha -q --timeout 30 --id retry-1 -p FILE="$T/retry" gamma append || fail "the retry did not run"
+[ "$(wc -l < "$T/retry")" = 1 ] || fail "the retry ran $(wc -l < "$T/retry") times"
+
 # --no-wait to a node that is down: queued durably on alpha, delivered after
 # gamma starts, exactly once, also when alpha's listener restarts in between.
 stop_node gamma
