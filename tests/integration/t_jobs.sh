@@ -14,7 +14,8 @@ JOBS=$(cat <<'EOJ'
     "slow":     { "command": ["/bin/sleep", "30"], "timeout_s": 0.5, "max_parallel": 1 },
     "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
     "append":   { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_FILE\""] },
-    "nocmd":    { "command": ["/nonexistent/command"] }
+    "nocmd":    { "command": ["/nonexistent/command"] },
+    "big":      { "command": ["/bin/sh", "-c", "seq 1 300000; head -c 1000000 /dev/zero | tr '\\0' '\\377' >&2"] }
   }
 EOJ
 )
@@ -41,6 +42,11 @@ sub alpha beta streams > "$T/out" 2> "$T/err" || fail "streams job failed"
 [ "$(cat "$T/out")" = "$(printf 'out1\nout2\nout3')" ] || fail "stdout: $(cat "$T/out")"
 grep -q "^jsd-submit: beta: job streams started: id [0-9a-f]*, pid [0-9]*$" "$T/err" || fail "no start confirmation: $(cat "$T/err")"
 [ "$(grep -v '^jsd-submit' "$T/err")" = "$(printf 'err1\nerr2')" ] || fail "stderr: $(cat "$T/err")"
+
+# Megabytes of output, text and binary, arrive byte for byte.
+sub alpha -q beta big > "$T/big.out" 2> "$T/big.err" || fail "big job failed"
+seq 1 300000 | cmp -s - "$T/big.out" || fail "big stdout differs ($(wc -c < "$T/big.out") bytes)"
+head -c 1000000 /dev/zero | tr '\0' '\377' | cmp -s - "$T/big.err" || fail "big binary stderr differs ($(wc -c < "$T/big.err") bytes)"
 
 # Output arrives while the job runs: the job waits for a file that the test
 # creates only after it has seen the first line.
