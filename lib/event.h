@@ -45,6 +45,10 @@ enum class MsgType : uint8_t {
   shutdown = 23,
 };
 
+// Room a link frame needs beyond max_frame: a message's own fields, the
+// batch's length prefix and the AEAD tag.
+constexpr size_t kLinkSlack = 8192;
+
 struct Msg {
   Msg() = default;
   explicit Msg(MsgType t) : type(t) {}

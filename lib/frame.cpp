@@ -17,6 +17,24 @@ std::string make_frame(std::string_view payload) {
   return s;
 }
 
+bool next_frame(std::string_view& in, std::string_view& payload, bool& err) {
+  err = false;
+  if (in.empty()) return false;
+  if (in.size() < kFrameHeader) {
+    err = true;
+    return false;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  size_t n = (size_t(p[0]) << 24) | (size_t(p[1]) << 16) | (size_t(p[2]) << 8) | size_t(p[3]);
+  if (in.size() - kFrameHeader < n) {
+    err = true;
+    return false;
+  }
+  payload = in.substr(kFrameHeader, n);
+  in.remove_prefix(kFrameHeader + n);
+  return true;
+}
+
 void FrameDecoder::feed(const char* data, size_t len) {
   // Compact lazily so a stream of small frames does not move memory on
   // every read.

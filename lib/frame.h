@@ -18,6 +18,11 @@ constexpr size_t kDefaultMaxFrame = 1 << 20;  // 1 MiB
 void append_frame(std::string& out, std::string_view payload);
 std::string make_frame(std::string_view payload);
 
+// Splits a buffer of frames (e.g. the messages batched into one sealed link
+// frame): on true, payload is the next one and in is advanced past it.
+// False at the end, or with err set if the rest is not a whole frame.
+bool next_frame(std::string_view& in, std::string_view& payload, bool& err);
+
 // Incremental decoder: feed bytes as they arrive, pop complete frames.
 class FrameDecoder {
  public:

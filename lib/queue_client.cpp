@@ -29,6 +29,8 @@ class QueueClient {
       return 1;
     }
     sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
+    // Everything one read brought goes out sealed together.
+    sup_->on_frames_done = [this] { flush_link(); };
     sup_->on_close = [this](const std::string& why) {
       sup_ = nullptr;
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
@@ -55,7 +57,7 @@ class QueueClient {
     // A restarted listener replays what it still holds; skip what we have.
     if (!queue_.empty() && seq <= queue_.back().seq) return;
     queue_.push_back({seq, std::string(p)});
-    if (state_ == State::up) send_item(queue_.back());
+    if (state_ == State::up) queue_link(queue_.back().payload);
   }
 
   void report(const std::string& state, const std::string& detail = "") {
@@ -158,7 +160,7 @@ class QueueClient {
       }
       uv_tcp_nodelay(c->tcp_handle(), 1);
       c->on_frame = [this](std::string_view p) { on_link_frame(p); };
-      c->start(o_.cfg.max_frame + kMacBytes + 64);
+      c->start(o_.cfg.max_frame + kLinkSlack);
       Msg hello{MsgType::link_hello};
       hello.peer = o_.cfg.node;
       hello.instance = o_.instance;
@@ -171,27 +173,52 @@ class QueueClient {
                std::to_string(queue_.size()) + " queued)");
       report("up");
       last_failure_.clear();
-      for (auto& it : queue_) send_item(it);
+      for (auto& it : queue_) queue_link(it.payload);
+      flush_link();
     });
     if (rc != 0) fail("cannot connect to port " + std::to_string(port) + ": " + uv_error(rc));
   }
 
-  void send_item(const Item& it) { send_link(it.payload); }
+  // A sealed link frame carries a batch of messages, each length-prefixed:
+  // one AEAD operation and one frame for all that is ready at once.
+  void queue_link(std::string_view plain) {
+    if (!conn_) return;
+    if (!batch_.empty() && batch_.size() + plain.size() > std::min(kBatchBytes, o_.cfg.max_frame)) flush_link();
+    append_frame(batch_, plain);
+  }
+
+  void flush_link() {
+    if (!conn_ || batch_.empty()) return;
+    sealed_.clear();
+    chan_->seal(batch_, sealed_);
+    batch_.clear();
+    conn_->send(sealed_);
+  }
 
   void send_link(std::string_view plain) {
-    if (!conn_) return;
-    sealed_.clear();
-    chan_->seal(plain, sealed_);
-    conn_->send(sealed_);
+    queue_link(plain);
+    flush_link();
   }
 
   void on_link_frame(std::string_view p) {
     last_rx_ = now_ms();
     std::string plain;
+    if (!chan_->open(p, plain)) {
+      conn_->close("frame from queue-server failed authentication");
+      return;
+    }
+    std::string_view rest = plain, one;
+    bool bad = false;
+    while (next_frame(rest, one, bad)) on_link_msg(one);
+    if (bad && conn_) conn_->close("malformed frame from queue-server");
+  }
+
+  void on_link_msg(std::string_view one) {
     Msg m;
     std::string err;
-    if (!chan_->open(p, plain) || !decode(plain, m, err)) {
-      conn_->close("frame from queue-server failed authentication");
+    if (!conn_) return;
+    if (!decode(one, m, err)) {
+      conn_->close("malformed message from queue-server: " + err);
       return;
     }
     if (m.type == MsgType::ack) {
@@ -244,6 +271,7 @@ class QueueClient {
 
   void drop_conn() {
     deadline_.stop();
+    batch_.clear();
     chan_.reset();
     if (conn_) {
       Stream* c = conn_;
@@ -288,7 +316,8 @@ class QueueClient {
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0;
-  std::string sealed_, last_failure_;
+  static constexpr size_t kBatchBytes = 64 * 1024;
+  std::string sealed_, batch_, last_failure_;
 };
 
 }  // namespace

@@ -95,7 +95,7 @@ class QueueServer {
       else on_candidate_frame(c, p);
     };
     c->on_close = [this, c](const std::string&) { candidates_.erase(c); };
-    c->start(o_.cfg.max_frame + kMacBytes + 64);
+    c->start(o_.cfg.max_frame + kLinkSlack);
   }
 
   void on_candidate_frame(Stream* c, std::string_view p) {
@@ -103,7 +103,16 @@ class QueueServer {
     Msg m;
     std::string err;
     if (stopping_) return c->close();
-    if (!chan_->open(p, plain) || !decode(plain, m, err) || m.type != MsgType::link_hello || m.peer != o_.peer) {
+    // The ticket: the first sealed frame opens with this link's key and
+    // starts with the client's hello.
+    std::string_view rest, hello;
+    bool bad = false;
+    bool ok = chan_->open(p, plain);
+    if (ok) {
+      rest = plain;
+      ok = next_frame(rest, hello, bad) && decode(hello, m, err) && m.type == MsgType::link_hello && m.peer == o_.peer;
+    }
+    if (!ok) {
       log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
       c->close();
       return;
@@ -128,6 +137,8 @@ class QueueServer {
     up.instance = instance_;
     up.text = "up";
     if (sup_) sup_->send(encode(up));
+    // Events batched behind the hello.
+    handle_batch(rest);
   }
 
   void check_alive() {
@@ -142,26 +153,41 @@ class QueueServer {
       link_->close("frame failed authentication (forged, altered, replayed or reordered)");
       return;
     }
-    // Only the type and seq are needed here: the event goes to the listener
-    // as the same bytes, unparsed.
-    if (plain_.size() < 9) {
+    handle_batch(plain_);
+  }
+
+  // The messages of one sealed frame. Events go to the listener as the same
+  // bytes, unparsed: only their type and seq are read here.
+  void handle_batch(std::string_view rest) {
+    std::string_view one;
+    bool bad = false;
+    bool got_data = false;
+    while (link_ && next_frame(rest, one, bad)) {
+      if (one.size() < 9) {
+        link_->close("malformed message");
+        return;
+      }
+      auto type = static_cast<MsgType>(static_cast<uint8_t>(one[0]));
+      if (type == MsgType::heartbeat) {
+        send_link(Msg{MsgType::heartbeat_ack});
+        continue;
+      }
+      if (type != MsgType::data) {
+        link_->close("unexpected message type " + std::to_string(int(type)));
+        return;
+      }
+      uint64_t seq = 0;
+      for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(one[i]);
+      if (!sup_) return;
+      sup_->send(one);
+      highest_ = seq;
+      got_data = true;
+    }
+    if (bad && link_) {
       link_->close("malformed frame");
       return;
     }
-    auto type = static_cast<MsgType>(static_cast<uint8_t>(plain_[0]));
-    if (type == MsgType::heartbeat) {
-      send_link(Msg{MsgType::heartbeat_ack});
-      return;
-    }
-    if (type != MsgType::data) {
-      link_->close("unexpected message type " + std::to_string(int(type)));
-      return;
-    }
-    uint64_t seq = 0;
-    for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(plain_[i]);
-    if (!sup_) return;
-    sup_->send(plain_);
-    highest_ = seq;
+    if (!got_data) return;
     // Delayed, cumulative acks: one ack frame for many events, and none in
     // the way of a quick call/reply exchange; a bulk sender is acked every
     // kAckEvery events so its queue stays short.
@@ -191,8 +217,9 @@ class QueueServer {
 
   void send_link(const Msg& m) {
     if (!link_) return;
+    std::string one = encode(m);
     out_.clear();
-    encode_into(out_, m);
+    append_frame(out_, one);
     std::string sealed;
     chan_->seal(out_, sealed);
     link_->send(sealed);

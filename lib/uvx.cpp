@@ -77,6 +77,7 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     }
     if (s->on_frame) s->on_frame(payload);
   }
+  if (!s->closing_ && s->on_frames_done) s->on_frames_done();
 }
 
 int Stream::start(size_t max_frame) {

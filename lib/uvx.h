@@ -34,6 +34,8 @@ class Stream {
 
   // Called for every complete frame. May call close().
   std::function<void(std::string_view payload)> on_frame;
+  // Called after the frames of one read were delivered (to flush batches).
+  std::function<void()> on_frames_done;
   // If set, raw bytes are delivered here instead of frames (a job's output).
   std::function<void(std::string_view bytes)> on_data;
   // Called exactly once when the stream closes, with the reason ("" when the
