@@ -42,20 +42,21 @@ struct Reader {
     pos += 8;
     return __builtin_bswap64(v);
   }
-  void str(std::string& s, size_t n) {
-    if (!need(n)) return;
-    s.assign(in.data() + pos, n);
+  std::string_view view(size_t n) {
+    if (!need(n)) return {};
+    std::string_view v = in.substr(pos, n);
     pos += n;
+    return v;
   }
 };
 
 }  // namespace
 
 // One resize and straight stores: this runs for every event on every hop.
-void encode_into(std::string& o, const Msg& m) {
-  auto n8 = [](const std::string& x) { return std::min<size_t>(x.size(), 255); };
-  size_t need = 1 + 8 + 8 + 1 + n8(m.peer) + 4 + m.text.size() + 1 + 8 + 1 + n8(m.ev.from) + 1 + n8(m.ev.to) + 1 +
-                n8(m.ev.object) + 4 + m.ev.body.size() + 1;
+void encode_view_into(std::string& o, const MsgView& m) {
+  auto n8 = [](std::string_view x) { return std::min<size_t>(x.size(), 255); };
+  size_t need = 1 + 8 + 8 + 1 + n8(m.peer) + 4 + m.text.size() + 1 + 8 + 1 + n8(m.from) + 1 + n8(m.to) + 1 +
+                n8(m.object) + 4 + m.body.size() + 1;
   size_t at = o.size();
   o.resize(at + need);
   char* p = o.data() + at;
@@ -70,13 +71,13 @@ void encode_into(std::string& o, const Msg& m) {
     memcpy(p, &v, 8);
     p += 8;
   };
-  auto s8 = [&](const std::string& x) {
+  auto s8 = [&](std::string_view x) {
     size_t n = n8(x);
     u8(static_cast<uint8_t>(n));
     memcpy(p, x.data(), n);
     p += n;
   };
-  auto s32 = [&](const std::string& x) {
+  auto s32 = [&](std::string_view x) {
     u32(static_cast<uint32_t>(x.size()));
     memcpy(p, x.data(), x.size());
     p += x.size();
@@ -86,13 +87,30 @@ void encode_into(std::string& o, const Msg& m) {
   u64(m.instance);
   s8(m.peer);
   s32(m.text);
-  u8(static_cast<uint8_t>(m.ev.kind));
-  u64(m.ev.id);
-  s8(m.ev.from);
-  s8(m.ev.to);
-  s8(m.ev.object);
-  s32(m.ev.body);
-  u8(m.ev.more ? 1 : 0);
+  u8(static_cast<uint8_t>(m.kind));
+  u64(m.id);
+  s8(m.from);
+  s8(m.to);
+  s8(m.object);
+  s32(m.body);
+  u8(m.more ? 1 : 0);
+}
+
+void encode_into(std::string& o, const Msg& m) {
+  MsgView v;
+  v.type = m.type;
+  v.seq = m.seq;
+  v.instance = m.instance;
+  v.peer = m.peer;
+  v.text = m.text;
+  v.kind = m.ev.kind;
+  v.id = m.ev.id;
+  v.from = m.ev.from;
+  v.to = m.ev.to;
+  v.object = m.ev.object;
+  v.body = m.ev.body;
+  v.more = m.ev.more;
+  encode_view_into(o, v);
 }
 
 std::string encode(const Msg& m) {
@@ -102,19 +120,19 @@ std::string encode(const Msg& m) {
   return o;
 }
 
-bool decode(std::string_view in, Msg& m, std::string& err) {
+bool decode_view(std::string_view in, MsgView& m, std::string& err) {
   Reader r{in};
   uint8_t t = r.u8();
   m.seq = r.u64();
   m.instance = r.u64();
-  r.str(m.peer, r.u8());
-  r.str(m.text, r.u32());
+  m.peer = r.view(r.u8());
+  m.text = r.view(r.u32());
   uint8_t k = r.u8();
-  m.ev.id = r.u64();
-  r.str(m.ev.from, r.u8());
-  r.str(m.ev.to, r.u8());
-  r.str(m.ev.object, r.u8());
-  r.str(m.ev.body, r.u32());
+  m.id = r.u64();
+  m.from = r.view(r.u8());
+  m.to = r.view(r.u8());
+  m.object = r.view(r.u8());
+  m.body = r.view(r.u32());
   uint8_t flags = r.u8();
   if (!r.ok) {
     err = "truncated message (" + std::to_string(in.size()) + " bytes)";
@@ -137,9 +155,27 @@ bool decode(std::string_view in, Msg& m, std::string& err) {
     err = "unknown event flags " + std::to_string(flags);
     return false;
   }
-  m.ev.more = flags & 1;
+  m.more = flags & 1;
   m.type = static_cast<MsgType>(t);
-  m.ev.kind = static_cast<Kind>(k);
+  m.kind = static_cast<Kind>(k);
+  return true;
+}
+
+bool decode(std::string_view in, Msg& m, std::string& err) {
+  MsgView v;
+  if (!decode_view(in, v, err)) return false;
+  m.type = v.type;
+  m.seq = v.seq;
+  m.instance = v.instance;
+  m.peer.assign(v.peer);
+  m.text.assign(v.text);
+  m.ev.kind = v.kind;
+  m.ev.id = v.id;
+  m.ev.from.assign(v.from);
+  m.ev.to.assign(v.to);
+  m.ev.object.assign(v.object);
+  m.ev.body.assign(v.body);
+  m.ev.more = v.more;
   return true;
 }
 

@@ -60,6 +60,20 @@ struct Msg {
   Event ev;
 };
 
+// The same message with its strings as views into the wire bytes: for hops
+// that only rewrite a few fields of an event they forward.
+struct MsgView {
+  MsgType type = MsgType::data;
+  uint64_t seq = 0, instance = 0;
+  std::string_view peer, text;
+  Kind kind = Kind::notify;
+  uint64_t id = 0;
+  std::string_view from, to, object, body;
+  bool more = false;
+};
+bool decode_view(std::string_view in, MsgView& v, std::string& err);
+void encode_view_into(std::string& out, const MsgView& v);
+
 std::string encode(const Msg& m);
 void encode_into(std::string& out, const Msg& m);
 // Returns false and sets err on malformed input; never throws.

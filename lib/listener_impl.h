@@ -110,6 +110,7 @@ class Listener {
   std::unordered_map<uint64_t, Pending> pending_;
   std::string last_to_;  // resolve_target cache for on_tool_msg
   Target last_target_;
+  std::string last_key_;
   int live_children_ = 0;
   bool stopping_ = false, stopped_ = false;
   int exit_code_ = 0;

@@ -20,37 +20,39 @@ void Listener::tool_error(uint64_t tool, uint64_t id, const std::string& why) {
 }
 
 void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
-  Msg m;
-  std::string err;
   auto it = tools_.find(tool);
   if (it == tools_.end()) return;
-  if (!decode(p, m, err)) {
+  MsgView v;
+  std::string err;
+  if (!decode_view(p, v, err)) {
     log_warn("bad message on the control socket: " + err);
     it->second->close();
     return;
   }
-  if (m.type == MsgType::status) {
+  if (v.type == MsgType::status) {
     Msg r{MsgType::status};
     r.text = dump_json(status_json());
     it->second->send(encode(r));
     return;
   }
-  if (m.type != MsgType::send) return tool_error(tool, m.ev.id, "unexpected message on the control socket");
-  Target t;
-  if (!valid_name(m.ev.object)) return tool_error(tool, m.ev.id, "invalid object name '" + printable(m.ev.object) + "'");
+  if (v.type != MsgType::send) return tool_error(tool, v.id, "unexpected message on the control socket");
+  if (!valid_name(v.object)) return tool_error(tool, v.id, "invalid object name '" + printable(v.object) + "'");
   // A burst of events mostly goes to one node: remember the last answer.
-  if (m.ev.to == last_to_ && !last_to_.empty()) {
-    t = last_target_;
-  } else {
-    if (!resolve_target(cfg_, m.ev.to, t, err)) return tool_error(tool, m.ev.id, err);
-    last_to_ = m.ev.to;
+  if (last_to_.empty() || v.to != last_to_) {
+    Target t;
+    if (!resolve_target(cfg_, std::string(v.to), t, err)) return tool_error(tool, v.id, err);
+    last_to_ = v.to;
     last_target_ = t;
+    last_key_ = t.key();
   }
-  if (m.text == "durable") return send_durable(tool, m, t);
-  Event ev = std::move(m.ev);
-  uint64_t tool_id = ev.id;
-  ev.from = cfg_.node;
-  if (t.name == cfg_.node) {
+  const Target& t = last_target_;
+  uint64_t tool_id = v.id;
+  if (v.text == "durable" || t.name == cfg_.node) {
+    Msg m;
+    decode(p, m, err);
+    if (m.text == "durable") return send_durable(tool, m, t);
+    Event ev = std::move(m.ev);
+    ev.from = cfg_.node;
     if (ev.kind != Kind::call) return dispatch_local(ev, nullptr);
     return dispatch_local(ev, [this, tool, tool_id](const std::string& object, std::string body, bool more) {
       auto i = tools_.find(tool);
@@ -60,10 +62,21 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
       i->second->send(encode(r));
     });
   }
-  ev.id = ++next_event_;
-  if (!t.name.empty()) ev.to = t.name;
-  if (ev.kind == Kind::call) pending_[ev.id] = {tool, tool_id, t.key(), ""};
-  send_remote(t.key(), std::move(ev));
+  // To a remote node: rewrite a few fields and copy the bytes once, straight
+  // into the queue that keeps them until the remote acknowledges them.
+  ClientProc& c = ensure_client(last_key_);
+  v.type = MsgType::data;
+  v.seq = ++c.next_seq;
+  v.instance = 0;
+  v.peer = {};
+  v.text = {};
+  v.id = ++next_event_;
+  v.from = cfg_.node;
+  if (!t.name.empty()) v.to = t.name;
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, ""};
+  auto& slot = c.queue.emplace_back(v.seq, std::string());
+  encode_view_into(slot.second, v);
+  if (c.pipe) c.pipe->send(slot.second);
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
