@@ -71,15 +71,16 @@ void encode_view_into(std::string& o, const MsgView& m) {
     memcpy(p, &v, 8);
     p += 8;
   };
+  // (An empty view may have a null data(): memcpy must not see it.)
   auto s8 = [&](std::string_view x) {
     size_t n = n8(x);
     u8(static_cast<uint8_t>(n));
-    memcpy(p, x.data(), n);
+    if (n) memcpy(p, x.data(), n);
     p += n;
   };
   auto s32 = [&](std::string_view x) {
     u32(static_cast<uint32_t>(x.size()));
-    memcpy(p, x.data(), x.size());
+    if (!x.empty()) memcpy(p, x.data(), x.size());
     p += x.size();
   };
   u8(static_cast<uint8_t>(m.type));

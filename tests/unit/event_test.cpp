@@ -96,3 +96,36 @@ TEST(Event, ValidNames) {
   EXPECT_FALSE(valid_name("a;rm"));
   EXPECT_FALSE(valid_name(std::string(65, 'a')));
 }
+
+TEST(Event, EmptyFieldsAndViewsRoundTrip) {
+  Msg m(MsgType::heartbeat), back;  // every string empty
+  std::string err;
+  ASSERT_TRUE(decode(encode(m), back, err)) << err;
+  EXPECT_EQ(back.type, MsgType::heartbeat);
+  EXPECT_TRUE(back.ev.body.empty());
+  MsgView v;  // views with null data(): must encode without touching them
+  v.type = MsgType::data;
+  v.seq = 7;
+  std::string out;
+  encode_view_into(out, v);
+  MsgView w;
+  ASSERT_TRUE(decode_view(out, w, err)) << err;
+  EXPECT_EQ(w.seq, 7u);
+  EXPECT_TRUE(w.body.empty());
+}
+
+TEST(Event, ViewRewriteKeepsTheBody) {
+  Msg m = sample();
+  std::string wire = encode(m), err;
+  MsgView v;
+  ASSERT_TRUE(decode_view(wire, v, err)) << err;
+  v.id = 99;
+  v.from = "gamma";
+  std::string out;
+  encode_view_into(out, v);
+  Msg back;
+  ASSERT_TRUE(decode(out, back, err)) << err;
+  EXPECT_EQ(back.ev.id, 99u);
+  EXPECT_EQ(back.ev.from, "gamma");
+  EXPECT_EQ(back.ev.body, m.ev.body);
+}
