@@ -134,7 +134,10 @@ class QueueClient {
 
   void refused(const std::string& why) {
     got_challenge_ = false;
-    log_warn("link to " + target_.key() + " refused: " + why);
+    std::string line = "link to " + target_.key() + " refused: " + why;
+    if (line != last_failure_) log_warn(line);  // once, not every retry
+    else log_debug(line);
+    last_failure_ = line;
     report("refused", why);
     drop_conn();
     schedule_retry(true);

@@ -46,6 +46,18 @@ grep -q "^jsd-ping: error: alpha refused the link: refused: node 'delta' is not 
 grep -q "refused 127.0.0.4:[0-9]* ('delta'): not in peers" "$T/alpha.log" || fail "alpha did not log the refusal"
 [ -z "$(procs QueueServer_delta)" ] || fail "a queue-server was started for delta"
 
+# allow_unknown_peers: beta (restarted with it) accepts epsilon, which it
+# does not know, and links back to the address epsilon announced.
+stop_node beta
+make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' '"allow_unknown_peers": true'
+start_node beta
+make_node epsilon 127.0.0.5 "$T/cluster.key" '{"beta":"127.0.0.3:4455"}'
+start_node epsilon
+node_cmd epsilon jsd-ping -c 2 -i 0.01 -q beta >/dev/null || fail "an unknown peer was refused despite allow_unknown_peers"
+[ "$(link_state beta epsilon in)" = up ] || fail "beta has no link from epsilon"
+[ -n "$(procs "QueueClient_127.0.0.5:4455")" ] || fail "beta did not link back to epsilon's address"
+node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta after beta's restart"
+
 # Garbage, a malformed hello, an oversized frame, a silent connection: each
 # closes only that connection.
 printf 'GET / HTTP/1.0\r\n\r\n' > /dev/tcp/127.0.0.3/4455
