@@ -33,17 +33,7 @@ int main(int argc, char** argv) {
   }
   jsd::ListenerOptions o;
   if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
-  if (r.count("check-config")) {
-    std::cout << jsd::config_to_json(o.cfg).dump(2) << "\n";
-    jsd::Key k;
-    std::string err;
-    if (!jsd::crypto_init(err) || !jsd::load_key_file(o.cfg.key_file, k, err)) {
-      fprintf(stderr, "jsd-listener: error: %s\n", err.c_str());
-      return 1;
-    }
-    jsd::wipe(k);
-    return 0;
-  }
+  if (r.count("check-config")) return jsd::check_config_and_print("jsd-listener", o.cfg, "", true);
   if (r.count("status")) return jsd::print_status(o.cfg, r.count("json") > 0, "jsd-listener");
   if (r.count("ready-fd")) o.ready_fd = r["ready-fd"].as<int>();
   return jsd::run_listener(o);
