@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kAdhoc = "(adhoc)";
 constexpr uint64_t kPersistRunningMs = 100;
+constexpr uint64_t kFlushMs = 20;
 
 std::string error_body(const std::string& why) { return dump_json({{"type", "error"}, {"error", why}}); }
 
@@ -94,7 +95,22 @@ bool JobRunner::open(std::string& err) {
 
 void JobRunner::save(const JobRecord& r) {
   std::string err;
-  if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);
+  if (r.durable || stopping_) {
+    if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);
+    return;
+  }
+  // Others are written together a moment later: off the path of the
+  // confirmations that were just sent, and one write for several changes.
+  dirty_.insert(r.id);
+  if (!flush_timer_.active()) flush_timer_.start(kFlushMs, [this] { flush_records(); });
+}
+
+void JobRunner::flush_records() {
+  std::string err;
+  for (auto& id : dirty_)
+    if (JobRecord* rec = store_.find(id))
+      if (!store_.save(*rec, false, err)) log_error("job record " + id + ": " + err);
+  dirty_.clear();
 }
 
 void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
@@ -389,6 +405,8 @@ void JobRunner::cancel(const std::string& from, const json& req, ReplyFn reply) 
 
 void JobRunner::stop_all() {
   stopping_ = true;
+  flush_timer_.stop();
+  flush_records();
   waiting_.clear();  // their records stay "queued": they run after a restart
   for (auto& [p, run] : runs_) terminate(p, "the node is stopping");
   if (runs_.empty() && on_idle) on_idle();

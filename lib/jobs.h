@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -50,11 +51,14 @@ class JobRunner {
   void maybe_finish(Run* run);
   void finish(Run* run);
   void save(const JobRecord& r);
+  void flush_records();
 
   uv_loop_t* loop_;
   const Config& cfg_;
   JobStore store_;
   Reaper reaper_;
+  Timer flush_timer_{loop_};
+  std::set<std::string> dirty_;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   std::map<Run*, std::unique_ptr<Run>> runs_;
