@@ -40,7 +40,8 @@ struct JobRunner::Run {
   int pid = 0;  // while it runs
   Stream* out = nullptr;
   Stream* err = nullptr;
-  std::unique_ptr<Timer> timeout, grace, drain, persist;
+  std::unique_ptr<Timer> timeout, grace, drain, persist, resume;
+  bool paused = false;
   bool exited = false, timed_out = false, cancelled = false;
   int64_t status = 0;
   int sig = 0;
@@ -294,6 +295,7 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     st->on_data = [this, run, object, tail](std::string_view d) {
       append_tail(run->rec->*tail, d);
       if (run->reply) run->reply(object, std::string(d), true);
+      check_backlog(run);
     };
     st->on_close = [this, run, &s](const std::string&) {
       s = nullptr;
@@ -312,9 +314,10 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     // that keeps them open is not: stop waiting for it after a moment.
     run->drain = std::make_unique<Timer>(loop_);
     run->drain->start(2000, [run] {
+      if (run->paused) return;  // the output is only waiting for room: keep it
       if (run->out) run->out->close();
       if (run->err) run->err->close();
-    });
+    }, 2000);
     maybe_finish(run);
   });
   if (run->def.timeout_s > 0) {
@@ -334,6 +337,27 @@ void JobRunner::terminate(Run* run, const std::string& why) {
   run->grace->start(uint64_t(cfg_.job_kill_grace_s * 1000), [run] {
     if (run->pid) ::kill(-run->pid, SIGKILL);
   });
+}
+
+// Backpressure: a job whose output its submitter's link cannot take waits
+// (blocked writing to its pipe) instead of filling this node's memory.
+void JobRunner::check_backlog(Run* run) {
+  if (!backlog || run->paused || !run->reply) return;
+  if (backlog(run->rec->from) < kHighWater) return;
+  run->paused = true;
+  if (run->out) run->out->pause();
+  if (run->err) run->err->pause();
+  log_info("job " + run->rec->id + ": output paused, " + std::to_string(backlog(run->rec->from) >> 20) +
+           " MiB wait for " + run->rec->from);
+  if (on_pause) on_pause();
+  if (!run->resume) run->resume = std::make_unique<Timer>(loop_);
+  run->resume->start(10, [this, run] {
+    if (backlog(run->rec->from) > kLowWater) return;
+    run->resume->stop();
+    run->paused = false;
+    if (run->out) run->out->resume();
+    if (run->err) run->err->resume();
+  }, 10);
 }
 
 void JobRunner::maybe_finish(Run* run) {

@@ -36,6 +36,12 @@ class JobRunner {
   void kill_all();
   size_t running() const { return runs_.size(); }
   std::function<void()> on_idle;  // called when the last job has ended after stop_all()
+  // Bytes waiting to go to a submitting node; above kHighWater the job's
+  // output is not read (the job blocks on its full pipe) until it is below
+  // kLowWater. Unset: no limit.
+  std::function<size_t(const std::string& from)> backlog;
+  static constexpr size_t kHighWater = 8 << 20, kLowWater = 2 << 20;
+  std::function<void()> on_pause;  // for tests: a job's output was paused
   nlohmann::json status_json() const;
 
  private:
@@ -49,6 +55,7 @@ class JobRunner {
   void start(std::unique_ptr<Run> run);
   void terminate(Run* run, const std::string& why);
   void maybe_finish(Run* run);
+  void check_backlog(Run* run);
   void finish(Run* run);
   void save(const JobRecord& r);
   void flush_records();

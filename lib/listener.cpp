@@ -101,6 +101,12 @@ int Listener::start() {
     return 1;
   }
   jobs_->on_idle = [this] { maybe_finish_shutdown(); };
+  // A job's output waits in the queue to its submitter until acknowledged:
+  // the runner stops reading a job whose submitter's queue is this full.
+  jobs_->backlog = [this](const std::string& from) -> size_t {
+    auto it = clients_.find(client_key_for(from));
+    return it == clients_.end() ? 0 : it->second->queued_bytes;
+  };
 
   // Node port first: if it is taken, fail before touching anything else.
   struct sockaddr_storage ss {};

@@ -33,6 +33,7 @@ class Listener {
     Child* child = nullptr;
     Stream* pipe = nullptr;
     std::deque<std::pair<uint64_t, std::string>> queue;  // seq, encoded Msg{data}
+    size_t queued_bytes = 0;
     uint64_t next_seq = 0;
     std::string state = "starting", detail, remote_node;
     double since = 0;

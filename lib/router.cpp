@@ -76,6 +76,7 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, ""};
   auto& slot = c.queue.emplace_back(v.seq, std::string());
   encode_view_into(slot.second, v);
+  c.queued_bytes += slot.second.size();
   if (c.pipe) c.pipe->send(slot.second);
 }
 
@@ -136,6 +137,7 @@ void Listener::send_remote(const std::string& key, Event ev) {
   m.seq = ++c.next_seq;
   m.ev = std::move(ev);
   c.queue.emplace_back(m.seq, encode(m));
+  c.queued_bytes += c.queue.back().second.size();
   if (c.pipe) c.pipe->send(c.queue.back().second);
 }
 

@@ -85,7 +85,10 @@ void Listener::on_client_msg(ClientProc& c, std::string_view p) {
     return;
   }
   if (m.type == MsgType::ack) {
-    while (!c.queue.empty() && c.queue.front().first <= m.seq) c.queue.pop_front();
+    while (!c.queue.empty() && c.queue.front().first <= m.seq) {
+      c.queued_bytes -= c.queue.front().second.size();
+      c.queue.pop_front();
+    }
     return;
   }
   if (m.type == MsgType::link_state) {

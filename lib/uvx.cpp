@@ -85,6 +85,19 @@ int Stream::start(size_t max_frame) {
   return uv_read_start(stream(), on_alloc, on_read);
 }
 
+void Stream::pause() {
+  if (closing_ || paused_) return;
+  paused_ = true;
+  uv_read_stop(stream());
+}
+
+void Stream::resume() {
+  if (closing_ || !paused_) return;
+  paused_ = false;
+  int rc = uv_read_start(stream(), on_alloc, on_read);
+  if (rc != 0) close("cannot read: " + uv_error(rc));
+}
+
 int Stream::connect(const Endpoint& ep, std::function<void(int)> done) {
   struct sockaddr_storage ss {};
   int rc = uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&ss));

@@ -43,6 +43,10 @@ class Stream {
   std::function<void(const std::string& why)> on_close;
 
   int start(size_t max_frame = kDefaultMaxFrame);
+  // Stop and resume reading (backpressure); frames already read stay.
+  void pause();
+  void resume();
+  bool paused() const { return paused_; }
   int connect(const Endpoint& ep, std::function<void(int status)> done);
   int connect_unix(const std::string& path, std::function<void(int status)> done);
   // Frames payload and queues it; writes are coalesced while one is in flight.
@@ -78,6 +82,7 @@ class Stream {
   bool is_tcp_ = false;
   bool closing_ = false;
   bool muted_ = false;
+  bool paused_ = false;
   bool writing_ = false;
   FrameDecoder dec_;
   char readbuf_[65536];

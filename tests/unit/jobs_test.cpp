@@ -1,0 +1,105 @@
+#include "jobs.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+using namespace jsd;
+
+namespace {
+Config job_config(const std::string& tag) {
+  Config cfg = default_config();
+  cfg.node = "beta";
+  cfg.state_dir = testing::TempDir() + "/jsd-jobs-" + tag + "-" + std::to_string(getpid());
+  return cfg;
+}
+
+struct Outcome {
+  size_t stdout_bytes = 0;
+  bool ended = false;
+  nlohmann::json record;
+};
+
+ReplyFn collect(Outcome& o) {
+  return [&o](const std::string& object, std::string body, bool more) {
+    if (object == "job.stdout") o.stdout_bytes += body.size();
+    if (!more) {
+      o.ended = true;
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_object() && j.contains("record")) o.record = j["record"];
+      else o.record = j;
+    }
+  };
+}
+}  // namespace
+
+TEST(Jobs, RunsAConfiguredJobAndReportsItsEnd) {
+  Config cfg = job_config("run");
+  cfg.jobs["three"] = JobDef{{"/bin/sh", "-c", "echo out; exit 3"}, "", {}, 0, 4};
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  Outcome o;
+  {
+    JobRunner jr(&loop, cfg);
+    std::string err;
+    ASSERT_TRUE(jr.open(err)) << err;
+    jr.handle("alpha", R"({"op":"submit","id":"r1","job":"three"})", collect(o));
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  ASSERT_TRUE(o.ended);
+  EXPECT_EQ(o.record.value("exit_status", -1), 3);
+  EXPECT_EQ(o.stdout_bytes, 4u);
+}
+
+TEST(Jobs, RefusesWhatTheConfigDoesNotDefine) {
+  Config cfg = job_config("refuse");
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  Outcome o1, o2;
+  {
+    JobRunner jr(&loop, cfg);
+    std::string err;
+    ASSERT_TRUE(jr.open(err)) << err;
+    jr.handle("alpha", R"({"op":"submit","id":"x1","job":"nope"})", collect(o1));
+    jr.handle("alpha", R"({"op":"submit","id":"x2","argv":["/bin/true"]})", collect(o2));
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  EXPECT_NE(o1.record.value("error", "").find("no job 'nope'"), std::string::npos);
+  EXPECT_NE(o2.record.value("error", "").find("not allowed"), std::string::npos);
+}
+
+// A submitter whose link cannot keep up makes the job wait instead of this
+// node's memory grow: output reading pauses above kHighWater and resumes,
+// and nothing is lost.
+TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
+  Config cfg = job_config("backpressure");
+  cfg.jobs["big"] = JobDef{{"/bin/sh", "-c", "head -c 3000000 /dev/zero"}, "", {}, 0, 4};
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  Outcome o;
+  int pauses = 0;
+  {
+    JobRunner jr(&loop, cfg);
+    std::string err;
+    ASSERT_TRUE(jr.open(err)) << err;
+    size_t backlog = JobRunner::kHighWater;  // full from the start
+    jr.backlog = [&](const std::string& from) {
+      EXPECT_EQ(from, "alpha");
+      return backlog;
+    };
+    jr.on_pause = [&] {
+      ++pauses;
+      backlog = 0;  // the submitter catches up
+    };
+    jr.handle("alpha", R"({"op":"submit","id":"bp1","job":"big"})", collect(o));
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  EXPECT_EQ(pauses, 1);
+  ASSERT_TRUE(o.ended);
+  EXPECT_EQ(o.stdout_bytes, 3000000u);
+  EXPECT_EQ(o.record.value("exit_status", -1), 0);
+}
