@@ -50,7 +50,13 @@ class Listener {
     std::string state = "waiting";
     double since = 0;
     uint64_t instance = 0;
+    std::unique_ptr<Timer> resume_timer;  // while paused for a slow tool
   };
+  // A tool that reads its replies slower than they come: stop reading the
+  // queue-server that feeds it (which then stops acknowledging, which stops
+  // the job on the remote node) instead of buffering without bound.
+  static constexpr size_t kToolHighWater = 8 << 20, kToolLowWater = 2 << 20;
+  uint64_t congested_tool_ = 0;
   ClientProc& ensure_client(const std::string& key);
   void spawn_client(ClientProc& c);
   void on_client_msg(ClientProc& c, std::string_view p);

@@ -190,6 +190,7 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
     r.ev = ev;
     r.ev.id = p.tool_id;
     t->second->send(encode(r));
+    if (t->second->pending_bytes() > kToolHighWater) congested_tool_ = p.tool;
     return;
   }
   if (ev.kind == Kind::notify) return dispatch_local(ev, nullptr);

@@ -237,6 +237,19 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     // instance came once, with "up".
     m.instance = s->instance;
     on_delivered(s->peer, m);
+    if (congested_tool_ && s->pipe && !s->pipe->paused()) {
+      uint64_t tool = congested_tool_;
+      congested_tool_ = 0;
+      s->pipe->pause();
+      if (!s->resume_timer) s->resume_timer = std::make_unique<Timer>(loop_);
+      s->resume_timer->start(10, [this, s, tool] {
+        auto t = tools_.find(tool);
+        if (t != tools_.end() && t->second->pending_bytes() > kToolLowWater) return;
+        s->resume_timer->stop();
+        if (s->pipe) s->pipe->resume();
+      }, 10);
+    }
+    congested_tool_ = 0;
   }
 }
 

@@ -15,6 +15,7 @@ JOBS=$(cat <<'EOJ'
     "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
     "append":   { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_FILE\""] },
     "nocmd":    { "command": ["/nonexistent/command"] },
+    "huge":     { "command": ["/bin/sh", "-c", "head -c 48000000 /dev/zero"] },
     "big":      { "command": ["/bin/sh", "-c", "seq 1 300000; head -c 1000000 /dev/zero | tr '\\0' '\\377' >&2"] }
   }
 EOJ
@@ -47,6 +48,17 @@ grep -q "^jsd-submit: beta: job streams started: id [0-9a-f]*, pid [0-9]*$" "$T/
 sub alpha -q beta big > "$T/big.out" 2> "$T/big.err" || fail "big job failed"
 seq 1 300000 | cmp -s - "$T/big.out" || fail "big stdout differs ($(wc -c < "$T/big.out") bytes)"
 head -c 1000000 /dev/zero | tr '\0' '\377' | cmp -s - "$T/big.err" || fail "big binary stderr differs ($(wc -c < "$T/big.err") bytes)"
+
+# A reader that stops: the backpressure reaches the job on the other node
+# (its output is paused there) instead of filling memory; nothing is lost.
+gate="$T/reader.gate"
+( sub alpha -q beta huge; echo "rc=$?" > "$T/huge.rc" ) | { head -c 1000 > /dev/null; while [ ! -e "$gate" ]; do sleep 0.05; done; wc -c > "$T/huge.count"; } &
+hpid=$!
+wait_until "beta pauses the job's output" grep -q "output paused" "$T/beta.log"
+touch "$gate"
+wait "$hpid"
+[ "$(cat "$T/huge.rc")" = "rc=0" ] || fail "huge job: $(cat "$T/huge.rc")"
+[ "$(cat "$T/huge.count")" = $((48000000 - 1000)) ] || fail "huge job: $(cat "$T/huge.count") bytes after the first 1000"
 
 # Output arrives while the job runs: the job waits for a file that the test
 # creates only after it has seen the first line.
