@@ -280,15 +280,17 @@ def b3_b4_b5():
                    round(med, 1), round(rmed, 2), "us", "<= 3 x raw TCP", med <= 3 * rmed)
     if want("B4"):
         n = 100000 if QUICK else 300000
-        runs = [json.loads(subprocess.run([f"{BENCH}/jsd_bench", "notify", "bh", str(n), "100"], env=env,
-                                          capture_output=True, text=True, check=True).stdout)["per_s"]
-                for _ in range(3)]
-        # The same frame size on the wire: a 100 B body is a ~170 B sealed frame.
-        raw = [json.loads(subprocess.run([f"{BENCH}/raw_tcp", "stream", "170", str(n * 4)],
-                                         capture_output=True, text=True, check=True).stdout)["per_s"] for _ in range(3)]
+        # Alternating rounds again: the raw stream moves between 4 and 10 M/s.
+        runs, raw = [], []
+        for _ in range(3 if QUICK else 5):
+            runs.append(json.loads(subprocess.run([f"{BENCH}/jsd_bench", "notify", "bh", str(n), "100"], env=env,
+                                                  capture_output=True, text=True, check=True).stdout)["per_s"])
+            # The same frame size on the wire: a 100 B body is a ~170 B sealed frame.
+            raw.append(json.loads(subprocess.run([f"{BENCH}/raw_tcp", "stream", "170", str(n * 4)],
+                                                 capture_output=True, text=True, check=True).stdout)["per_s"])
         j, r = statistics.median(runs), statistics.median(raw)
-        record("B4", "one-way notifications/s on one link, 100 B bodies (median of 3)", round(j), round(r), "per s",
-               ">= 300000/s and >= 25 % of raw", j >= 300000 and j >= 0.25 * r)
+        record("B4", f"one-way notifications/s on one link, 100 B bodies (median of {len(runs)} alternating rounds)",
+               round(j), round(r), "per s", ">= 300000/s and >= 25 % of raw", j >= 300000 and j >= 0.25 * r)
     if want("B5"):
         n = 256 if QUICK else 1024
         local = json.loads(subprocess.run([f"{BENCH}/spawn_loop", str(n), "64"], capture_output=True, text=True,
