@@ -202,16 +202,19 @@ def b1_b7(sshd):
     submit = [f"{BIN}/jsd-submit", "-q", "bw", "true"]
     wall(submit, env)
     if want("B1"):
-        n = 30 if QUICK else 100
-        jsd = [wall(submit, env) * 1000 for _ in range(n)]
-        base = None
+        # jsd and ssh alternate in rounds of 20, so a noisy minute hits both.
+        rounds = 3 if QUICK else 5
+        jsd, base_l = [], []
         if sshd.ok:
             wall(sshd.warm(), None)
-            base_l = [wall(sshd.warm(), None) * 1000 for _ in range(n)]
-            base = statistics.median(base_l)
+        for _ in range(rounds):
+            jsd += [wall(submit, env) * 1000 for _ in range(20)]
+            if sshd.ok:
+                base_l += [wall(sshd.warm(), None) * 1000 for _ in range(20)]
+        base = statistics.median(base_l) if base_l else None
         med = statistics.median(jsd)
-        record("B1", f"warm jsd-submit NODE true, median of {n} (p99 {pct(jsd, 99):.2f})", round(med, 3),
-               round(base, 3) if base else None, "ms", "<= 0.3 x ssh ControlMaster",
+        record("B1", f"warm jsd-submit NODE true, median of {len(jsd)} in {rounds} alternating rounds (p99 {pct(jsd, 99):.2f})",
+               round(med, 3), round(base, 3) if base else None, "ms", "<= 0.3 x ssh ControlMaster",
                (med <= 0.3 * base) if base else None, sshd.note if base else sshd.why)
     if want("B7"):
         n = 500 if QUICK else 2000
@@ -292,13 +295,16 @@ def b3_b4_b5():
         record("B4", f"one-way notifications/s on one link, 100 B bodies (median of {len(runs)} alternating rounds)",
                round(j), round(r), "per s", ">= 300000/s and >= 25 % of raw", j >= 300000 and j >= 0.25 * r)
     if want("B5"):
-        n = 256 if QUICK else 1024
-        local = json.loads(subprocess.run([f"{BENCH}/spawn_loop", str(n), "64"], capture_output=True, text=True,
-                                          check=True).stdout)["per_s"]
-        drv = json.loads(subprocess.run([f"{BENCH}/jsd_bench", "submit", "bh", str(n), "64", "true"], env=env,
-                                        capture_output=True, text=True, check=True).stdout)["per_s"]
-        record("B5", f"jobs/s, 64 concurrent true submissions ({n} jobs, one control connection)", round(drv, 1),
-               round(local, 1), "per s", ">= 50 % of local", drv >= 0.5 * local)
+        n = 256 if QUICK else 512
+        local_l, drv_l = [], []
+        for _ in range(3):
+            local_l.append(json.loads(subprocess.run([f"{BENCH}/spawn_loop", str(n), "64"], capture_output=True,
+                                                     text=True, check=True).stdout)["per_s"])
+            drv_l.append(json.loads(subprocess.run([f"{BENCH}/jsd_bench", "submit", "bh", str(n), "64", "true"],
+                                                   env=env, capture_output=True, text=True, check=True).stdout)["per_s"])
+        local, drv = statistics.median(local_l), statistics.median(drv_l)
+        record("B5", f"jobs/s, 64 concurrent true submissions ({n} jobs, one control connection; median of 3 alternating rounds)",
+               round(drv, 1), round(local, 1), "per s", ">= 50 % of local", drv >= 0.5 * local)
         # The literal form: 64 jsd-submit processes at a time.
         t0 = time.perf_counter()
         rounds = 2 if QUICK else 4
