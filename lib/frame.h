@@ -33,6 +33,7 @@ class FrameDecoder {
   // until the next call to feed() or next().
   Result next(std::string_view& payload);
   size_t announced() const { return announced_; }
+  size_t max_frame() const { return max_frame_; }
   size_t buffered() const { return buf_.size() - pos_; }
 
  private:

@@ -66,7 +66,30 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     s->on_data(std::string_view(s->readbuf_, size_t(n)));
     return;
   }
-  s->dec_.feed(s->readbuf_, size_t(n));
+  std::string_view in(s->readbuf_, size_t(n));
+  if (s->dec_.buffered() == 0) {
+    // Nothing left over from the last read: hand out whole frames straight
+    // from the read buffer and keep only an incomplete tail (one copy less
+    // for every byte on every hop).
+    while (!s->closing_ && !s->muted_ && in.size() >= kFrameHeader) {
+      const auto* h = reinterpret_cast<const unsigned char*>(in.data());
+      size_t len = (size_t(h[0]) << 24) | (size_t(h[1]) << 16) | (size_t(h[2]) << 8) | size_t(h[3]);
+      if (len > s->dec_.max_frame()) {
+        s->close("frame of " + std::to_string(len) + " bytes exceeds the limit");
+        return;
+      }
+      if (in.size() - kFrameHeader < len) break;
+      std::string_view payload = in.substr(kFrameHeader, len);
+      in.remove_prefix(kFrameHeader + len);
+      if (s->on_frame) s->on_frame(payload);
+    }
+    if (s->closing_ || s->muted_) return;
+    if (in.empty()) {
+      if (s->on_frames_done) s->on_frames_done();
+      return;
+    }
+  }
+  s->dec_.feed(in.data(), in.size());
   std::string_view payload;
   while (!s->closing_ && !s->muted_) {
     auto r = s->dec_.next(payload);
