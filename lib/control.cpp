@@ -37,6 +37,17 @@ int connect_control(const Config& cfg, std::string& err) {
   return fd;
 }
 
+Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err) {
+  int fd = connect_control(cfg, err);
+  if (fd < 0) return nullptr;
+  Stream* s = Stream::open_fd(loop, fd, err);
+  if (!s) {
+    ::close(fd);
+    err = "cannot use the control socket: " + err;
+  }
+  return s;
+}
+
 bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err) {
   int fd = connect_control(cfg, err);
   if (fd < 0) return false;

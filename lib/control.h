@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <uv.h>
+
 #include "config.h"
 #include "event.h"
 
@@ -12,6 +14,11 @@ namespace jsd {
 // Connects to the node's listener; returns a connected fd, or -1 with a
 // one-line reason in err.
 int connect_control(const Config& cfg, std::string& err);
+
+// The same, as a Stream on loop (null with err): for tools that wait for
+// events (jsd-ping, jsd-submit).
+class Stream;
+Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err);
 
 // One request, one answer, blocking (for --status).
 bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err);

@@ -27,10 +27,8 @@ class Pinger {
     std::string err;
     Target t;
     if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
-    int fd = connect_control(o_.cfg, err);
-    if (fd < 0) return fail(err);
-    s_ = Stream::open_fd(loop_, fd, err);
-    if (!s_) return fail("cannot use the control socket: " + err);
+    s_ = open_control_stream(loop_, o_.cfg, err);
+    if (!s_) return fail(err);
     s_->on_frame = [this](std::string_view p) { on_msg(p); };
     s_->on_close = [this](const std::string&) {
       s_ = nullptr;

@@ -41,10 +41,8 @@ class Submitter {
     if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
     id_ = o_.id.empty() ? new_job_id() : o_.id;
     if (!valid_name(id_)) return fail("invalid job id '" + id_ + "' (letters, digits, . _ - :)");
-    int fd = connect_control(o_.cfg, err);
-    if (fd < 0) return fail(err);
-    s_ = Stream::open_fd(loop_, fd, err);
-    if (!s_) return fail("cannot use the control socket: " + err);
+    s_ = open_control_stream(loop_, o_.cfg, err);
+    if (!s_) return fail(err);
     s_->on_frame = [this](std::string_view p) { on_msg(p); };
     s_->on_close = [this](const std::string&) {
       s_ = nullptr;
