@@ -85,8 +85,9 @@ bool make_dir(const std::string& dir, std::string& err) {
   return true;
 }
 
-bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err) {
-  std::string tmp = path + ".tmp";
+bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
+                       const std::string& tmp_suffix) {
+  std::string tmp = path + tmp_suffix;
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     err = "cannot write " + tmp + ": " + strerror(errno);
@@ -169,9 +170,27 @@ struct JobStore::Work {
 bool JobStore::save(const JobRecord& r, bool sync, std::string& err) {
   // (A durable record is always written synchronously, so it never has a
   // queued write that could land after this one.)
-  if (sync || !loop_) return write_file_atomic(path(r.id), dump_json(r.to_json()), sync, err);
-  enqueue(r.id, Op{false, dump_json(r.to_json()), false});
+  Op op{false, dump_json(r.to_json()), sync, ++version_[r.id]};
+  if (sync || !loop_) return apply(r.id, op, err);
+  enqueue(r.id, std::move(op));
   return true;
+}
+
+bool JobStore::apply(const std::string& id, const Op& op, std::string& err) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t& on_disk = written_[id];
+  if (on_disk >= op.version) return true;  // a newer version got there first
+  bool ok = true;
+  if (op.remove) {
+    if (unlink(path(id).c_str()) != 0 && errno != ENOENT) {
+      err = "cannot remove " + path(id) + ": " + strerror(errno);
+      ok = false;
+    }
+  } else {
+    ok = write_file_atomic(path(id), op.data, op.sync, err, "." + std::to_string(op.version) + ".tmp");
+  }
+  on_disk = op.version;
+  return ok;
 }
 
 void JobStore::enqueue(const std::string& id, Op op) {
@@ -193,11 +212,7 @@ void JobStore::launch(const std::string& id, Op op) {
       loop_, &w->req,
       [](uv_work_t* req) {
         auto* w = static_cast<Work*>(req->data);
-        if (w->op.remove) {
-          if (unlink(w->path.c_str()) != 0 && errno != ENOENT) w->err = "cannot remove " + w->path + ": " + strerror(errno);
-        } else {
-          write_file_atomic(w->path, w->op.data, false, w->err);
-        }
+        w->store->apply(w->id, w->op, w->err);
       },
       [](uv_work_t* req, int) {
         auto* w = static_cast<Work*>(req->data);
@@ -210,13 +225,17 @@ void JobStore::launch(const std::string& id, Op op) {
           st->launch(w->id, std::move(next));
         } else if (it != st->busy_.end()) {
           st->busy_.erase(it);
+          if (w->op.remove) {  // gone for good: forget its versions too
+            st->version_.erase(w->id);
+            std::lock_guard<std::mutex> lock(st->mu_);
+            st->written_.erase(w->id);
+          }
         }
         delete w;
       });
   if (rc != 0) {
     // No thread pool: do it here.
-    if (w->op.remove) unlink(w->path.c_str());
-    else write_file_atomic(w->path, w->op.data, false, w->err);
+    apply(id, w->op, w->err);
     busy_.erase(id);
     delete w;
   }
@@ -230,8 +249,10 @@ size_t JobStore::prune(double now) {
   size_t removed = 0;
   for (size_t i = 0; i < done.size(); ++i) {
     if (i < keep_ && now - done[i].first <= max_age_) continue;
-    if (loop_) enqueue(done[i].second, Op{true, {}, false});
-    else unlink(path(done[i].second).c_str());
+    Op rm{true, {}, false, ++version_[done[i].second]};
+    std::string err;
+    if (loop_) enqueue(done[i].second, std::move(rm));
+    else apply(done[i].second, rm, err);
     recs_.erase(done[i].second);
     ++removed;
   }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,14 @@ class JobStore {
     bool remove = false;
     std::string data;
     bool sync = false;
+    uint64_t version = 0;
   };
+  // Runs on either thread: writes (or removes) unless a newer version of
+  // the record is already on disk, so an older write can never land last.
+  bool apply(const std::string& id, const Op& op, std::string& err);
+  std::map<std::string, uint64_t> version_;  // loop thread: last version handed out
+  std::mutex mu_;                            // guards written_ and the files
+  std::map<std::string, uint64_t> written_;
   struct Work;
   void enqueue(const std::string& id, Op op);
   void launch(const std::string& id, Op op);
@@ -82,7 +90,8 @@ class JobStore {
 
 // Writes data to path atomically: temporary file, optional fsync, rename,
 // optional fsync of the directory.
-bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err);
+bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
+                       const std::string& tmp_suffix = ".tmp");
 bool make_dir(const std::string& dir, std::string& err);
 
 }  // namespace jsd

@@ -315,8 +315,11 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     run->drain = std::make_unique<Timer>(loop_);
     run->drain->start(2000, [run] {
       if (run->paused) return;  // the output is only waiting for room: keep it
-      if (run->out) run->out->close();
-      if (run->err) run->err->close();
+      // Closing one may finish (and free) the run: take both first.
+      Stream* o = run->out;
+      Stream* e = run->err;
+      if (o) o->close();
+      if (e) e->close();
     }, 2000);
     maybe_finish(run);
   });

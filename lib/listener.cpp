@@ -25,6 +25,8 @@ struct Listener::Handshake {
   std::unique_ptr<Timer> timer;
   int step = 0;  // 0: want hello, 1: want proof
   std::string from;
+  bool dynamic = false;  // a peer not in peers (allow_unknown_peers)
+  Endpoint dynamic_addr;
 };
 
 Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Key& key)
@@ -215,9 +217,9 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
     if (name == cfg_.node) return refuse("it claims this node's own name", "that is this node's name");
     if (!cfg_.peers.count(name)) {
       if (!cfg_.allow_unknown_peers) return refuse("not in peers", "node '" + name + "' is not in peers of " + cfg_.node);
-      Endpoint ep;
-      if (!parse_endpoint(h->hs->client_addr(), ep, err)) return refuse("bad address: " + err, "bad address");
-      dynamic_peers_[name] = ep;
+      // Remembered only once the peer has proved it holds the key.
+      if (!parse_endpoint(h->hs->client_addr(), h->dynamic_addr, err)) return refuse("bad address: " + err, "bad address");
+      h->dynamic = true;
     }
     h->step = 1;
     h->s->send(h->hs->challenge());
@@ -225,6 +227,7 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   }
   if (!h->hs->on_proof(p, err)) return refuse(err, "authentication failed");
   std::string peer = h->hs->client_node();
+  if (h->dynamic) dynamic_peers_[peer] = h->dynamic_addr;
   SessionKeys keys = h->hs->keys();
   uint16_t port = 0;
   bool ok = start_queue_server(peer, port, keys, err);
@@ -304,8 +307,11 @@ void Listener::maybe_finish_shutdown() {
     if (c->pipe) c->pipe->discard();
   for (auto& [k, s] : servers_)
     if (s->pipe) s->pipe->discard();
+  for (auto& r : retired_servers_)
+    if (r->pipe) r->pipe->discard();
   clients_.clear();
   servers_.clear();
+  retired_servers_.clear();
   sig_term_.reset();
   sig_int_.reset();
   sig_hup_.reset();

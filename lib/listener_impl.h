@@ -51,7 +51,10 @@ class Listener {
     double since = 0;
     uint64_t instance = 0;
     std::unique_ptr<Timer> resume_timer;  // while paused for a slow tool
+    bool exited = false;
   };
+  std::vector<std::unique_ptr<ServerProc>> retired_servers_;  // replaced, pipe still draining
+  void drop_server_if_done(ServerProc* sp);
   // A tool that reads its replies slower than they come: stop reading the
   // queue-server that feeds it (which then stops acknowledging, which stops
   // the job on the remote node) instead of buffering without bound.

@@ -36,6 +36,7 @@ class QueueServer {
     if (rc == 0) rc = is_socket(o_.listen_fd) ? uv_tcp_open(&server_, o_.listen_fd) : UV_ENOTSOCK;
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.listen_fd) + " is not a listening socket: " + uv_error(rc));
+      stop("start-up failed");  // closes what start() opened; the caller runs the loop to finish
       return 1;
     }
     server_open_ = true;
@@ -271,10 +272,8 @@ int run_queue_server(const ServerOptions& o) {
   return with_loop([&](uv_loop_t* loop) {
     QueueServer qs(loop, o);
     int rc = qs.start();
-    if (rc == 0) {
-      uv_run(loop, UV_RUN_DEFAULT);
-      rc = qs.exit_code();
-    }
+    uv_run(loop, UV_RUN_DEFAULT);  // on failure: lets the closes complete while qs lives
+    if (rc == 0) rc = qs.exit_code();
     return rc;
   });
 }

@@ -182,6 +182,11 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
     auto it = pending_.find(ev.id);
     if (it == pending_.end()) return;  // the tool is gone
     Pending p = it->second;
+    // Only the node that was asked may answer (ids are guessable).
+    if (client_key_for(peer) != p.client_key) {
+      log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + p.client_key + "; dropped");
+      return;
+    }
     if (!p.outbox_id.empty()) return outbox_answered(ev.id, ev.body);
     if (!ev.more) pending_.erase(it);
     auto t = tools_.find(p.tool);

@@ -32,6 +32,7 @@ Listener::ClientProc& Listener::ensure_client(const std::string& key) {
 
 void Listener::spawn_client(ClientProc& c) {
   if (stopping_) return;
+  c.started_ms = now_ms();  // also for a failed start: the backoff needs it
   std::string err;
   c.pipe = Stream::pipe(loop_);
   std::vector<std::string> argv = {"QueueClient_" + c.key};
@@ -59,7 +60,6 @@ void Listener::spawn_client(ClientProc& c) {
   }
   ++live_children_;
   c.child = child;
-  c.started_ms = now_ms();
   c.state = "connecting";
   child->on_exit = [this, key, child](int64_t status, int sig) { on_client_exit(key, child, status, sig); };
   Stream* pipe = c.pipe;
@@ -154,15 +154,17 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
     return false;
   }
   ++live_children_;
-  // A peer that reconnects replaces its old queue-server.
+  // A peer that reconnects replaces its old queue-server. Its pipe is read
+  // to the end: what it acknowledged to the peer is in there, and must be
+  // delivered (and before anything the new one brings).
   if (auto it = servers_.find(peer); it != servers_.end()) {
-    ServerProc& old = *it->second;
-    log_info("replacing QueueServer_" + peer + " (pid " + std::to_string(old.child ? old.child->pid() : 0) + ")");
-    if (old.child) retire(old.child);
-    if (old.pipe) old.pipe->discard();
-    old.pipe = nullptr;
-    old.child = nullptr;  // its exit is still counted via the callback below
+    std::unique_ptr<ServerProc> old = std::move(it->second);
     servers_.erase(it);
+    log_info("replacing QueueServer_" + peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) + ")");
+    if (old->child) retire(old->child);
+    if (old->pipe) old->pipe->resume();
+    old->state = "retired";
+    retired_servers_.push_back(std::move(old));
   }
   auto s = std::make_unique<ServerProc>();
   ServerProc* sp = s.get();
@@ -176,20 +178,24 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
     --live_children_;
     retiring_.erase(child);
     if (retiring_.empty() && retire_timer_) retire_timer_->stop();
-    auto it = servers_.find(peer);
-    // Compare children, not ServerProc addresses: a replaced entry's memory
-    // may already hold its successor.
-    if (it != servers_.end() && it->second->child == child) {
-      if (!stopping_)
-        log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
-      if (sp->pipe) sp->pipe->discard();
-      servers_.erase(it);
-    }
+    if (!stopping_ && sp->state != "retired")
+      log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
+    sp->child = nullptr;
+    sp->exited = true;
+    if (sp->pipe) sp->pipe->resume();  // read what it left to the end
+    drop_server_if_done(sp);
     maybe_finish_shutdown();
   };
   pipe->on_frame = [this, sp](std::string_view p) { on_server_msg(sp, p); };
-  pipe->on_close = [sp](const std::string&) { sp->pipe = nullptr; };
+  pipe->on_close = [this, sp](const std::string&) {
+    sp->pipe = nullptr;
+    drop_server_if_done(sp);
+    maybe_finish_shutdown();
+  };
   pipe->start(cfg_.max_frame + 4096);
+  // Events from the new one wait until the old one's are all in.
+  for (auto& r : retired_servers_)
+    if (r->peer == peer && r->pipe) pipe->pause();
   Msg m{MsgType::session};
   m.text.assign(reinterpret_cast<const char*>(keys.c2s.data()), keys.c2s.size());
   m.text.append(reinterpret_cast<const char*>(keys.s2c.data()), keys.s2c.size());
@@ -198,6 +204,27 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   sodium_memzero(enc.data(), enc.size());
   sodium_memzero(m.text.data(), m.text.size());
   return true;
+}
+
+// A queue-server's entry goes when the process has exited and its pipe is
+// read to the end; then a successor held back behind it may read.
+void Listener::drop_server_if_done(ServerProc* sp) {
+  if (!sp->exited || sp->pipe) return;
+  std::string peer = sp->peer;
+  auto it = servers_.find(peer);
+  if (it != servers_.end() && it->second.get() == sp) {
+    servers_.erase(it);
+  } else {
+    for (auto r = retired_servers_.begin(); r != retired_servers_.end(); ++r)
+      if (r->get() == sp) {
+        retired_servers_.erase(r);
+        break;
+      }
+    bool still_draining = false;
+    for (auto& r : retired_servers_) still_draining |= r->peer == peer && r->pipe;
+    auto cur = servers_.find(peer);
+    if (!still_draining && cur != servers_.end() && cur->second->pipe) cur->second->pipe->resume();
+  }
 }
 
 // A replaced queue-server may be hung or stopped (that is often why its

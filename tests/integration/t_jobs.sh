@@ -15,6 +15,7 @@ JOBS=$(cat <<'EOJ'
     "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
     "append":   { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_FILE\""] },
     "nocmd":    { "command": ["/nonexistent/command"] },
+    "bg":       { "command": ["/bin/sh", "-c", "sleep 29.5 2>/dev/null & echo hi"] },
     "huge":     { "command": ["/bin/sh", "-c", "head -c 48000000 /dev/zero"] },
     "big":      { "command": ["/bin/sh", "-c", "seq 1 300000; head -c 1000000 /dev/zero | tr '\\0' '\\377' >&2"] }
   }
@@ -48,6 +49,13 @@ grep -q "^jsd-submit: beta: job streams started: id [0-9a-f]*, pid [0-9]*$" "$T/
 sub alpha -q beta big > "$T/big.out" 2> "$T/big.err" || fail "big job failed"
 seq 1 300000 | cmp -s - "$T/big.out" || fail "big stdout differs ($(wc -c < "$T/big.out") bytes)"
 head -c 1000000 /dev/zero | tr '\0' '\377' | cmp -s - "$T/big.err" || fail "big binary stderr differs ($(wc -c < "$T/big.err") bytes)"
+
+# A job whose background child keeps its stdout open: the end comes when
+# the job itself has exited (after a short wait for its output), with all of
+# its output.
+out=$(sub alpha -q beta bg) || fail "bg job failed"
+[ "$out" = hi ] || fail "bg job output: $out"
+pkill -f "^sleep 29.5$" || true
 
 # A reader that stops: the backpressure reaches the job on the other node
 # (its output is paused there) instead of filling memory; nothing is lost.

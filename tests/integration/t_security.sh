@@ -56,6 +56,17 @@ start_node epsilon
 node_cmd epsilon jsd-ping -c 2 -i 0.01 -q beta >/dev/null || fail "an unknown peer was refused despite allow_unknown_peers"
 [ "$(link_state beta epsilon in)" = up ] || fail "beta has no link from epsilon"
 [ -n "$(procs "QueueClient_127.0.0.5:4455")" ] || fail "beta did not link back to epsilon's address"
+# A hello without a proof must not repoint epsilon's address.
+python3 - <<'PY' || fail "forged hello not answered as expected"
+import json, os, socket, struct
+s = socket.create_connection(("127.0.0.3", 4455), timeout=10)
+b = json.dumps({"t": "hello", "v": 1, "node": "epsilon", "addr": "127.0.0.9:1", "nonce": os.urandom(32).hex()}).encode()
+s.sendall(struct.pack(">I", len(b)) + b)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+assert json.loads(s.recv(n, socket.MSG_WAITALL))["t"] == "challenge"
+s.close()
+PY
+node_cmd epsilon jsd-ping -c 1 -W 10 -q beta >/dev/null || fail "an unauthenticated hello repointed epsilon's address"
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta after beta's restart"
 
 # Garbage, a malformed hello, an oversized frame, a silent connection: each
