@@ -48,6 +48,20 @@ Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err
   return s;
 }
 
+ControlNotice read_control_notice(const Msg& m, const std::string& node, std::string& text) {
+  if (m.type == MsgType::error) {
+    text = m.text;
+    return ControlNotice::fatal;
+  }
+  if (m.type != MsgType::link_state) return ControlNotice::none;
+  if (m.text == "refused") {
+    text = node + " refused the link: " + m.ev.body;
+    return ControlNotice::fatal;
+  }
+  text = m.text + ": " + m.ev.body;
+  return ControlNotice::note;
+}
+
 bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err) {
   int fd = connect_control(cfg, err);
   if (fd < 0) return false;

@@ -20,6 +20,12 @@ int connect_control(const Config& cfg, std::string& err);
 class Stream;
 Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err);
 
+// What a tool makes of a message from its listener that is not a reply:
+// fatal (an error, or the link to NODE was refused: text says why), a note
+// (another link state: text is "STATE: detail"), or nothing to say.
+enum class ControlNotice { none, fatal, note };
+ControlNotice read_control_notice(const Msg& m, const std::string& node, std::string& text);
+
 // One request, one answer, blocking (for --status).
 bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err);
 

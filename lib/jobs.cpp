@@ -394,21 +394,26 @@ void JobRunner::finish(Run* run) {
   if (stopping_ && runs_.empty() && on_idle) on_idle();
 }
 
-void JobRunner::status(const std::string& from, const json& req, ReplyFn reply) {
+// The record of the job a request names, if the requester may see it (the
+// node that submitted it, or this node itself); otherwise answers and null.
+JobRecord* JobRunner::own_record(const std::string& from, const json& req, ReplyFn& reply) {
   std::string id = req.value("id", "");
   JobRecord* r = store_.find(id);
-  if (!r) return reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
-  if (r->from != from && from != cfg_.node)
-    return reply("job", error_body("job " + id + " was not submitted by " + from), false);
-  reply("job", dump_json({{"type", "status"}, {"record", r->to_json()}}), false);
+  if (!r) reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
+  else if (r->from != from && from != cfg_.node)
+    reply("job", error_body("job " + id + " was not submitted by " + from), false);
+  else return r;
+  return nullptr;
+}
+
+void JobRunner::status(const std::string& from, const json& req, ReplyFn reply) {
+  if (JobRecord* r = own_record(from, req, reply))
+    reply("job", dump_json({{"type", "status"}, {"record", r->to_json()}}), false);
 }
 
 void JobRunner::cancel(const std::string& from, const json& req, ReplyFn reply) {
-  std::string id = req.value("id", "");
-  JobRecord* r = store_.find(id);
-  if (!r) return reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
-  if (r->from != from && from != cfg_.node)
-    return reply("job", error_body("job " + id + " was not submitted by " + from), false);
+  JobRecord* r = own_record(from, req, reply);
+  if (!r) return;
   if (r->state == "queued") {
     auto& q = waiting_[r->job];
     for (auto it = q.begin(); it != q.end(); ++it) {

@@ -49,6 +49,7 @@ class JobRunner {
   void submit(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   void status(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
+  JobRecord* own_record(const std::string& from, const nlohmann::json& req, ReplyFn& reply);
   bool resolve(const JobRecord& r, JobDef& def, std::string& err);
   void enqueue(std::unique_ptr<Run> run);
   void start_next(const std::string& job);

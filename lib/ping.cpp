@@ -91,15 +91,15 @@ class Pinger {
     Msg m;
     std::string err;
     if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
-    if (m.type == MsgType::error) return (void)fail(m.text);
-    if (m.type == MsgType::link_state) {
-      if (m.text == "refused") return (void)fail(o_.node + " refused the link: " + m.ev.body);
-      // One note per distinct state, not one per retry.
-      std::string note = m.text + ": " + m.ev.body;
-      if (!o_.json && !o_.quiet && note != last_note_)
-        fprintf(stderr, "jsd-ping: %s: link %s (calls wait in the queue)\n", o_.node.c_str(), note.c_str());
-      last_note_ = note;
-      return;
+    std::string text;
+    switch (read_control_notice(m, o_.node, text)) {
+      case ControlNotice::fatal: return (void)fail(text);
+      case ControlNotice::note:
+        if (!o_.json && !o_.quiet && text != last_note_)  // once per state, not per retry
+          fprintf(stderr, "jsd-ping: %s: link %s (calls wait in the queue)\n", o_.node.c_str(), text.c_str());
+        last_note_ = text;
+        return;
+      case ControlNotice::none: break;
     }
     if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
     auto it = sent_at_.find(m.ev.id);
