@@ -1,6 +1,7 @@
 // jsd-client (QueueClient_<remote>): started by jsd-listener. See jsd-client(8).
 #include <cstdio>
 
+#include "check_config.h"
 #include "cli.h"
 #include "queue_client.h"
 

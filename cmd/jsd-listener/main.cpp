@@ -2,9 +2,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "check_config.h"
 #include "cli.h"
 #include "crypto.h"
 #include "listener.h"
+#include "status.h"
 
 int main(int argc, char** argv) {
   cxxopts::Options opts("jsd-listener", "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"

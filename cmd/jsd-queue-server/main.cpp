@@ -1,6 +1,7 @@
 // jsd-queue-server (QueueServer_<peer>): started by jsd-listener. See jsd-queue-server(8).
 #include <cstdio>
 
+#include "check_config.h"
 #include "cli.h"
 #include "queue_server.h"
 

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "crypto.h"
 #include "jsd_version.h"
 
 namespace jsd {
@@ -13,25 +12,6 @@ bool cli_load_config(const std::string& prog, const std::string& path, Config& c
   if (load_config(path, cfg, errors) && errors.empty()) return true;
   for (auto& e : errors) fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.c_str());
   return false;
-}
-
-int check_config_and_print(const std::string& prog, const Config& cfg, const std::string& remote, bool need_key) {
-  std::cout << config_to_json(cfg).dump(2) << "\n";
-  std::string err;
-  Target t;
-  if (!remote.empty() && !resolve_target(cfg, remote, t, err)) {
-    fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
-    return 1;
-  }
-  if (need_key) {
-    Key k;
-    if (!crypto_init(err) || !load_key_file(cfg.key_file, k, err)) {
-      fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
-      return 1;
-    }
-    wipe(k);
-  }
-  return 0;
 }
 
 void cli_common_options(cxxopts::Options& opts) {

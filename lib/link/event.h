@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "names.h"
+
 namespace jsd {
 
 enum class Kind : uint8_t { call = 1, reply = 2, notify = 3 };
@@ -79,8 +81,5 @@ void encode_into(std::string& out, const Msg& m);
 // Returns false and sets err on malformed input; never throws.
 bool decode(std::string_view in, Msg& m, std::string& err);
 
-// Node and object names: 1..64 of [A-Za-z0-9._:-]; no slashes, spaces or
-// shell metacharacters, because they end up in argv[0] and file names.
-bool valid_name(std::string_view s);
 
 }  // namespace jsd

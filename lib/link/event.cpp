@@ -180,15 +180,4 @@ bool decode(std::string_view in, Msg& m, std::string& err) {
   return true;
 }
 
-bool valid_name(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  if (s[0] == '-' || s[0] == '.') return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-' || c == ':';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace jsd

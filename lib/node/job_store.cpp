@@ -211,27 +211,27 @@ void JobStore::launch(const std::string& id, Op op) {
   int rc = uv_queue_work(
       loop_, &w->req,
       [](uv_work_t* req) {
-        auto* w = static_cast<Work*>(req->data);
-        w->store->apply(w->id, w->op, w->err);
+        auto* work = static_cast<Work*>(req->data);
+        work->store->apply(work->id, work->op, work->err);
       },
       [](uv_work_t* req, int) {
-        auto* w = static_cast<Work*>(req->data);
-        JobStore* st = w->store;
-        if (!w->err.empty()) log_error("job record " + w->id + ": " + w->err);
-        auto it = st->busy_.find(w->id);
+        auto* work = static_cast<Work*>(req->data);
+        JobStore* st = work->store;
+        if (!work->err.empty()) log_error("job record " + work->id + ": " + work->err);
+        auto it = st->busy_.find(work->id);
         if (it != st->busy_.end() && !it->second.second.empty()) {
           Op next = std::move(it->second.second.back());
           it->second.second.clear();
-          st->launch(w->id, std::move(next));
+          st->launch(work->id, std::move(next));
         } else if (it != st->busy_.end()) {
           st->busy_.erase(it);
-          if (w->op.remove) {  // gone for good: forget its versions too
-            st->version_.erase(w->id);
+          if (work->op.remove) {  // gone for good: forget its versions too
+            st->version_.erase(work->id);
             std::lock_guard<std::mutex> lock(st->mu_);
-            st->written_.erase(w->id);
+            st->written_.erase(work->id);
           }
         }
-        delete w;
+        delete work;
       });
   if (rc != 0) {
     // No thread pool: do it here.

@@ -115,15 +115,15 @@ void Reaper::watch(int pid, std::function<void(int, int)> on_exit) {
       w->poll.data = w;
       polls_[w] = true;
       uv_poll_start(&w->poll, UV_READABLE, [](uv_poll_t* p, int, int) {
-        auto* w = static_cast<PidWatch*>(p->data);
+        auto* pw = static_cast<PidWatch*>(p->data);
         int st = 0;
         pid_t r;
-        do r = waitpid(w->pid, &st, WNOHANG);
+        do r = waitpid(pw->pid, &st, WNOHANG);
         while (r < 0 && errno == EINTR);
         if (r == 0) return;  // not yet (a spurious wake-up)
         uv_poll_stop(p);
-        auto cb = std::move(w->cb);
-        w->owner->polls_.erase(w);
+        auto cb = std::move(pw->cb);
+        pw->owner->polls_.erase(pw);
         close_watch(p);
         int code = 255, sig = 0;
         if (r > 0) decode_status(st, code, sig);

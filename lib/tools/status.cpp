@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control.h"
-#include "listener.h"
+#include "status.h"
 
 namespace jsd {
 

@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-#include "event.h"
+#include "names.h"
 #include "log.h"
 
 namespace jsd {

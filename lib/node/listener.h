@@ -15,7 +15,4 @@ struct ListenerOptions {
 // Runs the node until SIGTERM/SIGINT. Returns the process exit code.
 int run_listener(const ListenerOptions& o);
 
-// `jsd-listener --status`: asks the running listener for its links.
-int print_status(const Config& cfg, bool json, const std::string& prog);
-
 }  // namespace jsd

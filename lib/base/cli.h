@@ -14,11 +14,6 @@ namespace jsd {
 // defaults). Prints "prog: error: ..." lines and returns false on mistakes.
 bool cli_load_config(const std::string& prog, const std::string& path, Config& cfg);
 
-// -t / --check-config: prints the effective configuration as JSON; checks
-// the key file when need_key, and that remote resolves when given. Returns
-// the exit code (0, or 1 with one "prog: error: ..." line).
-int check_config_and_print(const std::string& prog, const Config& cfg, const std::string& remote, bool need_key);
-
 // Adds --config, --help, --version to an option set.
 void cli_common_options(cxxopts::Options& opts);
 
