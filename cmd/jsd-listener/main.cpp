@@ -4,34 +4,64 @@
 
 #include "check_config.h"
 #include "cli.h"
-#include "crypto.h"
+#include "keytool.h"
 #include "listener.h"
 #include "status.h"
 
 int main(int argc, char** argv) {
   cxxopts::Options opts("jsd-listener", "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"
                                         "jsd-queue-server per peer and a jsd-client per remote node.\n");
-  opts.custom_help("[-f FILE] [--check-config | --status [--json] | --gen-key FILE] [--ready-fd FD]");
+  opts.custom_help(
+      "[-f FILE] [--check-config | --status [--json] | --gen-key FILE | --public-key FILE | --gen-psk FILE |\n"
+      "       --gen-ca FILE | --sign-cert CA_FILE --name NAME [--groups G,...] [--days N] PUBLIC_KEY] [--ready-fd FD]");
   jsd::cli_common_options(opts);
-  opts.add_options()("t,check-config", "check the configuration, print it with defaults filled in, and exit")(
-      "gen-key", "write a new random cluster key to FILE (mode 0600) and exit", cxxopts::value<std::string>(), "FILE")(
+  opts.add_options()("t,check-config", "check the configuration (keys, certificate, allow lists too), print it with defaults filled in, and exit")(
+      "gen-key", "write a new node private key to FILE (mode 0600), print its public key and exit", cxxopts::value<std::string>(), "FILE")(
+      "public-key", "print the public key of the node private key in FILE and exit", cxxopts::value<std::string>(), "FILE")(
+      "gen-psk", "write a new pre-shared key to FILE (mode 0600) and exit", cxxopts::value<std::string>(), "FILE")(
+      "gen-ca", "write a new CA private key to FILE (mode 0600), print the CA public key and exit", cxxopts::value<std::string>(), "FILE")(
+      "sign-cert", "print a certificate for PUBLIC_KEY signed by the CA key in CA_FILE and exit", cxxopts::value<std::string>(), "CA_FILE")(
+      "name", "with --sign-cert: the node name the certificate binds", cxxopts::value<std::string>(), "NAME")(
+      "groups", "with --sign-cert: the node's groups, comma-separated", cxxopts::value<std::string>(), "G,...")(
+      "days", "with --sign-cert: days the certificate is valid (default 365)", cxxopts::value<int>(), "N")(
       "status", "print the running node's links and exit")("json", "with --status: print JSON")(
       "ready-fd", "write \"ready\" to FD once the node answers, then close it", cxxopts::value<int>(), "FD");
   cxxopts::ParseResult r;
   int code = 0;
   if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
-  if (!r.unmatched().empty()) {
-    fprintf(stderr, "jsd-listener: error: unexpected argument '%s' (see --help)\n", r.unmatched()[0].c_str());
+  const auto& extra = r.unmatched();
+  bool signing = r.count("sign-cert") > 0;
+  if (extra.size() > (signing ? 1u : 0u)) {
+    fprintf(stderr, "jsd-listener: error: unexpected argument '%s' (see --help)\n", extra.back().c_str());
     return 1;
   }
-  if (r.count("gen-key")) {
-    std::string err, path = r["gen-key"].as<std::string>();
-    if (!jsd::crypto_init(err) || !jsd::generate_key_file(path, err)) {
-      fprintf(stderr, "jsd-listener: error: %s\n", err.c_str());
+  jsd::KeyToolOptions k;
+  auto opt = [&](const char* name, std::string& into) {
+    if (r.count(name)) into = r[name].as<std::string>();
+    return r.count(name) > 0;
+  };
+  int actions = opt("gen-key", k.gen_key) + opt("public-key", k.public_key) + opt("gen-psk", k.gen_psk) +
+                opt("gen-ca", k.gen_ca) + opt("sign-cert", k.sign_cert);
+  if (actions > 1) {
+    fprintf(stderr, "jsd-listener: error: give one of --gen-key, --public-key, --gen-psk, --gen-ca, --sign-cert\n");
+    return 1;
+  }
+  if (actions == 1) {
+    opt("name", k.name);
+    std::string groups;
+    if (opt("groups", groups))
+      for (size_t at = 0; at <= groups.size();) {
+        size_t comma = std::min(groups.find(',', at), groups.size());
+        if (comma > at) k.groups.push_back(groups.substr(at, comma - at));
+        at = comma + 1;
+      }
+    if (r.count("days")) k.days = r["days"].as<int>();
+    if (signing && extra.empty()) {
+      fprintf(stderr, "jsd-listener: error: --sign-cert needs the node's PUBLIC_KEY (see --help)\n");
       return 1;
     }
-    fprintf(stderr, "jsd-listener: wrote a new cluster key to %s (copy it to every node, mode 0600)\n", path.c_str());
-    return 0;
+    if (signing) k.subject_key = extra[0];
+    return jsd::run_keytool(k);
   }
   jsd::ListenerOptions o;
   if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;

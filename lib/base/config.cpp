@@ -68,8 +68,8 @@ Config default_config() {
   const char* home = getenv("HOME");
   std::string base = root || !home ? std::string("/var/lib/jsd") : std::string(home) + "/.local/state/jsd";
   c.state_dir = base + "/" + c.node;
-  c.key_file = root || !home ? std::string("/etc/jsd/cluster.key")
-                             : std::string(home) + "/.config/jsd/cluster.key";
+  c.key_file = root || !home ? std::string("/etc/jsd/node.key")
+                             : std::string(home) + "/.config/jsd/node.key";
   return c;
 }
 
@@ -100,6 +100,19 @@ bool get_string(const json& v, const std::string& key, std::string& out, std::ve
   return true;
 }
 
+bool get_strings(const json& v, const std::string& key, std::vector<std::string>& out, std::vector<std::string>& errors,
+                 const std::string& what) {
+  bool ok = v.is_array();
+  if (ok)
+    for (auto& x : v) ok = ok && x.is_string();
+  if (!ok) {
+    errors.push_back(key + ": must be an array of strings (" + what + ")");
+    return false;
+  }
+  for (auto& x : v) out.push_back(x.get<std::string>());
+  return true;
+}
+
 void parse_job(const std::string& name, const json& j, JobDef& d, std::vector<std::string>& errors) {
   std::string k = "jobs." + name;
   if (!valid_name(name)) errors.push_back(k + ": job names use only letters, digits and . _ - :");
@@ -107,7 +120,7 @@ void parse_job(const std::string& name, const json& j, JobDef& d, std::vector<st
     errors.push_back(k + ": must be an object");
     return;
   }
-  static const std::set<std::string> known = {"command", "cwd", "env", "timeout_s", "max_parallel"};
+  static const std::set<std::string> known = {"command", "cwd", "env", "timeout_s", "max_parallel", "allow"};
   for (auto& [key, v] : j.items())
     if (!known.count(key)) errors.push_back(k + ": unknown key '" + key + "'");
   if (!j.contains("command")) {
@@ -145,6 +158,41 @@ void parse_job(const std::string& name, const json& j, JobDef& d, std::vector<st
     else d.timeout_s = j["timeout_s"].get<double>();
   }
   if (j.contains("max_parallel")) get_int(j["max_parallel"], k + ".max_parallel", 1, 10000, d.max_parallel, errors);
+  if (j.contains("allow")) {
+    d.has_allow = true;
+    get_strings(j["allow"], k + ".allow", d.allow, errors, "peer names and @groups");
+  }
+}
+
+void parse_peer(const std::string& name, const json& v, Config& c, std::vector<std::string>& errors) {
+  std::string k = "peers." + name, addr, err;
+  if (v.is_string()) {
+    addr = v.get<std::string>();
+  } else if (v.is_object()) {
+    for (auto& [key, x] : v.items())
+      if (key != "address" && key != "public_key") errors.push_back(k + ": unknown key '" + key + "'");
+    if (!v.contains("address")) {
+      errors.push_back(k + ".address: missing (\"host:port\")");
+      return;
+    }
+    if (!get_string(v["address"], k + ".address", addr, errors)) return;
+    if (v.contains("public_key")) {
+      std::vector<std::string> keys;
+      const json& pk = v["public_key"];
+      if (pk.is_string()) keys.push_back(pk.get<std::string>());
+      else if (!get_strings(pk, k + ".public_key", keys, errors, "public keys")) return;
+      for (auto& key : keys)
+        if (!looks_like_key(key)) errors.push_back(k + ".public_key: '" + key + "' is not a public key (44 characters of base64, as jsd-listener --gen-key prints)");
+      if (keys.empty()) errors.push_back(k + ".public_key: empty list");
+      c.peer_keys[name] = keys;
+    }
+  } else {
+    errors.push_back(k + ": must be \"host:port\" or {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
+    return;
+  }
+  Endpoint e;
+  if (!parse_endpoint(addr, e, err)) errors.push_back(k + ": " + err);
+  else c.peers[name] = e;
 }
 
 }  // namespace
@@ -159,7 +207,8 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
       "node", "listen", "port_range", "state_dir", "key_file", "peers", "allow_unknown_peers",
       "connect_at_startup", "max_frame", "handshake_timeout_ms", "heartbeat_ms", "dead_after_ms",
       "reconnect_min_ms", "reconnect_max_ms", "log_level", "syslog", "jobs", "allow_adhoc",
-      "job_records_keep", "job_records_max_age_s", "job_kill_grace_s"};
+      "job_records_keep", "job_records_max_age_s", "job_kill_grace_s", "psk_file", "cert_file",
+      "trusted_cas", "revoked", "groups", "audit_max_bytes"};
   for (auto& [k, v] : j.items())
     if (!known.count(k)) errors.push_back("unknown key '" + k + "'");
 
@@ -193,25 +242,43 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
     errors.push_back("key_file: must not be empty");
   if (j.contains("peers")) {
     if (!j["peers"].is_object()) {
-      errors.push_back("peers: must be an object of name -> \"address:port\"");
+      errors.push_back("peers: must be an object of name -> {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
     } else {
       for (auto& [name, v] : j["peers"].items()) {
-        std::string s, err;
-        if (!valid_name(name)) {
-          errors.push_back("peers: '" + name + "' is not a valid node name");
-          continue;
-        }
-        if (!get_string(v, "peers." + name, s, errors)) continue;
-        Endpoint e;
-        if (!parse_endpoint(s, e, err)) errors.push_back("peers." + name + ": " + err);
-        else c.peers[name] = e;
+        if (!valid_name(name)) errors.push_back("peers: '" + name + "' is not a valid node name");
+        else parse_peer(name, v, c, errors);
       }
     }
   }
-  if (j.contains("allow_unknown_peers")) {
-    if (!j["allow_unknown_peers"].is_boolean()) errors.push_back("allow_unknown_peers: must be true or false");
-    else c.allow_unknown_peers = j["allow_unknown_peers"].get<bool>();
+  // Every node has its own key now: a switch that let any holder of the
+  // cluster key in under any name has no safe meaning any more.
+  if (j.contains("allow_unknown_peers"))
+    errors.push_back("allow_unknown_peers: no longer supported: pin the peer's public_key in peers, or certify it with a CA in trusted_cas");
+  for (const char* key : {"psk_file", "cert_file"}) {
+    std::string v;
+    if (j.contains(key) && get_string(j[key], key, v, errors)) {
+      if (v.empty()) errors.push_back(std::string(key) + ": must not be empty");
+      (std::string(key) == "psk_file" ? c.psk_file : c.cert_file) = v;
+    }
   }
+  for (const char* key : {"trusted_cas", "revoked"}) {
+    if (!j.contains(key)) continue;
+    auto& list = std::string(key) == "revoked" ? c.revoked : c.trusted_cas;
+    if (get_strings(j[key], key, list, errors, "public keys"))
+      for (auto& v : list)
+        if (!looks_like_key(v)) errors.push_back(std::string(key) + ": '" + v + "' is not a public key (44 characters of base64)");
+  }
+  if (j.contains("groups")) {
+    if (!j["groups"].is_object()) errors.push_back("groups: must be an object of group -> [peer names]");
+    else
+      for (auto& [g, v] : j["groups"].items()) {
+        if (!valid_name(g)) errors.push_back("groups: '" + g + "' is not a valid group name");
+        else if (get_strings(v, "groups." + g, c.groups[g], errors, "peer names"))
+          for (auto& n : c.groups[g])
+            if (!valid_name(n)) errors.push_back("groups." + g + ": '" + n + "' is not a valid node name");
+      }
+  }
+  if (j.contains("audit_max_bytes")) get_int(j["audit_max_bytes"], "audit_max_bytes", size_t(4096), size_t(1) << 40, c.audit_max_bytes, errors);
   if (j.contains("connect_at_startup")) {
     const json& a = j["connect_at_startup"];
     if (!a.is_array()) errors.push_back("connect_at_startup: must be an array of peer names");
@@ -246,12 +313,9 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   }
   if (j.contains("allow_adhoc")) {
     const json& a = j["allow_adhoc"];
-    if (!a.is_array()) errors.push_back("allow_adhoc: must be an array of peer names (or \"*\")");
-    else
-      for (auto& v : a) {
-        if (!v.is_string()) errors.push_back("allow_adhoc: must be an array of peer names (or \"*\")");
-        else c.allow_adhoc[v.get<std::string>()] = true;
-      }
+    std::vector<std::string> names;
+    if (get_strings(a, "allow_adhoc", names, errors, "peer names, @groups or \"*\""))
+      for (auto& n : names) c.allow_adhoc[n] = true;
   }
   if (j.contains("job_records_keep")) get_int(j["job_records_keep"], "job_records_keep", size_t(1), size_t(10000000), c.job_records_keep, errors);
   if (j.contains("job_records_max_age_s")) get_int(j["job_records_max_age_s"], "job_records_max_age_s", 60L, 100L * 365 * 86400, c.job_records_max_age_s, errors);
@@ -268,6 +332,18 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   for (auto& n : c.connect_at_startup)
     if (!c.peers.count(n)) errors.push_back("connect_at_startup: '" + n + "' is not in peers");
   if (c.peers.count(c.node)) errors.push_back("peers: '" + c.node + "' is this node's own name");
+  // Names in allow lists: a peer, a group, "*" (adhoc only); a name known
+  // only from certificates cannot be checked here and is accepted.
+  auto check_allow = [&](const std::string& where, const std::string& n, bool star) {
+    if (n.size() > 1 && n[0] == '@') {
+      if (n != "@all" && !c.groups.count(n.substr(1))) errors.push_back(where + ": group '" + n.substr(1) + "' is not in groups");
+    } else if (!(star && n == "*") && !valid_name(n)) {
+      errors.push_back(where + ": '" + n + "' is not a node name or @group");
+    }
+  };
+  for (auto& [name, d] : c.jobs)
+    for (auto& n : d.allow) check_allow("jobs." + name + ".allow", n, false);
+  for (auto& [n, on] : c.allow_adhoc) check_allow("allow_adhoc", n, true);
   return errors.size() == before;
 }
 
@@ -345,8 +421,18 @@ json config_to_json(const Config& c) {
   j["state_dir"] = c.state_dir;
   j["key_file"] = c.key_file;
   j["peers"] = json::object();
-  for (auto& [n, e] : c.peers) j["peers"][n] = e.str();
-  j["allow_unknown_peers"] = c.allow_unknown_peers;
+  for (auto& [n, e] : c.peers) {
+    auto k = c.peer_keys.find(n);
+    if (k == c.peer_keys.end()) j["peers"][n] = e.str();
+    else j["peers"][n] = {{"address", e.str()}, {"public_key", k->second}};
+  }
+  if (!c.psk_file.empty()) j["psk_file"] = c.psk_file;
+  if (!c.cert_file.empty()) j["cert_file"] = c.cert_file;
+  j["trusted_cas"] = c.trusted_cas;
+  j["revoked"] = c.revoked;
+  j["groups"] = json::object();
+  for (auto& [g, v] : c.groups) j["groups"][g] = v;
+  j["audit_max_bytes"] = c.audit_max_bytes;
   j["connect_at_startup"] = c.connect_at_startup;
   j["max_frame"] = c.max_frame;
   j["handshake_timeout_ms"] = c.handshake_timeout_ms;
@@ -364,6 +450,7 @@ json config_to_json(const Config& c) {
     if (!d.env.empty()) jd["env"] = d.env;
     jd["timeout_s"] = d.timeout_s;
     jd["max_parallel"] = d.max_parallel;
+    if (d.has_allow) jd["allow"] = d.allow;
     j["jobs"][n] = jd;
   }
   j["allow_adhoc"] = json::array();
@@ -372,6 +459,15 @@ json config_to_json(const Config& c) {
   j["job_records_max_age_s"] = c.job_records_max_age_s;
   j["job_kill_grace_s"] = c.job_kill_grace_s;
   return j;
+}
+
+bool looks_like_key(const std::string& s) {
+  if (s.size() != 44 || s[43] != '=' || s[42] == '=') return false;
+  for (size_t i = 0; i < 43; ++i) {
+    char ch = s[i];
+    if (!isalnum(static_cast<unsigned char>(ch)) && ch != '+' && ch != '/') return false;
+  }
+  return true;
 }
 
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

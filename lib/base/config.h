@@ -27,6 +27,9 @@ struct JobDef {
   std::map<std::string, std::string> env;
   double timeout_s = 0;  // 0: no limit
   int max_parallel = 4;
+  // Who may run it: peer names and @groups. Unset: every authenticated peer.
+  bool has_allow = false;
+  std::vector<std::string> allow;
 };
 
 struct Config {
@@ -36,8 +39,16 @@ struct Config {
   uint16_t port_min = 50000, port_max = 59999;
   std::string state_dir;
   std::string key_file;
-  std::map<std::string, Endpoint> peers;
-  bool allow_unknown_peers = false;
+  std::map<std::string, Endpoint> peers;  // name -> address
+  // Pinned public keys (base64 text), several during a key rollover. A peer
+  // without any is authenticated by a certificate from trusted_cas.
+  std::map<std::string, std::vector<std::string>> peer_keys;
+  std::string psk_file;                      // optional second factor (Noise psk)
+  std::string cert_file;                     // this node's certificate
+  std::vector<std::string> trusted_cas;      // CA public keys (base64)
+  std::vector<std::string> revoked;          // node public keys refused always
+  std::map<std::string, std::vector<std::string>> groups;  // group -> peer names
+  size_t audit_max_bytes = 16 << 20;         // audit.log is rotated past this
   std::vector<std::string> connect_at_startup;
   size_t max_frame = 1 << 20;
   int handshake_timeout_ms = 5000;
@@ -48,12 +59,13 @@ struct Config {
   std::string log_level = "info";
   bool syslog = false;
   std::map<std::string, JobDef> jobs;
-  std::map<std::string, bool> allow_adhoc;  // peer -> allowed ("*" for all)
+  std::map<std::string, bool> allow_adhoc;  // peer or @group -> allowed ("*" for all)
   size_t job_records_keep = 1000;         // finished job records kept, newest first
   long job_records_max_age_s = 7 * 86400; // finished records older than this go
   double job_kill_grace_s = 5;            // SIGTERM -> SIGKILL on timeout/cancel
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
+  std::string audit_log() const { return state_dir + "/audit.log"; }
 };
 
 // The embedded defaults (node = short host name, etc.).
@@ -64,6 +76,9 @@ Config default_config();
 // per mistake in errors.
 bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors);
 bool parse_config(const nlohmann::json& j, Config& out, std::vector<std::string>& errors);
+
+// The shape of a key as text: 44 characters of standard base64 (32 bytes).
+bool looks_like_key(const std::string& s);
 
 // A NODE argument: a peer name from the config, this node's own name, or
 // host:port. name is empty when only an address is known.

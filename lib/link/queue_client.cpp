@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "crypto.h"
+#include "handshake.h"
 #include "event.h"
 #include "log.h"
 #include "uvx.h"
@@ -15,8 +16,8 @@ namespace {
 // port) -> up -> down ... with backoff between attempts.
 class QueueClient {
  public:
-  QueueClient(uv_loop_t* loop, const ClientOptions& o, const Key& key, const Target& t)
-      : loop_(loop), o_(o), key_(key), target_(t), retry_(loop), beat_(loop), deadline_(loop),
+  QueueClient(uv_loop_t* loop, const ClientOptions& o, const Trust& trust, const Target& t)
+      : loop_(loop), o_(o), trust_(trust), target_(t), retry_(loop), beat_(loop), deadline_(loop),
         sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {
     backoff_ = uint64_t(o.cfg.reconnect_min_ms);
   }
@@ -73,7 +74,9 @@ class QueueClient {
     if (stopping_) return;
     state_ = State::handshake;
     conn_ = Stream::tcp(loop_);
-    hs_ = std::make_unique<HandshakeClient>(key_, o_.cfg.node, o_.cfg.listen.str());
+    // A fresh handshake state for every attempt: nothing of a handshake that
+    // died half-way can confuse the next one.
+    hs_.reset();
     Stream* c = conn_;
     c->on_close = [this](const std::string& why) {
       conn_ = nullptr;
@@ -91,7 +94,14 @@ class QueueClient {
       uv_tcp_nodelay(c->tcp_handle(), 1);
       c->on_frame = [this](std::string_view p) { on_handshake(p); };
       c->start(64 * 1024);
-      c->send(hs_->hello());
+      // One pinned key: IK, one round trip. Several (a key rollover) or
+      // none (a certified peer): XX, and the answer's key is checked.
+      std::optional<Key32> server_key;
+      if (auto* keys = trust_.pinned(target_.name); keys && keys->size() == 1) server_key = keys->front();
+      hs_ = std::make_unique<LinkInitiator>(trust_, Hello{o_.cfg.node, o_.cfg.listen.str(), "", ""}, target_.name, server_key);
+      std::string first, err;
+      if (!hs_->first(first, err)) return fail("handshake with " + target_.key() + ": " + err);
+      c->send(first);
     });
     if (rc != 0) fail("cannot connect to " + target_.addr.str() + ": " + uv_error(rc));
   }
@@ -110,30 +120,29 @@ class QueueClient {
   }
 
   void on_handshake(std::string_view p) {
-    std::string err;
-    if (!got_challenge_) {
-      std::string proof;
-      if (!hs_->on_challenge(p, proof, err)) return refused(err);
-      if (!target_.name.empty() && hs_->server_node() != target_.name)
-        return refused(target_.addr.str() + " is node '" + printable(hs_->server_node()) + "', not '" + target_.name + "'");
-      server_node_ = hs_->server_node();
-      got_challenge_ = true;
-      conn_->send(proof);
-      return;
+    std::string out, err;
+    if (!hs_ || !conn_) return;
+    switch (hs_->on_frame(p, out, err)) {
+      case LinkInitiator::Step::send:
+        conn_->send(out);
+        return;
+      case LinkInitiator::Step::refused:
+        return refused(err);
+      case LinkInitiator::Step::failed:
+        return refused(err);
+      case LinkInitiator::Step::done:
+        break;
     }
-    uint16_t port = 0;
-    if (!hs_->on_accept(p, port, err)) return refused(err);
-    got_challenge_ = false;
+    server_node_ = hs_->server_node();
     // Step 4: the handshake connection has done its job; the link goes to
     // the port the remote listener bound for our queue-server.
     Stream* old = conn_;
     conn_ = nullptr;
     old->discard();
-    join(port);
+    join(hs_->port());
   }
 
   void refused(const std::string& why) {
-    got_challenge_ = false;
     std::string line = "link to " + target_.key() + " refused: " + why;
     if (line != last_failure_) log_warn(line);  // once, not every retry
     else log_debug(line);
@@ -145,8 +154,9 @@ class QueueClient {
 
   void join(uint16_t port) {
     state_ = State::joining;
-    auto keys = hs_->keys();
-    chan_ = std::make_unique<SecureChannel>(keys.c2s, keys.s2c);
+    auto keys = hs_->take_keys();
+    hs_.reset();
+    chan_ = std::make_unique<SecureChannel>(keys.c2s, keys.c2s_n, keys.s2c, keys.s2c_n);
     keys.wipe();
     conn_ = Stream::tcp(loop_);
     Stream* c = conn_;
@@ -306,16 +316,16 @@ class QueueClient {
   enum class State { waiting, handshake, joining, up };
   uv_loop_t* loop_;
   ClientOptions o_;
-  Key key_;
+  const Trust& trust_;
   Target target_;
   Timer retry_, beat_, deadline_;
   Signal sig_term_, sig_int_;
   State state_ = State::waiting;
   Stream* sup_ = nullptr;
   Stream* conn_ = nullptr;
-  std::unique_ptr<HandshakeClient> hs_;
+  std::unique_ptr<LinkInitiator> hs_;
   std::unique_ptr<SecureChannel> chan_;
-  bool got_challenge_ = false, stopping_ = false;
+  bool stopping_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0;
@@ -330,20 +340,23 @@ int run_queue_client(const ClientOptions& o) {
   parse_level(o.cfg.log_level, lv);
   log_init({"QueueClient_" + o.remote, lv, o.cfg.syslog});
   std::string err;
-  Key key;
   Target t;
-  if (!crypto_init(err) || !load_key_file(o.cfg.key_file, key, err) || !resolve_target(o.cfg, o.remote, t, err)) {
+  std::vector<std::string> errors;
+  Trust trust;
+  if (!crypto_init(err) || !resolve_target(o.cfg, o.remote, t, err)) {
     log_error(err);
     return 1;
   }
-  int rc = with_loop([&](uv_loop_t* loop) {
-    QueueClient qc(loop, o, key, t);
+  if (!trust.load(o.cfg, errors, static_cast<int64_t>(wall_time()))) {
+    for (auto& e : errors) log_error(e);
+    return 1;
+  }
+  return with_loop([&](uv_loop_t* loop) {
+    QueueClient qc(loop, o, trust, t);
     int r = qc.start();
     if (r == 0) uv_run(loop, UV_RUN_DEFAULT);
     return r;
   });
-  wipe(key);
-  return rc;
 }
 
 }  // namespace jsd

@@ -1,5 +1,6 @@
 #include "queue_server.h"
 
+#include <sodium.h>
 #include <unistd.h>
 
 #include <memory>
@@ -55,14 +56,22 @@ class QueueServer {
   void on_supervisor(std::string_view p) {
     Msg m;
     std::string err;
-    if (!decode(p, m, err) || m.type != MsgType::session || m.text.size() != 2 * kKeyBytes || chan_) {
+    if (!decode(p, m, err) || m.type != MsgType::session || m.text.size() != 2 * kKeyBytes + 16 || chan_) {
       log_error("bad message from listener: " + (err.empty() ? "unexpected" : err));
       return;
     }
+    // c2s key, s2c key, then the nonce each goes on from (big-endian).
     Key rx, tx;
     std::copy(m.text.begin(), m.text.begin() + kKeyBytes, rx.begin());
-    std::copy(m.text.begin() + kKeyBytes, m.text.end(), tx.begin());
-    chan_ = std::make_unique<SecureChannel>(tx, rx);
+    std::copy(m.text.begin() + kKeyBytes, m.text.begin() + 2 * kKeyBytes, tx.begin());
+    uint64_t rx_n = 0, tx_n = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      rx_n = (rx_n << 8) | static_cast<uint8_t>(m.text[2 * kKeyBytes + i]);
+      tx_n = (tx_n << 8) | static_cast<uint8_t>(m.text[2 * kKeyBytes + 8 + i]);
+    }
+    chan_ = std::make_unique<SecureChannel>(tx, tx_n, rx, rx_n);
+    sodium_memzero(rx.data(), rx.size());
+    sodium_memzero(tx.data(), tx.size());
     sodium_wipe(m.text);
     int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16, [](uv_stream_t* s, int status) {
       static_cast<QueueServer*>(s->data)->on_connection(status);

@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "crypto.h"
+#include "trust.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -16,12 +18,14 @@ int check_config_and_print(const std::string& prog, const Config& cfg, const std
     return 1;
   }
   if (need_key) {
-    Key k;
-    if (!crypto_init(err) || !load_key_file(cfg.key_file, k, err)) {
-      fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
-      return 1;
-    }
-    wipe(k);
+    // Keys, psk, certificate (its CA and expiry) and pinned keys, one line
+    // per mistake.
+    std::vector<std::string> errors;
+    Trust trust;
+    if (!crypto_init(err)) errors.push_back(err);
+    else trust.load(cfg, errors, static_cast<int64_t>(wall_time()));
+    for (auto& e : errors) fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.c_str());
+    if (!errors.empty()) return 1;
   }
   return 0;
 }

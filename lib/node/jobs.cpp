@@ -125,9 +125,22 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   reply("job", error_body("unknown job operation '" + op + "'"), false);
 }
 
+// Names and @groups; "@all" is every authenticated peer. The node's own
+// tools (its own user, through the 0600 control socket) are not a peer.
+bool JobRunner::allowed(const std::string& from, const std::vector<std::string>& allow) const {
+  if (from == cfg_.node) return true;
+  for (auto& a : allow) {
+    if (a == from || a == "*" || a == "@all") return true;
+    if (a.size() > 1 && a[0] == '@' && in_group && in_group(from, a.substr(1))) return true;
+  }
+  return false;
+}
+
 bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
   if (r.job == kAdhoc) {
-    if (!cfg_.allow_adhoc.count(r.from) && !cfg_.allow_adhoc.count("*")) {
+    std::vector<std::string> allow;
+    for (auto& [n, on] : cfg_.allow_adhoc) allow.push_back(n);
+    if (!allowed(r.from, allow)) {
       err = "ad-hoc commands from " + r.from + " are not allowed on " + cfg_.node + " (see allow_adhoc in jsd.conf(5))";
       return false;
     }
@@ -145,6 +158,10 @@ bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
     return false;
   }
   def = it->second;
+  if (def.has_allow && !allowed(r.from, def.allow)) {
+    err = cfg_.node + " refused job " + r.job + ": " + r.from + " is not allowed to run it";
+    return false;
+  }
   return true;
 }
 
@@ -190,7 +207,18 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
   }
   auto run = std::make_unique<Run>();
   std::string why;
-  if (!resolve(r, run->def, why)) {
+  bool ok = resolve(r, run->def, why);
+  if (audit) {
+    json entry = {{"what", r.job == kAdhoc ? "adhoc" : "job"}, {"peer", from}, {"id", r.id}, {"verdict", ok ? "allowed" : "refused"}};
+    if (r.job == kAdhoc) entry["argv"] = r.argv;
+    else entry["job"] = r.job;
+    if (!ok) entry["reason"] = why;
+    if (!audit(entry) && ok) {
+      ok = false;
+      why = "cannot write the audit log on " + cfg_.node;
+    }
+  }
+  if (!ok) {
     log_warn("refused job '" + printable(r.job) + "' from " + from + ": " + why);
     return reply("job", error_body(why), false);
   }

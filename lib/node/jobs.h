@@ -35,6 +35,11 @@ class JobRunner {
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.size(); }
+  // Is peer in @group (config groups and the groups its certificate gave)?
+  std::function<bool(const std::string& peer, const std::string& group)> in_group;
+  // Records an authorization decision durably; false: it could not, and
+  // the job is refused. Unset: nothing is recorded (unit tests).
+  std::function<bool(nlohmann::json entry)> audit;
   std::function<void()> on_idle;  // called when the last job has ended after stop_all()
   // Bytes waiting to go to a submitting node; above kHighWater the job's
   // output is not read (the job blocks on its full pipe) until it is below
@@ -50,6 +55,7 @@ class JobRunner {
   void status(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   JobRecord* own_record(const std::string& from, const nlohmann::json& req, ReplyFn& reply);
+  bool allowed(const std::string& from, const std::vector<std::string>& allow) const;
   bool resolve(const JobRecord& r, JobDef& def, std::string& err);
   void enqueue(std::unique_ptr<Run> run);
   void start_next(const std::string& job);

@@ -21,22 +21,31 @@ using nlohmann::json;
 
 struct Listener::Handshake {
   Stream* s = nullptr;
-  std::unique_ptr<HandshakeServer> hs;
+  std::unique_ptr<LinkResponder> hs;
   std::unique_ptr<Timer> timer;
-  int step = 0;  // 0: want hello, 1: want proof
-  std::string from;
-  bool dynamic = false;  // a peer not in peers (allow_unknown_peers)
-  Endpoint dynamic_addr;
+  std::string from;  // the connection's address
+  std::string claimed;
 };
 
-Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Key& key)
-    : loop_(loop), o_(o), cfg_(o_.cfg), key_(key) {
+Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust)
+    : loop_(loop), o_(o), cfg_(o_.cfg), trust_(trust) {
   randombytes_buf(&instance_, sizeof instance_);
   bin_dir_ = self_dir();
   if (const char* d = getenv("JSD_LIBEXEC_DIR"); d && *d) bin_dir_ = d;
 }
 
-Listener::~Listener() { wipe(key_); }
+Listener::~Listener() = default;
+
+// A refusal that repeats (a peer retrying with a wrong key) is logged once
+// a minute, not at every retry.
+void Listener::refusal(const std::string& line) {
+  uint64_t now = now_ms();
+  auto it = refusals_logged_.find(line);
+  if (it != refusals_logged_.end() && now - it->second < 60000) return log_debug(line);
+  if (refusals_logged_.size() > 1024) refusals_logged_.clear();
+  refusals_logged_[line] = now;
+  log_warn(line);
+}
 
 namespace {
 
@@ -96,6 +105,11 @@ int Listener::start() {
   }
   unlink(sock.c_str());
 
+  audit_ = std::make_unique<Audit>(cfg_.audit_log(), cfg_.audit_max_bytes);
+  if (!audit_->open(err)) {
+    log_error(err);
+    return 1;
+  }
   jobs_ = std::make_unique<JobRunner>(loop_, cfg_);
   outbox_ = std::make_unique<Outbox>(cfg_.state_dir + "/outbox");
   if (!jobs_->open(err) || !outbox_->open(err)) {
@@ -103,6 +117,17 @@ int Listener::start() {
     return 1;
   }
   jobs_->on_idle = [this] { maybe_finish_shutdown(); };
+  jobs_->in_group = [this](const std::string& peer, const std::string& group) {
+    auto g = cfg_.groups.find(group);
+    if (g != cfg_.groups.end() && std::find(g->second.begin(), g->second.end(), peer) != g->second.end()) return true;
+    auto c = cert_groups_.find(peer);
+    return c != cert_groups_.end() && std::find(c->second.begin(), c->second.end(), group) != c->second.end();
+  };
+  jobs_->audit = [this](nlohmann::json entry) {
+    auto k = peer_fingerprints_.find(entry.value("peer", ""));
+    if (k != peer_fingerprints_.end()) entry["key"] = k->second;
+    return audit_->record(std::move(entry));
+  };
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_->backlog = [this](const std::string& from) -> size_t {
@@ -171,18 +196,17 @@ void Listener::on_node_connection(int status) {
   Handshake* hp = h.get();
   h->s = s;
   h->from = s->peer_name();
-  h->hs = std::make_unique<HandshakeServer>(key_, cfg_.node);
+  h->hs = std::make_unique<LinkResponder>(trust_, cfg_.node);
   h->timer = std::make_unique<Timer>(loop_);
   h->timer->start(uint64_t(cfg_.handshake_timeout_ms), [this, hp] {
-    log_warn("handshake from " + hp->from + " timed out after " + std::to_string(cfg_.handshake_timeout_ms) + " ms");
+    refusal("handshake from " + hp->from + " timed out after " + std::to_string(cfg_.handshake_timeout_ms) + " ms");
     finish_handshake(hp, false);
   });
   s->on_frame = [this, hp](std::string_view p) { on_handshake_frame(hp, p); };
   s->on_close = [this, hp](const std::string& why) {
     hp->s = nullptr;
     if (!why.empty())
-      log_warn("handshake from " + hp->from + (hp->hs->client_node().empty() ? "" : " ('" + printable(hp->hs->client_node()) + "')") +
-               " failed: " + why + (hp->step == 1 && why == "closed by peer" ? " (the peer rejected our key: wrong key_file?)" : ""));
+      refusal("handshake from " + hp->from + (hp->claimed.empty() ? "" : " ('" + printable(hp->claimed) + "')") + " failed: " + why);
     finish_handshake(hp, false);
   };
   handshakes_[hp] = std::move(h);
@@ -204,46 +228,74 @@ void Listener::finish_handshake(Handshake* h, bool) {
 }
 
 void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
-  std::string err;
-  auto refuse = [&](const std::string& log_why, const std::string& tell) {
-    log_warn("refused " + h->from + (h->hs->client_node().empty() ? "" : " ('" + printable(h->hs->client_node()) + "')") + ": " + log_why);
-    if (h->s) h->s->send(HandshakeServer::refuse(tell));
+  std::string out, err;
+  auto fp = [&] { return key_fingerprint(h->hs->peer_key()); };
+  auto refuse = [&](const std::string& why, const std::string& tell) {
+    refusal("refused " + h->from + (h->claimed.empty() ? "" : " ('" + printable(h->claimed) + "')") + ": " + why);
+    if (h->s) h->s->send(LinkResponder::refuse(tell));
     finish_handshake(h, false);
   };
-  if (h->step == 0) {
-    if (!h->hs->on_hello(p, err)) return refuse(err, "bad hello");
-    const std::string& name = h->hs->client_node();
-    if (!valid_name(name)) return refuse("invalid node name", "invalid node name");
-    if (name == cfg_.node) return refuse("it claims this node's own name", "that is this node's name");
-    if (!cfg_.peers.count(name)) {
-      if (!cfg_.allow_unknown_peers) return refuse("not in peers", "node '" + name + "' is not in peers of " + cfg_.node);
-      // Remembered only once the peer has proved it holds the key.
-      if (!parse_endpoint(h->hs->client_addr(), h->dynamic_addr, err)) return refuse("bad address: " + err, "bad address");
-      h->dynamic = true;
-    }
-    h->step = 1;
-    h->s->send(h->hs->challenge());
-    return;
+  switch (h->hs->on_frame(p, out, err)) {
+    case LinkResponder::Step::send:
+      h->s->send(out);
+      return;
+    case LinkResponder::Step::refuse:
+      refusal("refused " + h->from + ": " + err);
+      h->s->send(out);
+      return finish_handshake(h, false);
+    case LinkResponder::Step::failed:
+      refusal("handshake from " + h->from + " failed: " + err);
+      return finish_handshake(h, false);
+    case LinkResponder::Step::hello:
+      break;
   }
-  if (!h->hs->on_proof(p, err)) return refuse(err, "authentication failed");
-  std::string peer = h->hs->client_node();
-  if (h->dynamic) dynamic_peers_[peer] = h->dynamic_addr;
-  SessionKeys keys = h->hs->keys();
+  const Hello& hello = h->hs->hello();
+  h->claimed = hello.node;
+  PeerVerdict v = trust_.check_peer(hello.node, h->hs->peer_key(), hello.cert, static_cast<int64_t>(wall_time()));
+  if (v.ok && !hello.to.empty() && hello.to != cfg_.node) {
+    v.ok = false;
+    v.reason = "it wants node '" + printable(hello.to) + "', this is " + cfg_.node;
+  }
+  Endpoint addr;
+  bool learn = v.ok && !cfg_.peers.count(hello.node);
+  if (learn && !parse_endpoint(hello.addr, addr, err)) {
+    v.ok = false;
+    v.reason = "bad address '" + printable(hello.addr) + "': " + err;
+  }
+  nlohmann::json entry = {{"what", "link"}, {"peer", printable(hello.node)}, {"key", fp()}, {"address", h->from},
+                          {"verdict", v.ok ? "allowed" : "refused"}};
+  if (v.by_cert) entry["by"] = "certificate";
+  if (!v.ok) entry["reason"] = v.reason;
+  if (!audit_->record(entry) && v.ok) {
+    v.ok = false;
+    v.reason = "cannot write the audit log";
+  }
+  if (!v.ok) return refuse(v.reason + " (key " + fp() + ")", v.reason);
+  // Replayed first messages each cost a process until their deadline: a
+  // few may wait for their tickets at once, not more.
+  int waiting = 0;
+  for (auto& j : joining_) waiting += j->peer == hello.node && !j->exited;
+  if (waiting >= 4) return refuse("too many handshakes in progress", "too many handshakes in progress for " + hello.node);
+  std::string peer = hello.node;
+  if (v.by_cert) cert_groups_[peer] = v.groups;
+  peer_fingerprints_[peer] = fp();
   uint16_t port = 0;
-  bool ok = start_queue_server(peer, port, keys, err);
-  keys.wipe();
-  if (!ok) {
+  ServerProc* sp = nullptr;
+  if (!start_queue_server(peer, *h->hs, out, port, sp, err)) {
     log_error("cannot serve " + peer + ": " + err);
-    h->s->send(HandshakeServer::refuse("no queue-server: " + err));
+    if (h->s) h->s->send(LinkResponder::refuse("no queue-server: " + err));
     return finish_handshake(h, false);
   }
-  log_info(peer + " (" + h->from + ") authenticated; QueueServer_" + peer + " on port " + std::to_string(port));
-  h->s->send(h->hs->accept(port));
+  sp->learn_addr = learn;
+  sp->addr = addr;
+  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") + ") authenticated; QueueServer_" +
+           peer + " on port " + std::to_string(port));
+  h->s->send(out);
   finish_handshake(h, true);
-  // Step 5 early: the peer has proved itself, so its reverse link can come
-  // up while its forward link is still joining; replies need it soon.
-  std::string key = client_key_for(peer);
-  if (!key.empty() && !stopping_) ensure_client(key);
+  // Step 5 early: a pinned peer's reverse link can come up while its
+  // forward link is still joining (replies need it soon). Starting a client
+  // towards a configured address acts on nothing the message claims.
+  if (cfg_.peers.count(peer) && !stopping_) ensure_client(peer);
 }
 
 void Listener::on_control_connection(int status) {
@@ -283,6 +335,8 @@ void Listener::shutdown(const std::string& why) {
   }
   for (auto& [k, s] : servers_)
     if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
+  for (auto& s : joining_)
+    if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
   if (jobs_) jobs_->stop_all();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
   kill_timer_ = std::make_unique<Timer>(loop_);
@@ -291,6 +345,8 @@ void Listener::shutdown(const std::string& why) {
     for (auto& [k, c] : clients_)
       if (c->child) c->child->kill(SIGKILL);
     for (auto& [k, s] : servers_)
+      if (s->child) s->child->kill(SIGKILL);
+    for (auto& s : joining_)
       if (s->child) s->child->kill(SIGKILL);
     if (jobs_) jobs_->kill_all();
     for (Child* r : retiring_) r->kill(SIGKILL);
@@ -309,6 +365,9 @@ void Listener::maybe_finish_shutdown() {
     if (s->pipe) s->pipe->discard();
   for (auto& r : retired_servers_)
     if (r->pipe) r->pipe->discard();
+  for (auto& r : joining_)
+    if (r->pipe) r->pipe->discard();
+  joining_.clear();
   clients_.clear();
   servers_.clear();
   retired_servers_.clear();
@@ -323,14 +382,18 @@ int run_listener(const ListenerOptions& o) {
   parse_level(o.cfg.log_level, lv);
   log_init({"jsd-listener", lv, o.cfg.syslog});
   std::string err;
-  Key key;
-  if (!crypto_init(err) || !load_key_file(o.cfg.key_file, key, err)) {
+  std::vector<std::string> errors;
+  Trust trust;
+  if (!crypto_init(err)) {
     log_error(err);
     return 1;
   }
+  if (!trust.load(o.cfg, errors, static_cast<int64_t>(wall_time()))) {
+    for (auto& e : errors) log_error(e);
+    return 1;
+  }
   return with_loop([&](uv_loop_t* loop) {
-    Listener l(loop, o, key);
-    wipe(key);
+    Listener l(loop, o, trust);
     int rc = l.start();
     if (rc == 0) {
       uv_run(loop, UV_RUN_DEFAULT);

@@ -11,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit.h"
 #include "crypto.h"
+#include "handshake.h"
+#include "trust.h"
 #include "jobs.h"
 #include "outbox.h"
 #include "event.h"
@@ -22,7 +25,7 @@ namespace jsd {
 
 class Listener {
  public:
-  Listener(uv_loop_t* loop, const ListenerOptions& o, const Key& key);
+  Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust);
   ~Listener();
   int start();
   int exit_code() const { return exit_code_; }
@@ -52,7 +55,15 @@ class Listener {
     uint64_t instance = 0;
     std::unique_ptr<Timer> resume_timer;  // while paused for a slow tool
     bool exited = false;
+    bool joined = false;   // its peer's ticket arrived: it is the peer's link
+    bool learn_addr = false;  // a peer known by certificate: remember its address once joined
+    Endpoint addr;
   };
+  // Queue-servers whose peer has not sent its ticket yet. Only a joined one
+  // replaces the peer's current queue-server: a replayed handshake message
+  // (or an impostor) never disturbs a link that works.
+  std::vector<std::unique_ptr<ServerProc>> joining_;
+  void promote(ServerProc* sp);
   std::vector<std::unique_ptr<ServerProc>> retired_servers_;  // replaced, pipe still draining
   void drop_server_if_done(ServerProc* sp);
   // A tool that reads its replies slower than they come: stop reading the
@@ -64,7 +75,8 @@ class Listener {
   void spawn_client(ClientProc& c);
   void on_client_msg(ClientProc& c, std::string_view p);
   void on_client_exit(const std::string& key, Child* child, int64_t status, int sig);
-  bool start_queue_server(const std::string& peer, uint16_t& port, const SessionKeys& keys, std::string& err);
+  bool start_queue_server(const std::string& peer, LinkResponder& hs, std::string& accept, uint16_t& port,
+                          ServerProc*& sp, std::string& err);
   void on_server_msg(ServerProc* s, std::string_view p);
   void retire(Child* c);
   std::set<Child*> retiring_;
@@ -96,7 +108,13 @@ class Listener {
   uv_loop_t* loop_;
   ListenerOptions o_;
   const Config& cfg_;
-  Key key_;
+  const Trust& trust_;
+  std::unique_ptr<Audit> audit_;
+  // Groups a peer's certificate gave it, learnt at its handshake.
+  std::map<std::string, std::vector<std::string>> cert_groups_;
+  std::map<std::string, std::string> peer_fingerprints_;  // the key each peer last linked with
+  std::map<std::string, uint64_t> refusals_logged_;  // reason -> when last logged
+  void refusal(const std::string& line);
   uint64_t instance_;
   double started_ = 0;
   std::string bin_dir_;

@@ -130,10 +130,18 @@ void Listener::on_client_exit(const std::string& key, Child* child, int64_t stat
   });
 }
 
-bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const SessionKeys& keys, std::string& err) {
+bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, std::string& accept, uint16_t& port,
+                                  ServerProc*& out, std::string& err) {
   std::string host = cfg_.listen.host;
   int fd = bind_free_port(host, cfg_.port_min, cfg_.port_max, port, err);
   if (fd < 0) return false;
+  // The last handshake message carries the port; the transport keys exist
+  // once it is written.
+  if (!hs.accept(port, accept, err)) {
+    ::close(fd);
+    return false;
+  }
+  SessionKeys keys = hs.take_keys();
   Stream* pipe = Stream::pipe(loop_);
   std::vector<std::string> argv = {"QueueServer_" + peer};
   if (!cfg_.path.empty()) {
@@ -150,22 +158,11 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   // The child has its own copy of the listening socket now (or failed).
   ::close(fd);
   if (!child) {
+    keys.wipe();
     pipe->discard();
     return false;
   }
   ++live_children_;
-  // A peer that reconnects replaces its old queue-server. Its pipe is read
-  // to the end: what it acknowledged to the peer is in there, and must be
-  // delivered (and before anything the new one brings).
-  if (auto it = servers_.find(peer); it != servers_.end()) {
-    std::unique_ptr<ServerProc> old = std::move(it->second);
-    servers_.erase(it);
-    log_info("replacing QueueServer_" + peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) + ")");
-    if (old->child) retire(old->child);
-    if (old->pipe) old->pipe->resume();
-    old->state = "retired";
-    retired_servers_.push_back(std::move(old));
-  }
   auto s = std::make_unique<ServerProc>();
   ServerProc* sp = s.get();
   sp->peer = peer;
@@ -173,12 +170,12 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
   sp->pipe = pipe;
   sp->port = port;
   sp->since = wall_time();
-  servers_[peer] = std::move(s);
+  joining_.push_back(std::move(s));
   child->on_exit = [this, peer, sp, child](int64_t status, int sig) {
     --live_children_;
     retiring_.erase(child);
     if (retiring_.empty() && retire_timer_) retire_timer_->stop();
-    if (!stopping_ && sp->state != "retired")
+    if (!stopping_ && sp->state != "retired" && sp->joined)
       log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
     sp->child = nullptr;
     sp->exited = true;
@@ -193,17 +190,45 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
     maybe_finish_shutdown();
   };
   pipe->start(cfg_.max_frame + 4096);
-  // Events from the new one wait until the old one's are all in.
-  for (auto& r : retired_servers_)
-    if (r->peer == peer && r->pipe) pipe->pause();
   Msg m{MsgType::session};
   m.text.assign(reinterpret_cast<const char*>(keys.c2s.data()), keys.c2s.size());
   m.text.append(reinterpret_cast<const char*>(keys.s2c.data()), keys.s2c.size());
+  for (uint64_t n : {keys.c2s_n, keys.s2c_n})
+    for (int i = 7; i >= 0; --i) m.text.push_back(static_cast<char>(n >> (8 * i)));
+  keys.wipe();
   std::string enc = encode(m);
   pipe->send(enc);
   sodium_memzero(enc.data(), enc.size());
   sodium_memzero(m.text.data(), m.text.size());
+  out = sp;
   return true;
+}
+
+// The peer's ticket reached a joining queue-server: it is the peer's link
+// now. A peer that reconnects replaces its old queue-server; the old one's
+// pipe is read to the end first: what it acknowledged to the peer is in
+// there, and must be delivered before anything the new one brings.
+void Listener::promote(ServerProc* sp) {
+  for (auto j = joining_.begin(); j != joining_.end(); ++j) {
+    if (j->get() != sp) continue;
+    std::unique_ptr<ServerProc> s = std::move(*j);
+    joining_.erase(j);
+    sp->joined = true;
+    if (auto it = servers_.find(sp->peer); it != servers_.end()) {
+      std::unique_ptr<ServerProc> old = std::move(it->second);
+      servers_.erase(it);
+      log_info("replacing QueueServer_" + sp->peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) + ")");
+      if (old->child) retire(old->child);
+      if (old->pipe) old->pipe->resume();
+      old->state = "retired";
+      retired_servers_.push_back(std::move(old));
+    }
+    for (auto& r : retired_servers_)
+      if (r->peer == sp->peer && r->pipe && sp->pipe) sp->pipe->pause();
+    if (sp->learn_addr) dynamic_peers_[sp->peer] = sp->addr;
+    servers_[sp->peer] = std::move(s);
+    return;
+  }
 }
 
 // A queue-server's entry goes when the process has exited and its pipe is
@@ -211,6 +236,11 @@ bool Listener::start_queue_server(const std::string& peer, uint16_t& port, const
 void Listener::drop_server_if_done(ServerProc* sp) {
   if (!sp->exited || sp->pipe) return;
   std::string peer = sp->peer;
+  for (auto j = joining_.begin(); j != joining_.end(); ++j)
+    if (j->get() == sp) {
+      joining_.erase(j);  // its peer never came (a replayed or abandoned handshake)
+      return;
+    }
   auto it = servers_.find(peer);
   if (it != servers_.end() && it->second.get() == sp) {
     servers_.erase(it);
@@ -249,6 +279,7 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     return;
   }
   if (m.type == MsgType::link_state) {
+    if (m.text == "up" && !s->joined) promote(s);
     s->state = m.text;
     s->since = wall_time();
     s->instance = m.instance;

@@ -57,12 +57,46 @@ cleanup() {
 trap cleanup EXIT
 trap 'fail "interrupted"' INT TERM
 
-gen_key() { jsd-listener --gen-key "$1" 2>/dev/null || fail "cannot generate key $1"; }
+gen_key() { [ -e "$1" ] || jsd-listener --gen-key "$1" >/dev/null 2>&1 || fail "cannot generate key $1"; }
+
+# node_key NAME: the path of NAME's own private key (made on first use).
+node_key() {
+  mkdir -p "$T/keys"
+  gen_key "$T/keys/$1.key"
+  echo "$T/keys/$1.key"
+}
+
+# pub_key FILE: the public key of a private key file.
+pub_key() { jsd-listener --public-key "$1" || fail "cannot read key $1"; }
+
+# pin_peers PEERS_JSON: {"beta": "ADDR"} -> {"beta": {"address": ADDR,
+# "public_key": beta's key}}; entries that are objects stay as they are.
+pin_peers() {
+  local names n out="{" sep=""
+  names=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(" ".join(n for n,v in d.items() if isinstance(v,str)))' "$1") ||
+    fail "bad peers JSON: $1"
+  for n in $names; do node_key "$n" >/dev/null; done
+  python3 - "$1" "$T/keys" <<'EOP'
+import json, subprocess, sys
+peers, keys = json.loads(sys.argv[1]), sys.argv[2]
+for n, v in peers.items():
+    if isinstance(v, str):
+        pub = subprocess.run(["jsd-listener", "--public-key", f"{keys}/{n}.key"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        peers[n] = {"address": v, "public_key": pub}
+print(json.dumps(peers))
+EOP
+}
 
 # make_node NAME IP KEYFILE PEERS_JSON [EXTRA_JSON_MEMBERS]
+# Every node has its own key ($T/keys/NAME.key): KEYFILE "-" means that one;
+# another path makes the node use that key instead (an impostor's). Peers
+# given as "ADDR" are pinned with their own keys.
 make_node() {
   local name=$1 ip=$2 key=$3 peers=$4 extra=${5:-}
   mkdir -p "$T/$name"
+  [ "$key" = - ] && key=$(node_key "$name")
+  peers=$(pin_peers "$peers") || exit 1
   cat > "$T/$name.json" <<EOC
 {
   "node": "$name",

@@ -21,9 +21,9 @@ JOBS=$(cat <<'EOJ'
   }
 EOJ
 )
-make_node alpha 127.0.0.2 "$T/cluster.key" '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
-make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' "$JOBS"
-make_node gamma 127.0.0.4 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","beta":"127.0.0.3:4455"}' "$JOBS, \"allow_adhoc\": [\"alpha\"]"
+make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' "$JOBS"
+make_node gamma 127.0.0.4 - '{"alpha":"127.0.0.2:4455","beta":"127.0.0.3:4455"}' "$JOBS, \"allow_adhoc\": [\"alpha\"]"
 start_node alpha
 start_node beta
 start_node gamma

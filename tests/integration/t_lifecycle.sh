@@ -3,8 +3,8 @@
 # connect_at_startup brings links up before any event.
 source "$JSD_TEST_LIB"
 gen_key "$T/cluster.key"
-make_node alpha 127.0.0.2 "$T/cluster.key" '{"beta":"127.0.0.3:4455"}' '"connect_at_startup": ["beta"]'
-make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455"}'
+make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}' '"connect_at_startup": ["beta"]'
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}'
 
 # -t prints the effective config and checks the key.
 node_cmd alpha jsd-listener -t > "$T/eff.json" || fail "-t rejected a good config"
@@ -27,7 +27,7 @@ grep -q "refusing to overwrite" "$T/err" || fail "unclear: $(cat "$T/err")"
 cp "$T/cluster.key" "$T/open.key"; chmod 644 "$T/open.key"
 make_node open 127.0.0.5 "$T/open.key" '{}'
 node_cmd open jsd-listener 2> "$T/err"; rc=$?
-[ $rc = 1 ] && grep -q "readable by others (mode 0644); run: chmod 600" "$T/err" || fail "open key: $rc $(cat "$T/err")"
+[ $rc = 1 ] && grep -q "accessible by group or others (mode 0644); run: chmod 600" "$T/err" || fail "open key: $rc $(cat "$T/err")"
 
 # Links at start-up: beta first, then alpha connects to it on its own.
 start_node beta
@@ -36,7 +36,7 @@ wait_until "alpha -> beta is up without any event" link_is_up alpha beta out
 wait_until "beta -> alpha is up without any event" link_is_up beta alpha out
 
 # Port in use, and a second listener on the same state dir.
-make_node clash 127.0.0.3 "$T/cluster.key" '{}'
+make_node clash 127.0.0.3 - '{}'
 node_cmd clash jsd-listener 2> "$T/err"; rc=$?
 [ $rc = 1 ] && grep -q "cannot listen on 127.0.0.3:4455: address already in use" "$T/err" || fail "port clash: $rc $(cat "$T/err")"
 node_cmd beta jsd-listener 2> "$T/err"; rc=$?

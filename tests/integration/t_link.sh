@@ -2,9 +2,9 @@
 # with all four seed-named processes; three nodes; --status; jsd-ping errors.
 source "$JSD_TEST_LIB"
 gen_key "$T/cluster.key"
-make_node alpha 127.0.0.2 "$T/cluster.key" '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
-make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}'
-make_node gamma 127.0.0.4 "$T/cluster.key" '{"alpha":"127.0.0.2:4455","beta":"127.0.0.3:4455"}'
+make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}'
+make_node gamma 127.0.0.4 - '{"alpha":"127.0.0.2:4455","beta":"127.0.0.3:4455"}'
 start_node alpha
 start_node beta
 start_node gamma

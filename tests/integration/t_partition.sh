@@ -16,8 +16,8 @@ for ns in "$A" "$B"; do ip -n "$ns" link set lo up || fail "lo up"; done
 ip -n "$A" link set "va$$" up && ip -n "$B" link set "vb$$" up || fail "veth up"
 
 gen_key "$T/cluster.key"
-make_node alpha "$NET.1" "$T/cluster.key" "{\"beta\":\"$NET.2:4455\"}"
-make_node beta "$NET.2" "$T/cluster.key" "{\"alpha\":\"$NET.1:4455\"}"
+make_node alpha "$NET.1" - "{\"beta\":\"$NET.2:4455\"}"
+make_node beta "$NET.2" - "{\"alpha\":\"$NET.1:4455\"}"
 NODE_NETNS[alpha]=$A
 NODE_NETNS[beta]=$B
 start_node alpha

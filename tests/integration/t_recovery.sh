@@ -3,8 +3,8 @@
 # back; a reconnecting peer replaces its old queue-server (no leaks).
 source "$JSD_TEST_LIB"
 gen_key "$T/cluster.key"
-make_node alpha 127.0.0.2 "$T/cluster.key" '{"beta":"127.0.0.3:4455"}'
-make_node beta 127.0.0.3 "$T/cluster.key" '{"alpha":"127.0.0.2:4455"}'
+make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}'
 start_node alpha
 start_node beta
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "first ping failed"

@@ -27,7 +27,6 @@ TEST(Config, EmptyObjectGivesDefaults) {
   EXPECT_EQ(c.port_min, 50000);
   EXPECT_EQ(c.port_max, 59999);
   EXPECT_FALSE(c.node.empty());
-  EXPECT_FALSE(c.allow_unknown_peers);
   EXPECT_EQ(c.heartbeat_ms, 1000);
 }
 

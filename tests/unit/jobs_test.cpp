@@ -36,7 +36,7 @@ ReplyFn collect(Outcome& o) {
 
 TEST(Jobs, RunsAConfiguredJobAndReportsItsEnd) {
   Config cfg = job_config("run");
-  cfg.jobs["three"] = JobDef{{"/bin/sh", "-c", "echo out; exit 3"}, "", {}, 0, 4};
+  cfg.jobs["three"] = JobDef{{"/bin/sh", "-c", "echo out; exit 3"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome o;
@@ -76,7 +76,7 @@ TEST(Jobs, RefusesWhatTheConfigDoesNotDefine) {
 // and nothing is lost.
 TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
   Config cfg = job_config("backpressure");
-  cfg.jobs["big"] = JobDef{{"/bin/sh", "-c", "head -c 3000000 /dev/zero"}, "", {}, 0, 4};
+  cfg.jobs["big"] = JobDef{{"/bin/sh", "-c", "head -c 3000000 /dev/zero"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome o;

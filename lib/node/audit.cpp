@@ -1,0 +1,68 @@
+#include "audit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "config.h"
+#include "log.h"
+#include "uvx.h"
+
+namespace jsd {
+
+Audit::~Audit() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Audit::open(std::string& err) {
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    err = "cannot open audit log " + path_ + ": " + strerror(errno);
+    return false;
+  }
+  struct stat st;
+  size_ = fstat(fd_, &st) == 0 ? size_t(st.st_size) : 0;
+  return true;
+}
+
+bool Audit::rotate() {
+  std::string old = path_ + ".1";
+  if (rename(path_.c_str(), old.c_str()) != 0) return false;
+  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd_);
+  fd_ = fd;
+  size_ = 0;
+  return true;
+}
+
+bool Audit::record(nlohmann::json entry) {
+  if (fd_ < 0) return false;
+  entry["time"] = iso_time(wall_time());
+  std::string line = dump_json(entry) + "\n";
+  if (size_ + line.size() > max_ && size_ > 0 && !rotate())
+    log_warn("cannot rotate audit log " + path_ + ": " + strerror(errno));
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log_error("cannot write audit log " + path_ + ": " + strerror(errno));
+      return false;
+    }
+    p += n;
+    left -= size_t(n);
+  }
+  size_ += line.size();
+  if (fdatasync(fd_) != 0) {
+    log_error("cannot sync audit log " + path_ + ": " + strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace jsd

@@ -1,0 +1,30 @@
+// STATE_DIR/audit.log: one JSON line per authorization decision (a link, a
+// job, an ad-hoc command), appended and fsync'd before what it allows
+// happens. Rotated by size: audit.log -> audit.log.1 (one old file kept).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace jsd {
+
+class Audit {
+ public:
+  Audit(std::string path, size_t max_bytes) : path_(std::move(path)), max_(max_bytes) {}
+  ~Audit();
+  bool open(std::string& err);
+  // Adds "time" and appends one line; false (and one log line) if it could
+  // not be made durable: the caller then refuses what it was about to allow.
+  bool record(nlohmann::json entry);
+
+ private:
+  bool rotate();
+  std::string path_;
+  size_t max_;
+  int fd_ = -1;
+  size_t size_ = 0;
+};
+
+}  // namespace jsd
