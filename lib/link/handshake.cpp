@@ -12,7 +12,9 @@ namespace {
 const char* kPrologue = "jsd link 1";
 
 std::string protocol(bool ik, bool psk) {
-  if (ik) return psk ? "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b" : "Noise_IK_25519_ChaChaPoly_BLAKE2b";
+  // psk1: the psk is mixed in within message 1, so the responder checks it
+  // before it answers (with psk2 only the initiator would notice).
+  if (ik) return psk ? "Noise_IKpsk1_25519_ChaChaPoly_BLAKE2b" : "Noise_IK_25519_ChaChaPoly_BLAKE2b";
   return psk ? "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b" : "Noise_XX_25519_ChaChaPoly_BLAKE2b";
 }
 
@@ -112,6 +114,10 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
       err = "malformed accept";
       return Step::failed;
     }
+    if (!target_.empty() && server_node_ != target_) {
+      err = "it is node '" + printable(server_node_) + "', not '" + target_ + "'";
+      return Step::failed;
+    }
     hs_.split(c1_, c2_);
     split_ = true;
     return Step::done;
@@ -170,6 +176,11 @@ LinkResponder::Step LinkResponder::on_frame(std::string_view f, std::string& out
   std::string payload;
   if ((type == 'I' || type == 'X') && steps_ == 1) {
     bool psk = f[1] & 1;
+    if (f[1] & ~1) {
+      err = "unknown handshake flags";
+      out = refuse("unknown handshake flags");
+      return Step::refuse;
+    }
     f.remove_prefix(2);
     if (psk != trust_.has_psk()) {
       err = psk ? "the peer uses a psk and this node has none" : "missing psk (this node requires psk_file)";

@@ -13,7 +13,7 @@
 //                         peer there is nothing to encrypt it with; a forged
 //                         refusal can only deny service, as dropping can)
 //
-// flags bit 0: a psk is mixed in (IKpsk2, XXpsk3). hello is JSON
+// flags bit 0: a psk is mixed in (IKpsk1, XXpsk3); other bits are refused. hello is JSON
 // {"node": claimed name, "addr": its node address, "to": the name it wants,
 // "cert": its certificate if it has one}. The prologue binds the jsd version.
 // Nothing the responder learns from a message is acted on until the

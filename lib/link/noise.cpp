@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
@@ -31,7 +32,9 @@ bool sodium_ready() {
 
 std::string_view sv(const unsigned char* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
 template <size_t N>
-std::string_view sv(const std::array<unsigned char, N>& a) { return sv(a.data(), N); }
+std::string_view sv(const std::array<unsigned char, N>& a) {
+  return sv(a.data(), N);
+}
 const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 
 // HMAC-HASH (4.3) is RFC 2104 HMAC over BLAKE2b with a 128-byte block, deliberately not
@@ -156,8 +159,7 @@ void CipherState::rekey() {
   Secret<kKeyLen + kTagLen> buf;
   unsigned char nonce[kNonceLen];
   make_nonce(kMaxNonce, nonce);
-  crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), nullptr, zeros, kKeyLen, nullptr, 0, nullptr, nonce,
-                                            k_.data());
+  crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), nullptr, zeros, kKeyLen, nullptr, 0, nullptr, nonce, k_.data());
   std::memcpy(k_.data(), buf.data(), kKeyLen);
 }
 
@@ -238,11 +240,11 @@ struct PatternText {
   const char *name, *pre_i, *pre_r, *messages;
 };
 constexpr PatternText kPatterns[] = {
-    {"N", "", "s", "e es"},            {"K", "s", "s", "e es ss"},         {"X", "", "s", "e es s ss"},
-    {"NN", "", "", "e|e ee"},          {"NK", "", "s", "e es|e ee"},       {"NX", "", "", "e|e ee s es"},
-    {"KN", "s", "", "e|e ee se"},      {"KK", "s", "s", "e es ss|e ee se"}, {"KX", "s", "", "e|e ee se s es"},
-    {"XN", "", "", "e|e ee|s se"},     {"XK", "", "s", "e es|e ee|s se"},  {"XX", "", "", "e|e ee s es|s se"},
-    {"IN", "", "", "e s|e ee se"},     {"IK", "", "s", "e es s ss|e ee se"}, {"IX", "", "", "e s|e ee se s es"},
+    {"N", "", "s", "e es"},        {"K", "s", "s", "e es ss"},           {"X", "", "s", "e es s ss"},
+    {"NN", "", "", "e|e ee"},      {"NK", "", "s", "e es|e ee"},         {"NX", "", "", "e|e ee s es"},
+    {"KN", "s", "", "e|e ee se"},  {"KK", "s", "s", "e es ss|e ee se"},  {"KX", "s", "", "e|e ee se s es"},
+    {"XN", "", "", "e|e ee|s se"}, {"XK", "", "s", "e es|e ee|s se"},    {"XX", "", "", "e|e ee s es|s se"},
+    {"IN", "", "", "e s|e ee se"}, {"IK", "", "s", "e es s ss|e ee se"}, {"IX", "", "", "e s|e ee se s es"},
 };
 
 struct Pattern {
@@ -299,8 +301,10 @@ bool parse_protocol(std::string_view name, Pattern& p, std::string& err) {
     }
     if (!good || n > p.messages.size() || used[n]) return void(ok = false);
     used[n] = true;
-    if (n == 0) p.messages[0].insert(p.messages[0].begin(), Token::PSK);
-    else p.messages[n - 1].push_back(Token::PSK);
+    if (n == 0)
+      p.messages[0].insert(p.messages[0].begin(), Token::PSK);
+    else
+      p.messages[n - 1].push_back(Token::PSK);
     ++p.psk_count;
   });
   if (!ok) err = "unsupported or invalid pattern modifier in " + std::string(pat);
@@ -396,8 +400,10 @@ bool HandshakeState::mix_dh(Token t, std::string& err) {
 }
 
 bool HandshakeState::live(std::string& err) const {
-  if (!initialized_) err = "handshake not initialized";
-  else if (failed_) err = "handshake failed";
+  if (!initialized_)
+    err = "handshake not initialized";
+  else if (failed_)
+    err = "handshake failed";
   return initialized_ && !failed_;
 }
 
@@ -409,9 +415,12 @@ bool HandshakeState::write_message(std::string_view payload, std::string& out, s
   size_t size = payload.size();
   bool keyed = ss_.has_key();
   for (Token t : tokens) {
-    if (t == Token::E) size += kDhLen, keyed = keyed || psk_mode_;
-    else if (t == Token::S) size += kDhLen + (keyed ? kTagLen : 0);
-    else keyed = true;
+    if (t == Token::E)
+      size += kDhLen, keyed = keyed || psk_mode_;
+    else if (t == Token::S)
+      size += kDhLen + (keyed ? kTagLen : 0);
+    else
+      keyed = true;
   }
   if (size + (keyed ? kTagLen : 0) > kMaxMessage) return err = "handshake message would exceed 65535 bytes", false;
 

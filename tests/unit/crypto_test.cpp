@@ -1,200 +1,270 @@
-#include "crypto.h"
+// SecureChannel: the frame protection of a link, keyed by the transport keys
+// of the Noise handshake (handshake_test.cpp covers where the keys come from).
+#include "link/crypto.h"
 
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <sodium.h>
 
-#include <fstream>
+#include <memory>
+#include <string>
+
+#include "link/noise.h"
 
 using namespace jsd;
 
 namespace {
+
 Key random_key() {
-  Key k;
   std::string err;
-  EXPECT_TRUE(crypto_init(err));
-  std::string path = testing::TempDir() + "/k" + std::to_string(getpid()) + std::to_string(rand());
-  EXPECT_TRUE(generate_key_file(path, err)) << err;
-  EXPECT_TRUE(load_key_file(path, k, err)) << err;
-  unlink(path.c_str());
+  EXPECT_TRUE(crypto_init(err)) << err;
+  Key k;
+  randombytes_buf(k.data(), k.size());
   return k;
 }
 
-struct Pair {
-  SessionKeys c, s;
-};
-
-// Runs the four-message handshake; returns false where it fails.
-bool handshake(const Key& ck, const Key& sk, Pair& out, std::string& err) {
-  HandshakeClient hc(ck, "alpha", "127.0.0.2:4455");
-  HandshakeServer hs(sk, "beta");
-  if (!hs.on_hello(hc.hello(), err)) return false;
-  std::string proof;
-  if (!hc.on_challenge(hs.challenge(), proof, err)) return false;
-  if (!hs.on_proof(proof, err)) return false;
-  uint16_t port = 0;
-  if (!hc.on_accept(hs.accept(50001), port, err)) return false;
-  EXPECT_EQ(port, 50001);
-  EXPECT_EQ(hc.server_node(), "beta");
-  EXPECT_EQ(hs.client_node(), "alpha");
-  out.c = hc.keys();
-  out.s = hs.keys();
-  return true;
-}
-}  // namespace
-
-TEST(Crypto, KeyFileIsPrivateAndNotOverwritten) {
-  std::string err, path = testing::TempDir() + "/key-" + std::to_string(getpid());
-  unlink(path.c_str());
-  ASSERT_TRUE(generate_key_file(path, err)) << err;
-  struct stat st;
-  ASSERT_EQ(stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_FALSE(generate_key_file(path, err));
-  EXPECT_NE(err.find("refusing to overwrite"), std::string::npos);
-  chmod(path.c_str(), 0644);
-  Key k;
-  EXPECT_FALSE(load_key_file(path, k, err));
-  EXPECT_NE(err.find("chmod 600"), std::string::npos);
-  unlink(path.c_str());
-  EXPECT_FALSE(load_key_file(path, k, err));
-  EXPECT_NE(err.find("--gen-key"), std::string::npos);
-}
-
-TEST(Crypto, GarbageKeyFileIsRefused) {
-  std::string err, path = testing::TempDir() + "/gk-" + std::to_string(getpid());
-  std::ofstream(path) << "not a key\n";
-  chmod(path.c_str(), 0600);
-  Key k;
-  EXPECT_FALSE(load_key_file(path, k, err));
-  EXPECT_NE(err.find("64 hex digits"), std::string::npos);
-  unlink(path.c_str());
-}
-
-TEST(Crypto, HandshakeAgreesOnPerDirectionKeys) {
-  Key k = random_key();
-  Pair p;
-  std::string err;
-  ASSERT_TRUE(handshake(k, k, p, err)) << err;
-  EXPECT_EQ(p.c.c2s, p.s.c2s);
-  EXPECT_EQ(p.c.s2c, p.s.s2c);
-  EXPECT_NE(p.c.c2s, p.c.s2c);
-  EXPECT_NE(p.c.c2s, k);
-}
-
-TEST(Crypto, FreshNoncesGiveFreshSessionKeys) {
-  Key k = random_key();
-  Pair a, b;
-  std::string err;
-  ASSERT_TRUE(handshake(k, k, a, err));
-  ASSERT_TRUE(handshake(k, k, b, err));
-  EXPECT_NE(a.c.c2s, b.c.c2s);
-}
-
-TEST(Crypto, WrongKeyIsDetectedByBothSides) {
-  Key k1 = random_key(), k2 = random_key();
-  // The client notices first: the server's challenge MAC does not verify.
-  Pair p;
-  std::string err;
-  EXPECT_FALSE(handshake(k1, k2, p, err));
-  EXPECT_NE(err.find("does not hold our key"), std::string::npos);
-  // A client that skips the check still cannot produce a valid proof.
-  HandshakeServer hs(k2, "beta");
-  HandshakeClient hc(k1, "alpha", "127.0.0.2:4455");
-  ASSERT_TRUE(hs.on_hello(hc.hello(), err));
-  std::string proof;
-  hs.challenge();
-  std::string forged = R"({"t":"proof","mac":")" + std::string(64, '0') + R"("})";
-  EXPECT_FALSE(hs.on_proof(forged, err));
-  EXPECT_NE(err.find("authentication failed"), std::string::npos);
-}
-
-TEST(Crypto, ReplayedProofFromAnotherHandshakeFails) {
-  Key k = random_key();
-  std::string err, proof;
-  HandshakeClient hc(k, "alpha", "a:1");
-  HandshakeServer hs1(k, "beta");
-  ASSERT_TRUE(hs1.on_hello(hc.hello(), err));
-  ASSERT_TRUE(hc.on_challenge(hs1.challenge(), proof, err));
-  HandshakeServer hs2(k, "beta");  // a second session: new server nonce
-  ASSERT_TRUE(hs2.on_hello(hc.hello(), err));
-  hs2.challenge();
-  EXPECT_FALSE(hs2.on_proof(proof, err));
-}
-
-TEST(Crypto, MalformedHandshakeMessages) {
-  Key k = random_key();
-  std::string err;
-  HandshakeServer hs(k, "beta");
-  EXPECT_FALSE(hs.on_hello("garbage", err));
-  EXPECT_FALSE(hs.on_hello(R"({"t":"hello","v":2,"node":"a","addr":"x","nonce":"00"})", err));
-  EXPECT_FALSE(hs.on_hello(R"({"t":"hello","v":1,"node":"a","addr":"x","nonce":"zz"})", err));
-  HandshakeClient hc(k, "alpha", "a:1");
-  std::string proof;
-  EXPECT_FALSE(hc.on_challenge(R"({"t":"refused","reason":"node 'alpha' is not in peers"})", proof, err));
-  EXPECT_NE(err.find("not in peers"), std::string::npos);
-}
-
-class Channel : public ::testing::Test {
+// Two ends of one link: `a` is the initiator (sends on c2s), `b` the responder.
+class SecureChannelPair : public ::testing::Test {
  protected:
   void SetUp() override {
-    Key k = random_key();
-    std::string err;
-    ASSERT_TRUE(handshake(k, k, p, err));
-    tx = std::make_unique<SecureChannel>(p.c.c2s, p.c.s2c);
-    rx = std::make_unique<SecureChannel>(p.s.s2c, p.s.c2s);
+    c2s = random_key();
+    s2c = random_key();
+    a = std::make_unique<SecureChannel>(c2s, 0, s2c, 0);
+    b = std::make_unique<SecureChannel>(s2c, 0, c2s, 0);
   }
-  std::string seal(const std::string& s) {
+  static std::string seal(SecureChannel& ch, const std::string& s) {
     std::string out;
-    tx->seal(s, out);
+    ch.seal(s, out);
     return out;
   }
-  Pair p;
-  std::unique_ptr<SecureChannel> tx, rx;
+  // Sends one frame each way and says whether both arrived intact.
+  bool round_trip(const std::string& what) {
+    std::string plain;
+    if (!b->open(seal(*a, what + " a->b"), plain) || plain != what + " a->b") return false;
+    if (!a->open(seal(*b, what + " b->a"), plain) || plain != what + " b->a") return false;
+    return true;
+  }
+  Key c2s{}, s2c{};
+  std::unique_ptr<SecureChannel> a, b;
 };
 
-TEST_F(Channel, SealOpenInOrder) {
+}  // namespace
+
+TEST(SecureChannelBasics, DefaultIsNotReady) {
+  SecureChannel none;
+  EXPECT_FALSE(none.ready());
+  Key k = random_key();
+  SecureChannel ch(k, 0, k, 0);
+  EXPECT_TRUE(ch.ready());
+}
+
+TEST_F(SecureChannelPair, SealOpenInOrder) {
   std::string plain;
   for (int i = 0; i < 3; ++i) {
-    std::string c = seal("frame " + std::to_string(i));
+    std::string c = seal(*a, "frame " + std::to_string(i));
+    EXPECT_EQ(c.size(), std::string("frame 0").size() + kMacBytes);
     EXPECT_EQ(c.find("frame"), std::string::npos);  // encrypted, not just signed
-    ASSERT_TRUE(rx->open(c, plain));
+    ASSERT_TRUE(b->open(c, plain));
     EXPECT_EQ(plain, "frame " + std::to_string(i));
   }
+  EXPECT_EQ(a->sent(), 3u);
+  EXPECT_EQ(b->received(), 3u);
+  EXPECT_EQ(a->received(), 0u);
+  EXPECT_EQ(b->sent(), 0u);
+  // The other direction has its own counter.
+  ASSERT_TRUE(a->open(seal(*b, "back"), plain));
+  EXPECT_EQ(plain, "back");
+  EXPECT_EQ(a->received(), 1u);
 }
 
-TEST_F(Channel, TamperedFrameFails) {
-  std::string c = seal("run job hello"), plain;
+TEST_F(SecureChannelPair, SealAppendsToOut) {
+  std::string out = "hdr", plain;
+  a->seal("payload", out);
+  ASSERT_EQ(out.substr(0, 3), "hdr");
+  ASSERT_TRUE(b->open(std::string_view(out).substr(3), plain));
+  EXPECT_EQ(plain, "payload");
+}
+
+TEST_F(SecureChannelPair, EmptyAndLargeFrames) {
+  std::string plain = "junk";
+  ASSERT_TRUE(b->open(seal(*a, ""), plain));
+  EXPECT_EQ(plain, "");
+  // Longer than a Noise transport message may be (65535): jsd frames may be.
+  std::string big(200000, 'z');
+  ASSERT_TRUE(b->open(seal(*a, big), plain));
+  EXPECT_EQ(plain, big);
+}
+
+TEST_F(SecureChannelPair, TamperedFrameFails) {
+  std::string c = seal(*a, "run job hello"), plain;
   for (size_t i = 0; i < c.size(); ++i) {
-    std::string t = c;
-    t[i] ^= 0x01;
-    EXPECT_FALSE(rx->open(t, plain)) << "flipped byte " << i;
+    for (unsigned char mask : {0x01, 0x80}) {
+      std::string t = c;
+      t[i] = static_cast<char>(t[i] ^ mask);
+      EXPECT_FALSE(b->open(t, plain)) << "flipped byte " << i << " mask " << int(mask);
+    }
   }
-  EXPECT_TRUE(rx->open(c, plain));  // failures did not advance the counter
+  EXPECT_EQ(b->received(), 0u);  // failures did not advance the counter
+  ASSERT_TRUE(b->open(c, plain));
+  EXPECT_EQ(plain, "run job hello");
 }
 
-TEST_F(Channel, ReplayedFrameFails) {
-  std::string c = seal("once"), plain;
-  ASSERT_TRUE(rx->open(c, plain));
-  EXPECT_FALSE(rx->open(c, plain));
+TEST_F(SecureChannelPair, ReplayedFrameFails) {
+  std::string c = seal(*a, "once"), plain;
+  ASSERT_TRUE(b->open(c, plain));
+  EXPECT_FALSE(b->open(c, plain));
+  // The channel goes on with the next genuine frame.
+  ASSERT_TRUE(b->open(seal(*a, "twice"), plain));
+  EXPECT_EQ(plain, "twice");
 }
 
-TEST_F(Channel, ReorderedFramesFail) {
-  std::string a = seal("a"), b = seal("b"), plain;
-  EXPECT_FALSE(rx->open(b, plain));
-  ASSERT_TRUE(rx->open(a, plain));
-  ASSERT_TRUE(rx->open(b, plain));
+TEST_F(SecureChannelPair, ReorderedFramesFail) {
+  std::string f0 = seal(*a, "a"), f1 = seal(*a, "b"), plain;
+  EXPECT_FALSE(b->open(f1, plain));
+  ASSERT_TRUE(b->open(f0, plain));
+  EXPECT_EQ(plain, "a");
+  ASSERT_TRUE(b->open(f1, plain));
+  EXPECT_EQ(plain, "b");
 }
 
-TEST_F(Channel, TruncatedFrameFails) {
-  std::string c = seal("some payload"), plain;
-  for (size_t n = 0; n < c.size(); ++n) EXPECT_FALSE(rx->open(c.substr(0, n), plain));
-  EXPECT_TRUE(rx->open(c, plain));
+TEST_F(SecureChannelPair, DroppedFrameFailsTheRest) {
+  seal(*a, "lost");
+  std::string f1 = seal(*a, "after"), plain;
+  EXPECT_FALSE(b->open(f1, plain));
 }
 
-TEST_F(Channel, ReflectedFrameFails) {
-  // A frame we sent, bounced back at us, must not open: keys differ per direction.
-  std::string c = seal("echo"), plain;
-  SecureChannel self(p.c.c2s, p.c.s2c);
-  EXPECT_FALSE(self.open(c, plain));
+TEST_F(SecureChannelPair, TruncatedOrExtendedFrameFails) {
+  std::string c = seal(*a, "some payload"), plain;
+  for (size_t n = 0; n < c.size(); ++n) EXPECT_FALSE(b->open(c.substr(0, n), plain)) << n;
+  EXPECT_FALSE(b->open(c + "x", plain));
+  ASSERT_TRUE(b->open(c, plain));
+  EXPECT_EQ(plain, "some payload");
+}
+
+TEST_F(SecureChannelPair, ReflectedFrameFails) {
+  // A frame a sent, bounced back at a, must not open: keys differ per direction.
+  std::string c = seal(*a, "echo"), plain;
+  EXPECT_FALSE(a->open(c, plain));
+  // Nor at a second instance of the sender with the same keys.
+  SecureChannel twin(c2s, 0, s2c, 0);
+  EXPECT_FALSE(twin.open(c, plain));
+}
+
+TEST_F(SecureChannelPair, WrongKeyFails) {
+  std::string c = seal(*a, "secret"), plain;
+  SecureChannel stranger(random_key(), 0, random_key(), 0);
+  EXPECT_FALSE(stranger.open(c, plain));
+  SecureChannel swapped(c2s, 0, s2c, 0);  // rx = s2c, the wrong direction's key
+  EXPECT_FALSE(swapped.open(c, plain));
+  EXPECT_TRUE(b->open(c, plain));
+}
+
+TEST_F(SecureChannelPair, RekeyOnBothSidesKeepsWorking) {
+  ASSERT_TRUE(round_trip("before"));
+  a->rekey_tx();
+  b->rekey_rx();
+  a->rekey_rx();
+  b->rekey_tx();
+  EXPECT_EQ(a->sent(), 1u);  // the counters go on: rekey does not reset nonces
+  EXPECT_EQ(b->received(), 1u);
+  ASSERT_TRUE(round_trip("after one rekey"));
+  // Repeated rekeys, one direction at a time.
+  for (int i = 0; i < 3; ++i) {
+    a->rekey_tx();
+    b->rekey_rx();
+    ASSERT_TRUE(round_trip("after rekey " + std::to_string(i)));
+  }
+  // The new keys are not the old ones: a channel still on the original keys
+  // (at the right nonce) cannot open what is sealed now.
+  SecureChannel old(s2c, 0, c2s, a->sent());
+  std::string plain;
+  EXPECT_FALSE(old.open(seal(*a, "new key"), plain));
+}
+
+TEST_F(SecureChannelPair, RekeyOnOneSideOnlyBreaksTheNextFrame) {
+  ASSERT_TRUE(round_trip("before"));
+  std::string plain;
+  a->rekey_tx();  // the sender rekeyed, the receiver did not
+  std::string f = seal(*a, "x");
+  EXPECT_FALSE(b->open(f, plain));
+  // The other direction is unaffected.
+  ASSERT_TRUE(a->open(seal(*b, "other way"), plain));
+  EXPECT_EQ(plain, "other way");
+  // Once the receiver rekeys too, the same frame opens.
+  b->rekey_rx();
+  ASSERT_TRUE(b->open(f, plain));
+  EXPECT_EQ(plain, "x");
+}
+
+TEST_F(SecureChannelPair, RekeyOnReceiverOnlyBreaksTheNextFrame) {
+  ASSERT_TRUE(round_trip("before"));
+  std::string plain;
+  b->rekey_rx();
+  EXPECT_FALSE(b->open(seal(*a, "x"), plain));
+}
+
+TEST(SecureChannelNonce, ResponderStartingAtOneInteroperates) {
+  // XX: the responder sealed its accept ('P') with the s2c key at nonce 0 during
+  // the handshake, so both sides go on with s2c at nonce 1 and c2s at 0.
+  Key c2s = random_key(), s2c = random_key();
+  SecureChannel init(c2s, 0, s2c, 1), resp(s2c, 1, c2s, 0);
+  std::string f, plain;
+  resp.seal("first transport frame", f);
+  ASSERT_TRUE(init.open(f, plain));
+  EXPECT_EQ(plain, "first transport frame");
+  EXPECT_EQ(init.received(), 2u);
+  EXPECT_EQ(resp.sent(), 2u);
+  f.clear();
+  init.seal("ticket", f);
+  ASSERT_TRUE(resp.open(f, plain));
+  EXPECT_EQ(plain, "ticket");
+
+  // A receiver that expects nonce 0 does not open the frame sealed at 1, and
+  // one that expects 1 does not open a frame sealed at 0.
+  SecureChannel at0(c2s, 0, s2c, 0), sender1(s2c, 1, c2s, 0), sender0(s2c, 0, c2s, 0);
+  f.clear();
+  sender1.seal("n=1", f);
+  EXPECT_FALSE(at0.open(f, plain));
+  SecureChannel at1(c2s, 0, s2c, 1);
+  f.clear();
+  sender0.seal("n=0", f);
+  EXPECT_FALSE(at1.open(f, plain));
+}
+
+TEST(SecureChannelNonce, MatchesNoiseCipherState) {
+  // The frames are Noise transport messages (empty ad): a CipherState with the
+  // same key and nonce produces and opens the same bytes, including after Rekey().
+  Key k = random_key();
+  noise::CipherState cs;
+  cs.initialize_key(k);
+  cs.set_nonce(1);  // as after the XX accept
+  std::string from_noise, plain;
+  ASSERT_TRUE(cs.encrypt_with_ad("", "hello", from_noise));
+  SecureChannel rx(random_key(), 0, k, 1), tx(k, 1, random_key(), 0);
+  ASSERT_TRUE(rx.open(from_noise, plain));
+  EXPECT_EQ(plain, "hello");
+  std::string from_channel;
+  tx.seal("hello", from_channel);
+  EXPECT_EQ(from_channel, from_noise);
+
+  cs.rekey();
+  tx.rekey_tx();
+  rx.rekey_rx();
+  from_noise.clear();
+  from_channel.clear();
+  ASSERT_TRUE(cs.encrypt_with_ad("", "after rekey", from_noise));
+  tx.seal("after rekey", from_channel);
+  EXPECT_EQ(from_channel, from_noise);
+  ASSERT_TRUE(rx.open(from_noise, plain));
+  EXPECT_EQ(plain, "after rekey");
+}
+
+TEST(SecureChannelHex, RoundTrip) {
+  unsigned char in[4] = {0x00, 0x7f, 0xa5, 0xff}, out[4] = {};
+  std::string h = to_hex(in, sizeof in);
+  EXPECT_EQ(h, "007fa5ff");
+  ASSERT_TRUE(from_hex(h, out, sizeof out));
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(out), 4), std::string(reinterpret_cast<char*>(in), 4));
+  EXPECT_FALSE(from_hex("007fa5", out, sizeof out));
+  EXPECT_FALSE(from_hex("007fa5zz", out, sizeof out));
+  EXPECT_FALSE(from_hex("007fa5ff00", out, sizeof out));
 }
