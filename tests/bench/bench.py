@@ -46,8 +46,25 @@ def record(bid, metric, jsd, baseline, unit, target, met, note=""):
     log(f"{bid} {metric}: jsd={jsd} baseline={baseline} {unit} target {target}: {'met' if met else 'MISSED' if met is False else '-'}")
 
 
+KEYS = {}
+
+
+def node_key(name):
+    """Every node has its own key pair: (private key file, public key)."""
+    if name not in KEYS:
+        os.makedirs(os.path.join(TMP, "keys"), exist_ok=True)
+        k = os.path.join(TMP, "keys", f"{name}.key")
+        pub = subprocess.run([f"{BIN}/jsd-listener", "--gen-key", k], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        KEYS[name] = (k, pub)
+    return KEYS[name]
+
+
 class Node:
     def __init__(self, name, ip, key, peers, extra=None):
+        # key is ignored: each node's own key, and its peers' keys pinned.
+        key = node_key(name)[0]
+        peers = {n: {"address": a, "public_key": node_key(n)[1]} for n, a in peers.items()}
         self.name, self.ip = name, ip
         self.dir = os.path.join(TMP, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -90,7 +107,7 @@ class Node:
 def keyfile():
     k = os.path.join(TMP, "cluster.key")
     if not os.path.exists(k):
-        subprocess.run([f"{BIN}/jsd-listener", "--gen-key", k], check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([f"{BIN}/jsd-listener", "--gen-key", k], check=True, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return k
 
 
@@ -385,6 +402,8 @@ def main():
     print(f"|---|---|---|---|---|---|---|")
     for r in RESULTS:
         print(row(r))
+    hs = subprocess.run([f"{BENCH}/handshake_bench", "3000"], capture_output=True, text=True)
+    print(hs.stdout.strip() if hs.returncode == 0 else "handshake_bench failed")
     print(f"\n(JSON: {out})")
     shutil.rmtree(TMP, ignore_errors=True)
 
