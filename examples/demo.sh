@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # jsd demo: two nodes on 127.0.0.2 (alpha) and 127.0.0.3 (beta), with the
-# embedded defaults plus a generated shared key: alpha pings beta (the first
+# embedded defaults plus a key pair per node, each pinning the other's
+# public key: alpha pings beta (the first
 # ping brings up both directions of the link), both show their links, stop.
 set -euo pipefail
 BIN=${1:-build/bin}
@@ -18,8 +19,12 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
-step "jsd-listener --gen-key $D/cluster.key"
-jsd-listener --gen-key "$D/cluster.key"
+declare -A PUB=()
+for name in alpha beta; do
+  step "jsd-listener --gen-key $D/$name.key       # prints $name's public key"
+  PUB[$name]=$(jsd-listener --gen-key "$D/$name.key")
+  echo "${PUB[$name]}"
+done
 
 # Only what differs from the embedded defaults: name, address, state, key, peers.
 for n in alpha:127.0.0.2:beta:127.0.0.3 beta:127.0.0.3:alpha:127.0.0.2; do
@@ -29,8 +34,8 @@ for n in alpha:127.0.0.2:beta:127.0.0.3 beta:127.0.0.3:alpha:127.0.0.2; do
   "node": "$name",
   "listen": "$ip:4455",
   "state_dir": "$D/$name",
-  "key_file": "$D/cluster.key",
-  "peers": { "$peer": "$peerip:4455" },
+  "key_file": "$D/$name.key",
+  "peers": { "$peer": { "address": "$peerip:4455", "public_key": "${PUB[$peer]}" } },
   "jobs": { "hello": { "command": ["/bin/echo", "hello from $name"] } }
 }
 EOC
