@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # jsd demo: two nodes on 127.0.0.2 (alpha) and 127.0.0.3 (beta), with the
 # embedded defaults plus a key pair per node, each pinning the other's
-# public key: alpha pings beta (the first
-# ping brings up both directions of the link), both show their links, stop.
+# public key: alpha pings beta (the first ping brings up both directions of
+# the link), both show their links, alpha runs a job on beta and is refused
+# one that beta's allow list keeps for itself, beta's audit log shows both
+# decisions, stop.
 set -euo pipefail
 BIN=${1:-build/bin}
 BIN=$(cd "$BIN" && pwd)
@@ -26,7 +28,8 @@ for name in alpha beta; do
   echo "${PUB[$name]}"
 done
 
-# Only what differs from the embedded defaults: name, address, state, key, peers.
+# Only what differs from the embedded defaults: name, address, state, key,
+# peers (the other node's address and public key), jobs.
 for n in alpha:127.0.0.2:beta:127.0.0.3 beta:127.0.0.3:alpha:127.0.0.2; do
   IFS=: read -r name ip peer peerip <<<"$n"
   cat > "$D/$name.json" <<EOC
@@ -36,12 +39,17 @@ for n in alpha:127.0.0.2:beta:127.0.0.3 beta:127.0.0.3:alpha:127.0.0.2; do
   "state_dir": "$D/$name",
   "key_file": "$D/$name.key",
   "peers": { "$peer": { "address": "$peerip:4455", "public_key": "${PUB[$peer]}" } },
-  "jobs": { "hello": { "command": ["/bin/echo", "hello from $name"] } }
+  "jobs": {
+    "hello": { "command": ["/bin/echo", "hello from $name"] },
+    "local": { "command": ["/bin/echo", "only $name itself may run this"], "allow": [] }
+  }
 }
 EOC
 done
 step "cat $D/alpha.json"
 cat "$D/alpha.json"
+# Configuration, keys and allow lists, one line per mistake.
+for name in alpha beta; do jsd-listener -t -f "$D/$name.json" >/dev/null; done
 
 for name in alpha beta; do
   mkfifo "$D/$name.ready"
@@ -62,6 +70,13 @@ JSD_CONFIG="$D/beta.json" jsd-listener --status
 if [ -x "$BIN/jsd-submit" ]; then
   step "jsd-submit beta hello            # on alpha: run beta's job 'hello'"
   JSD_CONFIG="$D/alpha.json" jsd-submit beta hello && echo "(exit status $?)"
+  step "jsd-submit beta local            # on alpha: beta's allow list says no"
+  rc=0
+  JSD_CONFIG="$D/alpha.json" jsd-submit beta local || rc=$?
+  echo "(exit status $rc)"
+  [ "$rc" = 255 ] || { echo "demo: a refused job should exit with 255, not $rc" >&2; exit 1; }
+  step "cat \$STATE_DIR/audit.log        # on beta: alpha's link and jobs, allowed and refused"
+  cat "$D/beta/audit.log"
 fi
 
 step "ps -eo pid,args | grep -E 'jsd-listener|Queue'"

@@ -16,7 +16,8 @@
 # The job's output goes to this script's stdout and stderr. Exit status:
 #   0    the job succeeded
 #   255  jsd failed: the node did not answer, or jsd-submit could not run the
-#        job (no local listener, unknown node or job, link refused, timeout)
+#        job (no local listener, unknown node or job, link refused, job not
+#        allowed for this node by its allow list, timeout)
 #   N    otherwise the job's own exit status (128+N: killed by signal N)
 #
 # Example (crontab; note the \% that cron needs):
