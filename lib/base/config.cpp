@@ -336,7 +336,9 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   // only from certificates cannot be checked here and is accepted.
   auto check_allow = [&](const std::string& where, const std::string& n, bool star) {
     if (n.size() > 1 && n[0] == '@') {
-      if (n != "@all" && !c.groups.count(n.substr(1))) errors.push_back(where + ": group '" + n.substr(1) + "' is not in groups");
+      // With a CA, a group may exist only in certificates.
+      if (n != "@all" && !c.groups.count(n.substr(1)) && c.trusted_cas.empty())
+        errors.push_back(where + ": group '" + n.substr(1) + "' is not in groups (and no trusted_cas could certify it)");
     } else if (!(star && n == "*") && !valid_name(n)) {
       errors.push_back(where + ": '" + n + "' is not a node name or @group");
     }

@@ -192,7 +192,8 @@ LinkResponder::Step LinkResponder::on_frame(std::string_view f, std::string& out
     if (!hs_.read_message(f, payload, err)) {
       // An IK message 1 fails to open for a wrong responder key or psk, or
       // a tampered message: the peer may need to know, so say so.
-      err = "handshake failed: " + err + (ik_ ? " (the peer has a wrong key pinned for this node, a wrong psk, or the message was altered)" : "");
+      if (err.rfind("handshake failed", 0) != 0) err = "handshake failed: " + err;
+      err += (ik_ ? " (the peer has a wrong key pinned for this node, a wrong psk, or the message was altered)" : "");
       out = refuse("handshake failed");
       return Step::refuse;
     }
@@ -206,7 +207,7 @@ LinkResponder::Step LinkResponder::on_frame(std::string_view f, std::string& out
   } else if (type == 'y' && steps_ == 2 && !ik_) {
     f.remove_prefix(1);
     if (!hs_.read_message(f, payload, err)) {
-      err = "handshake failed: " + err;
+      if (err.rfind("handshake failed", 0) != 0) err = "handshake failed: " + err;
       out = refuse("handshake failed");
       return Step::refuse;
     }

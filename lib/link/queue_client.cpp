@@ -127,9 +127,9 @@ class QueueClient {
         conn_->send(out);
         return;
       case LinkInitiator::Step::refused:
-        return refused(err);
+        return refused(err, "refused");
       case LinkInitiator::Step::failed:
-        return refused(err);
+        return refused(err, "rejected");
       case LinkInitiator::Step::done:
         break;
     }
@@ -142,12 +142,14 @@ class QueueClient {
     join(hs_->port());
   }
 
-  void refused(const std::string& why) {
-    std::string line = "link to " + target_.key() + " refused: " + why;
+  // state "refused": the other side said no; "rejected": we did (its key,
+  // its certificate, or a broken answer). Neither cures itself quickly.
+  void refused(const std::string& why, const std::string& state) {
+    std::string line = "link to " + target_.key() + (state == "refused" ? " refused: " : " not made: ") + why;
     if (line != last_failure_) log_warn(line);  // once, not every retry
     else log_debug(line);
     last_failure_ = line;
-    report("refused", why);
+    report(state, why);
     drop_conn();
     schedule_retry(true);
   }
@@ -343,14 +345,10 @@ int run_queue_client(const ClientOptions& o) {
   Target t;
   std::vector<std::string> errors;
   Trust trust;
-  if (!crypto_init(err) || !resolve_target(o.cfg, o.remote, t, err)) {
-    log_error(err);
-    return 1;
-  }
-  if (!trust.load(o.cfg, errors, static_cast<int64_t>(wall_time()))) {
-    for (auto& e : errors) log_error(e);
-    return 1;
-  }
+  if (!resolve_target(o.cfg, o.remote, t, err)) errors.push_back(err);
+  else load_trust(o.cfg, trust, errors);
+  for (auto& e : errors) log_error(e);
+  if (!errors.empty()) return 1;
   return with_loop([&](uv_loop_t* loop) {
     QueueClient qc(loop, o, trust, t);
     int r = qc.start();

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 
+#include "crypto.h"
 #include "names.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -94,6 +96,15 @@ PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, cons
   v.by_cert = true;
   v.groups = cert.groups;
   return v;
+}
+
+bool load_trust(const Config& c, Trust& t, std::vector<std::string>& errors) {
+  std::string err;
+  if (!crypto_init(err)) {
+    errors.push_back(err);
+    return false;
+  }
+  return t.load(c, errors, static_cast<int64_t>(wall_time()));
 }
 
 }  // namespace jsd

@@ -59,4 +59,8 @@ class Trust {
   std::vector<Key32> cas_, revoked_;
 };
 
+// crypto_init and Trust::load: what every process that makes or accepts a
+// link does first.
+bool load_trust(const Config& c, Trust& t, std::vector<std::string>& errors);
+
 }  // namespace jsd

@@ -22,8 +22,7 @@ int check_config_and_print(const std::string& prog, const Config& cfg, const std
     // per mistake.
     std::vector<std::string> errors;
     Trust trust;
-    if (!crypto_init(err)) errors.push_back(err);
-    else trust.load(cfg, errors, static_cast<int64_t>(wall_time()));
+    load_trust(cfg, trust, errors);
     for (auto& e : errors) fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.c_str());
     if (!errors.empty()) return 1;
   }

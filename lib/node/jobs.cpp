@@ -125,10 +125,11 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   reply("job", error_body("unknown job operation '" + op + "'"), false);
 }
 
-// Names and @groups; "@all" is every authenticated peer. The node's own
-// tools (its own user, through the 0600 control socket) are not a peer.
-bool JobRunner::allowed(const std::string& from, const std::vector<std::string>& allow) const {
-  if (from == cfg_.node) return true;
+// Names and @groups; "@all" is every authenticated peer. For a configured
+// job the node's own tools (its own user, through the 0600 control socket)
+// are not a peer; an ad-hoc command needs the node itself in allow_adhoc.
+bool JobRunner::allowed(const std::string& from, const std::vector<std::string>& allow, bool own_node_ok) const {
+  if (own_node_ok && from == cfg_.node) return true;
   for (auto& a : allow) {
     if (a == from || a == "*" || a == "@all") return true;
     if (a.size() > 1 && a[0] == '@' && in_group && in_group(from, a.substr(1))) return true;
@@ -140,7 +141,7 @@ bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
   if (r.job == kAdhoc) {
     std::vector<std::string> allow;
     for (auto& [n, on] : cfg_.allow_adhoc) allow.push_back(n);
-    if (!allowed(r.from, allow)) {
+    if (!allowed(r.from, allow, false)) {
       err = "ad-hoc commands from " + r.from + " are not allowed on " + cfg_.node + " (see allow_adhoc in jsd.conf(5))";
       return false;
     }
@@ -158,7 +159,7 @@ bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
     return false;
   }
   def = it->second;
-  if (def.has_allow && !allowed(r.from, def.allow)) {
+  if (def.has_allow && !allowed(r.from, def.allow, true)) {
     err = cfg_.node + " refused job " + r.job + ": " + r.from + " is not allowed to run it";
     return false;
   }

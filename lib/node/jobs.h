@@ -55,7 +55,7 @@ class JobRunner {
   void status(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   JobRecord* own_record(const std::string& from, const nlohmann::json& req, ReplyFn& reply);
-  bool allowed(const std::string& from, const std::vector<std::string>& allow) const;
+  bool allowed(const std::string& from, const std::vector<std::string>& allow, bool own_node_ok) const;
   bool resolve(const JobRecord& r, JobDef& def, std::string& err);
   void enqueue(std::unique_ptr<Run> run);
   void start_next(const std::string& job);

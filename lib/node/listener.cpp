@@ -241,6 +241,7 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
       return;
     case LinkResponder::Step::refuse:
       refusal("refused " + h->from + ": " + err);
+      audit_->record({{"what", "link"}, {"address", h->from}, {"verdict", "refused"}, {"reason", err}});
       h->s->send(out);
       return finish_handshake(h, false);
     case LinkResponder::Step::failed:
@@ -262,20 +263,23 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
     v.ok = false;
     v.reason = "bad address '" + printable(hello.addr) + "': " + err;
   }
-  nlohmann::json entry = {{"what", "link"}, {"peer", printable(hello.node)}, {"key", fp()}, {"address", h->from},
-                          {"verdict", v.ok ? "allowed" : "refused"}};
-  if (v.by_cert) entry["by"] = "certificate";
-  if (!v.ok) entry["reason"] = v.reason;
-  if (!audit_->record(entry) && v.ok) {
-    v.ok = false;
-    v.reason = "cannot write the audit log";
-  }
-  if (!v.ok) return refuse(v.reason + " (key " + fp() + ")", v.reason);
   // Replayed first messages each cost a process until their deadline: a
   // few may wait for their tickets at once, not more.
-  int waiting = 0;
-  for (auto& j : joining_) waiting += j->peer == hello.node && !j->exited;
-  if (waiting >= 4) return refuse("too many handshakes in progress", "too many handshakes in progress for " + hello.node);
+  if (v.ok) {
+    int waiting = 0;
+    for (auto& j : joining_) waiting += j->peer == hello.node && !j->exited;
+    if (waiting >= 4) {
+      v.ok = false;
+      v.reason = "too many handshakes in progress for " + hello.node;
+    }
+  }
+  if (!v.ok) {
+    // A refusal is recorded now; an allowed link once its ticket arrives
+    // (promote), so a replayed message 1 leaves no "allowed" line.
+    audit_->record({{"what", "link"}, {"peer", printable(hello.node)}, {"key", fp()}, {"address", h->from},
+                    {"verdict", "refused"}, {"reason", v.reason}});
+    return refuse(v.reason + " (key " + fp() + ")", v.reason);
+  }
   std::string peer = hello.node;
   if (v.by_cert) cert_groups_[peer] = v.groups;
   peer_fingerprints_[peer] = fp();
@@ -288,6 +292,9 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   }
   sp->learn_addr = learn;
   sp->addr = addr;
+  sp->from = h->from;
+  sp->key_fp = fp();
+  sp->by_cert = v.by_cert;
   log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") + ") authenticated; QueueServer_" +
            peer + " on port " + std::to_string(port));
   h->s->send(out);
@@ -381,14 +388,9 @@ int run_listener(const ListenerOptions& o) {
   Level lv = Level::info;
   parse_level(o.cfg.log_level, lv);
   log_init({"jsd-listener", lv, o.cfg.syslog});
-  std::string err;
   std::vector<std::string> errors;
   Trust trust;
-  if (!crypto_init(err)) {
-    log_error(err);
-    return 1;
-  }
-  if (!trust.load(o.cfg, errors, static_cast<int64_t>(wall_time()))) {
+  if (!load_trust(o.cfg, trust, errors)) {
     for (auto& e : errors) log_error(e);
     return 1;
   }

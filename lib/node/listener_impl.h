@@ -58,12 +58,14 @@ class Listener {
     bool joined = false;   // its peer's ticket arrived: it is the peer's link
     bool learn_addr = false;  // a peer known by certificate: remember its address once joined
     Endpoint addr;
+    std::string from, key_fp;  // the handshake's address and key, for the audit line
+    bool by_cert = false;
   };
   // Queue-servers whose peer has not sent its ticket yet. Only a joined one
   // replaces the peer's current queue-server: a replayed handshake message
   // (or an impostor) never disturbs a link that works.
   std::vector<std::unique_ptr<ServerProc>> joining_;
-  void promote(ServerProc* sp);
+  bool promote(ServerProc* sp);
   std::vector<std::unique_ptr<ServerProc>> retired_servers_;  // replaced, pipe still draining
   void drop_server_if_done(ServerProc* sp);
   // A tool that reads its replies slower than they come: stop reading the

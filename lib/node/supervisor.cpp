@@ -208,9 +208,18 @@ bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, st
 // now. A peer that reconnects replaces its old queue-server; the old one's
 // pipe is read to the end first: what it acknowledged to the peer is in
 // there, and must be delivered before anything the new one brings.
-void Listener::promote(ServerProc* sp) {
+bool Listener::promote(ServerProc* sp) {
   for (auto j = joining_.begin(); j != joining_.end(); ++j) {
     if (j->get() != sp) continue;
+    nlohmann::json entry = {{"what", "link"}, {"peer", sp->peer}, {"key", sp->key_fp}, {"address", sp->from},
+                            {"verdict", "allowed"}};
+    if (sp->by_cert) entry["by"] = "certificate";
+    if (!audit_->record(entry)) {
+      // Not on record, not allowed: the joining queue-server goes.
+      log_error("link from " + sp->peer + " dropped: cannot write the audit log");
+      if (sp->child) retire(sp->child);
+      return false;
+    }
     std::unique_ptr<ServerProc> s = std::move(*j);
     joining_.erase(j);
     sp->joined = true;
@@ -227,8 +236,9 @@ void Listener::promote(ServerProc* sp) {
       if (r->peer == sp->peer && r->pipe && sp->pipe) sp->pipe->pause();
     if (sp->learn_addr) dynamic_peers_[sp->peer] = sp->addr;
     servers_[sp->peer] = std::move(s);
-    return;
+    return true;
   }
+  return false;
 }
 
 // A queue-server's entry goes when the process has exited and its pipe is
@@ -279,7 +289,7 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     return;
   }
   if (m.type == MsgType::link_state) {
-    if (m.text == "up" && !s->joined) promote(s);
+    if (m.text == "up" && !s->joined && !promote(s)) return;
     s->state = m.text;
     s->since = wall_time();
     s->instance = m.instance;

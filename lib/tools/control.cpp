@@ -58,6 +58,11 @@ ControlNotice read_control_notice(const Msg& m, const std::string& node, std::st
     text = node + " refused the link: " + m.ev.body;
     return ControlNotice::fatal;
   }
+  // Our own node would not accept the other side (its key or certificate).
+  if (m.text == "rejected") {
+    text = "cannot link to " + node + ": " + m.ev.body;
+    return ControlNotice::fatal;
+  }
   text = m.text + ": " + m.ev.body;
   return ControlNotice::note;
 }

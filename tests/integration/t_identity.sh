@@ -18,7 +18,8 @@ JOBS='"groups": {"ops": ["alpha"]},
   "jobs": {
     "touch": {"command": ["/bin/sh", "-c", "echo \"$JSD_FROM_NODE\" >> '"$T"'/ran-$JSD_PARAM_TAG"]},
     "opsonly": {"command": ["/bin/true"], "allow": ["@ops"]},
-    "gammaonly": {"command": ["/bin/true"], "allow": ["gamma"]}
+    "gammaonly": {"command": ["/bin/true"], "allow": ["gamma"]},
+    "webonly": {"command": ["/bin/true"], "allow": ["@web"]}
   }'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
 cert_for gamma web,ops
@@ -60,6 +61,8 @@ grep -q "gamma (127.0.0.4:[0-9]*, key b2:[^,]*, certificate) authenticated" "$T/
 node_cmd alpha jsd-submit beta opsonly || fail "alpha (config group ops) refused opsonly"
 node_cmd gamma jsd-submit beta opsonly || fail "gamma (certificate group ops) refused opsonly"
 node_cmd gamma jsd-submit beta gammaonly || fail "gamma refused gammaonly"
+node_cmd gamma jsd-submit beta webonly || fail "gamma (group web, from its certificate only) refused webonly"
+node_cmd alpha jsd-submit beta webonly 2>/dev/null && fail "alpha ran webonly"
 node_cmd alpha jsd-submit beta gammaonly 2> "$T/err"; rc=$?
 [ $rc = 255 ] || fail "alpha ran gammaonly: $rc"
 grep -qx "jsd-submit: error: beta refused job gammaonly: alpha is not allowed to run it" "$T/err" || fail "unclear refusal: $(cat "$T/err")"

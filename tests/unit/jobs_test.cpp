@@ -3,15 +3,28 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 using namespace jsd;
 
 namespace {
+// The state dirs the tests made go when the test program ends.
+std::vector<std::string> made_dirs;
+struct RemoveStateDirs : testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    for (auto& d : made_dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+[[maybe_unused]] testing::Environment* const remove_state_dirs = testing::AddGlobalTestEnvironment(new RemoveStateDirs);
+
 Config job_config(const std::string& tag) {
   Config cfg = default_config();
   cfg.node = "beta";
   cfg.state_dir = testing::TempDir() + "/jsd-jobs-" + tag + "-" + std::to_string(getpid());
+  made_dirs.push_back(cfg.state_dir);
   return cfg;
 }
 
