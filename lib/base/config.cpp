@@ -205,7 +205,7 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   }
   static const std::set<std::string> known = {
       "node", "listen", "port_range", "state_dir", "key_file", "peers", "allow_unknown_peers",
-      "connect_at_startup", "max_frame", "handshake_timeout_ms", "heartbeat_ms", "dead_after_ms",
+      "connect_at_startup", "max_frame", "handshake_timeout_ms", "heartbeat_ms", "dead_after_ms", "rekey_after_s",
       "reconnect_min_ms", "reconnect_max_ms", "log_level", "syslog", "jobs", "allow_adhoc",
       "job_records_keep", "job_records_max_age_s", "job_kill_grace_s", "psk_file", "cert_file",
       "trusted_cas", "revoked", "groups", "audit_max_bytes"};
@@ -294,6 +294,7 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   if (j.contains("max_frame")) get_int(j["max_frame"], "max_frame", size_t(1024), size_t(64 << 20), c.max_frame, errors);
   if (j.contains("handshake_timeout_ms")) get_int(j["handshake_timeout_ms"], "handshake_timeout_ms", 100, 600000, c.handshake_timeout_ms, errors);
   if (j.contains("heartbeat_ms")) get_int(j["heartbeat_ms"], "heartbeat_ms", 50, 600000, c.heartbeat_ms, errors);
+  if (j.contains("rekey_after_s")) get_int(j["rekey_after_s"], "rekey_after_s", 1, 86400, c.rekey_after_s, errors);
   if (j.contains("dead_after_ms")) get_int(j["dead_after_ms"], "dead_after_ms", 100, 3600000, c.dead_after_ms, errors);
   if (j.contains("reconnect_min_ms")) get_int(j["reconnect_min_ms"], "reconnect_min_ms", 1, 600000, c.reconnect_min_ms, errors);
   if (j.contains("reconnect_max_ms")) get_int(j["reconnect_max_ms"], "reconnect_max_ms", 1, 3600000, c.reconnect_max_ms, errors);
@@ -440,6 +441,7 @@ json config_to_json(const Config& c) {
   j["handshake_timeout_ms"] = c.handshake_timeout_ms;
   j["heartbeat_ms"] = c.heartbeat_ms;
   j["dead_after_ms"] = c.dead_after_ms;
+  j["rekey_after_s"] = c.rekey_after_s;
   j["reconnect_min_ms"] = c.reconnect_min_ms;
   j["reconnect_max_ms"] = c.reconnect_max_ms;
   j["log_level"] = c.log_level;

@@ -54,6 +54,7 @@ struct Config {
   int handshake_timeout_ms = 5000;
   int heartbeat_ms = 1000;
   int dead_after_ms = 3000;
+  int rekey_after_s = 120;                   // a link's keys are replaced at least this often
   int reconnect_min_ms = 20;
   int reconnect_max_ms = 2000;
   std::string log_level = "info";

@@ -91,7 +91,12 @@ void rekey(Key& k) {
 }
 }  // namespace
 
-void SecureChannel::rekey_tx() { rekey(tx_); }
+void SecureChannel::rekey_tx(uint64_t now_ms) {
+  rekey(tx_);
+  tx_rekeyed_n_ = tx_n_;
+  tx_rekeyed_ms_ = now_ms;
+  ++rekeys_;
+}
 void SecureChannel::rekey_rx() { rekey(rx_); }
 
 }  // namespace jsd

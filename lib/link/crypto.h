@@ -30,6 +30,10 @@ struct SessionKeys {
   void wipe();
 };
 
+// When a sender replaces its key: after rekey_after_ms, or after this many
+// frames (far below the 2^60 a key may protect), whichever comes first.
+constexpr uint64_t kRekeyFrames = uint64_t(1) << 20;
+
 class SecureChannel {
  public:
   SecureChannel() = default;
@@ -44,14 +48,22 @@ class SecureChannel {
   bool open(std::string_view cipher, std::string& plain);
   // Noise Rekey() of one direction: the old key is gone for good, so a key
   // taken from this process later does not open what was sent before.
-  void rekey_tx();
+  void rekey_tx(uint64_t now_ms = 0);
   void rekey_rx();
+  // True when the next sealed frame should carry a rekey message (and
+  // rekey_tx() follow it). now_ms: a monotonic clock.
+  bool rekey_due(uint64_t now_ms, uint64_t after_ms) const {
+    return tx_n_ - tx_rekeyed_n_ >= kRekeyFrames || now_ms - tx_rekeyed_ms_ >= after_ms;
+  }
+  void start_clock(uint64_t now_ms) { tx_rekeyed_ms_ = now_ms; }
+  uint64_t rekeys() const { return rekeys_; }
   uint64_t sent() const { return tx_n_; }
   uint64_t received() const { return rx_n_; }
 
  private:
   Key tx_{}, rx_{};
   uint64_t tx_n_ = 0, rx_n_ = 0;
+  uint64_t tx_rekeyed_n_ = 0, tx_rekeyed_ms_ = 0, rekeys_ = 0;
   bool ready_ = false;
 };
 

@@ -143,7 +143,7 @@ bool decode_view(std::string_view in, MsgView& m, std::string& err) {
     err = "trailing bytes after message";
     return false;
   }
-  bool known_type = (t >= 1 && t <= 5) || (t >= 10 && t <= 12) || (t >= 20 && t <= 23);
+  bool known_type = (t >= 1 && t <= 6) || (t >= 10 && t <= 12) || (t >= 20 && t <= 23);
   if (!known_type) {
     err = "unknown message type " + std::to_string(t);
     return false;

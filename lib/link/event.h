@@ -36,6 +36,7 @@ enum class MsgType : uint8_t {
   ack = 3,         // seq: everything up to seq was handed to the node
   heartbeat = 4,
   heartbeat_ack = 5,
+  rekey = 6,        // the last message sealed with the old key (Noise Rekey())
   // On the supervisor pipe between jsd-listener and its children.
   session = 10,     // listener -> queue-server: text = session secrets
   deliver = 11,     // queue-server -> listener: peer, instance, seq, event

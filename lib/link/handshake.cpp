@@ -1,5 +1,7 @@
 #include "handshake.h"
 
+#include <sodium.h>
+
 #include <nlohmann/json.hpp>
 
 #include "log.h"
@@ -18,8 +20,16 @@ std::string protocol(bool ik, bool psk) {
   return psk ? "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b" : "Noise_XX_25519_ChaChaPoly_BLAKE2b";
 }
 
-noise::HandshakeConfig config(const Trust& t, bool ik, bool initiator, const std::optional<Key32>& rs) {
-  noise::HandshakeConfig c;
+// A handshake config holds copies of the static key and the psk: wiped as
+// soon as the handshake state has taken them.
+struct WipedConfig : noise::HandshakeConfig {
+  ~WipedConfig() {
+    for (auto& k : psks) sodium_memzero(k.data(), k.size());
+  }
+};
+
+WipedConfig config(const Trust& t, bool ik, bool initiator, const std::optional<Key32>& rs) {
+  WipedConfig c;
   c.protocol_name = protocol(ik, t.has_psk());
   c.initiator = initiator;
   c.prologue = kPrologue;

@@ -1,5 +1,7 @@
 #include "identity.h"
 
+#include "names.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -259,15 +261,9 @@ std::string key_fingerprint(const Key32& pub) {
   return "b2:" + b64(h, 12, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-bool valid_cert_name(std::string_view s) {
-  if (s.empty() || s.size() > kMaxNameLen) return false;
-  for (char ch : s) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-              ch == '_' || ch == ':' || ch == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+// The same rule as every other name in jsd: a certificate must not carry a
+// name that the node would then refuse everywhere else.
+bool valid_cert_name(std::string_view s) { return valid_name(s); }
 
 bool gen_node_key_file(const std::string& path, Key32& pub, std::string& err) {
   if (!sodium_ready(err)) return false;

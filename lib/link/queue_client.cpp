@@ -159,6 +159,7 @@ class QueueClient {
     auto keys = hs_->take_keys();
     hs_.reset();
     chan_ = std::make_unique<SecureChannel>(keys.c2s, keys.c2s_n, keys.s2c, keys.s2c_n);
+    chan_->start_clock(now_ms());
     keys.wipe();
     conn_ = Stream::tcp(loop_);
     Stream* c = conn_;
@@ -204,9 +205,18 @@ class QueueClient {
 
   void flush_link() {
     if (!conn_ || batch_.empty()) return;
+    // Forward secrecy for a link that stays up for weeks: the last message
+    // under the old key says so, and both ends replace it (Noise Rekey()).
+    uint64_t now = now_ms();
+    bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
+    if (rekey) append_frame(batch_, encode(Msg{MsgType::rekey}));
     sealed_.clear();
     chan_->seal(batch_, sealed_);
     batch_.clear();
+    if (rekey) {
+      chan_->rekey_tx(now);
+      log_debug("link to " + target_.key() + ": rekeyed (" + std::to_string(chan_->rekeys()) + ")");
+    }
     conn_->send(sealed_);
   }
 
@@ -224,8 +234,11 @@ class QueueClient {
     }
     std::string_view rest = plain, one;
     bool bad = false;
+    rekey_rx_ = false;
     while (next_frame(rest, one, bad)) on_link_msg(one);
     if (bad && conn_) conn_->close("malformed frame from queue-server");
+    // Frames after this one come under the peer's next key.
+    if (rekey_rx_ && chan_) chan_->rekey_rx();
   }
 
   void on_link_msg(std::string_view one) {
@@ -234,6 +247,10 @@ class QueueClient {
     if (!conn_) return;
     if (!decode(one, m, err)) {
       conn_->close("malformed message from queue-server: " + err);
+      return;
+    }
+    if (m.type == MsgType::rekey) {
+      rekey_rx_ = true;
       return;
     }
     if (m.type == MsgType::ack) {
@@ -327,7 +344,7 @@ class QueueClient {
   Stream* conn_ = nullptr;
   std::unique_ptr<LinkInitiator> hs_;
   std::unique_ptr<SecureChannel> chan_;
-  bool stopping_ = false;
+  bool stopping_ = false, rekey_rx_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0;
@@ -345,8 +362,15 @@ int run_queue_client(const ClientOptions& o) {
   Target t;
   std::vector<std::string> errors;
   Trust trust;
-  if (!resolve_target(o.cfg, o.remote, t, err)) errors.push_back(err);
-  else load_trust(o.cfg, trust, errors);
+  // A peer known by its certificate has a name but no entry in peers: the
+  // listener hands over the address it learnt, and the name stays bound.
+  if (!o.address.empty()) {
+    t.name = o.remote;
+    if (!parse_endpoint(o.address, t.addr, err)) errors.push_back("--address: " + err);
+  } else if (!resolve_target(o.cfg, o.remote, t, err)) {
+    errors.push_back(err);
+  }
+  if (errors.empty()) load_trust(o.cfg, trust, errors);
   for (auto& e : errors) log_error(e);
   if (!errors.empty()) return 1;
   return with_loop([&](uv_loop_t* loop) {

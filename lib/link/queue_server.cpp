@@ -57,6 +57,7 @@ class QueueServer {
     Msg m;
     std::string err;
     if (!decode(p, m, err) || m.type != MsgType::session || m.text.size() != 2 * kKeyBytes + 16 || chan_) {
+      sodium_wipe(m.text);
       log_error("bad message from listener: " + (err.empty() ? "unexpected" : err));
       return;
     }
@@ -70,6 +71,7 @@ class QueueServer {
       tx_n = (tx_n << 8) | static_cast<uint8_t>(m.text[2 * kKeyBytes + 8 + i]);
     }
     chan_ = std::make_unique<SecureChannel>(tx, tx_n, rx, rx_n);
+    chan_->start_clock(now_ms());
     sodium_memzero(rx.data(), rx.size());
     sodium_memzero(tx.data(), tx.size());
     sodium_wipe(m.text);
@@ -171,7 +173,7 @@ class QueueServer {
   void handle_batch(std::string_view rest) {
     std::string_view one;
     bool bad = false;
-    bool got_data = false;
+    bool got_data = false, rekey_rx = false;
     while (link_ && next_frame(rest, one, bad)) {
       if (one.size() < 9) {
         link_->close("malformed message");
@@ -180,6 +182,10 @@ class QueueServer {
       auto type = static_cast<MsgType>(static_cast<uint8_t>(one[0]));
       if (type == MsgType::heartbeat) {
         send_link(Msg{MsgType::heartbeat_ack});
+        continue;
+      }
+      if (type == MsgType::rekey) {
+        rekey_rx = true;  // the last message under the client's old key
         continue;
       }
       if (type != MsgType::data) {
@@ -197,6 +203,7 @@ class QueueServer {
       link_->close("malformed frame");
       return;
     }
+    if (rekey_rx) chan_->rekey_rx();
     if (!got_data) return;
     // Delayed, cumulative acks: one ack frame for many events, and none in
     // the way of a quick call/reply exchange; a bulk sender is acked every
@@ -230,8 +237,15 @@ class QueueServer {
     std::string one = encode(m);
     out_.clear();
     append_frame(out_, one);
+    uint64_t now = now_ms();
+    bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
+    if (rekey) append_frame(out_, encode(Msg{MsgType::rekey}));
     std::string sealed;
     chan_->seal(out_, sealed);
+    if (rekey) {
+      chan_->rekey_tx(now);
+      log_debug("link from " + o_.peer + ": rekeyed (" + std::to_string(chan_->rekeys()) + ")");
+    }
     link_->send(sealed);
   }
 

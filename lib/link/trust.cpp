@@ -36,6 +36,12 @@ bool Trust::load(const Config& c, std::vector<std::string>& errors, int64_t now)
     for (auto& t : keys) decode("peers." + name + ".public_key", t, pinned_[name]);
   for (auto& t : c.trusted_cas) decode("trusted_cas", t, cas_);
   for (auto& t : c.revoked) decode("revoked", t, revoked_);
+  // A revoked key is not pinned any more, in either direction: our clients
+  // then check whoever answers (XX) and refuse it.
+  for (auto& [name, keys] : pinned_)
+    keys.erase(std::remove_if(keys.begin(), keys.end(),
+                              [&](const Key32& k) { return std::find(revoked_.begin(), revoked_.end(), k) != revoked_.end(); }),
+               keys.end());
   // A peer listed by address only must be vouched for by a certificate.
   for (auto& [name, ep] : c.peers)
     if (!c.peer_keys.count(name) && c.trusted_cas.empty())

@@ -39,7 +39,7 @@ bool Audit::rotate() {
   return true;
 }
 
-bool Audit::record(nlohmann::json entry) {
+bool Audit::record(nlohmann::json entry, bool sync) {
   if (fd_ < 0) return false;
   entry["time"] = iso_time(wall_time());
   std::string line = dump_json(entry) + "\n";
@@ -58,7 +58,7 @@ bool Audit::record(nlohmann::json entry) {
     left -= size_t(n);
   }
   size_ += line.size();
-  if (fdatasync(fd_) != 0) {
+  if (sync && fdatasync(fd_) != 0) {
     log_error("cannot sync audit log " + path_ + ": " + strerror(errno));
     return false;
   }

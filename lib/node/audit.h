@@ -17,7 +17,9 @@ class Audit {
   bool open(std::string& err);
   // Adds "time" and appends one line; false (and one log line) if it could
   // not be made durable: the caller then refuses what it was about to allow.
-  bool record(nlohmann::json entry);
+  // sync=false for a refusal: it allows nothing, so it need not be on disk
+  // before the answer (and a flood of them must not stall the node).
+  bool record(nlohmann::json entry, bool sync = true);
 
  private:
   bool rotate();

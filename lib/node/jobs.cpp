@@ -81,7 +81,10 @@ bool JobRunner::open(std::string& err) {
     auto run = std::make_unique<Run>();
     run->rec = r;
     std::string why;
-    if (!resolve(*r, run->def, why)) {
+    // Who may run it was decided (and audited) when it was accepted; the
+    // groups a certificate gave its submitter are not known again until it
+    // links, so that decision stands.
+    if (!resolve(*r, run->def, why, false)) {
       r->state = "failed";
       r->error = why;
       r->ended = now;
@@ -114,10 +117,31 @@ void JobRunner::flush_records() {
   dirty_.clear();
 }
 
+namespace {
+// A request's optional fields: each of the type it must have, or absent.
+std::string typed_fields_error(const json& req) {
+  static const std::pair<const char*, json::value_t> want[] = {
+      {"id", json::value_t::string}, {"job", json::value_t::string}, {"durable", json::value_t::boolean},
+      {"stream", json::value_t::boolean}};
+  for (auto& [key, type] : want) {
+    auto it = req.find(key);
+    if (it != req.end() && it->type() != type)
+      return std::string("malformed job request: \"") + key + "\" must be " +
+             (type == json::value_t::string ? "a string" : "true or false");
+  }
+  auto e = req.find("expires");
+  if (e != req.end() && !e->is_number()) return "malformed job request: \"expires\" must be a number";
+  return "";
+}
+}  // namespace
+
 void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
   auto req = json::parse(body, nullptr, false);
   if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string())
     return reply("job", error_body("malformed job request"), false);
+  // One bad request gets an error, never takes the node down: fields are
+  // checked by type before any is read.
+  if (std::string why = typed_fields_error(req); !why.empty()) return reply("job", error_body(why), false);
   std::string op = req["op"];
   if (op == "submit") return submit(from, req, std::move(reply));
   if (op == "status") return status(from, req, std::move(reply));
@@ -137,11 +161,11 @@ bool JobRunner::allowed(const std::string& from, const std::vector<std::string>&
   return false;
 }
 
-bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
+bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err, bool check_allow) {
   if (r.job == kAdhoc) {
     std::vector<std::string> allow;
     for (auto& [n, on] : cfg_.allow_adhoc) allow.push_back(n);
-    if (!allowed(r.from, allow, false)) {
+    if (check_allow && !allowed(r.from, allow, false)) {
       err = "ad-hoc commands from " + r.from + " are not allowed on " + cfg_.node + " (see allow_adhoc in jsd.conf(5))";
       return false;
     }
@@ -159,7 +183,7 @@ bool JobRunner::resolve(const JobRecord& r, JobDef& def, std::string& err) {
     return false;
   }
   def = it->second;
-  if (def.has_allow && !allowed(r.from, def.allow, true)) {
+  if (check_allow && def.has_allow && !allowed(r.from, def.allow, true)) {
     err = cfg_.node + " refused job " + r.job + ": " + r.from + " is not allowed to run it";
     return false;
   }
@@ -214,7 +238,7 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
     if (r.job == kAdhoc) entry["argv"] = r.argv;
     else entry["job"] = r.job;
     if (!ok) entry["reason"] = why;
-    if (!audit(entry) && ok) {
+    if (!audit(entry, ok) && ok) {
       ok = false;
       why = "cannot write the audit log on " + cfg_.node;
     }

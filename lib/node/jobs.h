@@ -39,7 +39,7 @@ class JobRunner {
   std::function<bool(const std::string& peer, const std::string& group)> in_group;
   // Records an authorization decision durably; false: it could not, and
   // the job is refused. Unset: nothing is recorded (unit tests).
-  std::function<bool(nlohmann::json entry)> audit;
+  std::function<bool(nlohmann::json entry, bool sync)> audit;
   std::function<void()> on_idle;  // called when the last job has ended after stop_all()
   // Bytes waiting to go to a submitting node; above kHighWater the job's
   // output is not read (the job blocks on its full pipe) until it is below
@@ -56,7 +56,7 @@ class JobRunner {
   void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
   JobRecord* own_record(const std::string& from, const nlohmann::json& req, ReplyFn& reply);
   bool allowed(const std::string& from, const std::vector<std::string>& allow, bool own_node_ok) const;
-  bool resolve(const JobRecord& r, JobDef& def, std::string& err);
+  bool resolve(const JobRecord& r, JobDef& def, std::string& err, bool check_allow = true);
   void enqueue(std::unique_ptr<Run> run);
   void start_next(const std::string& job);
   void start(std::unique_ptr<Run> run);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <regex>
 
 #include "listener_impl.h"
 #include "log.h"
@@ -40,10 +41,14 @@ Listener::~Listener() = default;
 // a minute, not at every retry.
 void Listener::refusal(const std::string& line) {
   uint64_t now = now_ms();
-  auto it = refusals_logged_.find(line);
+  // The same refusal from the same host: a retry comes from a new source
+  // port, which is not part of what makes it "the same".
+  static const std::regex port_re(R"(^((?:refused|handshake from) [^ ]*):[0-9]+)");
+  std::string key = std::regex_replace(line, port_re, "$1");
+  auto it = refusals_logged_.find(key);
   if (it != refusals_logged_.end() && now - it->second < 60000) return log_debug(line);
   if (refusals_logged_.size() > 1024) refusals_logged_.clear();
-  refusals_logged_[line] = now;
+  refusals_logged_[key] = now;
   log_warn(line);
 }
 
@@ -123,10 +128,10 @@ int Listener::start() {
     auto c = cert_groups_.find(peer);
     return c != cert_groups_.end() && std::find(c->second.begin(), c->second.end(), group) != c->second.end();
   };
-  jobs_->audit = [this](nlohmann::json entry) {
+  jobs_->audit = [this](nlohmann::json entry, bool sync) {
     auto k = peer_fingerprints_.find(entry.value("peer", ""));
     if (k != peer_fingerprints_.end()) entry["key"] = k->second;
-    return audit_->record(std::move(entry));
+    return audit_->record(std::move(entry), sync);
   };
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
@@ -240,8 +245,9 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
       h->s->send(out);
       return;
     case LinkResponder::Step::refuse:
+      // Before the peer's key is known: the log says it (rate-limited); the
+      // audit log records decisions about keys, not noise on the port.
       refusal("refused " + h->from + ": " + err);
-      audit_->record({{"what", "link"}, {"address", h->from}, {"verdict", "refused"}, {"reason", err}});
       h->s->send(out);
       return finish_handshake(h, false);
     case LinkResponder::Step::failed:
@@ -263,6 +269,13 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
     v.ok = false;
     v.reason = "bad address '" + printable(hello.addr) + "': " + err;
   }
+  // A node listening on every address says 0.0.0.0 (or ::): reach it at
+  // the address it came from.
+  if (learn && v.ok && (addr.host == "0.0.0.0" || addr.host == "::")) {
+    Endpoint src;
+    std::string perr;
+    if (parse_endpoint(h->from, src, perr)) addr.host = src.host;
+  }
   // Replayed first messages each cost a process until their deadline: a
   // few may wait for their tickets at once, not more.
   if (v.ok) {
@@ -276,18 +289,17 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   if (!v.ok) {
     // A refusal is recorded now; an allowed link once its ticket arrives
     // (promote), so a replayed message 1 leaves no "allowed" line.
+    // Not synced: a refusal allows nothing, and anyone can make keys.
     audit_->record({{"what", "link"}, {"peer", printable(hello.node)}, {"key", fp()}, {"address", h->from},
-                    {"verdict", "refused"}, {"reason", v.reason}});
+                    {"verdict", "refused"}, {"reason", v.reason}}, false);
     return refuse(v.reason + " (key " + fp() + ")", v.reason);
   }
   std::string peer = hello.node;
-  if (v.by_cert) cert_groups_[peer] = v.groups;
-  peer_fingerprints_[peer] = fp();
   uint16_t port = 0;
   ServerProc* sp = nullptr;
   if (!start_queue_server(peer, *h->hs, out, port, sp, err)) {
     log_error("cannot serve " + peer + ": " + err);
-    if (h->s) h->s->send(LinkResponder::refuse("no queue-server: " + err));
+    if (h->s) h->s->send(LinkResponder::refuse("no queue-server available"));
     return finish_handshake(h, false);
   }
   sp->learn_addr = learn;
@@ -295,7 +307,8 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   sp->from = h->from;
   sp->key_fp = fp();
   sp->by_cert = v.by_cert;
-  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") + ") authenticated; QueueServer_" +
+  sp->cert_groups = v.groups;
+  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") + ") passed the handshake; QueueServer_" +
            peer + " on port " + std::to_string(port));
   h->s->send(out);
   finish_handshake(h, true);

@@ -60,6 +60,10 @@ class Listener {
     Endpoint addr;
     std::string from, key_fp;  // the handshake's address and key, for the audit line
     bool by_cert = false;
+    std::vector<std::string> cert_groups;  // applied when it joins
+    // Its events while a replaced one's pipe is still being read.
+    bool held = false;
+    std::deque<std::string> held_msgs;
   };
   // Queue-servers whose peer has not sent its ticket yet. Only a joined one
   // replaces the peer's current queue-server: a replayed handshake message

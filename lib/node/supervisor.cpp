@@ -14,7 +14,7 @@ namespace jsd {
 
 std::string Listener::client_key_for(const std::string& node) const {
   if (cfg_.peers.count(node)) return node;
-  if (auto it = dynamic_peers_.find(node); it != dynamic_peers_.end()) return it->second.str();
+  if (dynamic_peers_.count(node)) return node;
   return "";
 }
 
@@ -42,7 +42,10 @@ void Listener::spawn_client(ClientProc& c) {
   }
   char inst[32];
   snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(instance_));
-  argv.insert(argv.end(), {"--instance", inst, c.key});
+  argv.insert(argv.end(), {"--instance", inst});
+  if (auto d = dynamic_peers_.find(c.key); d != dynamic_peers_.end() && !cfg_.peers.count(c.key))
+    argv.insert(argv.end(), {"--address", d->second.str()});
+  argv.push_back(c.key);
   SpawnSpec spec;
   spec.file = bin_dir_ + "/jsd-client";
   spec.argv = argv;
@@ -223,6 +226,11 @@ bool Listener::promote(ServerProc* sp) {
     std::unique_ptr<ServerProc> s = std::move(*j);
     joining_.erase(j);
     sp->joined = true;
+    // What the handshake said about the peer counts from now on, not from
+    // message 1 (which anyone who recorded it can replay).
+    if (sp->by_cert) cert_groups_[sp->peer] = sp->cert_groups;
+    else cert_groups_.erase(sp->peer);
+    peer_fingerprints_[sp->peer] = sp->key_fp;
     if (auto it = servers_.find(sp->peer); it != servers_.end()) {
       std::unique_ptr<ServerProc> old = std::move(it->second);
       servers_.erase(it);
@@ -232,8 +240,14 @@ bool Listener::promote(ServerProc* sp) {
       old->state = "retired";
       retired_servers_.push_back(std::move(old));
     }
+    // Events from the new one wait until the old one's are all in. Frames
+    // already read with "up" are still handed out after pause(): they are
+    // held, not delivered, so none overtakes the old one's.
     for (auto& r : retired_servers_)
-      if (r->peer == sp->peer && r->pipe && sp->pipe) sp->pipe->pause();
+      if (r->peer == sp->peer && r->pipe && sp->pipe) {
+        sp->held = true;
+        sp->pipe->pause();
+      }
     if (sp->learn_addr) dynamic_peers_[sp->peer] = sp->addr;
     servers_[sp->peer] = std::move(s);
     return true;
@@ -263,7 +277,13 @@ void Listener::drop_server_if_done(ServerProc* sp) {
     bool still_draining = false;
     for (auto& r : retired_servers_) still_draining |= r->peer == peer && r->pipe;
     auto cur = servers_.find(peer);
-    if (!still_draining && cur != servers_.end() && cur->second->pipe) cur->second->pipe->resume();
+    if (!still_draining && cur != servers_.end()) {
+      ServerProc* c = cur->second.get();
+      c->held = false;
+      std::deque<std::string> held = std::move(c->held_msgs);
+      for (auto& msg : held) on_server_msg(c, msg);
+      if (c->pipe) c->pipe->resume();
+    }
   }
 }
 
@@ -301,6 +321,12 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     return;
   }
   if (m.type == MsgType::data) {
+    // Only the peer's link (its ticket arrived, it is on record) delivers.
+    if (!s->joined) return log_error("event from QueueServer_" + s->peer + " before its link was up: dropped");
+    if (s->held) {
+      s->held_msgs.emplace_back(p);
+      return;
+    }
     // The queue-server forwards the link's bytes unchanged; the sender's
     // instance came once, with "up".
     m.instance = s->instance;

@@ -54,8 +54,8 @@ stop_node impostor
 # A certified node that is not in beta's peers: accepted, linked back to.
 node_cmd gamma jsd-ping -c 2 -i 0.01 -q beta >/dev/null || fail "certified gamma -> beta failed: $(tail -3 "$T/gamma.log")"
 wait_until "beta links back to gamma" link_is_up beta gamma out
-[ -n "$(procs "QueueClient_127.0.0.4:4455")" ] || fail "no QueueClient towards the address gamma announced"
-grep -q "gamma (127.0.0.4:[0-9]*, key b2:[^,]*, certificate) authenticated" "$T/beta.log" || fail "beta did not log the certificate"
+[ -n "$(procs "QueueClient_gamma")" ] || fail "no QueueClient_gamma towards the address gamma announced"
+grep -q "gamma (127.0.0.4:[0-9]*, key b2:[^,]*, certificate) passed the handshake" "$T/beta.log" || fail "beta did not log the certificate"
 
 # allow by @group (config group for alpha, certificate group for gamma) and by name.
 node_cmd alpha jsd-submit beta opsonly || fail "alpha (config group ops) refused opsonly"

@@ -20,7 +20,7 @@ Server:
   to apply rules; a frame is forwarded once it is whole, and the bytes are
   forwarded unchanged unless a rule says otherwise. A length above 64 MiB
   makes that direction of that connection plain byte forwarding from there
-  on (no more rules or frame records there).
+  on (no more rules fire there; records get those bytes as "raw" entries).
 
   --ready-fd N: "ready\\n" is written to the inherited fd N once every port
   and the control socket listen, and N is closed. If the proxy cannot start
@@ -33,8 +33,9 @@ Server:
   choice (127.0.0.1 for a loopback target).
 
   Runs until SIGTERM or SIGINT, then closes everything, removes the control
-  socket and exits 0. Logs to stderr one line when a connection opens, one
-  when it closes, and one per fired rule.
+  socket and exits 0. Logs to stderr one line when a connection opens (or
+  the target refuses it), one when it closes, one per rule set or fired,
+  and one per replay start and end.
 
 Control socket (--control, a Unix stream socket created with mode 0600):
 one JSON object per line in, one JSON object per line out, any number of
@@ -43,8 +44,10 @@ commands on one connection. Every answer has "ok"; a failed command answers
 
   Connection selectors, used by "rule" and "record":
     "port": "node" | "link" | "any" | <a port number>   (default "any")
-    "conn": N   (default 1) the N-th connection accepted on that kind of port
-                counting from when the command is given (1 = the next one).
+    "conn": N   (default 1) the N-th connection on that kind of port counting
+                from when the command is given (1 = the next one). Only
+                connections that reached the target are counted: one the
+                target refused (the client gets a reset) is not.
 
   {"op":"rule", "dir":"c2s"|"s2c", "port":..., "conn":N, "frame":K,
    "action":"flip"|"drop"|"dup"|"close", "offset":B, "mask":M, "rst":bool}
@@ -88,6 +91,7 @@ commands on one connection. Every answer has "ok"; a failed command answers
       Replays are not counted as proxied connections.
   {"op":"stats"}
       -> {"ok":true, "conns":{"4455":n, ...} (accepted per port),
+          "forwarded":{...} (of those, reached the target), "refused":{...},
           "open":n, "replays":n, "rules_pending":[rule...],
           "rules_fired":[rule... with "conn_port", "applied"]}
   {"op":"clear"}
@@ -314,8 +318,9 @@ class Direction:
 
 
 class Conn:
-    def __init__(self, proxy, cid, port, kinds, peer, creader, cwriter):
-        self.proxy, self.cid, self.port, self.kinds = proxy, cid, port, kinds
+    def __init__(self, proxy, cid, port, peer, creader, cwriter):
+        self.proxy, self.cid, self.port = proxy, cid, port
+        self.kinds = {}       # kind -> this connection's ordinal, once forwarded
         self.peer = peer
         self.creader, self.cwriter = creader, cwriter
         self.swriter = None
@@ -326,6 +331,8 @@ class Conn:
         self.frames = {"c2s": 0, "s2c": 0}
 
     def label(self):
+        if not self.kinds:
+            return "conn %d (:%d)" % (self.cid, self.port)
         return "conn %d (:%d %s)" % (self.cid, self.port,
                                      " ".join("%s#%d" % (k, v) for k, v in self.kinds.items()
                                               if not isinstance(k, int)))
@@ -375,20 +382,23 @@ class Conn:
             src = (self.peer[0], 0)
         elif p.source_host:
             src = (p.source_host, 0)
-        self.note("open from %s:%d to %s:%d" % (self.peer[0], self.peer[1], p.target_host, self.port))
         try:
             sreader, self.swriter = await asyncio.open_connection(p.target_host, self.port,
                                                                   local_addr=src)
         except (ConnectionError, OSError) as e:
-            self.note("cannot connect to %s:%d: %s; resetting the client" % (p.target_host, self.port, e))
+            p.refused[self.port] += 1
+            self.note("from %s:%d: cannot connect to %s:%d: %s; resetting the client (not counted)"
+                      % (self.peer[0], self.peer[1], p.target_host, self.port, e))
             try:
                 sock = self.cwriter.get_extra_info("socket")
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:
                 pass
             self.cwriter.transport.abort()
-            self.finish("connect failed")
+            self.finish(None)
             return
+        p.attach(self)
+        self.note("open from %s:%d to %s:%d" % (self.peer[0], self.peer[1], p.target_host, self.port))
         c2s = Direction(self, "c2s", self.creader, self.swriter)
         s2c = Direction(self, "s2c", sreader, self.cwriter)
         self.dirs = (c2s, s2c)
@@ -417,7 +427,8 @@ class Conn:
             rec.state = "closed"
             rec.closed.set()
         self.proxy.open.discard(self)
-        self.note("closed: %s" % why)
+        if why:
+            self.note("closed: %s" % why)
 
 
 class Proxy:
@@ -428,7 +439,9 @@ class Proxy:
         self.source_host = args.source_host
         self.control_path = args.control
         self.counters = {}    # kind -> connections accepted so far
-        self.per_port = {p: 0 for p in ports}
+        self.per_port = {p: 0 for p in ports}     # accepted
+        self.forwarded = {p: 0 for p in ports}    # reached the target
+        self.refused = {p: 0 for p in ports}      # the target refused
         self.next_cid = 1
         self.next_id = 1
         self.rules = []       # not yet attached to a connection
@@ -440,6 +453,7 @@ class Proxy:
         self.replays = 0
         self.servers = []
         self.controls = set()
+        self.tasks = set()    # connection and control handlers, awaited on shutdown
         self.stop = asyncio.Event()
 
     # -- proxied connections ------------------------------------------------
@@ -447,33 +461,41 @@ class Proxy:
     def kinds_of(self, port):
         return ["any", "node" if port == self.node_port else "link", port]
 
+    def attach(self, conn):
+        """Numbers a connection that reached the target (connections the
+        target refused are not counted) and gives it its rules and records."""
+        kinds = conn.kinds
+        for k in self.kinds_of(conn.port):
+            self.counters[k] = self.counters.get(k, 0) + 1
+            kinds[k] = self.counters[k]
+        self.forwarded[conn.port] += 1
+        for r in list(self.rules):
+            if r.kind in kinds and kinds[r.kind] == r.target:
+                self.rules.remove(r)
+                conn.rules.append(r)
+        for rec in list(self.records):
+            if rec.kind in kinds and kinds[rec.kind] == rec.target:
+                self.records.remove(rec)
+                rec.state, rec.port = "open", conn.port
+                conn.records.append(rec)
+
     def on_accept(self, port):
         async def handler(reader, writer):
-            kinds = {}
-            for k in self.kinds_of(port):
-                self.counters[k] = self.counters.get(k, 0) + 1
-                kinds[k] = self.counters[k]
             self.per_port[port] += 1
             cid = self.next_cid
             self.next_cid += 1
             peer = writer.get_extra_info("peername") or ("?", 0)
-            conn = Conn(self, cid, port, kinds, peer, reader, writer)
-            for r in list(self.rules):
-                if r.kind in kinds and kinds[r.kind] == r.target:
-                    self.rules.remove(r)
-                    conn.rules.append(r)
-            for rec in list(self.records):
-                if rec.kind in kinds and kinds[rec.kind] == rec.target:
-                    self.records.remove(rec)
-                    rec.state, rec.port = "open", port
-                    conn.records.append(rec)
+            conn = Conn(self, cid, port, peer, reader, writer)
             self.open.add(conn)
+            self.tasks.add(asyncio.current_task())
             try:
                 await conn.run()
             except Exception as e:  # keep the proxy up whatever happens to one connection
                 conn.note("internal error: %r" % (e,))
                 conn.abort()
                 conn.finish("internal error")
+            finally:
+                self.tasks.discard(asyncio.current_task())
         return handler
 
     # -- control ------------------------------------------------------------
@@ -629,6 +651,8 @@ class Proxy:
     def op_stats(self, cmd):
         return {"ok": True,
                 "conns": {str(p): c for p, c in self.per_port.items() if c},
+                "forwarded": {str(p): c for p, c in self.forwarded.items() if c},
+                "refused": {str(p): c for p, c in self.refused.items() if c},
                 "open": len(self.open),
                 "replays": self.replays,
                 "rules_pending": [r.describe() for r in self.all_rules if not r.fired.is_set()],
@@ -674,6 +698,7 @@ class Proxy:
 
     async def on_control(self, reader, writer):
         self.controls.add(writer)
+        self.tasks.add(asyncio.current_task())
         try:
             while True:
                 line = await reader.readline()
@@ -681,13 +706,22 @@ class Proxy:
                     break
                 if not line.strip():
                     continue
-                ans = await self.command(line)
+                # A command may wait (wait, replay): shutting down must not.
+                job = asyncio.ensure_future(self.command(line))
+                stop = asyncio.ensure_future(self.stop.wait())
+                await asyncio.wait([job, stop], return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if not job.done():
+                    job.cancel()
+                    break
+                ans = job.result()
                 writer.write(json.dumps(ans).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, OSError, ValueError, asyncio.LimitOverrunError):
             pass
         finally:
             self.controls.discard(writer)
+            self.tasks.discard(asyncio.current_task())
             writer.close()
 
     # -- life cycle -----------------------------------------------------------
@@ -725,6 +759,8 @@ class Proxy:
             c.abort()
         for w in list(self.controls):
             w.transport.abort()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=2)
         try:
             os.unlink(self.control_path)
         except OSError:

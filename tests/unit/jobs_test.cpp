@@ -116,3 +116,29 @@ TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
   EXPECT_EQ(o.stdout_bytes, 3000000u);
   EXPECT_EQ(o.record.value("exit_status", -1), 0);
 }
+
+// A request with a field of the wrong type gets an error reply: it never
+// takes the node down (nlohmann's value() throws on a wrong type).
+TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
+  Config cfg = job_config("poison");
+  cfg.jobs["hello"] = JobDef{{"/bin/true"}, "", {}, 0, 4, false, {}};
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  const char* bodies[] = {R"({"op":"submit","id":8})", R"({"op":"submit","id":"p1","job":"hello","stream":"yes"})",
+                          R"({"op":"submit","id":"p2","job":"hello","durable":1})", R"({"op":"submit","id":"p3","job":7})",
+                          R"({"op":"status","id":["x"]})", R"({"op":"cancel","id":{}})",
+                          R"({"op":"submit","id":"p4","job":"hello","expires":"soon"})"};
+  std::vector<Outcome> out(std::size(bodies));
+  {
+    JobRunner jr(&loop, cfg);
+    std::string err;
+    ASSERT_TRUE(jr.open(err)) << err;
+    for (size_t i = 0; i < std::size(bodies); ++i) jr.handle("alpha", bodies[i], collect(out[i]));
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  for (size_t i = 0; i < std::size(bodies); ++i) {
+    ASSERT_TRUE(out[i].ended) << bodies[i];
+    EXPECT_NE(out[i].record.value("error", "").find("malformed job request"), std::string::npos) << bodies[i];
+  }
+}
