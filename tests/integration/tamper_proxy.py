@@ -95,6 +95,7 @@ commands on one connection. Every answer has "ok"; a failed command answers
           "open":n, "replays":n, "rules_pending":[rule...],
           "rules_fired":[rule... with "conn_port", "applied"]}
   {"op":"clear"}
+  {"op":"cut"}                      close every open proxied connection
       Removes every rule that has not fired. -> {"ok":true, "removed":n}
   {"op":"ping"} -> {"ok":true}
 
@@ -692,6 +693,13 @@ class Proxy:
                 return self.op_clear(cmd)
             if op == "ping":
                 return {"ok": True}
+            if op == "cut":
+                # Every open proxied connection goes (both sides): the
+                # next connection numbers start fresh for new rules.
+                conns = list(self.open)
+                for c in conns:
+                    await c.close_now(False, "cut")
+                return {"ok": True, "closed": len(conns)}
             raise CmdError("unknown op %r" % (op,))
         except CmdError as e:
             return {"ok": False, "error": str(e)}
