@@ -1,5 +1,7 @@
 #include "uvx.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -52,7 +54,7 @@ Stream* Stream::open_fd(uv_loop_t* loop, int fd, std::string& err) {
 
 void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* s = static_cast<Stream*>(h->data);
-  *buf = uv_buf_init(s->readbuf_, sizeof s->readbuf_);
+  *buf = uv_buf_init(s->readbuf_.get(), static_cast<unsigned>(s->readbuf_size_));
 }
 
 void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
@@ -63,10 +65,10 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
     return;
   }
   if (s->on_data) {
-    s->on_data(std::string_view(s->readbuf_, size_t(n)));
+    s->on_data(std::string_view(s->readbuf_.get(), size_t(n)));
     return;
   }
-  std::string_view in(s->readbuf_, size_t(n));
+  std::string_view in(s->readbuf_.get(), size_t(n));
   if (s->dec_.buffered() == 0) {
     // Nothing left over from the last read: hand out whole frames straight
     // from the read buffer and keep only an incomplete tail (one copy less
@@ -105,6 +107,11 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
 
 int Stream::start(size_t max_frame) {
   dec_ = FrameDecoder(max_frame);
+  size_t want = std::clamp<size_t>(max_frame + kFrameHeader, 4096, 65536);
+  if (readbuf_size_ != want) {
+    readbuf_ = std::make_unique<char[]>(want);
+    readbuf_size_ = want;
+  }
   return uv_read_start(stream(), on_alloc, on_read);
 }
 

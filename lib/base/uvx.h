@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,7 +86,10 @@ class Stream {
   bool paused_ = false;
   bool writing_ = false;
   FrameDecoder dec_;
-  char readbuf_[65536];
+  // Sized by start(): a connection that has not authenticated yet reads
+  // into a few KiB, not 64 (thousands of them may be open at once).
+  std::unique_ptr<char[]> readbuf_;
+  size_t readbuf_size_ = 0;
   std::string inflight_, pending_;
   uv_write_t wreq_;
   std::vector<std::function<void()>> flushed_waiters_, inflight_waiters_;

@@ -2,6 +2,7 @@
 #include "listener.h"
 
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@ struct Listener::Handshake {
   std::unique_ptr<LinkResponder> hs;
   std::unique_ptr<Timer> timer;
   std::string from;  // the connection's address
+  std::string host;  // and without its port
   std::string claimed;
 };
 
@@ -196,17 +198,28 @@ void Listener::on_node_connection(int status) {
     s->close();
     return;
   }
+  std::string from = s->peer_name();
+  std::string host = from.substr(0, from.rfind(':'));
+  // Before a peer is authenticated it costs little and is bounded: so many
+  // pending handshakes in all and per source address, and so many new ones
+  // per second from one address; the rest are closed at once and counted
+  // in one line every 10 s.
+  if (!admit_handshake(host)) {
+    s->close();
+    return;
+  }
   uv_tcp_nodelay(s->tcp_handle(), 1);
   auto h = std::make_unique<Handshake>();
   Handshake* hp = h.get();
   h->s = s;
-  h->from = s->peer_name();
+  h->from = from;
+  h->host = host;
+  ++pending_by_host_[host];
   h->hs = std::make_unique<LinkResponder>(trust_, cfg_.node);
   h->timer = std::make_unique<Timer>(loop_);
-  h->timer->start(uint64_t(cfg_.handshake_timeout_ms), [this, hp] {
-    refusal("handshake from " + hp->from + " timed out after " + std::to_string(cfg_.handshake_timeout_ms) + " ms");
-    finish_handshake(hp, false);
-  });
+  // The first message comes within a second (or handshake_timeout_ms if
+  // shorter): a connection that says nothing does not hold a slot long.
+  arm_handshake_timer(hp, std::min<uint64_t>(kFirstMessageMs, uint64_t(cfg_.handshake_timeout_ms)));
   s->on_frame = [this, hp](std::string_view p) { on_handshake_frame(hp, p); };
   s->on_close = [this, hp](const std::string& why) {
     hp->s = nullptr;
@@ -215,12 +228,44 @@ void Listener::on_node_connection(int status) {
     finish_handshake(hp, false);
   };
   handshakes_[hp] = std::move(h);
-  s->start(64 * 1024);
+  s->start(kHandshakeFrame);
+}
+
+void Listener::arm_handshake_timer(Handshake* h, uint64_t ms) {
+  h->timer->start(ms, [this, h, ms] {
+    refusal("handshake from " + h->from + " timed out after " + std::to_string(ms) + " ms");
+    finish_handshake(h, false);
+  });
+}
+
+bool Listener::admit_handshake(const std::string& host) {
+  uint64_t now = now_ms();
+  auto& b = handshake_rate_[host];
+  // A token bucket per source address: kHandshakesPerSecond, bursts of twice that.
+  double cap = 2.0 * kHandshakesPerSecond;
+  b.tokens = b.last_ms ? std::min(cap, b.tokens + double(now - b.last_ms) * kHandshakesPerSecond / 1000.0) : cap;
+  b.last_ms = now;
+  const char* why = nullptr;
+  if (handshakes_.size() >= kMaxHandshakes) why = "too many handshakes pending";
+  else if (pending_by_host_[host] >= kMaxHandshakesPerHost) why = "too many handshakes pending from one address";
+  else if (b.tokens < 1.0) why = "too many new connections from one address";
+  else b.tokens -= 1.0;
+  if (handshake_rate_.size() > 4096) handshake_rate_.clear();  // bounded, not precise
+  if (!why) return true;
+  ++dropped_;
+  if (now - dropped_logged_ms_ >= 10000) {
+    log_warn("dropped " + std::to_string(dropped_) + " connection(s) on the node port in the last " +
+             std::to_string((now - dropped_logged_ms_ + 999) / 1000) + " s (last from " + host + ": " + why + ")");
+    dropped_ = 0;
+    dropped_logged_ms_ = now;
+  }
+  return false;
 }
 
 void Listener::finish_handshake(Handshake* h, bool) {
   auto it = handshakes_.find(h);
   if (it == handshakes_.end()) return;
+  if (auto p = pending_by_host_.find(h->host); p != pending_by_host_.end() && --p->second <= 0) pending_by_host_.erase(p);
   if (h->s) {
     Stream* s = h->s;
     h->s = nullptr;
@@ -234,6 +279,8 @@ void Listener::finish_handshake(Handshake* h, bool) {
 
 void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   std::string out, err;
+  // It spoke in time: the whole handshake now has handshake_timeout_ms.
+  if (h->hs->steps() == 0) arm_handshake_timer(h, uint64_t(cfg_.handshake_timeout_ms));
   auto fp = [&] { return key_fingerprint(h->hs->peer_key()); };
   auto refuse = [&](const std::string& why, const std::string& tell) {
     refusal("refused " + h->from + (h->claimed.empty() ? "" : " ('" + printable(h->claimed) + "')") + ": " + why);
@@ -401,6 +448,12 @@ int run_listener(const ListenerOptions& o) {
   Level lv = Level::info;
   parse_level(o.cfg.log_level, lv);
   log_init({"jsd-listener", lv, o.cfg.syslog});
+  // Descriptors are what a flood exhausts first: take all we may have.
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_debug("cannot raise the descriptor limit");
+  }
   std::vector<std::string> errors;
   Trust trust;
   if (!load_trust(o.cfg, trust, errors)) {

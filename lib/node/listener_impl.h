@@ -106,6 +106,19 @@ class Listener {
   struct Handshake;
   void on_node_connection(int status);
   void on_handshake_frame(Handshake* h, std::string_view p);
+  bool admit_handshake(const std::string& host);
+  void arm_handshake_timer(Handshake* h, uint64_t ms);
+  static constexpr size_t kMaxHandshakes = 512, kMaxHandshakesPerHost = 32;
+  static constexpr double kHandshakesPerSecond = 50;
+  static constexpr uint64_t kFirstMessageMs = 1000;
+  static constexpr size_t kHandshakeFrame = 8192;  // a handshake message with a certificate fits
+  struct Bucket {
+    double tokens = 0;
+    uint64_t last_ms = 0;
+  };
+  std::map<std::string, Bucket> handshake_rate_;
+  std::map<std::string, int> pending_by_host_;
+  uint64_t dropped_ = 0, dropped_logged_ms_ = 0;
   void finish_handshake(Handshake* h, bool ok);
   void on_control_connection(int status);
   void shutdown(const std::string& why);
