@@ -50,6 +50,25 @@ void Listener::refusal(const std::string& line) {
   auto it = refusals_logged_.find(key);
   if (it != refusals_logged_.end() && now - it->second < 60000) return log_debug(line);
   if (refusals_logged_.size() > 1024) refusals_logged_.clear();
+  // Many different ones (a flood from many addresses): a few lines, then
+  // one line that counts the rest.
+  if (now - refusal_window_ms_ >= 10000) {
+    refusal_window_ms_ = now;
+    refusal_lines_ = 0;
+  }
+  if (refusal_lines_ >= kRefusalLinesPerWindow) {
+    ++refusals_suppressed_;
+    log_debug(line);
+    if (!refusal_timer_) refusal_timer_ = std::make_unique<Timer>(loop_);
+    if (!refusal_timer_->active())
+      refusal_timer_->start(10000, [this] {
+        log_warn(std::to_string(refusals_suppressed_) +
+                 " more connections on the node port were refused or failed in the last 10 s (not logged one by one)");
+        refusals_suppressed_ = 0;
+      });
+    return;
+  }
+  ++refusal_lines_;
   refusals_logged_[key] = now;
   log_warn(line);
 }
@@ -441,6 +460,7 @@ void Listener::maybe_finish_shutdown() {
   sig_term_.reset();
   sig_int_.reset();
   sig_hup_.reset();
+  refusal_timer_.reset();
   log_info("stopped");
 }
 

@@ -134,6 +134,10 @@ class Listener {
   std::map<std::string, std::string> peer_fingerprints_;  // the key each peer last linked with
   std::map<std::string, uint64_t> refusals_logged_;  // reason -> when last logged
   void refusal(const std::string& line);
+  static constexpr int kRefusalLinesPerWindow = 8;
+  uint64_t refusal_window_ms_ = 0, refusals_suppressed_ = 0;
+  int refusal_lines_ = 0;
+  std::unique_ptr<Timer> refusal_timer_;
   uint64_t instance_;
   double started_ = 0;
   std::string bin_dir_;
