@@ -1,5 +1,7 @@
 #include "queue_client.h"
 
+#include <sodium.h>
+
 #include <deque>
 #include <memory>
 
@@ -49,6 +51,17 @@ class QueueClient {
   };
 
   void on_supervisor(std::string_view p) {
+    if (!p.empty() && static_cast<MsgType>(static_cast<uint8_t>(p[0])) == MsgType::link_state) {
+      // The peer showed a sign of life (it linked to us): a retry waiting
+      // out its backoff goes now.
+      if (state_ == State::waiting && !stopping_) {
+        retry_.stop();
+        backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
+        log_debug("peer " + target_.key() + " is back: retrying now");
+        connect();
+      }
+      return;
+    }
     if (p.size() < 9 || static_cast<MsgType>(static_cast<uint8_t>(p[0])) != MsgType::data) {
       log_error("unexpected message from listener");
       return;
@@ -59,6 +72,12 @@ class QueueClient {
     if (!queue_.empty() && seq <= queue_.back().seq) return;
     queue_.push_back({seq, std::string(p)});
     if (state_ == State::up) queue_link(queue_.back().payload);
+    // Someone wants the peer now: do not sit out a long backoff (but do not
+    // hammer a host that is down either: one try per 100 ms at most).
+    if (state_ == State::waiting && !stopping_ && now_ms() - last_attempt_ms_ >= kEagerRetryMs) {
+      retry_.stop();
+      connect();
+    }
   }
 
   void report(const std::string& state, const std::string& detail = "") {
@@ -72,6 +91,7 @@ class QueueClient {
 
   void connect() {
     if (stopping_) return;
+    last_attempt_ms_ = now_ms();
     state_ = State::handshake;
     conn_ = Stream::tcp(loop_);
     // A fresh handshake state for every attempt: nothing of a handshake that
@@ -318,6 +338,9 @@ class QueueClient {
     // A refusal will not cure itself quickly: wait the longest interval.
     uint64_t wait = refused ? uint64_t(o_.cfg.reconnect_max_ms) : backoff_;
     backoff_ = std::min<uint64_t>(backoff_ * 2, uint64_t(o_.cfg.reconnect_max_ms));
+    // Jitter (75-125 %): the clients of a restarted mesh do not all knock
+    // at the same moment.
+    wait = wait * (750 + randombytes_uniform(501)) / 1000;
     retry_.start(wait, [this] { connect(); });
   }
 
@@ -347,7 +370,8 @@ class QueueClient {
   bool stopping_ = false, rekey_rx_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
-  uint64_t backoff_ = 20, last_rx_ = 0;
+  uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
+  static constexpr uint64_t kEagerRetryMs = 100;
   static constexpr size_t kBatchBytes = 64 * 1024;
   std::string sealed_, batch_, last_failure_;
 };

@@ -80,6 +80,7 @@ class Listener {
   ClientProc& ensure_client(const std::string& key);
   void spawn_client(ClientProc& c);
   void on_client_msg(ClientProc& c, std::string_view p);
+  void kick_client(const std::string& peer);
   void on_client_exit(const std::string& key, Child* child, int64_t status, int sig);
   bool start_queue_server(const std::string& peer, LinkResponder& hs, std::string& accept, uint16_t& port,
                           ServerProc*& sp, std::string& err);

@@ -80,6 +80,17 @@ void Listener::spawn_client(ClientProc& c) {
   for (auto& [seq, payload] : c.queue) pipe->send(payload);
 }
 
+// The peer linked to us, so it is up: our client to it, if it is waiting
+// out a backoff, retries at once (a peer that restarted is linked back in
+// milliseconds, not after the backoff).
+void Listener::kick_client(const std::string& peer) {
+  auto it = clients_.find(client_key_for(peer));
+  if (it == clients_.end() || !it->second->pipe || it->second->state == "up") return;
+  Msg m{MsgType::link_state};
+  m.text = "retry";
+  it->second->pipe->send(encode(m));
+}
+
 void Listener::on_client_msg(ClientProc& c, std::string_view p) {
   Msg m;
   std::string err;
@@ -249,6 +260,7 @@ bool Listener::promote(ServerProc* sp) {
         sp->pipe->pause();
       }
     if (sp->learn_addr) dynamic_peers_[sp->peer] = sp->addr;
+    kick_client(sp->peer);
     servers_[sp->peer] = std::move(s);
     return true;
   }

@@ -130,22 +130,24 @@ def cmd_analyze(pcap, t0, t1, rtt, rtt_min, a_ip, label):
         print(f"  {cname}: " + " | ".join(parts), file=sys.stderr)
     # The critical path, walked back from the last packet b sent: a packet
     # from b was caused by the latest packet a sent at least one RTT (minus
-    # 1 ms of slack) before it arrived; a packet from a by the latest packet
+    # a little slack) before it arrived; a packet from a by the latest packet
     # from b before it.  Each step back from b's packet to its cause is one
     # round trip the call waited for.
     chain, rts, wait_ms, local_ms = [], 0, 0.0, 0.0
-    ins = [p for p in meaningful if not p["out"]]
-    outs = [p for p in meaningful if p["out"]]
-    cur = ins[-1] if ins else None
+    slack = min(1.0, rtt_min / 4)
+    for i, p in enumerate(meaningful):
+        p["i"] = i
+    cur = next((p for p in reversed(meaningful) if not p["out"]), None)
     while cur is not None:
         chain.append(cur)
+        before = meaningful[:cur["i"]]  # strictly earlier in the capture: the walk always ends
         if not cur["out"]:
-            cause = [p for p in outs if p["t"] <= cur["t"] - (rtt_min - 1.0)]
+            cause = [p for p in before if p["out"] and p["t"] <= cur["t"] - (rtt_min - slack)]
             if cause:
                 rts += 1
                 wait_ms += cur["t"] - cause[-1]["t"]
         else:
-            cause = [p for p in ins if p["t"] <= cur["t"]]
+            cause = [p for p in before if not p["out"]]
             if cause:
                 local_ms += cur["t"] - cause[-1]["t"]
         cur = cause[-1] if cause else None

@@ -81,6 +81,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted or out of time ($LIMIT_S s)"; exit 1' INT TERM
 
+# A snapshot of the binaries: others may rebuild BIN_DIR while this runs
+# (jsd-listener starts jsd-client and jsd-queue-server from its own folder).
+mkdir -p "$T/bin"
+JSD_BINS="jsd-listener jsd-client jsd-queue-server jsd-submit"
+snapshot() {
+    local b
+    for b in $JSD_BINS; do
+        cp "$BIN/$b" "$T/bin/$b" 2>/dev/null && cmp -s "$BIN/$b" "$T/bin/$b" && chmod 755 "$T/bin/$b" &&
+            "$T/bin/$b" -V >/dev/null 2>&1 || return 1
+    done
+}
+ok=0
+for _ in $(seq 10); do snapshot && { ok=1; break; }; sleep 3; done   # a rebuild in progress: wait for it
+[ $ok = 1 ] || skip "cannot take a working copy of the jsd binaries in $BIN (being rebuilt?)"
+BIN="$T/bin"
+
 # --- tools: sshd/ssh for the baseline, tcpdump for the captures, ping ------
 want=""
 [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null || want="$want openssh-server openssh-client"
@@ -281,7 +297,7 @@ done
 
 JSD=$($UTIL median "${JSD_MS[@]}")
 WARM=$($UTIL median "${WARM_MS[@]}")
-rt() { awk -v a="$1" -v r="$RTT" 'BEGIN { printf "%.1f", a / r }'; }
+rt() { awk -v a="$1" -v r="$RTT" 'BEGIN { if (r < 1) printf "n/a"; else printf "%.1f", a / r }'; }
 if [ $HAVE_SSH = 1 ] && [ ${#SSH_MS[@]} -gt 0 ]; then
     SSHM=$($UTIL median "${SSH_MS[@]}")
     RATIO=$(awk -v a="$JSD" -v b="$SSHM" 'BEGIN { printf "%.2f", a / b }')
@@ -312,4 +328,8 @@ for c in CAP_JSD CAP_SSH; do
     echo "B9 round trips on the wire, cold $name (tcpdump on a's side, one run of $(field "$v" wall_ms) ms): critical path $(field "$v" critical_rtts) RTT ($(field "$v" critical_wait_ms) ms waiting on b incl. b's work, $(field "$v" critical_local_ms) ms on a between), $(field "$v" flips) direction flips a->b->a with b answering >= RTT/2 later ($(field "$v" flips_all) flips in all), $(field "$v" connections) TCP connections, $(field "$v" packets) packets; first packet $(field "$v" first_packet_ms) ms after start, last from b at $(field "$v" last_in_ms) ms: on the wire $(field "$v" span_ms) ms = $(field "$v" span_rtt) RTT"
 done
 [ $HAVE_TCPDUMP = 1 ] || echo "B9 round trips on the wire: skipped (no tcpdump)"
+if [ -n "$CAP_JSD" ] && [ -n "$CAP_SSH" ]; then
+    cj=$(field "$CAP_JSD" critical_rtts); cs=$(field "$CAP_SSH" critical_rtts)
+    echo "B9 cold first call, sequential round trips on the critical path (tcpdump): jsd $cj RTT, ssh $cs RTT, ratio $(awk -v a="$cj" -v b="$cs" 'BEGIN { printf "%.2f", b ? a / b : 0 }')"
+fi
 exit 0
