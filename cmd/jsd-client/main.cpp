@@ -6,13 +6,16 @@
 #include "queue_client.h"
 
 int main(int argc, char** argv) {
-  cxxopts::Options opts("jsd-client", "The local end of the link to REMOTE (QueueClient_REMOTE). Started and\n"
-                                      "supervised by jsd-listener, which holds the other end of fd 3.\n");
+  cxxopts::Options opts("jsd-client",
+                        "The local end of the link to REMOTE (QueueClient_REMOTE). Started and\n"
+                        "supervised by jsd-listener, which holds the other end of fd 3.\n");
   opts.custom_help("[-f FILE] [-t] [--instance ID] [--address HOST:PORT]");
   jsd::cli_common_options(opts);
-  opts.add_options()("t,check-config", "check the configuration (and REMOTE, and the key), print it with defaults filled in, and exit")("instance", "the listener's instance id (hex)", cxxopts::value<std::string>()->default_value("0"), "ID")(
-      "address", "REMOTE's address, for a peer known by its certificate rather than from peers", cxxopts::value<std::string>(), "HOST:PORT")(
-      "remote", "peer name or address:port", cxxopts::value<std::string>());
+  opts.add_options()("t,check-config",
+                     "check the configuration (and REMOTE, and the key), print it with defaults filled in, and exit")(
+      "instance", "the listener's instance id (hex)", cxxopts::value<std::string>()->default_value("0"), "ID")(
+      "address", "REMOTE's address, for a peer known by its certificate rather than from peers",
+      cxxopts::value<std::string>(), "HOST:PORT")("remote", "peer name or address:port", cxxopts::value<std::string>());
   opts.parse_positional({"remote"});
   opts.positional_help("REMOTE");
   cxxopts::ParseResult r;
@@ -23,7 +26,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   jsd::ClientOptions o;
-  if (!jsd::cli_load_config("jsd-client", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
+  if (!jsd::cli_load_config("jsd-client", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
+    return 1;
   o.remote = r["remote"].as<std::string>();
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-client", o.cfg, o.remote, true);
   if (r.count("address")) o.address = r["address"].as<std::string>();

@@ -9,19 +9,25 @@
 #include "status.h"
 
 int main(int argc, char** argv) {
-  cxxopts::Options opts("jsd-listener", "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"
-                                        "jsd-queue-server per peer and a jsd-client per remote node.\n");
+  cxxopts::Options opts("jsd-listener",
+                        "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"
+                        "jsd-queue-server per peer and a jsd-client per remote node.\n");
   opts.custom_help(
       "[-f FILE] [--check-config | --status [--json] | --gen-key FILE | --public-key FILE | --gen-psk FILE |\n"
       "       --gen-ca FILE | --sign-cert CA_FILE --name NAME [--groups G,...] [--days N] PUBLIC_KEY] [--ready-fd FD]");
   jsd::cli_common_options(opts);
-  opts.add_options()("t,check-config", "check the configuration (keys, certificate, allow lists too), print it with defaults filled in, and exit")(
-      "gen-key", "write a new node private key to FILE (mode 0600), print its public key and exit", cxxopts::value<std::string>(), "FILE")(
-      "public-key", "print the public key of the node private key in FILE and exit", cxxopts::value<std::string>(), "FILE")(
-      "gen-psk", "write a new pre-shared key to FILE (mode 0600) and exit", cxxopts::value<std::string>(), "FILE")(
-      "gen-ca", "write a new CA private key to FILE (mode 0600), print the CA public key and exit", cxxopts::value<std::string>(), "FILE")(
-      "sign-cert", "print a certificate for PUBLIC_KEY signed by the CA key in CA_FILE and exit", cxxopts::value<std::string>(), "CA_FILE")(
-      "name", "with --sign-cert: the node name the certificate binds", cxxopts::value<std::string>(), "NAME")(
+  opts.add_options()(
+      "t,check-config",
+      "check the configuration (keys, certificate, allow lists too), print it with defaults filled in, and exit")(
+      "gen-key", "write a new node private key to FILE (mode 0600), print its public key and exit",
+      cxxopts::value<std::string>(), "FILE")(
+      "public-key", "print the public key of the node private key in FILE and exit", cxxopts::value<std::string>(),
+      "FILE")("gen-psk", "write a new pre-shared key to FILE (mode 0600) and exit", cxxopts::value<std::string>(),
+              "FILE")("gen-ca", "write a new CA private key to FILE (mode 0600), print the CA public key and exit",
+                      cxxopts::value<std::string>(), "FILE")(
+      "sign-cert", "print a certificate for PUBLIC_KEY signed by the CA key in CA_FILE and exit",
+      cxxopts::value<std::string>(), "CA_FILE")("name", "with --sign-cert: the node name the certificate binds",
+                                                cxxopts::value<std::string>(), "NAME")(
       "groups", "with --sign-cert: the node's groups, comma-separated", cxxopts::value<std::string>(), "G,...")(
       "days", "with --sign-cert: days the certificate is valid (default 365)", cxxopts::value<int>(), "N")(
       "status", "print the running node's links and exit")("json", "with --status: print JSON")(
@@ -64,7 +70,8 @@ int main(int argc, char** argv) {
     return jsd::run_keytool(k);
   }
   jsd::ListenerOptions o;
-  if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
+  if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
+    return 1;
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-listener", o.cfg, "", true);
   if (r.count("status")) return jsd::print_status(o.cfg, r.count("json") > 0, "jsd-listener");
   if (r.count("ready-fd")) o.ready_fd = r["ready-fd"].as<int>();

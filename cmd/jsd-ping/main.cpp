@@ -5,16 +5,19 @@
 #include "ping.h"
 
 int main(int argc, char** argv) {
-  cxxopts::Options opts("jsd-ping", "Calls the ping object (or OBJECT) on NODE and prints round-trip times.\n"
-                                    "Exit status: 0 a reply came back, 1 none did, 255 jsd failed.\n");
+  cxxopts::Options opts("jsd-ping",
+                        "Calls the ping object (or OBJECT) on NODE and prints round-trip times.\n"
+                        "Exit status: 0 a reply came back, 1 none did, 255 jsd failed.\n");
   opts.custom_help("[-c COUNT] [-i INTERVAL] [-s SIZE] [-W TIMEOUT] [-q] [--json] [-f FILE]");
   opts.positional_help("NODE [OBJECT]");
   jsd::cli_common_options(opts);
-  opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)", cxxopts::value<long>()->default_value("0"), "COUNT")(
-      "i,interval", "seconds between calls; 0: the next call as soon as a reply arrives", cxxopts::value<double>()->default_value("1"), "INTERVAL")(
+  opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)",
+                     cxxopts::value<long>()->default_value("0"),
+                     "COUNT")("i,interval", "seconds between calls; 0: the next call as soon as a reply arrives",
+                              cxxopts::value<double>()->default_value("1"), "INTERVAL")(
       "s,size", "body size in bytes", cxxopts::value<size_t>()->default_value("0"), "SIZE")(
-      "W,timeout", "seconds to wait for replies after the last call", cxxopts::value<double>()->default_value("10"), "TIMEOUT")(
-      "q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
+      "W,timeout", "seconds to wait for replies after the last call", cxxopts::value<double>()->default_value("10"),
+      "TIMEOUT")("q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
       "args", "NODE [OBJECT]", cxxopts::value<std::vector<std::string>>());
   opts.parse_positional({"args"});
   cxxopts::ParseResult r;
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "jsd-ping: error: COUNT must be >= 0, INTERVAL 0 or >= 0.001, TIMEOUT > 0, SIZE <= 524288\n");
     return 255;
   }
-  if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 255;
+  if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
+    return 255;
   return jsd::run_ping(o);
 }

@@ -6,11 +6,13 @@
 #include "queue_server.h"
 
 int main(int argc, char** argv) {
-  cxxopts::Options opts("jsd-queue-server", "Receives PEER's link (QueueServer_PEER) on the port jsd-listener bound\n"
-                                            "for it (fd 3) and hands its events to the listener (fd 4).\n");
+  cxxopts::Options opts("jsd-queue-server",
+                        "Receives PEER's link (QueueServer_PEER) on the port jsd-listener bound\n"
+                        "for it (fd 3) and hands its events to the listener (fd 4).\n");
   opts.custom_help("[-f FILE] [-t]");
   jsd::cli_common_options(opts);
-  opts.add_options()("t,check-config", "check the configuration, print it with defaults filled in, and exit")("peer", "the peer node's name", cxxopts::value<std::string>());
+  opts.add_options()("t,check-config", "check the configuration, print it with defaults filled in, and exit")(
+      "peer", "the peer node's name", cxxopts::value<std::string>());
   opts.parse_positional({"peer"});
   opts.positional_help("PEER");
   cxxopts::ParseResult r;
@@ -21,7 +23,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   jsd::ServerOptions o;
-  if (!jsd::cli_load_config("jsd-queue-server", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg)) return 1;
+  if (!jsd::cli_load_config("jsd-queue-server", (r.count("config") ? r["config"].as<std::string>() : std::string()),
+                            o.cfg))
+    return 1;
   o.peer = r["peer"].as<std::string>();
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-queue-server", o.cfg, "", false);
   return jsd::run_queue_server(o);

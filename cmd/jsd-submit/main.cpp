@@ -16,10 +16,12 @@ int main(int argc, char** argv) {
       argc = i;
       break;
     }
-  cxxopts::Options opts("jsd-submit", "Runs JOB (defined in NODE's configuration) on NODE: prints its start, streams its\n"
-                                      "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n");
-  opts.custom_help("[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
-                   "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE");
+  cxxopts::Options opts("jsd-submit",
+                        "Runs JOB (defined in NODE's configuration) on NODE: prints its start, streams its\n"
+                        "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n");
+  opts.custom_help(
+      "[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
+      "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE");
   opts.positional_help("");
   jsd::cli_common_options(opts);
   opts.add_options()("p,param", "pass K=V to the job as the environment variable JSD_PARAM_K (repeatable)",

@@ -15,9 +15,11 @@ bool cli_load_config(const std::string& prog, const std::string& path, Config& c
 }
 
 void cli_common_options(cxxopts::Options& opts) {
-  opts.add_options()("f,config", "node configuration file (default: $JSD_CONFIG, else /etc/jsd/jsd.conf if it exists, else the embedded defaults)",
-                     cxxopts::value<std::string>(), "FILE")(
-      "h,help", "print this help and exit")("V,version", "print the version and exit");
+  opts.add_options()(
+      "f,config",
+      "node configuration file (default: $JSD_CONFIG, else /etc/jsd/jsd.conf if it exists, else the embedded defaults)",
+      cxxopts::value<std::string>(),
+      "FILE")("h,help", "print this help and exit")("V,version", "print the version and exit");
 }
 
 bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out, int usage_code,

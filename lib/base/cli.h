@@ -2,9 +2,8 @@
 // per mistake, and the common --help/--version behaviour.
 #pragma once
 
-#include <string>
-
 #include <cxxopts.hpp>
+#include <string>
 
 #include "config.h"
 

@@ -9,8 +9,8 @@
 #include <set>
 #include <sstream>
 
-#include "names.h"
 #include "log.h"
+#include "names.h"
 
 namespace jsd {
 
@@ -68,8 +68,7 @@ Config default_config() {
   const char* home = getenv("HOME");
   std::string base = root || !home ? std::string("/var/lib/jsd") : std::string(home) + "/.local/state/jsd";
   c.state_dir = base + "/" + c.node;
-  c.key_file = root || !home ? std::string("/etc/jsd/node.key")
-                             : std::string(home) + "/.config/jsd/node.key";
+  c.key_file = root || !home ? std::string("/etc/jsd/node.key") : std::string(home) + "/.config/jsd/node.key";
   return c;
 }
 
@@ -147,15 +146,18 @@ void parse_job(const std::string& name, const json& j, JobDef& d, std::vector<st
       errors.push_back(k + ".env: must be an object of strings");
     } else {
       for (auto& [ek, ev] : j["env"].items()) {
-        if (!ev.is_string()) errors.push_back(k + ".env." + ek + ": must be a string");
-        else d.env[ek] = ev.get<std::string>();
+        if (!ev.is_string())
+          errors.push_back(k + ".env." + ek + ": must be a string");
+        else
+          d.env[ek] = ev.get<std::string>();
       }
     }
   }
   if (j.contains("timeout_s")) {
     if (!j["timeout_s"].is_number() || j["timeout_s"].get<double>() < 0)
       errors.push_back(k + ".timeout_s: must be a number >= 0 (0 = no limit)");
-    else d.timeout_s = j["timeout_s"].get<double>();
+    else
+      d.timeout_s = j["timeout_s"].get<double>();
   }
   if (j.contains("max_parallel")) get_int(j["max_parallel"], k + ".max_parallel", 1, 10000, d.max_parallel, errors);
   if (j.contains("allow")) {
@@ -179,10 +181,14 @@ void parse_peer(const std::string& name, const json& v, Config& c, std::vector<s
     if (v.contains("public_key")) {
       std::vector<std::string> keys;
       const json& pk = v["public_key"];
-      if (pk.is_string()) keys.push_back(pk.get<std::string>());
-      else if (!get_strings(pk, k + ".public_key", keys, errors, "public keys")) return;
+      if (pk.is_string())
+        keys.push_back(pk.get<std::string>());
+      else if (!get_strings(pk, k + ".public_key", keys, errors, "public keys"))
+        return;
       for (auto& key : keys)
-        if (!looks_like_key(key)) errors.push_back(k + ".public_key: '" + key + "' is not a public key (44 characters of base64, as jsd-listener --gen-key prints)");
+        if (!looks_like_key(key))
+          errors.push_back(k + ".public_key: '" + key +
+                           "' is not a public key (44 characters of base64, as jsd-listener --gen-key prints)");
       if (keys.empty()) errors.push_back(k + ".public_key: empty list");
       c.peer_keys[name] = keys;
     }
@@ -191,8 +197,10 @@ void parse_peer(const std::string& name, const json& v, Config& c, std::vector<s
     return;
   }
   Endpoint e;
-  if (!parse_endpoint(addr, e, err)) errors.push_back(k + ": " + err);
-  else c.peers[name] = e;
+  if (!parse_endpoint(addr, e, err))
+    errors.push_back(k + ": " + err);
+  else
+    c.peers[name] = e;
 }
 
 }  // namespace
@@ -203,19 +211,42 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
     errors.push_back("the configuration must be a JSON object");
     return false;
   }
-  static const std::set<std::string> known = {
-      "node", "listen", "port_range", "state_dir", "key_file", "peers", "allow_unknown_peers",
-      "connect_at_startup", "max_frame", "handshake_timeout_ms", "heartbeat_ms", "dead_after_ms", "rekey_after_s",
-      "reconnect_min_ms", "reconnect_max_ms", "log_level", "syslog", "jobs", "allow_adhoc",
-      "job_records_keep", "job_records_max_age_s", "job_kill_grace_s", "psk_file", "cert_file",
-      "trusted_cas", "revoked", "groups", "audit_max_bytes"};
+  static const std::set<std::string> known = {"node",
+                                              "listen",
+                                              "port_range",
+                                              "state_dir",
+                                              "key_file",
+                                              "peers",
+                                              "allow_unknown_peers",
+                                              "connect_at_startup",
+                                              "max_frame",
+                                              "handshake_timeout_ms",
+                                              "heartbeat_ms",
+                                              "dead_after_ms",
+                                              "rekey_after_s",
+                                              "reconnect_min_ms",
+                                              "reconnect_max_ms",
+                                              "log_level",
+                                              "syslog",
+                                              "jobs",
+                                              "allow_adhoc",
+                                              "job_records_keep",
+                                              "job_records_max_age_s",
+                                              "job_kill_grace_s",
+                                              "psk_file",
+                                              "cert_file",
+                                              "trusted_cas",
+                                              "revoked",
+                                              "groups",
+                                              "audit_max_bytes"};
   for (auto& [k, v] : j.items())
     if (!known.count(k)) errors.push_back("unknown key '" + k + "'");
 
   bool state_dir_set = j.contains("state_dir");
   if (j.contains("node") && get_string(j["node"], "node", c.node, errors) && !valid_name(c.node))
     errors.push_back("node: '" + c.node + "' is not a valid name (1-64 of letters, digits, . _ - :)");
-  if (!state_dir_set) c.state_dir = default_config().state_dir.substr(0, default_config().state_dir.rfind('/')) + "/" + c.node;
+  if (!state_dir_set)
+    c.state_dir = default_config().state_dir.substr(0, default_config().state_dir.rfind('/')) + "/" + c.node;
   if (j.contains("listen")) {
     std::string s, err;
     if (get_string(j["listen"], "listen", s, errors) && !parse_endpoint(s, c.listen, err))
@@ -227,7 +258,9 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
       errors.push_back("port_range: must be [first, last], two port numbers");
     } else {
       long long a = r[0].get<long long>(), b = r[1].get<long long>();
-      if (a < 1 || b > 65535 || a > b) errors.push_back("port_range: [" + std::to_string(a) + ", " + std::to_string(b) + "] is not a range within 1-65535");
+      if (a < 1 || b > 65535 || a > b)
+        errors.push_back("port_range: [" + std::to_string(a) + ", " + std::to_string(b) +
+                         "] is not a range within 1-65535");
       else {
         c.port_min = static_cast<uint16_t>(a);
         c.port_max = static_cast<uint16_t>(b);
@@ -237,23 +270,26 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
   if (state_dir_set && get_string(j["state_dir"], "state_dir", c.state_dir, errors) &&
       (c.state_dir.empty() || c.state_dir[0] != '/'))
     errors.push_back("state_dir: must be an absolute path");
-  if (j.contains("key_file") && get_string(j["key_file"], "key_file", c.key_file, errors) &&
-      (c.key_file.empty()))
+  if (j.contains("key_file") && get_string(j["key_file"], "key_file", c.key_file, errors) && (c.key_file.empty()))
     errors.push_back("key_file: must not be empty");
   if (j.contains("peers")) {
     if (!j["peers"].is_object()) {
       errors.push_back("peers: must be an object of name -> {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
     } else {
       for (auto& [name, v] : j["peers"].items()) {
-        if (!valid_name(name)) errors.push_back("peers: '" + name + "' is not a valid node name");
-        else parse_peer(name, v, c, errors);
+        if (!valid_name(name))
+          errors.push_back("peers: '" + name + "' is not a valid node name");
+        else
+          parse_peer(name, v, c, errors);
       }
     }
   }
   // Every node has its own key now: a switch that let any holder of the
   // cluster key in under any name has no safe meaning any more.
   if (j.contains("allow_unknown_peers"))
-    errors.push_back("allow_unknown_peers: no longer supported: pin the peer's public_key in peers, or certify it with a CA in trusted_cas");
+    errors.push_back(
+        "allow_unknown_peers: no longer supported: pin the peer's public_key in peers, or certify it with a CA in "
+        "trusted_cas");
   for (const char* key : {"psk_file", "cert_file"}) {
     std::string v;
     if (j.contains(key) && get_string(j[key], key, v, errors)) {
@@ -266,22 +302,27 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
     auto& list = std::string(key) == "revoked" ? c.revoked : c.trusted_cas;
     if (get_strings(j[key], key, list, errors, "public keys"))
       for (auto& v : list)
-        if (!looks_like_key(v)) errors.push_back(std::string(key) + ": '" + v + "' is not a public key (44 characters of base64)");
+        if (!looks_like_key(v))
+          errors.push_back(std::string(key) + ": '" + v + "' is not a public key (44 characters of base64)");
   }
   if (j.contains("groups")) {
-    if (!j["groups"].is_object()) errors.push_back("groups: must be an object of group -> [peer names]");
+    if (!j["groups"].is_object())
+      errors.push_back("groups: must be an object of group -> [peer names]");
     else
       for (auto& [g, v] : j["groups"].items()) {
-        if (!valid_name(g)) errors.push_back("groups: '" + g + "' is not a valid group name");
+        if (!valid_name(g))
+          errors.push_back("groups: '" + g + "' is not a valid group name");
         else if (get_strings(v, "groups." + g, c.groups[g], errors, "peer names"))
           for (auto& n : c.groups[g])
             if (!valid_name(n)) errors.push_back("groups." + g + ": '" + n + "' is not a valid node name");
       }
   }
-  if (j.contains("audit_max_bytes")) get_int(j["audit_max_bytes"], "audit_max_bytes", size_t(4096), size_t(1) << 40, c.audit_max_bytes, errors);
+  if (j.contains("audit_max_bytes"))
+    get_int(j["audit_max_bytes"], "audit_max_bytes", size_t(4096), size_t(1) << 40, c.audit_max_bytes, errors);
   if (j.contains("connect_at_startup")) {
     const json& a = j["connect_at_startup"];
-    if (!a.is_array()) errors.push_back("connect_at_startup: must be an array of peer names");
+    if (!a.is_array())
+      errors.push_back("connect_at_startup: must be an array of peer names");
     else
       for (auto& v : a) {
         if (!v.is_string()) {
@@ -291,24 +332,31 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
         c.connect_at_startup.push_back(v.get<std::string>());
       }
   }
-  if (j.contains("max_frame")) get_int(j["max_frame"], "max_frame", size_t(1024), size_t(64 << 20), c.max_frame, errors);
-  if (j.contains("handshake_timeout_ms")) get_int(j["handshake_timeout_ms"], "handshake_timeout_ms", 100, 600000, c.handshake_timeout_ms, errors);
+  if (j.contains("max_frame"))
+    get_int(j["max_frame"], "max_frame", size_t(1024), size_t(64 << 20), c.max_frame, errors);
+  if (j.contains("handshake_timeout_ms"))
+    get_int(j["handshake_timeout_ms"], "handshake_timeout_ms", 100, 600000, c.handshake_timeout_ms, errors);
   if (j.contains("heartbeat_ms")) get_int(j["heartbeat_ms"], "heartbeat_ms", 50, 600000, c.heartbeat_ms, errors);
   if (j.contains("rekey_after_s")) get_int(j["rekey_after_s"], "rekey_after_s", 1, 86400, c.rekey_after_s, errors);
   if (j.contains("dead_after_ms")) get_int(j["dead_after_ms"], "dead_after_ms", 100, 3600000, c.dead_after_ms, errors);
-  if (j.contains("reconnect_min_ms")) get_int(j["reconnect_min_ms"], "reconnect_min_ms", 1, 600000, c.reconnect_min_ms, errors);
-  if (j.contains("reconnect_max_ms")) get_int(j["reconnect_max_ms"], "reconnect_max_ms", 1, 3600000, c.reconnect_max_ms, errors);
+  if (j.contains("reconnect_min_ms"))
+    get_int(j["reconnect_min_ms"], "reconnect_min_ms", 1, 600000, c.reconnect_min_ms, errors);
+  if (j.contains("reconnect_max_ms"))
+    get_int(j["reconnect_max_ms"], "reconnect_max_ms", 1, 3600000, c.reconnect_max_ms, errors);
   if (j.contains("log_level")) {
     Level lv;
     if (get_string(j["log_level"], "log_level", c.log_level, errors) && !parse_level(c.log_level, lv))
       errors.push_back("log_level: '" + c.log_level + "' is not one of debug, info, warn, error");
   }
   if (j.contains("syslog")) {
-    if (!j["syslog"].is_boolean()) errors.push_back("syslog: must be true or false");
-    else c.syslog = j["syslog"].get<bool>();
+    if (!j["syslog"].is_boolean())
+      errors.push_back("syslog: must be true or false");
+    else
+      c.syslog = j["syslog"].get<bool>();
   }
   if (j.contains("jobs")) {
-    if (!j["jobs"].is_object()) errors.push_back("jobs: must be an object of name -> job");
+    if (!j["jobs"].is_object())
+      errors.push_back("jobs: must be an object of name -> job");
     else
       for (auto& [name, v] : j["jobs"].items()) parse_job(name, v, c.jobs[name], errors);
   }
@@ -318,12 +366,17 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
     if (get_strings(a, "allow_adhoc", names, errors, "peer names, @groups or \"*\""))
       for (auto& n : names) c.allow_adhoc[n] = true;
   }
-  if (j.contains("job_records_keep")) get_int(j["job_records_keep"], "job_records_keep", size_t(1), size_t(10000000), c.job_records_keep, errors);
-  if (j.contains("job_records_max_age_s")) get_int(j["job_records_max_age_s"], "job_records_max_age_s", 60L, 100L * 365 * 86400, c.job_records_max_age_s, errors);
+  if (j.contains("job_records_keep"))
+    get_int(j["job_records_keep"], "job_records_keep", size_t(1), size_t(10000000), c.job_records_keep, errors);
+  if (j.contains("job_records_max_age_s"))
+    get_int(j["job_records_max_age_s"], "job_records_max_age_s", 60L, 100L * 365 * 86400, c.job_records_max_age_s,
+            errors);
   if (j.contains("job_kill_grace_s")) {
-    if (!j["job_kill_grace_s"].is_number() || j["job_kill_grace_s"].get<double>() < 0 || j["job_kill_grace_s"].get<double>() > 3600)
+    if (!j["job_kill_grace_s"].is_number() || j["job_kill_grace_s"].get<double>() < 0 ||
+        j["job_kill_grace_s"].get<double>() > 3600)
       errors.push_back("job_kill_grace_s: must be a number of seconds, 0-3600");
-    else c.job_kill_grace_s = j["job_kill_grace_s"].get<double>();
+    else
+      c.job_kill_grace_s = j["job_kill_grace_s"].get<double>();
   }
   // Cross-key checks.
   if (c.dead_after_ms <= c.heartbeat_ms)
@@ -339,7 +392,8 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
     if (n.size() > 1 && n[0] == '@') {
       // With a CA, a group may exist only in certificates.
       if (n != "@all" && !c.groups.count(n.substr(1)) && c.trusted_cas.empty())
-        errors.push_back(where + ": group '" + n.substr(1) + "' is not in groups (and no trusted_cas could certify it)");
+        errors.push_back(where + ": group '" + n.substr(1) +
+                         "' is not in groups (and no trusted_cas could certify it)");
     } else if (!(star && n == "*") && !valid_name(n)) {
       errors.push_back(where + ": '" + n + "' is not a node name or @group");
     }
@@ -383,7 +437,8 @@ bool load_config(const std::string& explicit_path, Config& out, std::vector<std:
   std::vector<std::string> errs;
   bool ok = parse_config(j, out, errs);
   for (auto& e : errs) errors.push_back(path + ": " + e);
-  if (path[0] == '/') out.path = path;
+  if (path[0] == '/')
+    out.path = path;
   else {
     char cwd[4096];
     out.path = getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + path : path;
@@ -426,8 +481,10 @@ json config_to_json(const Config& c) {
   j["peers"] = json::object();
   for (auto& [n, e] : c.peers) {
     auto k = c.peer_keys.find(n);
-    if (k == c.peer_keys.end()) j["peers"][n] = e.str();
-    else j["peers"][n] = {{"address", e.str()}, {"public_key", k->second}};
+    if (k == c.peer_keys.end())
+      j["peers"][n] = e.str();
+    else
+      j["peers"][n] = {{"address", e.str()}, {"public_key", k->second}};
   }
   if (!c.psk_file.empty()) j["psk_file"] = c.psk_file;
   if (!c.cert_file.empty()) j["cert_file"] = c.cert_file;

@@ -5,11 +5,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace jsd {
 
@@ -43,27 +42,27 @@ struct Config {
   // Pinned public keys (base64 text), several during a key rollover. A peer
   // without any is authenticated by a certificate from trusted_cas.
   std::map<std::string, std::vector<std::string>> peer_keys;
-  std::string psk_file;                      // optional second factor (Noise psk)
-  std::string cert_file;                     // this node's certificate
-  std::vector<std::string> trusted_cas;      // CA public keys (base64)
-  std::vector<std::string> revoked;          // node public keys refused always
+  std::string psk_file;                                    // optional second factor (Noise psk)
+  std::string cert_file;                                   // this node's certificate
+  std::vector<std::string> trusted_cas;                    // CA public keys (base64)
+  std::vector<std::string> revoked;                        // node public keys refused always
   std::map<std::string, std::vector<std::string>> groups;  // group -> peer names
-  size_t audit_max_bytes = 16 << 20;         // audit.log is rotated past this
+  size_t audit_max_bytes = 16 << 20;                       // audit.log is rotated past this
   std::vector<std::string> connect_at_startup;
   size_t max_frame = 1 << 20;
   int handshake_timeout_ms = 5000;
   int heartbeat_ms = 1000;
   int dead_after_ms = 3000;
-  int rekey_after_s = 120;                   // a link's keys are replaced at least this often
+  int rekey_after_s = 120;  // a link's keys are replaced at least this often
   int reconnect_min_ms = 20;
   int reconnect_max_ms = 2000;
   std::string log_level = "info";
   bool syslog = false;
   std::map<std::string, JobDef> jobs;
   std::map<std::string, bool> allow_adhoc;  // peer or @group -> allowed ("*" for all)
-  size_t job_records_keep = 1000;         // finished job records kept, newest first
-  long job_records_max_age_s = 7 * 86400; // finished records older than this go
-  double job_kill_grace_s = 5;            // SIGTERM -> SIGKILL on timeout/cancel
+  size_t job_records_keep = 1000;           // finished job records kept, newest first
+  long job_records_max_age_s = 7 * 86400;   // finished records older than this go
+  double job_kill_grace_s = 5;              // SIGTERM -> SIGKILL on timeout/cancel
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
   std::string audit_log() const { return state_dir + "/audit.log"; }

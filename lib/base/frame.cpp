@@ -4,8 +4,7 @@ namespace jsd {
 
 void append_frame(std::string& out, std::string_view payload) {
   uint32_t n = static_cast<uint32_t>(payload.size());
-  char h[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
-               static_cast<char>(n)};
+  char h[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8), static_cast<char>(n)};
   out.append(h, 4);
   out.append(payload);
 }

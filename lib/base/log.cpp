@@ -18,11 +18,16 @@ void log_init(const LogSettings& s) {
 }
 
 bool parse_level(std::string_view s, Level& out) {
-  if (s == "debug") out = Level::debug;
-  else if (s == "info") out = Level::info;
-  else if (s == "warn" || s == "warning") out = Level::warn;
-  else if (s == "error") out = Level::error;
-  else return false;
+  if (s == "debug")
+    out = Level::debug;
+  else if (s == "info")
+    out = Level::info;
+  else if (s == "warn" || s == "warning")
+    out = Level::warn;
+  else if (s == "error")
+    out = Level::error;
+  else
+    return false;
   return true;
 }
 
@@ -44,8 +49,8 @@ void log(Level lv, std::string_view msg) {
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   // One fprintf per line so lines from several processes sharing stderr do
   // not interleave mid-line.
-  fprintf(stderr, "%s.%03dZ %s[%d] %s: %.*s\n", ts, int(tv.tv_usec / 1000), g.program.c_str(),
-          int(getpid()), names[int(lv)], int(msg.size()), msg.data());
+  fprintf(stderr, "%s.%03dZ %s[%d] %s: %.*s\n", ts, int(tv.tv_usec / 1000), g.program.c_str(), int(getpid()),
+          names[int(lv)], int(msg.size()), msg.data());
 }
 
 std::string printable(std::string_view s, size_t max) {

@@ -1,7 +1,5 @@
 #include "uvx.h"
 
-#include <algorithm>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -168,9 +167,12 @@ void Stream::send_raw(std::string_view bytes) {
 }
 
 void Stream::when_flushed(std::function<void()> fn) {
-  if (!pending_.empty()) flushed_waiters_.push_back(std::move(fn));
-  else if (writing_) inflight_waiters_.push_back(std::move(fn));
-  else fn();
+  if (!pending_.empty())
+    flushed_waiters_.push_back(std::move(fn));
+  else if (writing_)
+    inflight_waiters_.push_back(std::move(fn));
+  else
+    fn();
 }
 
 // Writes are coalesced: while one is in flight, later frames collect in
@@ -216,8 +218,7 @@ void Stream::close(const std::string& why) {
   // callback frees the Stream, and closing_ keeps it from being called.
   auto cb = std::move(on_close);
   on_close = nullptr;
-  if (!uv_is_closing(handle()))
-    uv_close(handle(), [](uv_handle_t* h) { delete static_cast<Stream*>(h->data); });
+  if (!uv_is_closing(handle())) uv_close(handle(), [](uv_handle_t* h) { delete static_cast<Stream*>(h->data); });
   if (cb) cb(why);
 }
 
@@ -369,8 +370,10 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (v6) reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(p);
-    else reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(p);
+    if (v6)
+      reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(p);
+    else
+      reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(p);
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 && listen(fd, 16) == 0) {
       port = p;
       return fd;
@@ -378,8 +381,8 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
     last_errno = errno;
     ::close(fd);
   }
-  err = "no free port in " + host + " " + std::to_string(lo) + "-" + std::to_string(hi) + " (last error: " +
-        strerror(last_errno) + ")";
+  err = "no free port in " + host + " " + std::to_string(lo) + "-" + std::to_string(hi) +
+        " (last error: " + strerror(last_errno) + ")";
   return -1;
 }
 

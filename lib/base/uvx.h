@@ -177,8 +177,8 @@ int close_loop(uv_loop_t* loop);
 // Directory of the running executable (to find sibling binaries).
 std::string self_dir();
 
-uint64_t now_ms();          // monotonic
-double wall_time();         // seconds since the epoch
+uint64_t now_ms();   // monotonic
+double wall_time();  // seconds since the epoch
 std::string iso_time(double t);
 
 }  // namespace jsd

@@ -10,7 +10,6 @@
 
 namespace jsd {
 
-
 bool crypto_init(std::string& err) {
   if (sodium_init() < 0) {
     err = "libsodium failed to initialise";
@@ -60,8 +59,8 @@ void SecureChannel::seal(std::string_view plain, std::string& out) {
   out.resize(at + plain.size() + kMacBytes);
   unsigned long long clen = 0;
   crypto_aead_chacha20poly1305_ietf_encrypt(reinterpret_cast<unsigned char*>(out.data() + at), &clen,
-                                            reinterpret_cast<const unsigned char*>(plain.data()), plain.size(),
-                                            nullptr, 0, nullptr, nonce, tx_.data());
+                                            reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), nullptr,
+                                            0, nullptr, nonce, tx_.data());
 }
 
 bool SecureChannel::open(std::string_view cipher, std::string& plain) {

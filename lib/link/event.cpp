@@ -7,9 +7,12 @@ namespace jsd {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::call: return "call";
-    case Kind::reply: return "reply";
-    case Kind::notify: return "notify";
+    case Kind::call:
+      return "call";
+    case Kind::reply:
+      return "reply";
+    case Kind::notify:
+      return "notify";
   }
   return "?";
 }

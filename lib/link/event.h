@@ -36,7 +36,7 @@ enum class MsgType : uint8_t {
   ack = 3,         // seq: everything up to seq was handed to the node
   heartbeat = 4,
   heartbeat_ack = 5,
-  rekey = 6,        // the last message sealed with the old key (Noise Rekey())
+  rekey = 6,  // the last message sealed with the old key (Noise Rekey())
   // On the supervisor pipe between jsd-listener and its children.
   session = 10,     // listener -> queue-server: text = session secrets
   deliver = 11,     // queue-server -> listener: peer, instance, seq, event
@@ -81,6 +81,5 @@ std::string encode(const Msg& m);
 void encode_into(std::string& out, const Msg& m);
 // Returns false and sets err on malformed input; never throws.
 bool decode(std::string_view in, Msg& m, std::string& err);
-
 
 }  // namespace jsd

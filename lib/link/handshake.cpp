@@ -112,7 +112,8 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
     if (j.is_discarded() || !j.is_object()) return false;
     if (want_port) {
       auto it = j.find("port");
-      if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535) return false;
+      if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535)
+        return false;
       port_ = static_cast<uint16_t>(it->get<uint64_t>());
     }
     return want_port ? true : (get_str(j, "node", server_node_, true) && get_str(j, "cert", cert, false));
@@ -136,7 +137,8 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
     if (!hs_.read_message(f, payload, err)) return Step::failed;
     auto j = nlohmann::json::parse(payload, nullptr, false);
     std::string cert;
-    if (j.is_discarded() || !j.is_object() || !get_str(j, "node", server_node_, true) || !get_str(j, "cert", cert, false)) {
+    if (j.is_discarded() || !j.is_object() || !get_str(j, "node", server_node_, true) ||
+        !get_str(j, "cert", cert, false)) {
       err = "malformed answer";
       return Step::failed;
     }

@@ -1,7 +1,5 @@
 #include "identity.h"
 
-#include "names.h"
-
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -12,6 +10,8 @@
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
+
+#include "names.h"
 
 namespace jsd {
 

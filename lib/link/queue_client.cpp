@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "crypto.h"
-#include "handshake.h"
 #include "event.h"
+#include "handshake.h"
 #include "log.h"
 #include "uvx.h"
 
@@ -19,8 +19,15 @@ namespace {
 class QueueClient {
  public:
   QueueClient(uv_loop_t* loop, const ClientOptions& o, const Trust& trust, const Target& t)
-      : loop_(loop), o_(o), trust_(trust), target_(t), retry_(loop), beat_(loop), deadline_(loop),
-        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {
+      : loop_(loop),
+        o_(o),
+        trust_(trust),
+        target_(t),
+        retry_(loop),
+        beat_(loop),
+        deadline_(loop),
+        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }),
+        sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {
     backoff_ = uint64_t(o.cfg.reconnect_min_ms);
   }
 
@@ -39,7 +46,8 @@ class QueueClient {
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
     };
     sup_->start(o_.cfg.max_frame + 4096);
-    beat_.start(uint64_t(o_.cfg.heartbeat_ms), [this] { heartbeat(); }, uint64_t(o_.cfg.heartbeat_ms));
+    beat_.start(
+        uint64_t(o_.cfg.heartbeat_ms), [this] { heartbeat(); }, uint64_t(o_.cfg.heartbeat_ms));
     connect();
     return 0;
   }
@@ -118,7 +126,8 @@ class QueueClient {
       // none (a certified peer): XX, and the answer's key is checked.
       std::optional<Key32> server_key;
       if (auto* keys = trust_.pinned(target_.name); keys && keys->size() == 1) server_key = keys->front();
-      hs_ = std::make_unique<LinkInitiator>(trust_, Hello{o_.cfg.node, o_.cfg.listen.str(), "", ""}, target_.name, server_key);
+      hs_ = std::make_unique<LinkInitiator>(trust_, Hello{o_.cfg.node, o_.cfg.listen.str(), "", ""}, target_.name,
+                                            server_key);
       std::string first, err;
       if (!hs_->first(first, err)) return fail("handshake with " + target_.key() + ": " + err);
       c->send(first);
@@ -166,8 +175,10 @@ class QueueClient {
   // its certificate, or a broken answer). Neither cures itself quickly.
   void refused(const std::string& why, const std::string& state) {
     std::string line = "link to " + target_.key() + (state == "refused" ? " refused: " : " not made: ") + why;
-    if (line != last_failure_) log_warn(line);  // once, not every retry
-    else log_debug(line);
+    if (line != last_failure_)
+      log_warn(line);  // once, not every retry
+    else
+      log_debug(line);
     last_failure_ = line;
     report(state, why);
     drop_conn();
@@ -191,7 +202,8 @@ class QueueClient {
     bind_source(c);
     int rc = c->connect(ep, [this, c, port](int status) {
       if (status != 0) {
-        fail("cannot connect to " + target_.key() + "'s queue-server port " + std::to_string(port) + ": " + uv_error(status));
+        fail("cannot connect to " + target_.key() + "'s queue-server port " + std::to_string(port) + ": " +
+             uv_error(status));
         return;
       }
       uv_tcp_nodelay(c->tcp_handle(), 1);
@@ -299,8 +311,10 @@ class QueueClient {
 
   void fail(const std::string& why) {
     // The same failure every backoff interval is one line, not a flood.
-    if (why != last_failure_) log_warn(why);
-    else log_debug(why);
+    if (why != last_failure_)
+      log_warn(why);
+    else
+      log_debug(why);
     last_failure_ = why;
     report("down", why);
     drop_conn();
@@ -347,7 +361,10 @@ class QueueClient {
   void stop(const std::string& why) {
     if (stopping_) return;
     stopping_ = true;
-    log_info("stopping: " + why + (queue_.empty() ? "" : " (" + std::to_string(queue_.size()) + " unacknowledged events stay with the listener)"));
+    log_info("stopping: " + why +
+             (queue_.empty()
+                  ? ""
+                  : " (" + std::to_string(queue_.size()) + " unacknowledged events stay with the listener)"));
     retry_.stop();
     beat_.stop();
     deadline_.stop();

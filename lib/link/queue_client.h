@@ -12,9 +12,9 @@ namespace jsd {
 
 struct ClientOptions {
   Config cfg;
-  std::string remote;         // peer name or host:port
-  std::string address;        // set: remote is a name known by certificate, at this address
-  uint64_t instance = 0;      // the local listener's instance id
+  std::string remote;     // peer name or host:port
+  std::string address;    // set: remote is a name known by certificate, at this address
+  uint64_t instance = 0;  // the local listener's instance id
   int supervisor_fd = 3;
 };
 

@@ -16,7 +16,12 @@ namespace {
 
 class QueueServer {
  public:
-  QueueServer(uv_loop_t* loop, const ServerOptions& o) : loop_(loop), o_(o), timer_(loop), sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }), sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {}
+  QueueServer(uv_loop_t* loop, const ServerOptions& o)
+      : loop_(loop),
+        o_(o),
+        timer_(loop),
+        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }),
+        sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {}
 
   int start() {
     std::string err;
@@ -45,7 +50,9 @@ class QueueServer {
     // Nobody but our peer may take the link: if it has not arrived in time,
     // give the port back.
     timer_.start(uint64_t(o_.cfg.handshake_timeout_ms), [this] {
-      if (!link_) stop("no authenticated link from " + o_.peer + " within " + std::to_string(o_.cfg.handshake_timeout_ms) + " ms");
+      if (!link_)
+        stop("no authenticated link from " + o_.peer + " within " + std::to_string(o_.cfg.handshake_timeout_ms) +
+             " ms");
     });
     return 0;
   }
@@ -75,9 +82,8 @@ class QueueServer {
     sodium_memzero(rx.data(), rx.size());
     sodium_memzero(tx.data(), tx.size());
     sodium_wipe(m.text);
-    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16, [](uv_stream_t* s, int status) {
-      static_cast<QueueServer*>(s->data)->on_connection(status);
-    });
+    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16,
+                       [](uv_stream_t* s, int status) { static_cast<QueueServer*>(s->data)->on_connection(status); });
     if (rc != 0) stop("cannot listen: " + uv_error(rc));
   }
 
@@ -103,8 +109,10 @@ class QueueServer {
     uv_tcp_nodelay(c->tcp_handle(), 1);
     candidates_.insert(c);
     c->on_frame = [this, c](std::string_view p) {
-      if (link_ == c) on_link_frame(p);
-      else on_candidate_frame(c, p);
+      if (link_ == c)
+        on_link_frame(p);
+      else
+        on_candidate_frame(c, p);
     };
     c->on_close = [this, c](const std::string&) { candidates_.erase(c); };
     c->start(o_.cfg.max_frame + kLinkSlack);
@@ -141,7 +149,8 @@ class QueueServer {
       stop("link from " + o_.peer + " closed" + (why.empty() ? "" : ": " + why));
     };
     last_rx_ = now_ms();
-    timer_.start(uint64_t(o_.cfg.heartbeat_ms), [this] { check_alive(); }, uint64_t(o_.cfg.heartbeat_ms));
+    timer_.start(
+        uint64_t(o_.cfg.heartbeat_ms), [this] { check_alive(); }, uint64_t(o_.cfg.heartbeat_ms));
     log_info("link from " + o_.peer + " (" + c->peer_name() + ") is up");
     Msg up;
     up.type = MsgType::link_state;
@@ -286,7 +295,13 @@ class QueueServer {
 }  // namespace
 
 int run_queue_server(const ServerOptions& o) {
-  log_init({"QueueServer_" + o.peer, [&] { Level l = Level::info; parse_level(o.cfg.log_level, l); return l; }(), o.cfg.syslog});
+  log_init({"QueueServer_" + o.peer,
+            [&] {
+              Level l = Level::info;
+              parse_level(o.cfg.log_level, l);
+              return l;
+            }(),
+            o.cfg.syslog});
   std::string err;
   if (!crypto_init(err)) {
     log_error(err);

@@ -20,17 +20,23 @@ bool Trust::load(const Config& c, std::vector<std::string>& errors, int64_t now)
   node_ = c.node;
   std::string err;
   Key32 priv{}, pub{};
-  if (!load_node_key(c.key_file, priv, pub, err)) errors.push_back(err);
-  else self_ = noise::KeyPair::from_private(priv);
+  if (!load_node_key(c.key_file, priv, pub, err))
+    errors.push_back(err);
+  else
+    self_ = noise::KeyPair::from_private(priv);
   sodium_memzero(priv.data(), priv.size());
   if (!c.psk_file.empty()) {
-    if (!load_psk_file(c.psk_file, psk_, err)) errors.push_back(err);
-    else has_psk_ = true;
+    if (!load_psk_file(c.psk_file, psk_, err))
+      errors.push_back(err);
+    else
+      has_psk_ = true;
   }
   auto decode = [&](const std::string& where, const std::string& text, std::vector<Key32>& into) {
     Key32 k{};
-    if (!key_from_text(text, k)) errors.push_back(where + ": '" + text + "' is not a valid public key");
-    else into.push_back(k);
+    if (!key_from_text(text, k))
+      errors.push_back(where + ": '" + text + "' is not a valid public key");
+    else
+      into.push_back(k);
   };
   for (auto& [name, keys] : c.peer_keys)
     for (auto& t : keys) decode("peers." + name + ".public_key", t, pinned_[name]);
@@ -39,8 +45,9 @@ bool Trust::load(const Config& c, std::vector<std::string>& errors, int64_t now)
   // A revoked key is not pinned any more, in either direction: our clients
   // then check whoever answers (XX) and refuse it.
   for (auto& [name, keys] : pinned_)
-    keys.erase(std::remove_if(keys.begin(), keys.end(),
-                              [&](const Key32& k) { return std::find(revoked_.begin(), revoked_.end(), k) != revoked_.end(); }),
+    keys.erase(std::remove_if(
+                   keys.begin(), keys.end(),
+                   [&](const Key32& k) { return std::find(revoked_.begin(), revoked_.end(), k) != revoked_.end(); }),
                keys.end());
   // A peer listed by address only must be vouched for by a certificate.
   for (auto& [name, ep] : c.peers)
@@ -52,14 +59,17 @@ bool Trust::load(const Config& c, std::vector<std::string>& errors, int64_t now)
       errors.push_back(err);
     } else {
       if (cert.name != c.node)
-        errors.push_back("cert_file " + c.cert_file + ": the certificate is for '" + cert.name + "', not this node ('" + c.node + "')");
+        errors.push_back("cert_file " + c.cert_file + ": the certificate is for '" + cert.name + "', not this node ('" +
+                         c.node + "')");
       if (errors.size() == before && cert.key != self_.pub)
         errors.push_back("cert_file " + c.cert_file + ": the certificate is for another key than key_file's");
       // Our own certificate is checked like a peer's would be, so a node
       // learns at -t, not at its first refused link, that it has expired.
       std::string why;
-      if (!cas_.empty() && !check_cert(cert, cas_, revoked_, now, why)) errors.push_back("cert_file " + c.cert_file + ": " + why);
-      else if (now > cert.not_after) errors.push_back("cert_file " + c.cert_file + ": the certificate has expired");
+      if (!cas_.empty() && !check_cert(cert, cas_, revoked_, now, why))
+        errors.push_back("cert_file " + c.cert_file + ": " + why);
+      else if (now > cert.not_after)
+        errors.push_back("cert_file " + c.cert_file + ": the certificate has expired");
     }
   }
   return errors.size() == before;
@@ -70,7 +80,8 @@ const std::vector<Key32>* Trust::pinned(const std::string& name) const {
   return it == pinned_.end() ? nullptr : &it->second;
 }
 
-PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, const std::string& cert_text, int64_t now) const {
+PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, const std::string& cert_text,
+                              int64_t now) const {
   PeerVerdict v;
   v.name = claimed;
   auto refuse = [&](std::string why) {
@@ -80,7 +91,8 @@ PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, cons
   };
   if (!valid_name(claimed)) return refuse("invalid node name");
   if (claimed == node_) return refuse("it claims this node's own name");
-  if (std::find(revoked_.begin(), revoked_.end(), key) != revoked_.end()) return refuse("key of " + claimed + " is revoked");
+  if (std::find(revoked_.begin(), revoked_.end(), key) != revoked_.end())
+    return refuse("key of " + claimed + " is revoked");
   if (const auto* keys = pinned(claimed)) {
     if (std::find(keys->begin(), keys->end(), key) == keys->end()) return refuse("key not known for " + claimed);
     v.ok = true;

@@ -152,7 +152,7 @@ void Reaper::reap() {
       ++it;
       continue;
     }
-    std::pair<int, int> how = r < 0 ? std::make_pair(255, 0)  // not ours any more: lost
+    std::pair<int, int> how = r < 0             ? std::make_pair(255, 0)  // not ours any more: lost
                               : WIFSIGNALED(st) ? std::make_pair(0, WTERMSIG(st))
                                                 : std::make_pair(WEXITSTATUS(st), 0);
     done.emplace_back(std::move(it->second), how);

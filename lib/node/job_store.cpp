@@ -27,9 +27,18 @@ int JobRecord::exit_status() const {
 }
 
 json JobRecord::to_json() const {
-  json j = {{"id", id}, {"job", job}, {"from", from}, {"state", state}, {"pid", pid},
-            {"submitted", submitted}, {"started", started}, {"ended", ended}, {"durable", durable},
-            {"params", params}, {"stdout_tail", stdout_tail}, {"stderr_tail", stderr_tail}};
+  json j = {{"id", id},
+            {"job", job},
+            {"from", from},
+            {"state", state},
+            {"pid", pid},
+            {"submitted", submitted},
+            {"started", started},
+            {"ended", ended},
+            {"durable", durable},
+            {"params", params},
+            {"stdout_tail", stdout_tail},
+            {"stderr_tail", stderr_tail}};
   if (!argv.empty()) j["argv"] = argv;
   if (exit_code >= 0) j["exit_code"] = exit_code;
   if (signal > 0) j["signal"] = signal;
@@ -251,8 +260,10 @@ size_t JobStore::prune(double now) {
     if (i < keep_ && now - done[i].first <= max_age_) continue;
     Op rm{true, {}, false, ++version_[done[i].second]};
     std::string err;
-    if (loop_) enqueue(done[i].second, std::move(rm));
-    else apply(done[i].second, rm, err);
+    if (loop_)
+      enqueue(done[i].second, std::move(rm));
+    else
+      apply(done[i].second, rm, err);
     recs_.erase(done[i].second);
     ++removed;
   }

@@ -9,20 +9,19 @@
 // are deleted (also at start-up). Queued and running records are never pruned.
 #pragma once
 
-#include <map>
-#include <mutex>
-#include <string>
-#include <vector>
-
 #include <uv.h>
 
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace jsd {
 
 struct JobRecord {
   std::string id, job, from;
-  std::string state = "queued";  // queued running exited killed timeout cancelled failed lost
+  std::string state = "queued";   // queued running exited killed timeout cancelled failed lost
   std::vector<std::string> argv;  // ad-hoc commands only
   std::map<std::string, std::string> params;
   bool durable = false;

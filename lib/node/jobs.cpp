@@ -37,7 +37,7 @@ struct JobRunner::Run {
   JobRecord* rec = nullptr;  // owned by the store; never pruned while queued/running
   JobDef def;
   ReplyFn reply;  // null when nobody is listening (durable, restarted)
-  int pid = 0;  // while it runs
+  int pid = 0;    // while it runs
   Stream* out = nullptr;
   Stream* err = nullptr;
   std::unique_ptr<Timer> timeout, grace, drain, persist, resume;
@@ -48,7 +48,9 @@ struct JobRunner::Run {
 };
 
 JobRunner::JobRunner(uv_loop_t* loop, const Config& cfg)
-    : loop_(loop), cfg_(cfg), store_(cfg.state_dir + "/jobs", cfg.job_records_keep, double(cfg.job_records_max_age_s)),
+    : loop_(loop),
+      cfg_(cfg),
+      store_(cfg.state_dir + "/jobs", cfg.job_records_keep, double(cfg.job_records_max_age_s)),
       reaper_(loop) {}
 
 JobRunner::~JobRunner() {
@@ -120,9 +122,10 @@ void JobRunner::flush_records() {
 namespace {
 // A request's optional fields: each of the type it must have, or absent.
 std::string typed_fields_error(const json& req) {
-  static const std::pair<const char*, json::value_t> want[] = {
-      {"id", json::value_t::string}, {"job", json::value_t::string}, {"durable", json::value_t::boolean},
-      {"stream", json::value_t::boolean}};
+  static const std::pair<const char*, json::value_t> want[] = {{"id", json::value_t::string},
+                                                               {"job", json::value_t::string},
+                                                               {"durable", json::value_t::boolean},
+                                                               {"stream", json::value_t::boolean}};
   for (auto& [key, type] : want) {
     auto it = req.find(key);
     if (it != req.end() && it->type() != type)
@@ -199,7 +202,10 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
   r.durable = req.value("durable", false);
   if (req.contains("expires") && req["expires"].is_number() && r.submitted > req["expires"].get<double>()) {
     log_info("submission " + r.id + " from " + from + " expired before it arrived; not run");
-    return reply("job", error_body("submission " + r.id + " expired before it reached " + cfg_.node + " (its submitter gave up)"), false);
+    return reply(
+        "job",
+        error_body("submission " + r.id + " expired before it reached " + cfg_.node + " (its submitter gave up)"),
+        false);
   }
   bool stream = req.value("stream", true);
   if (req.contains("argv")) {
@@ -216,7 +222,9 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
     if (!req["params"].is_object()) return reply("job", error_body("params must be an object"), false);
     for (auto& [k, v] : req["params"].items()) {
       if (!valid_param_name(k))
-        return reply("job", error_body("invalid parameter name '" + k + "' (letters, digits, _; not starting with a digit)"), false);
+        return reply("job",
+                     error_body("invalid parameter name '" + k + "' (letters, digits, _; not starting with a digit)"),
+                     false);
       if (!v.is_string() || v.get<std::string>().find('\0') != std::string::npos)
         return reply("job", error_body("parameter " + k + " must be a string without NUL bytes"), false);
       r.params[k] = v.get<std::string>();
@@ -234,9 +242,14 @@ void JobRunner::submit(const std::string& from, const json& req, ReplyFn reply) 
   std::string why;
   bool ok = resolve(r, run->def, why);
   if (audit) {
-    json entry = {{"what", r.job == kAdhoc ? "adhoc" : "job"}, {"peer", from}, {"id", r.id}, {"verdict", ok ? "allowed" : "refused"}};
-    if (r.job == kAdhoc) entry["argv"] = r.argv;
-    else entry["job"] = r.job;
+    json entry = {{"what", r.job == kAdhoc ? "adhoc" : "job"},
+                  {"peer", from},
+                  {"id", r.id},
+                  {"verdict", ok ? "allowed" : "refused"}};
+    if (r.job == kAdhoc)
+      entry["argv"] = r.argv;
+    else
+      entry["job"] = r.job;
     if (!ok) entry["reason"] = why;
     if (!audit(entry, ok) && ok) {
       ok = false;
@@ -266,7 +279,8 @@ void JobRunner::enqueue(std::unique_ptr<Run> run) {
   int limit = run->def.max_parallel;
   if (running_count_[job] < limit && waiting_[job].empty()) return start(std::move(run));
   if (run->reply)
-    run->reply("job", dump_json({{"type", "queued"}, {"id", run->rec->id}, {"position", waiting_[job].size() + 1}}), true);
+    run->reply("job", dump_json({{"type", "queued"}, {"id", run->rec->id}, {"position", waiting_[job].size() + 1}}),
+               true);
   waiting_[job].push_back(std::move(run));
 }
 
@@ -332,7 +346,9 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   // Confirm first, then write: the record is already in memory for status
   // queries, and the submitter should not wait for the file system.
   if (run->reply)
-    run->reply("job", dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}), true);
+    run->reply("job",
+               dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}),
+               true);
   // A short job's "running" record would be overwritten at once: write it
   // only once the job has run a while (durable ones at once).
   if (r.durable) {
@@ -366,14 +382,17 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     // Output still in the pipes is part of the job; a background process
     // that keeps them open is not: stop waiting for it after a moment.
     run->drain = std::make_unique<Timer>(loop_);
-    run->drain->start(2000, [run] {
-      if (run->paused) return;  // the output is only waiting for room: keep it
-      // Closing one may finish (and free) the run: take both first.
-      Stream* o = run->out;
-      Stream* e = run->err;
-      if (o) o->close();
-      if (e) e->close();
-    }, 2000);
+    run->drain->start(
+        2000,
+        [run] {
+          if (run->paused) return;  // the output is only waiting for room: keep it
+          // Closing one may finish (and free) the run: take both first.
+          Stream* o = run->out;
+          Stream* e = run->err;
+          if (o) o->close();
+          if (e) e->close();
+        },
+        2000);
     maybe_finish(run);
   });
   if (run->def.timeout_s > 0) {
@@ -407,13 +426,16 @@ void JobRunner::check_backlog(Run* run) {
            " MiB wait for " + run->rec->from);
   if (on_pause) on_pause();
   if (!run->resume) run->resume = std::make_unique<Timer>(loop_);
-  run->resume->start(10, [this, run] {
-    if (backlog(run->rec->from) > kLowWater) return;
-    run->resume->stop();
-    run->paused = false;
-    if (run->out) run->out->resume();
-    if (run->err) run->err->resume();
-  }, 10);
+  run->resume->start(
+      10,
+      [this, run] {
+        if (backlog(run->rec->from) > kLowWater) return;
+        run->resume->stop();
+        run->paused = false;
+        if (run->out) run->out->resume();
+        if (run->err) run->err->resume();
+      },
+      10);
 }
 
 void JobRunner::maybe_finish(Run* run) {
@@ -452,10 +474,12 @@ void JobRunner::finish(Run* run) {
 JobRecord* JobRunner::own_record(const std::string& from, const json& req, ReplyFn& reply) {
   std::string id = req.value("id", "");
   JobRecord* r = store_.find(id);
-  if (!r) reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
+  if (!r)
+    reply("job", error_body("no job '" + id + "' on " + cfg_.node), false);
   else if (r->from != from && from != cfg_.node)
     reply("job", error_body("job " + id + " was not submitted by " + from), false);
-  else return r;
+  else
+    return r;
   return nullptr;
 }
 
@@ -504,7 +528,8 @@ void JobRunner::kill_all() {
 
 json JobRunner::status_json() const {
   json running = json::array();
-  for (auto& [p, run] : runs_) running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
+  for (auto& [p, run] : runs_)
+    running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
   size_t waiting = 0;
   for (auto& [k, q] : waiting_) waiting += q.size();
   return {{"running", running}, {"queued", waiting}};

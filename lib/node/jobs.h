@@ -7,13 +7,13 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "config.h"
-#include "job_store.h"
 #include "job_spawn.h"
+#include "job_store.h"
 #include "uvx.h"
 
 namespace jsd {

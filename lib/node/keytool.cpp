@@ -35,7 +35,8 @@ int run_keytool(const KeyToolOptions& o) {
   }
   if (!o.gen_psk.empty()) {
     if (!gen_psk_file(o.gen_psk, err)) return fail(err);
-    fprintf(stderr, "jsd-listener: wrote a new psk to %s (give it to every node as psk_file, mode 0600)\n", o.gen_psk.c_str());
+    fprintf(stderr, "jsd-listener: wrote a new psk to %s (give it to every node as psk_file, mode 0600)\n",
+            o.gen_psk.c_str());
     return 0;
   }
   if (!o.gen_ca.empty()) {
@@ -49,7 +50,8 @@ int run_keytool(const KeyToolOptions& o) {
       if (!valid_name(g)) return fail("--groups: '" + g + "' is not a valid group name");
     if (o.days < 1 || o.days > 36500) return fail("--days: must be 1-36500");
     Cert c;
-    if (!key_from_text(o.subject_key, c.key)) return fail("'" + o.subject_key + "' is not a public key (44 characters of base64, as --gen-key prints)");
+    if (!key_from_text(o.subject_key, c.key))
+      return fail("'" + o.subject_key + "' is not a public key (44 characters of base64, as --gen-key prints)");
     CaKey ca;
     if (!load_ca_key(o.sign_cert, ca, err)) return fail(err);
     c.name = o.name;

@@ -195,7 +195,8 @@ int Listener::start() {
 
   sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { shutdown("SIGTERM"); });
   sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
-  sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [] { log_info("SIGHUP ignored: restart the listener to reload its configuration"); });
+  sig_hup_ = std::make_unique<Signal>(
+      loop_, SIGHUP, [] { log_info("SIGHUP ignored: restart the listener to reload its configuration"); });
 
   log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + sock);
   for (auto& peer : cfg_.connect_at_startup) ensure_client(peer);
@@ -243,7 +244,8 @@ void Listener::on_node_connection(int status) {
   s->on_close = [this, hp](const std::string& why) {
     hp->s = nullptr;
     if (!why.empty())
-      refusal("handshake from " + hp->from + (hp->claimed.empty() ? "" : " ('" + printable(hp->claimed) + "')") + " failed: " + why);
+      refusal("handshake from " + hp->from + (hp->claimed.empty() ? "" : " ('" + printable(hp->claimed) + "')") +
+              " failed: " + why);
     finish_handshake(hp, false);
   };
   handshakes_[hp] = std::move(h);
@@ -265,10 +267,14 @@ bool Listener::admit_handshake(const std::string& host) {
   b.tokens = b.last_ms ? std::min(cap, b.tokens + double(now - b.last_ms) * kHandshakesPerSecond / 1000.0) : cap;
   b.last_ms = now;
   const char* why = nullptr;
-  if (handshakes_.size() >= kMaxHandshakes) why = "too many handshakes pending";
-  else if (pending_by_host_[host] >= kMaxHandshakesPerHost) why = "too many handshakes pending from one address";
-  else if (b.tokens < 1.0) why = "too many new connections from one address";
-  else b.tokens -= 1.0;
+  if (handshakes_.size() >= kMaxHandshakes)
+    why = "too many handshakes pending";
+  else if (pending_by_host_[host] >= kMaxHandshakesPerHost)
+    why = "too many handshakes pending from one address";
+  else if (b.tokens < 1.0)
+    why = "too many new connections from one address";
+  else
+    b.tokens -= 1.0;
   if (handshake_rate_.size() > 4096) handshake_rate_.clear();  // bounded, not precise
   if (!why) return true;
   ++dropped_;
@@ -284,7 +290,8 @@ bool Listener::admit_handshake(const std::string& host) {
 void Listener::finish_handshake(Handshake* h, bool) {
   auto it = handshakes_.find(h);
   if (it == handshakes_.end()) return;
-  if (auto p = pending_by_host_.find(h->host); p != pending_by_host_.end() && --p->second <= 0) pending_by_host_.erase(p);
+  if (auto p = pending_by_host_.find(h->host); p != pending_by_host_.end() && --p->second == 0)
+    pending_by_host_.erase(p);
   if (h->s) {
     Stream* s = h->s;
     h->s = nullptr;
@@ -356,8 +363,13 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
     // A refusal is recorded now; an allowed link once its ticket arrives
     // (promote), so a replayed message 1 leaves no "allowed" line.
     // Not synced: a refusal allows nothing, and anyone can make keys.
-    audit_->record({{"what", "link"}, {"peer", printable(hello.node)}, {"key", fp()}, {"address", h->from},
-                    {"verdict", "refused"}, {"reason", v.reason}}, false);
+    audit_->record({{"what", "link"},
+                    {"peer", printable(hello.node)},
+                    {"key", fp()},
+                    {"address", h->from},
+                    {"verdict", "refused"},
+                    {"reason", v.reason}},
+                   false);
     return refuse(v.reason + " (key " + fp() + ")", v.reason);
   }
   std::string peer = hello.node;
@@ -374,8 +386,8 @@ void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
   sp->key_fp = fp();
   sp->by_cert = v.by_cert;
   sp->cert_groups = v.groups;
-  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") + ") passed the handshake; QueueServer_" +
-           peer + " on port " + std::to_string(port));
+  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") +
+           ") passed the handshake; QueueServer_" + peer + " on port " + std::to_string(port));
   h->s->send(out);
   finish_handshake(h, true);
   // Step 5 early: a pinned peer's reverse link can come up while its

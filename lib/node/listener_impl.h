@@ -5,20 +5,19 @@
 
 #include <deque>
 #include <map>
-#include <set>
 #include <memory>
-#include <unordered_map>
-
 #include <nlohmann/json.hpp>
+#include <set>
+#include <unordered_map>
 
 #include "audit.h"
 #include "crypto.h"
-#include "handshake.h"
-#include "trust.h"
-#include "jobs.h"
-#include "outbox.h"
 #include "event.h"
+#include "handshake.h"
+#include "jobs.h"
 #include "listener.h"
+#include "outbox.h"
+#include "trust.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -55,7 +54,7 @@ class Listener {
     uint64_t instance = 0;
     std::unique_ptr<Timer> resume_timer;  // while paused for a slow tool
     bool exited = false;
-    bool joined = false;   // its peer's ticket arrived: it is the peer's link
+    bool joined = false;      // its peer's ticket arrived: it is the peer's link
     bool learn_addr = false;  // a peer known by certificate: remember its address once joined
     Endpoint addr;
     std::string from, key_fp;  // the handshake's address and key, for the audit line
@@ -118,7 +117,7 @@ class Listener {
     uint64_t last_ms = 0;
   };
   std::map<std::string, Bucket> handshake_rate_;
-  std::map<std::string, int> pending_by_host_;
+  std::map<std::string, size_t> pending_by_host_;
   uint64_t dropped_ = 0, dropped_logged_ms_ = 0;
   void finish_handshake(Handshake* h, bool ok);
   void on_control_connection(int status);
@@ -133,7 +132,7 @@ class Listener {
   // Groups a peer's certificate gave it, learnt at its handshake.
   std::map<std::string, std::vector<std::string>> cert_groups_;
   std::map<std::string, std::string> peer_fingerprints_;  // the key each peer last linked with
-  std::map<std::string, uint64_t> refusals_logged_;  // reason -> when last logged
+  std::map<std::string, uint64_t> refusals_logged_;       // reason -> when last logged
   void refusal(const std::string& line);
   static constexpr int kRefusalLinesPerWindow = 8;
   uint64_t refusal_window_ms_ = 0, refusals_suppressed_ = 0;
@@ -148,7 +147,7 @@ class Listener {
   std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
   std::map<std::string, std::unique_ptr<ClientProc>> clients_;
   std::map<std::string, std::unique_ptr<ServerProc>> servers_;
-  std::map<std::string, Endpoint> dynamic_peers_;  // allowed unknown peers, by name
+  std::map<std::string, Endpoint> dynamic_peers_;              // allowed unknown peers, by name
   std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
   std::unordered_map<uint64_t, Stream*> tools_;
   uint64_t next_tool_ = 0, next_event_ = 0;

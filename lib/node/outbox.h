@@ -4,10 +4,9 @@
 // "queued"; it is removed when the remote node has answered.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace jsd {
 

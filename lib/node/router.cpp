@@ -2,9 +2,9 @@
 // objects, and replies back to the tool that is waiting for them.
 #include <unistd.h>
 
+#include "jsd_version.h"
 #include "listener_impl.h"
 #include "log.h"
-#include "jsd_version.h"
 
 namespace jsd {
 
@@ -84,13 +84,15 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
 // so it survives a restart of this node; removed once the remote answered.
 void Listener::send_durable(uint64_t tool, Msg& m, const Target& t) {
   auto body = json::parse(m.ev.body, nullptr, false);
-  std::string id = body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
+  std::string id =
+      body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
   if (!valid_name(id)) return tool_error(tool, m.ev.id, "a durable event needs a valid \"id\" in its body");
   OutboxEntry e{id, t.key(), m.ev.object, m.ev.body};
   std::string err;
   if (!outbox_->put(e, err)) return tool_error(tool, m.ev.id, "cannot queue durably: " + err);
   Msg r{MsgType::data};
-  r.ev = {Kind::reply, m.ev.id, cfg_.node, cfg_.node, m.ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}), false};
+  r.ev = {Kind::reply, m.ev.id, cfg_.node, cfg_.node, m.ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}),
+          false};
   tools_[tool]->send(encode(r));
   deliver_outbox_entry(e);
 }
@@ -217,7 +219,8 @@ void Listener::dispatch_local(const Event& ev, ReplyFn reply) {
   }
   if (ev.object == "job") {
     // A notify has nobody to answer: give the runner a sink.
-    jobs_->handle(ev.from, ev.body, reply ? reply : [](const std::string&, std::string, bool) {});
+    jobs_->handle(
+        ev.from, ev.body, reply ? reply : [](const std::string&, std::string, bool) {});
     return;
   }
   if (reply) reply(ev.object, dump_json({{"error", "no object '" + ev.object + "' on node " + cfg_.node}}), false);
@@ -246,7 +249,7 @@ json Listener::status_json() {
                      {"queued", 0},
                      {"since", iso_time(s->since)}});
   }
-  json j = {{"node", cfg_.node},      {"version", JSD_VERSION}, {"pid", getpid()},
+  json j = {{"node", cfg_.node},           {"version", JSD_VERSION},      {"pid", getpid()},
             {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
   if (jobs_) j["jobs"] = jobs_->status_json();
   return j;

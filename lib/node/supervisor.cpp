@@ -1,9 +1,8 @@
 // The listener's children: one jsd-client per remote node (started lazily or
 // at start-up, restarted when it dies) and one jsd-queue-server per
 // connected peer (replaced when the peer reconnects).
-#include <unistd.h>
-
 #include <sodium.h>
+#include <unistd.h>
 
 #include <csignal>
 
@@ -190,7 +189,8 @@ bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, st
     retiring_.erase(child);
     if (retiring_.empty() && retire_timer_) retire_timer_->stop();
     if (!stopping_ && sp->state != "retired" && sp->joined)
-      log_info("QueueServer_" + peer + (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
+      log_info("QueueServer_" + peer +
+               (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
     sp->child = nullptr;
     sp->exited = true;
     if (sp->pipe) sp->pipe->resume();  // read what it left to the end
@@ -225,8 +225,8 @@ bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, st
 bool Listener::promote(ServerProc* sp) {
   for (auto j = joining_.begin(); j != joining_.end(); ++j) {
     if (j->get() != sp) continue;
-    nlohmann::json entry = {{"what", "link"}, {"peer", sp->peer}, {"key", sp->key_fp}, {"address", sp->from},
-                            {"verdict", "allowed"}};
+    nlohmann::json entry = {
+        {"what", "link"}, {"peer", sp->peer}, {"key", sp->key_fp}, {"address", sp->from}, {"verdict", "allowed"}};
     if (sp->by_cert) entry["by"] = "certificate";
     if (!audit_->record(entry)) {
       // Not on record, not allowed: the joining queue-server goes.
@@ -239,13 +239,16 @@ bool Listener::promote(ServerProc* sp) {
     sp->joined = true;
     // What the handshake said about the peer counts from now on, not from
     // message 1 (which anyone who recorded it can replay).
-    if (sp->by_cert) cert_groups_[sp->peer] = sp->cert_groups;
-    else cert_groups_.erase(sp->peer);
+    if (sp->by_cert)
+      cert_groups_[sp->peer] = sp->cert_groups;
+    else
+      cert_groups_.erase(sp->peer);
     peer_fingerprints_[sp->peer] = sp->key_fp;
     if (auto it = servers_.find(sp->peer); it != servers_.end()) {
       std::unique_ptr<ServerProc> old = std::move(it->second);
       servers_.erase(it);
-      log_info("replacing QueueServer_" + sp->peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) + ")");
+      log_info("replacing QueueServer_" + sp->peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) +
+               ")");
       if (old->child) retire(old->child);
       if (old->pipe) old->pipe->resume();
       old->state = "retired";
@@ -348,12 +351,15 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
       congested_tool_ = 0;
       s->pipe->pause();
       if (!s->resume_timer) s->resume_timer = std::make_unique<Timer>(loop_);
-      s->resume_timer->start(10, [this, s, tool] {
-        auto t = tools_.find(tool);
-        if (t != tools_.end() && t->second->pending_bytes() > kToolLowWater) return;
-        s->resume_timer->stop();
-        if (s->pipe) s->pipe->resume();
-      }, 10);
+      s->resume_timer->start(
+          10,
+          [this, s, tool] {
+            auto t = tools_.find(tool);
+            if (t != tools_.end() && t->second->pending_bytes() > kToolLowWater) return;
+            s->resume_timer->stop();
+            if (s->pipe) s->pipe->resume();
+          },
+          10);
     }
     congested_tool_ = 0;
   }

@@ -2,9 +2,9 @@
 // jsd-listener --status).
 #pragma once
 
-#include <string>
-
 #include <uv.h>
+
+#include <string>
 
 #include "config.h"
 #include "event.h"

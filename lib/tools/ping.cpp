@@ -5,9 +5,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "control.h"
 #include "event.h"
@@ -20,8 +19,13 @@ using nlohmann::json;
 
 class Pinger {
  public:
-  Pinger(uv_loop_t* loop, const PingOptions& o) : loop_(loop), o_(o), tick_(loop), wait_(loop),
-      sig_int_(loop, SIGINT, [this] { finish(); }), sig_term_(loop, SIGTERM, [this] { finish(); }) {}
+  Pinger(uv_loop_t* loop, const PingOptions& o)
+      : loop_(loop),
+        o_(o),
+        tick_(loop),
+        wait_(loop),
+        sig_int_(loop, SIGINT, [this] { finish(); }),
+        sig_term_(loop, SIGTERM, [this] { finish(); }) {}
 
   int run() {
     std::string err;
@@ -40,7 +44,8 @@ class Pinger {
       printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(), t.addr.str().c_str(), o_.object.c_str());
     send_one();
     if (o_.count != 1 && o_.interval_s > 0)
-      tick_.start(uint64_t(o_.interval_s * 1000), [this] { send_one(); }, uint64_t(std::max(1.0, o_.interval_s * 1000)));
+      tick_.start(
+          uint64_t(o_.interval_s * 1000), [this] { send_one(); }, uint64_t(std::max(1.0, o_.interval_s * 1000)));
     uv_run(loop_, UV_RUN_DEFAULT);
     return code_;
   }
@@ -93,13 +98,15 @@ class Pinger {
     if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
     std::string text;
     switch (read_control_notice(m, o_.node, text)) {
-      case ControlNotice::fatal: return (void)fail(text);
+      case ControlNotice::fatal:
+        return (void)fail(text);
       case ControlNotice::note:
         if (!o_.json && !o_.quiet && text != last_note_)  // once per state, not per retry
           fprintf(stderr, "jsd-ping: %s: link %s (calls wait in the queue)\n", o_.node.c_str(), text.c_str());
         last_note_ = text;
         return;
-      case ControlNotice::none: break;
+      case ControlNotice::none:
+        break;
     }
     if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
     auto it = sent_at_.find(m.ev.id);
@@ -139,7 +146,7 @@ class Pinger {
       if (o_.json) {
         json replies = json::array();
         for (auto& [seq, r] : rtts_) replies.push_back({{"seq", seq}, {"rtt_ms", r}});
-        json j = {{"node", o_.node}, {"object", o_.object}, {"sent", sent_}, {"received", n},
+        json j = {{"node", o_.node},  {"object", o_.object}, {"sent", sent_},     {"received", n},
                   {"lost_pct", lost}, {"time_ms", total_ms}, {"replies", replies}};
         if (n) j["rtt_ms"] = {{"min", mn}, {"avg", avg}, {"max", mx}, {"mdev", mdev}};
         std::cout << j.dump() << std::endl;

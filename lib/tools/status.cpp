@@ -1,11 +1,11 @@
 // `jsd-listener --status`: the node's links, for people or (--json) scripts.
+#include "status.h"
+
 #include <cstdio>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "control.h"
-#include "status.h"
 
 namespace jsd {
 

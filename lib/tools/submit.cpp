@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "control.h"
@@ -56,8 +55,10 @@ class Submitter {
     json body;
     if (o_.mode == SubmitOptions::Mode::submit) {
       body = {{"op", "submit"}, {"id", id_}, {"params", o_.params}, {"stream", !o_.no_wait}, {"durable", o_.no_wait}};
-      if (o_.argv.empty()) body["job"] = o_.job;
-      else body["argv"] = o_.argv;
+      if (o_.argv.empty())
+        body["job"] = o_.job;
+      else
+        body["argv"] = o_.argv;
       submitted_ = wall_time();
       // A submission that arrives after we gave up must not run (and must
       // not use up its id, so that a retry with --id runs it).
@@ -148,7 +149,8 @@ class Submitter {
         fprintf(stderr, "jsd-submit: detached; job %s keeps running on %s (jsd-submit --status %s %s)\n", id_.c_str(),
                 o_.node.c_str(), id_.c_str(), o_.node.c_str());
       else
-        fprintf(stderr, "jsd-submit: interrupted before %s confirmed the job; it may still run: jsd-submit --status %s %s\n",
+        fprintf(stderr,
+                "jsd-submit: interrupted before %s confirmed the job; it may still run: jsd-submit --status %s %s\n",
                 o_.node.c_str(), id_.c_str(), o_.node.c_str());
       if (!o_.detach_on_interrupt) send_cancel();
       return exit_with(128 + sig);
@@ -169,13 +171,15 @@ class Submitter {
     if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
     std::string text;
     switch (read_control_notice(m, o_.node, text)) {
-      case ControlNotice::fatal: return (void)fail(text);
+      case ControlNotice::fatal:
+        return (void)fail(text);
       case ControlNotice::note:
         if (!o_.quiet && text != last_note_)  // once per state, not per retry
           fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", o_.node.c_str(), text.c_str());
         last_note_ = text;
         return;
-      case ControlNotice::none: break;
+      case ControlNotice::none:
+        break;
     }
     if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
     last_rx_ms_ = now_ms();
@@ -186,29 +190,44 @@ class Submitter {
     auto j = json::parse(m.ev.body, nullptr, false);
     if (!j.is_object()) return (void)fail("malformed reply from " + o_.node);
     std::string type = j.value("type", "");
-    if (j.contains("error")) return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+    if (j.contains("error"))
+      return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
     if (type == "queued_locally") {
-      if (o_.json) std::cout << dump_json({{"id", id_}, {"node", o_.node}, {"job", job_name()}, {"state", "queued"}, {"submitted", submitted_}}) << std::endl;
-      else std::cout << id_ << std::endl;
+      if (o_.json)
+        std::cout << dump_json({{"id", id_},
+                                {"node", o_.node},
+                                {"job", job_name()},
+                                {"state", "queued"},
+                                {"submitted", submitted_}})
+                  << std::endl;
+      else
+        std::cout << id_ << std::endl;
       return exit_with(0);
     }
     if (type == "queued") {
       queued_ = true;
-      if (!o_.quiet) fprintf(stderr, "jsd-submit: %s: job %s queued (position %d)\n", o_.node.c_str(), id_.c_str(), j.value("position", 0));
+      if (!o_.quiet)
+        fprintf(stderr, "jsd-submit: %s: job %s queued (position %d)\n", o_.node.c_str(), id_.c_str(),
+                j.value("position", 0));
       return;
     }
     if (type == "started") {
       started_ = j.value("started", wall_time());
       // The end confirmation waits in the node's memory; if that node
       // stops, it is gone. After a quiet spell, ask for the job's record.
-      watchdog_.start(kWatchMs, [this] {
-        if (now_ms() - last_rx_ms_ >= kWatchMs && !done_) send_call(3, {{"op", "status"}, {"id", id_}}, false);
-      }, kWatchMs);
+      watchdog_.start(
+          kWatchMs,
+          [this] {
+            if (now_ms() - last_rx_ms_ >= kWatchMs && !done_) send_call(3, {{"op", "status"}, {"id", id_}}, false);
+          },
+          kWatchMs);
       if (!o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(), id_.c_str(), j.value("pid", 0));
+        fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(),
+                id_.c_str(), j.value("pid", 0));
       return;
     }
-    if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate") return on_record(type, j["record"]);
+    if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate")
+      return on_record(type, j["record"]);
     fail("unexpected reply '" + type + "' from " + o_.node);
   }
 
@@ -235,32 +254,45 @@ class Submitter {
       if (o_.json) {
         std::cout << dump_json(r) << std::endl;
       } else {
-        printf("job %s (%s) on %s: %s", r.value("id", "").c_str(), r.value("job", "").c_str(), o_.node.c_str(), state.c_str());
+        printf("job %s (%s) on %s: %s", r.value("id", "").c_str(), r.value("job", "").c_str(), o_.node.c_str(),
+               state.c_str());
         if (r.contains("exit_status")) printf(", exit status %d", status);
         printf("\n  submitted %s by %s, started %s, ended %s\n", fmt_time(r.value("submitted", 0.0)).c_str(),
-               r.value("from", "").c_str(), fmt_time(r.value("started", 0.0)).c_str(), fmt_time(r.value("ended", 0.0)).c_str());
+               r.value("from", "").c_str(), fmt_time(r.value("started", 0.0)).c_str(),
+               fmt_time(r.value("ended", 0.0)).c_str());
         if (r.contains("error")) printf("  error: %s\n", r["error"].get<std::string>().c_str());
         if (type == "cancel")
           printf("  %s\n", state == "running"     ? "cancelling: SIGTERM sent to its process group"
-                            : state == "cancelled" ? "cancelled"
-                                                   : "not running: nothing to cancel");
+                           : state == "cancelled" ? "cancelled"
+                                                  : "not running: nothing to cancel");
       }
       return exit_with(0);
     }
     if (type == "duplicate") not_ours_ = true;  // an earlier submission's job: never cancel it
     if (type == "duplicate" && (state == "queued" || state == "running"))
-      return (void)fail("job id " + id_ + " is already " + state + " on " + o_.node + " (jsd-submit --status " + id_ + " " + o_.node + ")");
+      return (void)fail("job id " + id_ + " is already " + state + " on " + o_.node + " (jsd-submit --status " + id_ +
+                        " " + o_.node + ")");
     if (type == "duplicate" && !o_.quiet)
       fprintf(stderr, "jsd-submit: %s: job id %s already ran there; not run again\n", o_.node.c_str(), id_.c_str());
-    if (state == "failed") fprintf(stderr, "jsd-submit: %s: %s\n", o_.node.c_str(), r.value("error", "the job could not start").c_str());
-    else if (state == "timeout" && !o_.quiet) fprintf(stderr, "jsd-submit: %s: job %s ended by its timeout_s\n", o_.node.c_str(), id_.c_str());
+    if (state == "failed")
+      fprintf(stderr, "jsd-submit: %s: %s\n", o_.node.c_str(), r.value("error", "the job could not start").c_str());
+    else if (state == "timeout" && !o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: job %s ended by its timeout_s\n", o_.node.c_str(), id_.c_str());
     else if (r.contains("signal") && !o_.quiet && !interrupted_)
-      fprintf(stderr, "jsd-submit: %s: job %s killed by signal %d\n", o_.node.c_str(), id_.c_str(), r.value("signal", 0));
+      fprintf(stderr, "jsd-submit: %s: job %s killed by signal %d\n", o_.node.c_str(), id_.c_str(),
+              r.value("signal", 0));
     if (o_.json) {
-      json out = {{"id", id_}, {"node", o_.node}, {"job", r.value("job", job_name())}, {"state", state},
-                  {"exit_status", status}, {"submitted", r.value("submitted", submitted_)},
-                  {"started", r.value("started", 0.0)}, {"ended", r.value("ended", 0.0)},
-                  {"duration_s", r.value("duration_s", 0.0)}, {"wall_s", wall_time() - submitted_}, {"duplicate", type == "duplicate"}};
+      json out = {{"id", id_},
+                  {"node", o_.node},
+                  {"job", r.value("job", job_name())},
+                  {"state", state},
+                  {"exit_status", status},
+                  {"submitted", r.value("submitted", submitted_)},
+                  {"started", r.value("started", 0.0)},
+                  {"ended", r.value("ended", 0.0)},
+                  {"duration_s", r.value("duration_s", 0.0)},
+                  {"wall_s", wall_time() - submitted_},
+                  {"duplicate", type == "duplicate"}};
       if (r.contains("exit_code")) out["exit_code"] = r["exit_code"];
       if (r.contains("signal")) out["signal"] = r["signal"];
       if (r.contains("error")) out["error"] = r["error"];

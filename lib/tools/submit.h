@@ -16,8 +16,8 @@ struct SubmitOptions {
   std::string job;                // a job name from the node's config, or
   std::vector<std::string> argv;  // an ad-hoc command (jsd-submit NODE -- CMD...)
   std::map<std::string, std::string> params;
-  std::string id;                 // submission id; generated when empty
-  double timeout_s = 0;           // 0: wait as long as the job runs
+  std::string id;        // submission id; generated when empty
+  double timeout_s = 0;  // 0: wait as long as the job runs
   bool no_wait = false, json = false, quiet = false, detach_on_interrupt = false;
   enum class Mode { submit, status, cancel } mode = Mode::submit;
 };

@@ -1,11 +1,12 @@
 // Handshakes per second one responder can authenticate: the Noise IK
 // handshake of a link (both DH-heavy messages, the peer check), in memory,
 // on one core. Prints "handshakes/s N" for bench.py.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <unistd.h>
 
 #include "crypto.h"
 #include "handshake.h"

@@ -13,9 +13,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "config.h"
 #include "control.h"
@@ -65,7 +64,8 @@ static void read_msgs(int fd, FrameDecoder& dec, F pred) {
   }
 }
 
-static std::string send_msg(const std::string& node, Kind kind, uint64_t id, const std::string& object, const std::string& body) {
+static std::string send_msg(const std::string& node, Kind kind, uint64_t id, const std::string& object,
+                            const std::string& body) {
   Msg m(MsgType::send);
   m.ev.kind = kind;
   m.ev.id = id;
@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
     full_write(fd, batch);
     read_msgs(fd, dec, [last](const Msg& m) { return !(m.type == MsgType::data && m.ev.id == last); });
     double secs = std::chrono::duration<double>(clk::now() - t0).count();
-    printf("{\"mode\":\"notify\",\"count\":%ld,\"body_bytes\":%zu,\"per_s\":%.0f}\n", count, body_bytes, double(count) / secs);
+    printf("{\"mode\":\"notify\",\"count\":%ld,\"body_bytes\":%zu,\"per_s\":%.0f}\n", count, body_bytes,
+           double(count) / secs);
     return 0;
   }
   if (mode == "submit" && argc >= 6) {
@@ -128,7 +129,8 @@ int main(int argc, char** argv) {
     long sent = 0, done = 0, failed = 0;
     auto submit = [&] {
       ++sent;
-      nlohmann::json b = {{"op", "submit"}, {"id", std::string(tag) + "-" + std::to_string(sent)}, {"job", job}, {"stream", true}};
+      nlohmann::json b = {
+          {"op", "submit"}, {"id", std::string(tag) + "-" + std::to_string(sent)}, {"job", job}, {"stream", true}};
       full_write(fd, send_msg(node, Kind::call, uint64_t(sent), "job", b.dump()));
     };
     auto t0 = clk::now();
@@ -142,8 +144,8 @@ int main(int argc, char** argv) {
       return done < count;
     });
     double secs = std::chrono::duration<double>(clk::now() - t0).count();
-    printf("{\"mode\":\"submit\",\"count\":%ld,\"parallel\":%ld,\"failed\":%ld,\"per_s\":%.1f}\n", count, parallel, failed,
-           double(count) / secs);
+    printf("{\"mode\":\"submit\",\"count\":%ld,\"parallel\":%ld,\"failed\":%ld,\"per_s\":%.1f}\n", count, parallel,
+           failed, double(count) / secs);
     return failed ? 1 : 0;
   }
   fprintf(stderr, "unknown mode %s\n", mode.c_str());

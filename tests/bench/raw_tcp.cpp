@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
         acc.append(buf.data(), size_t(r));
         size_t pos = 0;
         while (acc.size() - pos >= 4) {
-          uint32_t n = (uint8_t(acc[pos]) << 24) | (uint8_t(acc[pos + 1]) << 16) | (uint8_t(acc[pos + 2]) << 8) | uint8_t(acc[pos + 3]);
+          uint32_t n = (uint8_t(acc[pos]) << 24) | (uint8_t(acc[pos + 1]) << 16) | (uint8_t(acc[pos + 2]) << 8) |
+                       uint8_t(acc[pos + 3]);
           if (acc.size() - pos < 4 + n) break;
           pos += 4 + n;
           ++frames;
@@ -120,7 +121,8 @@ int main(int argc, char** argv) {
     char ok;
     if (!full_read(s, &ok, 1)) die("read");
     double secs = std::chrono::duration<double>(clk::now() - t0).count();
-    printf("{\"mode\":\"stream\",\"frame_bytes\":%zu,\"count\":%ld,\"per_s\":%.0f}\n", size, count, double(count) / secs);
+    printf("{\"mode\":\"stream\",\"frame_bytes\":%zu,\"count\":%ld,\"per_s\":%.0f}\n", size, count,
+           double(count) / secs);
   }
   close(s);
   waitpid(pid, nullptr, 0);

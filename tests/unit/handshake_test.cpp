@@ -51,29 +51,37 @@ using RStep = LinkResponder::Step;
 
 const char* name(IStep s) {
   switch (s) {
-    case IStep::send: return "send";
-    case IStep::done: return "done";
-    case IStep::refused: return "refused";
-    case IStep::failed: return "failed";
+    case IStep::send:
+      return "send";
+    case IStep::done:
+      return "done";
+    case IStep::refused:
+      return "refused";
+    case IStep::failed:
+      return "failed";
   }
   return "?";
 }
 const char* name(RStep s) {
   switch (s) {
-    case RStep::send: return "send";
-    case RStep::hello: return "hello";
-    case RStep::refuse: return "refuse";
-    case RStep::failed: return "failed";
+    case RStep::send:
+      return "send";
+    case RStep::hello:
+      return "hello";
+    case RStep::refuse:
+      return "refuse";
+    case RStep::failed:
+      return "failed";
   }
   return "?";
 }
 
 // What a node needs for the handshake.
 struct NodeOpts {
-  std::string key;                 // key file base name; default: the node name
-  bool cert = true;                // a certificate from the test CA
-  std::string psk;                 // psk file base name; empty: none
-  std::vector<std::string> pins;   // peers whose keys are pinned
+  std::string key;                // key file base name; default: the node name
+  bool cert = true;               // a certificate from the test CA
+  std::string psk;                // psk file base name; empty: none
+  std::vector<std::string> pins;  // peers whose keys are pinned
 };
 NodeOpts pins(std::vector<std::string> p) {
   NodeOpts o;
@@ -154,7 +162,7 @@ class LinkHandshake : public ::testing::Test {
     IStep is = IStep::failed;
     RStep rs = RStep::failed;  // the responder's last step
     std::string ierr, rerr, refusal;
-    int frames = 0;            // frames the initiator sent
+    int frames = 0;  // frames the initiator sent
     bool ik = false;
     uint16_t port = 0;
     std::string server_node;
@@ -718,8 +726,8 @@ TEST_F(LinkHandshake, MalformedHelloRefused) {
   const Trust& a = node("alpha");
   const Trust& b = node("beta");
   // Build msg1 with the Noise layer directly, as LinkInitiator would, but with a bad payload.
-  for (const std::string& payload : {std::string("not json"), std::string("[1]"), std::string("{\"node\":5}"),
-                                     std::string("{\"addr\":\"x\"}")}) {
+  for (const std::string& payload :
+       {std::string("not json"), std::string("[1]"), std::string("{\"node\":5}"), std::string("{\"addr\":\"x\"}")}) {
     noise::HandshakeConfig hc;
     hc.protocol_name = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
     hc.initiator = true;

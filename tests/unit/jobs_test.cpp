@@ -40,8 +40,10 @@ ReplyFn collect(Outcome& o) {
     if (!more) {
       o.ended = true;
       auto j = nlohmann::json::parse(body, nullptr, false);
-      if (j.is_object() && j.contains("record")) o.record = j["record"];
-      else o.record = j;
+      if (j.is_object() && j.contains("record"))
+        o.record = j["record"];
+      else
+        o.record = j;
     }
   };
 }
@@ -124,9 +126,12 @@ TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
   cfg.jobs["hello"] = JobDef{{"/bin/true"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
-  const char* bodies[] = {R"({"op":"submit","id":8})", R"({"op":"submit","id":"p1","job":"hello","stream":"yes"})",
-                          R"({"op":"submit","id":"p2","job":"hello","durable":1})", R"({"op":"submit","id":"p3","job":7})",
-                          R"({"op":"status","id":["x"]})", R"({"op":"cancel","id":{}})",
+  const char* bodies[] = {R"({"op":"submit","id":8})",
+                          R"({"op":"submit","id":"p1","job":"hello","stream":"yes"})",
+                          R"({"op":"submit","id":"p2","job":"hello","durable":1})",
+                          R"({"op":"submit","id":"p3","job":7})",
+                          R"({"op":"status","id":["x"]})",
+                          R"({"op":"cancel","id":{}})",
                           R"({"op":"submit","id":"p4","job":"hello","expires":"soon"})"};
   std::vector<Outcome> out(std::size(bodies));
   {

@@ -326,8 +326,8 @@ TEST_F(TrustTest, InvalidClaimedNameRefused) {
   Config c = config();
   c.peer_keys["alpha"] = {key_text("alpha")};
   auto t = load(c);
-  for (const std::string& name : {std::string(""), std::string("al pha"), std::string("-alpha"),
-                                  std::string(65, 'a'), std::string("a\nb")}) {
+  for (const std::string& name :
+       {std::string(""), std::string("al pha"), std::string("-alpha"), std::string(65, 'a'), std::string("a\nb")}) {
     PeerVerdict v = t->check_peer(name, key("alpha"), "", kNow);
     EXPECT_FALSE(v.ok) << name;
     EXPECT_EQ(v.reason, "invalid node name") << name;
