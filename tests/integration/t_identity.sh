@@ -86,6 +86,15 @@ assert all("time" in l for l in lines)
 PY
 [ "$(stat -c %a "$T/beta/state/audit.log")" = 600 ] || fail "audit.log is not 0600"
 
+# This node would not accept the other: eta pins two keys for beta (a
+# rollover, so XX) and beta holds neither.
+K1=$(jsd-listener --gen-key "$T/k1.key") && K2=$(jsd-listener --gen-key "$T/k2.key") || fail "--gen-key"
+make_node eta 127.0.0.7 - "{\"beta\": {\"address\": \"127.0.0.3:4455\", \"public_key\": [\"$K1\", \"$K2\"]}}"
+start_node eta
+node_cmd eta jsd-ping -c 1 -W 10 -q beta > /dev/null 2> "$T/err" && fail "eta linked to a beta with another key"
+grep -q "^jsd-ping: error: cannot link to beta: cannot authenticate beta: key not known for beta" "$T/err" || fail "rejected: unclear error: $(cat "$T/err")"
+stop_node eta
+
 # A certificate from another CA, and a revoked key: refused.
 jsd-listener --gen-ca "$T/rogue.key" > /dev/null || fail "--gen-ca"
 cert_for delta ops "$T/rogue.key"
