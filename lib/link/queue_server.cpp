@@ -106,6 +106,12 @@ class QueueServer {
       c->close();
       return;
     }
+    // Only the peer's ticket is wanted here: a few connections may try at
+    // once, a flood on the port is closed at once.
+    if (candidates_.size() >= kMaxCandidates) {
+      c->close();
+      return;
+    }
     uv_tcp_nodelay(c->tcp_handle(), 1);
     candidates_.insert(c);
     c->on_frame = [this, c](std::string_view p) {
@@ -285,6 +291,7 @@ class QueueServer {
   std::unique_ptr<SecureChannel> chan_;
   std::set<Stream*> candidates_;
   static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
+  static constexpr size_t kMaxCandidates = 8;
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
   bool ack_waiting_ = false, stopping_ = false;

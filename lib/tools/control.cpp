@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "frame.h"
@@ -14,6 +15,9 @@
 namespace jsd {
 
 int connect_control(const Config& cfg, std::string& err) {
+  // A listener that closes on us (stopping, or out of descriptors) is an
+  // error to report in one line, not a SIGPIPE that kills the tool silently.
+  signal(SIGPIPE, SIG_IGN);
   std::string path = cfg.control_socket();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
