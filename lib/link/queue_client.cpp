@@ -82,7 +82,7 @@ class QueueClient {
     if (state_ == State::up) queue_link(queue_.back().payload);
     // Someone wants the peer now: do not sit out a long backoff (but do not
     // hammer a host that is down either: one try per 100 ms at most).
-    if (state_ == State::waiting && !stopping_ && now_ms() - last_attempt_ms_ >= kEagerRetryMs) {
+    if (state_ == State::waiting && !stopping_ && !last_refused_ && now_ms() - last_attempt_ms_ >= kEagerRetryMs) {
       retry_.stop();
       connect();
     }
@@ -174,6 +174,7 @@ class QueueClient {
   // state "refused": the other side said no; "rejected": we did (its key,
   // its certificate, or a broken answer). Neither cures itself quickly.
   void refused(const std::string& why, const std::string& state) {
+    last_refused_ = true;  // no eager retries against a node that said no
     std::string line = "link to " + target_.key() + (state == "refused" ? " refused: " : " not made: ") + why;
     if (line != last_failure_)
       log_warn(line);  // once, not every retry
@@ -221,6 +222,7 @@ class QueueClient {
                std::to_string(queue_.size()) + " queued)");
       report("up");
       last_failure_.clear();
+      last_refused_ = false;
       for (auto& it : queue_) queue_link(it.payload);
       flush_link();
     });
@@ -384,7 +386,7 @@ class QueueClient {
   Stream* conn_ = nullptr;
   std::unique_ptr<LinkInitiator> hs_;
   std::unique_ptr<SecureChannel> chan_;
-  bool stopping_ = false, rekey_rx_ = false;
+  bool stopping_ = false, rekey_rx_ = false, last_refused_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;

@@ -3,6 +3,8 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <deque>
 #include <memory>
 #include <set>
 
@@ -109,18 +111,23 @@ class QueueServer {
     // Only the peer's ticket is wanted here: a few connections may try at
     // once, a flood on the port is closed at once.
     if (candidates_.size() >= kMaxCandidates) {
-      c->close();
-      return;
+      // The oldest that has not shown the ticket makes room: idle
+      // connections cannot keep the real peer out.
+      Stream* oldest = candidate_order_.front();
+      candidate_order_.pop_front();
+      candidates_.erase(oldest);
+      oldest->close();
     }
     uv_tcp_nodelay(c->tcp_handle(), 1);
     candidates_.insert(c);
+    candidate_order_.push_back(c);
     c->on_frame = [this, c](std::string_view p) {
       if (link_ == c)
         on_link_frame(p);
       else
         on_candidate_frame(c, p);
     };
-    c->on_close = [this, c](const std::string&) { candidates_.erase(c); };
+    c->on_close = [this, c](const std::string&) { forget_candidate(c); };
     c->start(o_.cfg.max_frame + kLinkSlack);
   }
 
@@ -144,7 +151,7 @@ class QueueServer {
       return;
     }
     link_ = c;
-    candidates_.erase(c);
+    forget_candidate(c);
     instance_ = m.instance;
     // The link is up: give the port back now (the seed's port lingered).
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
@@ -166,6 +173,11 @@ class QueueServer {
     if (sup_) sup_->send(encode(up));
     // Events batched behind the hello.
     handle_batch(rest);
+  }
+
+  void forget_candidate(Stream* c) {
+    candidates_.erase(c);
+    candidate_order_.erase(std::remove(candidate_order_.begin(), candidate_order_.end(), c), candidate_order_.end());
   }
 
   void check_alive() {
@@ -290,6 +302,7 @@ class QueueServer {
   Stream* link_ = nullptr;
   std::unique_ptr<SecureChannel> chan_;
   std::set<Stream*> candidates_;
+  std::deque<Stream*> candidate_order_;
   static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
   static constexpr size_t kMaxCandidates = 8;
   Timer ack_timer_{loop_};

@@ -29,6 +29,9 @@ bool Audit::open(std::string& err) {
 }
 
 bool Audit::rotate() {
+  // Lines written without a flush of their own (an allowed link) go to
+  // disk with the file they are in.
+  if (fdatasync(fd_) != 0) return false;
   std::string old = path_ + ".1";
   if (rename(path_.c_str(), old.c_str()) != 0) return false;
   int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -277,6 +277,7 @@ bool Listener::admit_handshake(const std::string& host) {
     b.tokens -= 1.0;
   if (handshake_rate_.size() > 4096) handshake_rate_.clear();  // bounded, not precise
   if (!why) return true;
+  if (dropped_ == 0 && now - dropped_logged_ms_ >= 10000) dropped_logged_ms_ = now - 10000;
   ++dropped_;
   if (now - dropped_logged_ms_ >= 10000) {
     log_warn("dropped " + std::to_string(dropped_) + " connection(s) on the node port in the last " +

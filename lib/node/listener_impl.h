@@ -71,6 +71,7 @@ class Listener {
   bool promote(ServerProc* sp);
   std::vector<std::unique_ptr<ServerProc>> retired_servers_;  // replaced, pipe still draining
   void drop_server_if_done(ServerProc* sp);
+  void pump(std::string peer);
   // A tool that reads its replies slower than they come: stop reading the
   // queue-server that feeds it (which then stops acknowledging, which stops
   // the job on the remote node) instead of buffering without bound.
@@ -97,6 +98,7 @@ class Listener {
   void send_durable(uint64_t tool, Msg& m, const Target& t);
   void replay_outbox();
   void deliver_outbox_entry(const OutboxEntry& e);
+  bool resolve(const std::string& to, Target& t, std::string& err);
   void outbox_answered(uint64_t id, const std::string& body);
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
   void notify_tools_about(const std::string& client_key, const std::string& state, const std::string& detail);

@@ -40,7 +40,7 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   // A burst of events mostly goes to one node: remember the last answer.
   if (last_to_.empty() || v.to != last_to_) {
     Target t;
-    if (!resolve_target(cfg_, std::string(v.to), t, err)) return tool_error(tool, v.id, err);
+    if (!resolve(std::string(v.to), t, err)) return tool_error(tool, v.id, err);
     last_to_ = v.to;
     last_target_ = t;
     last_key_ = t.key();
@@ -97,10 +97,21 @@ void Listener::send_durable(uint64_t tool, Msg& m, const Target& t) {
   deliver_outbox_entry(e);
 }
 
+// A NODE argument as resolve_target() reads it, and a host:port that is
+// the address a certified peer linked from is that peer: one client, one
+// link per peer, however the tools name it.
+bool Listener::resolve(const std::string& to, Target& t, std::string& err) {
+  if (!resolve_target(cfg_, to, t, err)) return false;
+  if (t.name.empty())
+    for (auto& [name, addr] : dynamic_peers_)
+      if (addr.host == t.addr.host && addr.port == t.addr.port) t.name = name;
+  return true;
+}
+
 void Listener::deliver_outbox_entry(const OutboxEntry& e) {
   Target t;
   std::string err;
-  if (!resolve_target(cfg_, e.to, t, err)) {
+  if (!resolve(e.to, t, err)) {
     log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
     return;
   }
@@ -185,7 +196,10 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
     if (it == pending_.end()) return;  // the tool is gone
     Pending p = it->second;
     // Only the node that was asked may answer (ids are guessable).
-    if (client_key_for(peer) != p.client_key) {
+    // The node that was asked: by name, or (a certified peer called by
+    // host:port) at the address it is known by.
+    auto d = dynamic_peers_.find(peer);
+    if (client_key_for(peer) != p.client_key && !(d != dynamic_peers_.end() && d->second.str() == p.client_key)) {
       log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + p.client_key + "; dropped");
       return;
     }

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "listener_impl.h"
@@ -254,21 +255,27 @@ bool Listener::promote(ServerProc* sp) {
       log_info("replacing QueueServer_" + sp->peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) +
                ")");
       if (old->child) retire(old->child);
-      if (old->pipe) old->pipe->resume();
+      // Read to the end (unless it waits behind an older one: pump()).
+      if (old->pipe && !old->held) old->pipe->resume();
       old->state = "retired";
       retired_servers_.push_back(std::move(old));
     }
-    // Events from the new one wait until the old one's are all in. Frames
-    // already read with "up" are still handed out after pause(): they are
-    // held, not delivered, so none overtakes the old one's.
-    for (auto& r : retired_servers_)
-      if (r->peer == sp->peer && r->pipe && sp->pipe) {
-        sp->held = true;
-        sp->pipe->pause();
-      }
-    if (sp->learn_addr) dynamic_peers_[sp->peer] = sp->addr;
+    if (sp->learn_addr) {
+      // A certified peer that comes back from another address: its client
+      // (started with the old --address) is restarted with the new one.
+      auto d = dynamic_peers_.find(sp->peer);
+      bool moved = d != dynamic_peers_.end() && d->second.str() != sp->addr.str();
+      dynamic_peers_[sp->peer] = sp->addr;
+      last_to_.clear();  // an address may name this peer now
+      if (auto c = clients_.find(sp->peer); moved && c != clients_.end() && c->second->child)
+        c->second->child->kill(SIGTERM);
+    }
     kick_client(sp->peer);
     servers_[sp->peer] = std::move(s);
+    // Events from the new one wait until the old ones' are all in. Frames
+    // already read with "up" are still handed out after pause(): they are
+    // held, not delivered, so none overtakes the old ones'.
+    pump(sp->peer);
     return true;
   }
   return false;
@@ -278,32 +285,47 @@ bool Listener::promote(ServerProc* sp) {
 // read to the end; then a successor held back behind it may read.
 void Listener::drop_server_if_done(ServerProc* sp) {
   if (!sp->exited || sp->pipe) return;
-  std::string peer = sp->peer;
   for (auto j = joining_.begin(); j != joining_.end(); ++j)
     if (j->get() == sp) {
       joining_.erase(j);  // its peer never came (a replayed or abandoned handshake)
       return;
     }
-  auto it = servers_.find(peer);
-  if (it != servers_.end() && it->second.get() == sp) {
-    servers_.erase(it);
-  } else {
-    for (auto r = retired_servers_.begin(); r != retired_servers_.end(); ++r)
-      if (r->get() == sp) {
-        retired_servers_.erase(r);
-        break;
-      }
-    bool still_draining = false;
-    for (auto& r : retired_servers_) still_draining |= r->peer == peer && r->pipe;
-    auto cur = servers_.find(peer);
-    if (!still_draining && cur != servers_.end()) {
-      ServerProc* c = cur->second.get();
-      c->held = false;
-      std::deque<std::string> held = std::move(c->held_msgs);
-      for (auto& msg : held) on_server_msg(c, msg);
-      if (c->pipe) c->pipe->resume();
+  pump(sp->peer);
+}
+
+// A peer's queue-servers deliver in the order they were promoted: the
+// retired ones (oldest first), then the current one. Each waits (held,
+// its pipe paused, what it already read kept aside) until every earlier one
+// has been read to the end; what they acknowledged to the peer is in their
+// pipes and must not be overtaken, nor lost. A server goes once it has
+// exited, its pipe is at its end and nothing of it is held.
+void Listener::pump(std::string peer) {  // by value: it may free the server that owns the name
+  std::vector<ServerProc*> order;
+  for (auto& r : retired_servers_)
+    if (r->peer == peer) order.push_back(r.get());
+  if (auto cur = servers_.find(peer); cur != servers_.end()) order.push_back(cur->second.get());
+  bool earlier_open = false;
+  for (ServerProc* s : order) {
+    if (earlier_open) {
+      if (!s->held && s->pipe) s->pipe->pause();
+      s->held = true;
+      continue;
     }
+    if (s->held) {
+      s->held = false;
+      std::deque<std::string> held = std::move(s->held_msgs);
+      for (auto& msg : held) on_server_msg(s, msg);
+      // Resumed unless it waits for a slow tool (its resume timer does it).
+      if (s->pipe && !(s->resume_timer && s->resume_timer->active())) s->pipe->resume();
+    }
+    earlier_open = s->pipe != nullptr;
   }
+  auto done = [&](const std::unique_ptr<ServerProc>& s) {
+    return s->peer == peer && s->exited && !s->pipe && !s->held && s->held_msgs.empty();
+  };
+  retired_servers_.erase(std::remove_if(retired_servers_.begin(), retired_servers_.end(), done),
+                         retired_servers_.end());
+  if (auto cur = servers_.find(peer); cur != servers_.end() && done(cur->second)) servers_.erase(cur);
 }
 
 // A replaced queue-server may be hung or stopped (that is often why its

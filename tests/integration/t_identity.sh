@@ -56,6 +56,9 @@ node_cmd gamma jsd-ping -c 2 -i 0.01 -q beta >/dev/null || fail "certified gamma
 wait_until "beta links back to gamma" link_is_up beta gamma out
 [ -n "$(procs "QueueClient_gamma")" ] || fail "no QueueClient_gamma towards the address gamma announced"
 grep -q "gamma (127.0.0.4:[0-9]*, key b2:[^,]*, certificate) passed the handshake" "$T/beta.log" || fail "beta did not log the certificate"
+# Called by its address, the certified peer answers (its reply comes back
+# over its own link, under its name).
+node_cmd beta jsd-ping -c 1 -W 10 -q 127.0.0.4:4455 >/dev/null || fail "beta -> gamma by address failed"
 
 # allow by @group (config group for alpha, certificate group for gamma) and by name.
 node_cmd alpha jsd-submit beta opsonly || fail "alpha (config group ops) refused opsonly"

@@ -18,9 +18,11 @@ wait_until "alpha sees beta go" link_down
 start_node beta
 wait_until "alpha's link to beta is up again" link_is_up alpha beta out
 
-# 2. beta restarts again; this time alpha wants it first: its ping goes
-# out at once instead of after the backoff.
+# 2. beta restarts again, this time without linking to alpha by itself;
+# alpha wants it first: its ping goes out at once instead of after the
+# backoff.
 stop_node beta
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "$X"
 wait_until "alpha sees beta go again" link_down
 start_node beta
 node_cmd alpha jsd-ping -c 1 -W 5 -q beta >/dev/null || fail "alpha's first ping after beta's restart waited out the backoff"
