@@ -5,6 +5,7 @@ Every benchmark starts real nodes on 127.0.2.x / 127.0.1.x, cleans up after
 itself and is bounded in time. Prints one table and writes the same as JSON.
 Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only B1,B3,...]
 """
+import atexit
 import getpass
 import json
 import os
@@ -25,6 +26,9 @@ for a in sys.argv:
     if a.startswith("--only="):
         ONLY = set(a.split("=", 1)[1].split(","))
 TMP = tempfile.mkdtemp(prefix="jsd-bench.")
+# Removed however the run ends (an exception, a timeout's SIGTERM).
+atexit.register(shutil.rmtree, TMP, True)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 RESULTS = []
 NODES = []
 DEADLINE = time.time() + 540  # the whole suite stays under 10 minutes
