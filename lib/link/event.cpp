@@ -1,8 +1,5 @@
 #include "event.h"
 
-#include <algorithm>
-#include <cstring>
-
 namespace jsd {
 
 const char* kind_name(Kind k) {
@@ -17,138 +14,37 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-namespace {
+EventView view_of(const Event& e) { return {e.kind, e.id, e.from, e.to, e.object, e.body, e.more}; }
 
-struct Reader {
-  std::string_view in;
-  size_t pos = 0;
-  bool ok = true;
-  bool need(size_t n) {
-    if (!ok || in.size() - pos < n) ok = false;
-    return ok;
-  }
-  uint8_t u8() {
-    if (!need(1)) return 0;
-    return static_cast<uint8_t>(in[pos++]);
-  }
-  uint32_t u32() {
-    if (!need(4)) return 0;
-    uint32_t v;
-    memcpy(&v, in.data() + pos, 4);
-    pos += 4;
-    return __builtin_bswap32(v);
-  }
-  uint64_t u64() {
-    if (!need(8)) return 0;
-    uint64_t v;
-    memcpy(&v, in.data() + pos, 8);
-    pos += 8;
-    return __builtin_bswap64(v);
-  }
-  std::string_view view(size_t n) {
-    if (!need(n)) return {};
-    std::string_view v = in.substr(pos, n);
-    pos += n;
-    return v;
-  }
-};
-
-}  // namespace
-
-// One resize and straight stores: this runs for every event on every hop.
-void encode_view_into(std::string& o, const MsgView& m) {
-  auto n8 = [](std::string_view x) { return std::min<size_t>(x.size(), 255); };
-  size_t need = 1 + 8 + 8 + 1 + n8(m.peer) + 4 + m.text.size() + 1 + 8 + 1 + n8(m.from) + 1 + n8(m.to) + 1 +
-                n8(m.object) + 4 + m.body.size() + 1;
-  size_t at = o.size();
-  o.resize(at + need);
-  char* p = o.data() + at;
-  auto u8 = [&](uint8_t v) { *p++ = static_cast<char>(v); };
-  auto u32 = [&](uint32_t v) {
-    v = __builtin_bswap32(v);
-    memcpy(p, &v, 4);
-    p += 4;
-  };
-  auto u64 = [&](uint64_t v) {
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
-    p += 8;
-  };
-  // (An empty view may have a null data(): memcpy must not see it.)
-  auto s8 = [&](std::string_view x) {
-    size_t n = n8(x);
-    u8(static_cast<uint8_t>(n));
-    if (n) memcpy(p, x.data(), n);
-    p += n;
-  };
-  auto s32 = [&](std::string_view x) {
-    u32(static_cast<uint32_t>(x.size()));
-    if (!x.empty()) memcpy(p, x.data(), x.size());
-    p += x.size();
-  };
-  u8(static_cast<uint8_t>(m.type));
-  u64(m.seq);
-  u64(m.instance);
-  s8(m.peer);
-  s32(m.text);
-  u8(static_cast<uint8_t>(m.kind));
-  u64(m.id);
-  s8(m.from);
-  s8(m.to);
-  s8(m.object);
-  s32(m.body);
-  u8(m.more ? 1 : 0);
+Event to_event(const EventView& v) {
+  return {v.kind, v.id, std::string(v.from), std::string(v.to), std::string(v.object), std::string(v.body), v.more};
 }
 
-void encode_into(std::string& o, const Msg& m) {
-  MsgView v;
-  v.type = m.type;
-  v.seq = m.seq;
-  v.instance = m.instance;
-  v.peer = m.peer;
-  v.text = m.text;
-  v.kind = m.ev.kind;
-  v.id = m.ev.id;
-  v.from = m.ev.from;
-  v.to = m.ev.to;
-  v.object = m.ev.object;
-  v.body = m.ev.body;
-  v.more = m.ev.more;
-  encode_view_into(o, v);
+size_t event_size(const EventView& e) {
+  return 1 + 8 + WireWriter::str8_size(e.from) + WireWriter::str8_size(e.to) + WireWriter::str8_size(e.object) +
+         WireWriter::str32_size(e.body) + 1;
 }
 
-std::string encode(const Msg& m) {
-  std::string o;
-  o.reserve(64 + m.text.size() + m.ev.body.size());
-  encode_into(o, m);
-  return o;
+void put_event(WireWriter& w, const EventView& e) {
+  w.u8(static_cast<uint8_t>(e.kind));
+  w.u64(e.id);
+  w.str8(e.from);
+  w.str8(e.to);
+  w.str8(e.object);
+  w.str32(e.body);
+  w.u8(e.more ? 1 : 0);
 }
 
-bool decode_view(std::string_view in, MsgView& m, std::string& err) {
-  Reader r{in};
-  uint8_t t = r.u8();
-  m.seq = r.u64();
-  m.instance = r.u64();
-  m.peer = r.view(r.u8());
-  m.text = r.view(r.u32());
+bool get_event(WireReader& r, EventView& e, std::string& err) {
   uint8_t k = r.u8();
-  m.id = r.u64();
-  m.from = r.view(r.u8());
-  m.to = r.view(r.u8());
-  m.object = r.view(r.u8());
-  m.body = r.view(r.u32());
+  e.id = r.u64();
+  e.from = r.str8();
+  e.to = r.str8();
+  e.object = r.str8();
+  e.body = r.str32();
   uint8_t flags = r.u8();
-  if (!r.ok) {
-    err = "truncated message (" + std::to_string(in.size()) + " bytes)";
-    return false;
-  }
-  if (r.pos != in.size()) {
-    err = "trailing bytes after message";
-    return false;
-  }
-  bool known_type = (t >= 1 && t <= 6) || (t >= 10 && t <= 12) || (t >= 20 && t <= 23);
-  if (!known_type) {
-    err = "unknown message type " + std::to_string(t);
+  if (!r.ok()) {
+    err = "truncated event";
     return false;
   }
   if (k < 1 || k > 3) {
@@ -159,28 +55,44 @@ bool decode_view(std::string_view in, MsgView& m, std::string& err) {
     err = "unknown event flags " + std::to_string(flags);
     return false;
   }
-  m.more = flags & 1;
-  m.type = static_cast<MsgType>(t);
-  m.kind = static_cast<Kind>(k);
+  e.kind = static_cast<Kind>(k);
+  e.more = flags & 1;
   return true;
 }
 
-bool decode(std::string_view in, Msg& m, std::string& err) {
-  MsgView v;
-  if (!decode_view(in, v, err)) return false;
-  m.type = v.type;
-  m.seq = v.seq;
-  m.instance = v.instance;
-  m.peer.assign(v.peer);
-  m.text.assign(v.text);
-  m.ev.kind = v.kind;
-  m.ev.id = v.id;
-  m.ev.from.assign(v.from);
-  m.ev.to.assign(v.to);
-  m.ev.object.assign(v.object);
-  m.ev.body.assign(v.body);
-  m.ev.more = v.more;
+// One resize and straight stores: this runs for every event on every hop.
+void encode_data_into(std::string& out, uint64_t seq, const EventView& e) {
+  WireWriter w(out, 1 + 8 + event_size(e));
+  w.u8(kDataType);
+  w.u64(seq);
+  put_event(w, e);
+}
+
+std::string encode_data(uint64_t seq, const Event& e) {
+  std::string out;
+  encode_data_into(out, seq, view_of(e));
+  return out;
+}
+
+bool decode_data(std::string_view in, uint64_t& seq, EventView& e, std::string& err) {
+  if (!peek_data_seq(in, seq)) {
+    err = in.empty() || static_cast<uint8_t>(in[0]) == kDataType ? "truncated data message" : "not a data message";
+    return false;
+  }
+  WireReader r(in.substr(9));
+  if (!get_event(r, e, err)) return false;
+  if (!r.done()) {
+    err = "trailing bytes after data message";
+    return false;
+  }
   return true;
+}
+
+bool peek_data_seq(std::string_view in, uint64_t& seq) {
+  WireReader r(in);
+  if (r.u8() != kDataType) return false;
+  seq = r.u64();
+  return r.ok();
 }
 
 }  // namespace jsd

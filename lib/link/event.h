@@ -1,9 +1,11 @@
-// Events and the messages that carry them between jsd processes.
+// Events and the data message that carries one across a hop.
 //
 // An Event is what the design calls a frame's content: from, to, id, object,
-// kind and a JSON body. A Msg wraps an event (or a link-control message:
-// hello, ack, heartbeat, state) for one hop. The encoding is a compact binary
-// one so that hops which only forward an event never parse its JSON body.
+// kind and a JSON body. Each channel has its own message type (link_msg.h
+// between the nodes, pipe_msg.h between a listener and its link processes,
+// control_msg.h between a listener and its tools); they share this event
+// encoding. The encoding is a compact binary one so that hops which only
+// forward an event never parse its JSON body.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <string_view>
 
 #include "names.h"
+#include "wire.h"
 
 namespace jsd {
 
@@ -29,57 +32,38 @@ struct Event {
   bool more = false;
 };
 
-enum class MsgType : uint8_t {
-  // On a link (QueueClient -> QueueServer and back), inside the AEAD.
-  link_hello = 1,  // client introduces itself: peer = from node, instance
-  data = 2,        // seq + event
-  ack = 3,         // seq: everything up to seq was handed to the node
-  heartbeat = 4,
-  heartbeat_ack = 5,
-  rekey = 6,  // the last message sealed with the old key (Noise Rekey())
-  // On the supervisor pipe between jsd-listener and its children.
-  session = 10,     // listener -> queue-server: text = session secrets
-  deliver = 11,     // queue-server -> listener: peer, instance, seq, event
-  link_state = 12,  // child -> listener: peer, text = state, detail in event.body
-  // On the local control socket between a tool and jsd-listener.
-  send = 20,    // tool -> listener: event to route (event.to = node)
-  status = 21,  // tool -> listener: status query; listener -> tool: text = JSON
-  error = 22,   // listener -> tool: seq = the tool's event id, text = reason
-  shutdown = 23,
-};
-
-// Room a link frame needs beyond max_frame: a message's own fields, the
-// batch's length prefix and the AEAD tag.
-constexpr size_t kLinkSlack = 8192;
-
-struct Msg {
-  Msg() = default;
-  explicit Msg(MsgType t) : type(t) {}
-  MsgType type = MsgType::data;
-  uint64_t seq = 0;
-  uint64_t instance = 0;
-  std::string peer;
-  std::string text;
-  Event ev;
-};
-
-// The same message with its strings as views into the wire bytes: for hops
+// The same event with its strings as views into the wire bytes: for hops
 // that only rewrite a few fields of an event they forward.
-struct MsgView {
-  MsgType type = MsgType::data;
-  uint64_t seq = 0, instance = 0;
-  std::string_view peer, text;
+struct EventView {
   Kind kind = Kind::notify;
   uint64_t id = 0;
   std::string_view from, to, object, body;
   bool more = false;
 };
-bool decode_view(std::string_view in, MsgView& v, std::string& err);
-void encode_view_into(std::string& out, const MsgView& v);
+EventView view_of(const Event& e);
+Event to_event(const EventView& v);
 
-std::string encode(const Msg& m);
-void encode_into(std::string& out, const Msg& m);
-// Returns false and sets err on malformed input; never throws.
-bool decode(std::string_view in, Msg& m, std::string& err);
+// kind u8, id u64, from/to/object str8, body str32, flags u8 (bit 0: more).
+size_t event_size(const EventView& e);
+void put_event(WireWriter& w, const EventView& e);
+// False with err on an unknown kind or flags, or when r ran short.
+bool get_event(WireReader& r, EventView& e, std::string& err);
+
+// The data message: type u8 (kDataType), seq u64, event. The same bytes on a
+// link and on the pipe between a listener and its link processes: a
+// jsd-client sends what its listener queued, and a queue-server hands the
+// listener what came over the link, both without parsing the event.
+constexpr uint8_t kDataType = 2;
+void encode_data_into(std::string& out, uint64_t seq, const EventView& e);
+std::string encode_data(uint64_t seq, const Event& e);
+// Never throws: false with err on anything but one whole data message.
+bool decode_data(std::string_view in, uint64_t& seq, EventView& e, std::string& err);
+// A data message's sequence number without decoding its event: the one
+// place a sequence number is read (false: not a data message).
+bool peek_data_seq(std::string_view in, uint64_t& seq);
+
+// Room a link frame needs beyond max_frame: a message's own fields, the
+// batch's length prefix and the AEAD tag.
+constexpr size_t kLinkSlack = 8192;
 
 }  // namespace jsd

@@ -6,9 +6,10 @@
 #include <memory>
 
 #include "crypto.h"
-#include "event.h"
 #include "handshake.h"
+#include "link_msg.h"
 #include "log.h"
+#include "pipe_msg.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -55,11 +56,17 @@ class QueueClient {
  private:
   struct Item {
     uint64_t seq;
-    std::string payload;  // encoded Msg{data}
+    std::string payload;  // a data message (event.h)
   };
 
   void on_supervisor(std::string_view p) {
-    if (!p.empty() && static_cast<MsgType>(static_cast<uint8_t>(p[0])) == MsgType::link_state) {
+    PipeMsg m;
+    std::string err;
+    if (!decode_pipe(p, m, err) || (m.type != PipeType::retry && m.type != PipeType::data)) {
+      log_error("unexpected message from the listener" + (err.empty() ? "" : ": " + err));
+      return;
+    }
+    if (m.type == PipeType::retry) {
       // The peer showed a sign of life (it linked to us): a retry waiting
       // out its backoff goes now.
       if (state_ == State::waiting && !stopping_) {
@@ -70,12 +77,7 @@ class QueueClient {
       }
       return;
     }
-    if (p.size() < 9 || static_cast<MsgType>(static_cast<uint8_t>(p[0])) != MsgType::data) {
-      log_error("unexpected message from listener");
-      return;
-    }
-    uint64_t seq = 0;
-    for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(p[i]);
+    uint64_t seq = m.seq;
     // A restarted listener replays what it still holds; skip what we have.
     if (!queue_.empty() && seq <= queue_.back().seq) return;
     queue_.push_back({seq, std::string(p)});
@@ -88,13 +90,14 @@ class QueueClient {
     }
   }
 
-  void report(const std::string& state, const std::string& detail = "") {
+  void report(LinkState state, const std::string& detail = "") {
     if (!sup_) return;
-    Msg m{MsgType::link_state};
+    PipeMsg m;
+    m.type = PipeType::state;
+    m.state = state;
     m.peer = server_node_.empty() ? target_.key() : server_node_;
-    m.text = state;
-    m.ev.body = detail;
-    sup_->send(encode(m));
+    m.detail = detail;
+    sup_->send(encode_pipe(m));
   }
 
   void connect() {
@@ -156,9 +159,9 @@ class QueueClient {
         conn_->send(out);
         return;
       case LinkInitiator::Step::refused:
-        return refused(err, "refused");
+        return refused(err, LinkState::refused);
       case LinkInitiator::Step::failed:
-        return refused(err, "rejected");
+        return refused(err, LinkState::rejected);
       case LinkInitiator::Step::done:
         break;
     }
@@ -173,9 +176,9 @@ class QueueClient {
 
   // state "refused": the other side said no; "rejected": we did (its key,
   // its certificate, or a broken answer). Neither cures itself quickly.
-  void refused(const std::string& why, const std::string& state) {
+  void refused(const std::string& why, LinkState state) {
     last_refused_ = true;  // no eager retries against a node that said no
-    std::string line = "link to " + target_.key() + (state == "refused" ? " refused: " : " not made: ") + why;
+    std::string line = "link to " + target_.key() + (state == LinkState::refused ? " refused: " : " not made: ") + why;
     if (line != last_failure_)
       log_warn(line);  // once, not every retry
     else
@@ -210,17 +213,17 @@ class QueueClient {
       uv_tcp_nodelay(c->tcp_handle(), 1);
       c->on_frame = [this](std::string_view p) { on_link_frame(p); };
       c->start(o_.cfg.max_frame + kLinkSlack);
-      Msg hello{MsgType::link_hello};
-      hello.peer = o_.cfg.node;
+      LinkMsg hello{LinkType::hello};
+      hello.node = o_.cfg.node;
       hello.instance = o_.instance;
-      send_link(encode(hello));
+      send_link(encode_link(hello));
       state_ = State::up;
       deadline_.stop();
       backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
       last_rx_ = now_ms();
       log_info("link to " + target_.key() + " is up (port " + std::to_string(port) + ", " +
                std::to_string(queue_.size()) + " queued)");
-      report("up");
+      report(LinkState::up);
       last_failure_.clear();
       last_refused_ = false;
       for (auto& it : queue_) queue_link(it.payload);
@@ -243,7 +246,7 @@ class QueueClient {
     // under the old key says so, and both ends replace it (Noise Rekey()).
     uint64_t now = now_ms();
     bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
-    if (rekey) append_frame(batch_, encode(Msg{MsgType::rekey}));
+    if (rekey) append_frame(batch_, encode_link({LinkType::rekey}));
     sealed_.clear();
     chan_->seal(batch_, sealed_);
     batch_.clear();
@@ -276,27 +279,28 @@ class QueueClient {
   }
 
   void on_link_msg(std::string_view one) {
-    Msg m;
+    LinkMsg m;
     std::string err;
     if (!conn_) return;
-    if (!decode(one, m, err)) {
+    if (!decode_link(one, m, err)) {
       conn_->close("malformed message from queue-server: " + err);
       return;
     }
-    if (m.type == MsgType::rekey) {
+    if (m.type == LinkType::rekey) {
       rekey_rx_ = true;
       return;
     }
-    if (m.type == MsgType::ack) {
+    if (m.type == LinkType::ack) {
       size_t n = 0;
       while (!queue_.empty() && queue_.front().seq <= m.seq) {
         queue_.pop_front();
         ++n;
       }
       if (n && sup_) {
-        Msg a{MsgType::ack};
+        PipeMsg a;
+        a.type = PipeType::ack;
         a.seq = m.seq;
-        sup_->send(encode(a));
+        sup_->send(encode_pipe(a));
       }
     }
   }
@@ -308,7 +312,7 @@ class QueueClient {
       conn_->close("no answer from " + target_.key() + " for " + std::to_string(idle) + " ms");
       return;
     }
-    send_link(encode(Msg{MsgType::heartbeat}));
+    send_link(encode_link({LinkType::heartbeat}));
   }
 
   void fail(const std::string& why) {
@@ -318,7 +322,7 @@ class QueueClient {
     else
       log_debug(why);
     last_failure_ = why;
-    report("down", why);
+    report(LinkState::down, why);
     drop_conn();
     schedule_retry(false);
   }
@@ -328,10 +332,10 @@ class QueueClient {
     bool was_up = state_ == State::up;
     if (was_up) {
       log_warn("link to " + target_.key() + " is down: " + why + " (" + std::to_string(queue_.size()) + " queued)");
-      report("down", why);
+      report(LinkState::down, why);
     } else if (state_ != State::waiting) {
       log_warn(why);
-      report("down", why);
+      report(LinkState::down, why);
     }
     drop_conn();
     schedule_retry(false);

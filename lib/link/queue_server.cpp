@@ -9,8 +9,9 @@
 #include <set>
 
 #include "crypto.h"
-#include "event.h"
+#include "link_msg.h"
 #include "log.h"
+#include "pipe_msg.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -59,39 +60,22 @@ class QueueServer {
     return 0;
   }
 
-  int exit_code() const { return exit_code_; }
-
  private:
   void on_supervisor(std::string_view p) {
-    Msg m;
+    SessionKeys keys;
     std::string err;
-    if (!decode(p, m, err) || m.type != MsgType::session || m.text.size() != 2 * kKeyBytes + 16 || chan_) {
-      sodium_wipe(m.text);
-      log_error("bad message from listener: " + (err.empty() ? "unexpected" : err));
+    if (chan_ || !decode_session(p, keys, err)) {
+      keys.wipe();
+      log_error("bad message from listener: " + (err.empty() ? "a second session" : err));
       return;
     }
-    // c2s key, s2c key, then the nonce each goes on from (big-endian).
-    Key rx, tx;
-    std::copy(m.text.begin(), m.text.begin() + kKeyBytes, rx.begin());
-    std::copy(m.text.begin() + kKeyBytes, m.text.begin() + 2 * kKeyBytes, tx.begin());
-    uint64_t rx_n = 0, tx_n = 0;
-    for (size_t i = 0; i < 8; ++i) {
-      rx_n = (rx_n << 8) | static_cast<uint8_t>(m.text[2 * kKeyBytes + i]);
-      tx_n = (tx_n << 8) | static_cast<uint8_t>(m.text[2 * kKeyBytes + 8 + i]);
-    }
-    chan_ = std::make_unique<SecureChannel>(tx, tx_n, rx, rx_n);
+    // The client's keys are the other way round: what it sends we receive.
+    chan_ = std::make_unique<SecureChannel>(keys.s2c, keys.s2c_n, keys.c2s, keys.c2s_n);
     chan_->start_clock(now_ms());
-    sodium_memzero(rx.data(), rx.size());
-    sodium_memzero(tx.data(), tx.size());
-    sodium_wipe(m.text);
+    keys.wipe();
     int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16,
                        [](uv_stream_t* s, int status) { static_cast<QueueServer*>(s->data)->on_connection(status); });
     if (rc != 0) stop("cannot listen: " + uv_error(rc));
-  }
-
-  static void sodium_wipe(std::string& s) {
-    volatile char* p = s.data();
-    for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
   }
 
   void on_connection(int status) {
@@ -133,7 +117,7 @@ class QueueServer {
 
   void on_candidate_frame(Stream* c, std::string_view p) {
     std::string plain;
-    Msg m;
+    LinkMsg m;
     std::string err;
     if (stopping_) return c->close();
     // The ticket: the first sealed frame opens with this link's key and
@@ -143,7 +127,7 @@ class QueueServer {
     bool ok = chan_->open(p, plain);
     if (ok) {
       rest = plain;
-      ok = next_frame(rest, hello, bad) && decode(hello, m, err) && m.type == MsgType::link_hello && m.peer == o_.peer;
+      ok = next_frame(rest, hello, bad) && decode_link(hello, m, err) && m.type == LinkType::hello && m.node == o_.peer;
     }
     if (!ok) {
       log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
@@ -165,12 +149,12 @@ class QueueServer {
     timer_.start(
         uint64_t(o_.cfg.heartbeat_ms), [this] { check_alive(); }, uint64_t(o_.cfg.heartbeat_ms));
     log_info("link from " + o_.peer + " (" + c->peer_name() + ") is up");
-    Msg up;
-    up.type = MsgType::link_state;
+    PipeMsg up;
+    up.type = PipeType::state;
+    up.state = LinkState::up;
     up.peer = o_.peer;
     up.instance = instance_;
-    up.text = "up";
-    if (sup_) sup_->send(encode(up));
+    if (sup_) sup_->send(encode_pipe(up));
     // Events batched behind the hello.
     handle_batch(rest);
   }
@@ -202,28 +186,27 @@ class QueueServer {
     bool bad = false;
     bool got_data = false, rekey_rx = false;
     while (link_ && next_frame(rest, one, bad)) {
-      if (one.size() < 9) {
-        link_->close("malformed message");
+      LinkMsg m;
+      std::string err;
+      if (!decode_link(one, m, err)) {
+        link_->close("malformed message: " + err);
         return;
       }
-      auto type = static_cast<MsgType>(static_cast<uint8_t>(one[0]));
-      if (type == MsgType::heartbeat) {
-        send_link(Msg{MsgType::heartbeat_ack});
+      if (m.type == LinkType::heartbeat) {
+        send_link({LinkType::heartbeat_ack});
         continue;
       }
-      if (type == MsgType::rekey) {
+      if (m.type == LinkType::rekey) {
         rekey_rx = true;  // the last message under the client's old key
         continue;
       }
-      if (type != MsgType::data) {
-        link_->close("unexpected message type " + std::to_string(int(type)));
+      if (m.type != LinkType::data) {
+        link_->close("unexpected message type " + std::to_string(int(m.type)));
         return;
       }
-      uint64_t seq = 0;
-      for (int i = 1; i <= 8; ++i) seq = (seq << 8) | static_cast<uint8_t>(one[i]);
       if (!sup_) return;
-      sup_->send(one);
-      highest_ = seq;
+      sup_->send(one);  // a data message is the same bytes on the pipe (event.h)
+      highest_ = m.seq;
       got_data = true;
     }
     if (bad && link_) {
@@ -251,7 +234,7 @@ class QueueServer {
     uint64_t s = highest_;
     sup_->when_flushed([this, s] {
       ack_waiting_ = false;
-      Msg a{MsgType::ack};
+      LinkMsg a{LinkType::ack};
       a.seq = s;
       acked_ = s;
       send_link(a);
@@ -259,14 +242,14 @@ class QueueServer {
     });
   }
 
-  void send_link(const Msg& m) {
+  void send_link(const LinkMsg& m) {
     if (!link_) return;
-    std::string one = encode(m);
+    std::string one = encode_link(m);
     out_.clear();
     append_frame(out_, one);
     uint64_t now = now_ms();
     bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
-    if (rekey) append_frame(out_, encode(Msg{MsgType::rekey}));
+    if (rekey) append_frame(out_, encode_link({LinkType::rekey}));
     std::string sealed;
     chan_->seal(out_, sealed);
     if (rekey) {
@@ -308,7 +291,6 @@ class QueueServer {
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
   bool ack_waiting_ = false, stopping_ = false;
-  int exit_code_ = 0;
   std::string plain_, out_;
 };
 
@@ -329,9 +311,10 @@ int run_queue_server(const ServerOptions& o) {
   }
   return with_loop([&](uv_loop_t* loop) {
     QueueServer qs(loop, o);
+    // A queue-server serves one link: it exits 0 when that link ends, for
+    // whatever reason (the listener reads the reason from its log line).
     int rc = qs.start();
     uv_run(loop, UV_RUN_DEFAULT);  // on failure: lets the closes complete while qs lives
-    if (rc == 0) rc = qs.exit_code();
     return rc;
   });
 }

@@ -413,7 +413,7 @@ void Listener::on_control_connection(int status) {
     for (auto it = pending_.begin(); it != pending_.end();)
       it = it->second.tool == id ? pending_.erase(it) : std::next(it);
   };
-  s->start(cfg_.max_frame + 4096);
+  s->start(cfg_.max_frame + kControlSlack);
 }
 
 void Listener::shutdown(const std::string& why) {

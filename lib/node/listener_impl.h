@@ -11,12 +11,14 @@
 #include <unordered_map>
 
 #include "audit.h"
+#include "control_msg.h"
 #include "crypto.h"
 #include "event.h"
 #include "handshake.h"
 #include "jobs.h"
 #include "listener.h"
 #include "outbox.h"
+#include "pipe_msg.h"
 #include "trust.h"
 #include "uvx.h"
 
@@ -34,10 +36,11 @@ class Listener {
     std::string key;  // peer name, or host:port
     Child* child = nullptr;
     Stream* pipe = nullptr;
-    std::deque<std::pair<uint64_t, std::string>> queue;  // seq, encoded Msg{data}
+    std::deque<std::pair<uint64_t, std::string>> queue;  // seq, data message (event.h)
     size_t queued_bytes = 0;
     uint64_t next_seq = 0;
-    std::string state = "starting", detail, remote_node;
+    LinkState state = LinkState::starting;
+    std::string detail, remote_node;
     double since = 0;
     int restarts = 0;
     uint64_t restart_delay_ms = 0;
@@ -49,7 +52,7 @@ class Listener {
     Child* child = nullptr;
     Stream* pipe = nullptr;
     uint16_t port = 0;
-    std::string state = "waiting";
+    LinkState state = LinkState::waiting;
     double since = 0;
     uint64_t instance = 0;
     std::unique_ptr<Timer> resume_timer;  // while paused for a slow tool
@@ -93,15 +96,15 @@ class Listener {
   // --- router.cpp ---
   void on_tool_msg(uint64_t tool, std::string_view p);
   void send_remote(const std::string& client_key, Event ev);
-  void on_delivered(const std::string& peer, const Msg& m);
+  void on_delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev);
   void dispatch_local(const Event& ev, ReplyFn reply);
-  void send_durable(uint64_t tool, Msg& m, const Target& t);
+  void send_durable(uint64_t tool, const Event& ev, const Target& t);
   void replay_outbox();
   void deliver_outbox_entry(const OutboxEntry& e);
   bool resolve(const std::string& to, Target& t, std::string& err);
   void outbox_answered(uint64_t id, const std::string& body);
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
-  void notify_tools_about(const std::string& client_key, const std::string& state, const std::string& detail);
+  void notify_tools_about(const std::string& client_key, LinkState state, const std::string& detail);
   nlohmann::json status_json();
 
   // --- listener.cpp ---

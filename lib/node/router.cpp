@@ -13,29 +13,31 @@ using nlohmann::json;
 void Listener::tool_error(uint64_t tool, uint64_t id, const std::string& why) {
   auto it = tools_.find(tool);
   if (it == tools_.end()) return;
-  Msg m{MsgType::error};
-  m.seq = id;
-  m.text = why;
-  it->second->send(encode(m));
+  ControlMsg m;
+  m.type = ControlType::error;
+  m.id = id;
+  m.why = why;
+  it->second->send(encode_control(m));
 }
 
 void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   auto it = tools_.find(tool);
   if (it == tools_.end()) return;
-  MsgView v;
+  EventView v;
+  bool durable = false;
   std::string err;
-  if (!decode_view(p, v, err)) {
+  if (!p.empty() && static_cast<uint8_t>(p[0]) == static_cast<uint8_t>(ControlType::status)) {
+    ControlMsg r;
+    r.type = ControlType::status_reply;
+    r.status = dump_json(status_json());
+    it->second->send(encode_control(r));
+    return;
+  }
+  if (!decode_send(p, durable, v, err)) {
     log_warn("bad message on the control socket: " + err);
     it->second->close();
     return;
   }
-  if (v.type == MsgType::status) {
-    Msg r{MsgType::status};
-    r.text = dump_json(status_json());
-    it->second->send(encode(r));
-    return;
-  }
-  if (v.type != MsgType::send) return tool_error(tool, v.id, "unexpected message on the control socket");
   if (!valid_name(v.object)) return tool_error(tool, v.id, "invalid object name '" + printable(v.object) + "'");
   // A burst of events mostly goes to one node: remember the last answer.
   if (last_to_.empty() || v.to != last_to_) {
@@ -47,53 +49,49 @@ void Listener::on_tool_msg(uint64_t tool, std::string_view p) {
   }
   const Target& t = last_target_;
   uint64_t tool_id = v.id;
-  if (v.text == "durable" || t.name == cfg_.node) {
-    Msg m;
-    decode(p, m, err);
-    if (m.text == "durable") return send_durable(tool, m, t);
-    Event ev = std::move(m.ev);
+  if (durable || t.name == cfg_.node) {
+    Event ev = to_event(v);
+    if (durable) return send_durable(tool, ev, t);
     ev.from = cfg_.node;
     if (ev.kind != Kind::call) return dispatch_local(ev, nullptr);
     return dispatch_local(ev, [this, tool, tool_id](const std::string& object, std::string body, bool more) {
       auto i = tools_.find(tool);
       if (i == tools_.end()) return;
-      Msg r{MsgType::data};
+      ControlMsg r;
+      r.type = ControlType::reply;
       r.ev = {Kind::reply, tool_id, cfg_.node, cfg_.node, object, std::move(body), more};
-      i->second->send(encode(r));
+      i->second->send(encode_control(r));
     });
   }
   // To a remote node: rewrite a few fields and copy the bytes once, straight
   // into the queue that keeps them until the remote acknowledges them.
   ClientProc& c = ensure_client(last_key_);
-  v.type = MsgType::data;
-  v.seq = ++c.next_seq;
-  v.instance = 0;
-  v.peer = {};
-  v.text = {};
+  uint64_t seq = ++c.next_seq;
   v.id = ++next_event_;
   v.from = cfg_.node;
   if (!t.name.empty()) v.to = t.name;
   if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, ""};
-  auto& slot = c.queue.emplace_back(v.seq, std::string());
-  encode_view_into(slot.second, v);
+  auto& slot = c.queue.emplace_back(seq, std::string());
+  encode_data_into(slot.second, seq, v);
   c.queued_bytes += slot.second.size();
   if (c.pipe) c.pipe->send(slot.second);
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
 // so it survives a restart of this node; removed once the remote answered.
-void Listener::send_durable(uint64_t tool, Msg& m, const Target& t) {
-  auto body = json::parse(m.ev.body, nullptr, false);
+void Listener::send_durable(uint64_t tool, const Event& ev, const Target& t) {
+  auto body = json::parse(ev.body, nullptr, false);
   std::string id =
       body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
-  if (!valid_name(id)) return tool_error(tool, m.ev.id, "a durable event needs a valid \"id\" in its body");
-  OutboxEntry e{id, t.key(), m.ev.object, m.ev.body};
+  if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
+  OutboxEntry e{id, t.key(), ev.object, ev.body};
   std::string err;
-  if (!outbox_->put(e, err)) return tool_error(tool, m.ev.id, "cannot queue durably: " + err);
-  Msg r{MsgType::data};
-  r.ev = {Kind::reply, m.ev.id, cfg_.node, cfg_.node, m.ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}),
+  if (!outbox_->put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
+  ControlMsg r;
+  r.type = ControlType::reply;
+  r.ev = {Kind::reply, ev.id, cfg_.node, cfg_.node, ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}),
           false};
-  tools_[tool]->send(encode(r));
+  tools_[tool]->send(encode_control(r));
   deliver_outbox_entry(e);
 }
 
@@ -146,16 +144,14 @@ void Listener::replay_outbox() {
 
 void Listener::send_remote(const std::string& key, Event ev) {
   ClientProc& c = ensure_client(key);
-  Msg m{MsgType::data};
-  m.seq = ++c.next_seq;
-  m.ev = std::move(ev);
-  c.queue.emplace_back(m.seq, encode(m));
+  uint64_t seq = ++c.next_seq;
+  c.queue.emplace_back(seq, encode_data(seq, ev));
   c.queued_bytes += c.queue.back().second.size();
   if (c.pipe) c.pipe->send(c.queue.back().second);
 }
 
-void Listener::notify_tools_about(const std::string& key, const std::string& state, const std::string& detail) {
-  if (state == "up" || state == "connecting") return;
+void Listener::notify_tools_about(const std::string& key, LinkState state, const std::string& detail) {
+  if (state == LinkState::up || state == LinkState::connecting) return;
   // Tell every tool waiting on this node, once per tool: a refusal is final
   // for them, "down" is news while the events wait.
   std::map<uint64_t, uint64_t> told;
@@ -164,29 +160,29 @@ void Listener::notify_tools_about(const std::string& key, const std::string& sta
   for (auto& [tool, tool_id] : told) {
     auto it = tools_.find(tool);
     if (it == tools_.end()) continue;
-    Msg m{MsgType::link_state};
-    m.peer = key;
-    m.seq = tool_id;
-    m.text = state;
-    m.ev.body = detail;
-    it->second->send(encode(m));
+    ControlMsg m;
+    m.type = ControlType::notice;
+    m.node = key;
+    m.id = tool_id;
+    m.state = state;
+    m.detail = detail;
+    it->second->send(encode_control(m));
   }
 }
 
-void Listener::on_delivered(const std::string& peer, const Msg& m) {
+void Listener::on_delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev) {
   // Exactly once per listener lifetime: a client that died before it saw an
   // ack resends; the same (instance, seq) is dropped here.
   auto& [inst, last] = seen_[peer];
-  if (inst != m.instance) {
-    inst = m.instance;
+  if (inst != instance) {
+    inst = instance;
     last = 0;
   }
-  if (m.seq <= last) {
-    log_debug("dropped duplicate event " + std::to_string(m.seq) + " from " + peer);
+  if (seq <= last) {
+    log_debug("dropped duplicate event " + std::to_string(seq) + " from " + peer);
     return;
   }
-  last = m.seq;
-  const Event& ev = m.ev;
+  last = seq;
   if (ev.from != peer) {
     log_warn("event from link " + peer + " claims to be from '" + printable(ev.from) + "'; dropped");
     return;
@@ -207,10 +203,11 @@ void Listener::on_delivered(const std::string& peer, const Msg& m) {
     if (!ev.more) pending_.erase(it);
     auto t = tools_.find(p.tool);
     if (t == tools_.end()) return;
-    Msg r{MsgType::data};
+    ControlMsg r;
+    r.type = ControlType::reply;
     r.ev = ev;
     r.ev.id = p.tool_id;
-    t->second->send(encode(r));
+    t->second->send(encode_control(r));
     if (t->second->pending_bytes() > kToolHighWater) congested_tool_ = p.tool;
     return;
   }
@@ -247,7 +244,7 @@ json Listener::status_json() {
                      {"direction", "out"},
                      {"process", "QueueClient_" + k},
                      {"pid", c->child ? c->child->pid() : 0},
-                     {"state", c->state},
+                     {"state", link_state_name(c->state)},
                      {"detail", c->detail},
                      {"queued", c->queue.size()},
                      {"since", iso_time(c->since)},
@@ -258,7 +255,7 @@ json Listener::status_json() {
                      {"direction", "in"},
                      {"process", "QueueServer_" + k},
                      {"pid", s->child ? s->child->pid() : 0},
-                     {"state", s->state},
+                     {"state", link_state_name(s->state)},
                      {"port", s->port},
                      {"queued", 0},
                      {"since", iso_time(s->since)}});

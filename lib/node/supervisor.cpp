@@ -56,14 +56,14 @@ void Listener::spawn_client(ClientProc& c) {
     log_error("cannot start " + err);
     c.pipe->discard();
     c.pipe = nullptr;
-    c.state = "down";
+    c.state = LinkState::down;
     c.detail = err;
     on_client_exit(key, nullptr, 127, 0);
     return;
   }
   ++live_children_;
   c.child = child;
-  c.state = "connecting";
+  c.state = LinkState::connecting;
   child->on_exit = [this, key, child](int64_t status, int sig) { on_client_exit(key, child, status, sig); };
   Stream* pipe = c.pipe;
   pipe->on_frame = [this, key](std::string_view p) {
@@ -74,7 +74,7 @@ void Listener::spawn_client(ClientProc& c) {
     auto it = clients_.find(key);
     if (it != clients_.end() && it->second->pipe == pipe) it->second->pipe = nullptr;
   };
-  pipe->start(cfg_.max_frame + 4096);
+  pipe->start(cfg_.max_frame + kPipeSlack);
   log_debug("started QueueClient_" + key + " (pid " + std::to_string(child->pid()) + ")");
   // A new client starts from everything not yet acknowledged, in order.
   for (auto& [seq, payload] : c.queue) pipe->send(payload);
@@ -85,32 +85,32 @@ void Listener::spawn_client(ClientProc& c) {
 // milliseconds, not after the backoff).
 void Listener::kick_client(const std::string& peer) {
   auto it = clients_.find(client_key_for(peer));
-  if (it == clients_.end() || !it->second->pipe || it->second->state == "up") return;
-  Msg m{MsgType::link_state};
-  m.text = "retry";
-  it->second->pipe->send(encode(m));
+  if (it == clients_.end() || !it->second->pipe || it->second->state == LinkState::up) return;
+  PipeMsg m;
+  m.type = PipeType::retry;
+  it->second->pipe->send(encode_pipe(m));
 }
 
 void Listener::on_client_msg(ClientProc& c, std::string_view p) {
-  Msg m;
+  PipeMsg m;
   std::string err;
-  if (!decode(p, m, err)) {
+  if (!decode_pipe(p, m, err)) {
     log_error("bad message from QueueClient_" + c.key + ": " + err);
     return;
   }
-  if (m.type == MsgType::ack) {
+  if (m.type == PipeType::ack) {
     while (!c.queue.empty() && c.queue.front().first <= m.seq) {
       c.queued_bytes -= c.queue.front().second.size();
       c.queue.pop_front();
     }
     return;
   }
-  if (m.type == MsgType::link_state) {
-    if (c.state != m.text) c.since = wall_time();
-    c.state = m.text;
-    c.detail = m.ev.body;
+  if (m.type == PipeType::state) {
+    if (c.state != m.state) c.since = wall_time();
+    c.state = m.state;
+    c.detail = m.detail;
     if (!m.peer.empty()) c.remote_node = m.peer;
-    notify_tools_about(c.key, m.text, m.ev.body);
+    notify_tools_about(c.key, m.state, m.detail);
   }
 }
 
@@ -133,7 +133,7 @@ void Listener::on_client_exit(const std::string& key, Child* child, int64_t stat
   uint64_t delay = c.restart_delay_ms;
   c.restart_delay_ms = std::min<uint64_t>(delay ? delay * 2 : 100, 5000);
   c.restarts++;
-  c.state = "restarting";
+  c.state = LinkState::restarting;
   c.since = wall_time();
   log_warn("QueueClient_" + key + " " + how + "; restarting in " + std::to_string(delay) + " ms (" +
            std::to_string(c.queue.size()) + " events kept)");
@@ -189,7 +189,7 @@ bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, st
     --live_children_;
     retiring_.erase(child);
     if (retiring_.empty() && retire_timer_) retire_timer_->stop();
-    if (!stopping_ && sp->state != "retired" && sp->joined)
+    if (!stopping_ && sp->state != LinkState::retired && sp->joined)
       log_info("QueueServer_" + peer +
                (sig ? " killed by signal " + std::to_string(sig) : " exited (" + std::to_string(status) + ")"));
     sp->child = nullptr;
@@ -204,17 +204,11 @@ bool Listener::start_queue_server(const std::string& peer, LinkResponder& hs, st
     drop_server_if_done(sp);
     maybe_finish_shutdown();
   };
-  pipe->start(cfg_.max_frame + 4096);
-  Msg m{MsgType::session};
-  m.text.assign(reinterpret_cast<const char*>(keys.c2s.data()), keys.c2s.size());
-  m.text.append(reinterpret_cast<const char*>(keys.s2c.data()), keys.s2c.size());
-  for (uint64_t n : {keys.c2s_n, keys.s2c_n})
-    for (int i = 7; i >= 0; --i) m.text.push_back(static_cast<char>(n >> (8 * i)));
+  pipe->start(cfg_.max_frame + kPipeSlack);
+  std::string enc = encode_session(keys);
   keys.wipe();
-  std::string enc = encode(m);
   pipe->send(enc);
   sodium_memzero(enc.data(), enc.size());
-  sodium_memzero(m.text.data(), m.text.size());
   out = sp;
   return true;
 }
@@ -257,7 +251,7 @@ bool Listener::promote(ServerProc* sp) {
       if (old->child) retire(old->child);
       // Read to the end (unless it waits behind an older one: pump()).
       if (old->pipe && !old->held) old->pipe->resume();
-      old->state = "retired";
+      old->state = LinkState::retired;
       retired_servers_.push_back(std::move(old));
     }
     if (sp->learn_addr) {
@@ -343,25 +337,25 @@ void Listener::retire(Child* c) {
 }
 
 void Listener::on_server_msg(ServerProc* s, std::string_view p) {
-  Msg m;
+  PipeMsg m;
   std::string err;
-  if (!decode(p, m, err)) {
+  if (!decode_pipe(p, m, err)) {
     log_error("bad message from QueueServer_" + s->peer + ": " + err);
     return;
   }
-  if (m.type == MsgType::link_state) {
-    if (m.text == "up" && !s->joined && !promote(s)) return;
-    s->state = m.text;
+  if (m.type == PipeType::state) {
+    if (m.state == LinkState::up && !s->joined && !promote(s)) return;
+    s->state = m.state;
     s->since = wall_time();
     s->instance = m.instance;
     // Step 5 of the link: the reverse direction, without being asked.
-    if (m.text == "up" && !stopping_) {
+    if (m.state == LinkState::up && !stopping_) {
       std::string key = client_key_for(s->peer);
       if (!key.empty()) ensure_client(key);
     }
     return;
   }
-  if (m.type == MsgType::data) {
+  if (m.type == PipeType::data) {
     // Only the peer's link (its ticket arrived, it is on record) delivers.
     if (!s->joined) return log_error("event from QueueServer_" + s->peer + " before its link was up: dropped");
     if (s->held) {
@@ -370,8 +364,10 @@ void Listener::on_server_msg(ServerProc* s, std::string_view p) {
     }
     // The queue-server forwards the link's bytes unchanged; the sender's
     // instance came once, with "up".
-    m.instance = s->instance;
-    on_delivered(s->peer, m);
+    EventView ev;
+    uint64_t seq = 0;
+    if (!decode_data(p, seq, ev, err)) return log_error("bad event from QueueServer_" + s->peer + ": " + err);
+    on_delivered(s->peer, s->instance, seq, to_event(ev));
     if (congested_tool_ && s->pipe && !s->pipe->paused()) {
       uint64_t tool = congested_tool_;
       congested_tool_ = 0;

@@ -52,29 +52,29 @@ Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err
   return s;
 }
 
-ControlNotice read_control_notice(const Msg& m, const std::string& node, std::string& text) {
-  if (m.type == MsgType::error) {
-    text = m.text;
+ControlNotice read_control_notice(const ControlMsg& m, const std::string& node, std::string& text) {
+  if (m.type == ControlType::error) {
+    text = m.why;
     return ControlNotice::fatal;
   }
-  if (m.type != MsgType::link_state) return ControlNotice::none;
-  if (m.text == "refused") {
-    text = node + " refused the link: " + m.ev.body;
+  if (m.type != ControlType::notice) return ControlNotice::none;
+  if (m.state == LinkState::refused) {
+    text = node + " refused the link: " + m.detail;
     return ControlNotice::fatal;
   }
   // Our own node would not accept the other side (its key or certificate).
-  if (m.text == "rejected") {
-    text = "cannot link to " + node + ": " + m.ev.body;
+  if (m.state == LinkState::rejected) {
+    text = "cannot link to " + node + ": " + m.detail;
     return ControlNotice::fatal;
   }
-  text = m.text + ": " + m.ev.body;
+  text = std::string(link_state_name(m.state)) + ": " + m.detail;
   return ControlNotice::note;
 }
 
-bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err) {
+bool control_request(const Config& cfg, const ControlMsg& req, ControlMsg& reply, int timeout_ms, std::string& err) {
   int fd = connect_control(cfg, err);
   if (fd < 0) return false;
-  std::string out = make_frame(encode(req));
+  std::string out = make_frame(encode_control(req));
   size_t off = 0;
   while (off < out.size()) {
     ssize_t n = write(fd, out.data() + off, out.size() - off);
@@ -93,7 +93,7 @@ bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_
     std::string_view p;
     auto r = dec.next(p);
     if (r == FrameDecoder::Result::frame) {
-      bool ok = decode(p, reply, err);
+      bool ok = decode_control(p, reply, err);
       ::close(fd);
       return ok;
     }

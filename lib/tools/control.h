@@ -7,7 +7,7 @@
 #include <string>
 
 #include "config.h"
-#include "event.h"
+#include "control_msg.h"
 
 namespace jsd {
 
@@ -24,9 +24,9 @@ Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err
 // fatal (an error, or the link to NODE was refused: text says why), a note
 // (another link state: text is "STATE: detail"), or nothing to say.
 enum class ControlNotice { none, fatal, note };
-ControlNotice read_control_notice(const Msg& m, const std::string& node, std::string& text);
+ControlNotice read_control_notice(const ControlMsg& m, const std::string& node, std::string& text);
 
 // One request, one answer, blocking (for --status).
-bool control_request(const Config& cfg, const Msg& req, Msg& reply, int timeout_ms, std::string& err);
+bool control_request(const Config& cfg, const ControlMsg& req, ControlMsg& reply, int timeout_ms, std::string& err);
 
 }  // namespace jsd

@@ -63,7 +63,8 @@ class Pinger {
     if (done_ || !s_) return;
     if (o_.count > 0 && sent_ >= uint64_t(o_.count)) return;
     uint64_t seq = ++sent_;
-    Msg m{MsgType::send};
+    ControlMsg m;
+    m.type = ControlType::send;
     m.ev.kind = Kind::call;
     m.ev.id = seq;
     m.ev.to = o_.node;
@@ -76,7 +77,7 @@ class Pinger {
       m.ev.body = json{{"seq", seq}, {"data", pad}}.dump();
     }
     sent_at_[seq] = uv_hrtime();
-    s_->send(encode(m));
+    s_->send(encode_control(m));
     if (o_.count > 0 && sent_ >= uint64_t(o_.count)) {
       tick_.stop();
       arm_wait();
@@ -93,9 +94,9 @@ class Pinger {
   }
 
   void on_msg(std::string_view p) {
-    Msg m;
+    ControlMsg m;
     std::string err;
-    if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
+    if (!decode_control(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
     std::string text;
     switch (read_control_notice(m, o_.node, text)) {
       case ControlNotice::fatal:
@@ -108,7 +109,7 @@ class Pinger {
       case ControlNotice::none:
         break;
     }
-    if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
+    if (m.type != ControlType::reply) return;
     auto it = sent_at_.find(m.ev.id);
     if (it == sent_at_.end()) return;
     double ms = double(uv_hrtime() - it->second) / 1e6;

@@ -10,14 +10,15 @@
 namespace jsd {
 
 int print_status(const Config& cfg, bool as_json, const std::string& prog) {
-  Msg req{MsgType::status}, rep;
+  ControlMsg req, rep;
+  req.type = ControlType::status;
   std::string err;
   if (!control_request(cfg, req, rep, 5000, err)) {
     fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
     return 255;
   }
-  auto j = nlohmann::json::parse(rep.text, nullptr, false);
-  if (j.is_discarded()) {
+  auto j = nlohmann::json::parse(rep.status, nullptr, false);
+  if (rep.type != ControlType::status_reply || !j.is_object()) {
     fprintf(stderr, "%s: error: the listener sent a malformed status\n", prog.c_str());
     return 255;
   }

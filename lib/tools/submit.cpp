@@ -85,14 +85,15 @@ class Submitter {
   }
 
   void send_call(uint64_t id, const json& body, bool durable) {
-    Msg m{MsgType::send};
+    ControlMsg m;
+    m.type = ControlType::send;
     m.ev.kind = Kind::call;
     m.ev.id = id;
     m.ev.to = o_.node;
     m.ev.object = "job";
     m.ev.body = dump_json(body);
-    if (durable) m.text = "durable";
-    if (s_) s_->send(encode(m));
+    m.durable = durable;
+    if (s_) s_->send(encode_control(m));
   }
 
   void send_cancel() {
@@ -166,9 +167,9 @@ class Submitter {
 
   void on_msg(std::string_view p) {
     if (done_) return;
-    Msg m;
+    ControlMsg m;
     std::string err;
-    if (!decode(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
+    if (!decode_control(p, m, err)) return (void)fail("malformed answer from the listener: " + err);
     std::string text;
     switch (read_control_notice(m, o_.node, text)) {
       case ControlNotice::fatal:
@@ -181,7 +182,7 @@ class Submitter {
       case ControlNotice::none:
         break;
     }
-    if (m.type != MsgType::data || m.ev.kind != Kind::reply) return;
+    if (m.type != ControlType::reply) return;
     last_rx_ms_ = now_ms();
     if (m.ev.id == 2) return;  // the answer to our cancel: the end confirmation follows
     if (m.ev.id == 3) return on_watchdog(m.ev.body);

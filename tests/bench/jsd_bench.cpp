@@ -18,7 +18,7 @@
 
 #include "config.h"
 #include "control.h"
-#include "event.h"
+#include "control_msg.h"
 #include "frame.h"
 
 using namespace jsd;
@@ -43,14 +43,14 @@ static void read_msgs(int fd, FrameDecoder& dec, F pred) {
   for (;;) {
     std::string_view p;
     while (dec.next(p) == FrameDecoder::Result::frame) {
-      Msg m;
+      ControlMsg m;
       std::string err;
-      if (!decode(p, m, err)) {
+      if (!decode_control(p, m, err)) {
         fprintf(stderr, "bad message: %s\n", err.c_str());
         exit(1);
       }
-      if (m.type == MsgType::error) {
-        fprintf(stderr, "error: %s\n", m.text.c_str());
+      if (m.type == ControlType::error) {
+        fprintf(stderr, "error: %s\n", m.why.c_str());
         exit(1);
       }
       if (!pred(m)) return;
@@ -66,13 +66,14 @@ static void read_msgs(int fd, FrameDecoder& dec, F pred) {
 
 static std::string send_msg(const std::string& node, Kind kind, uint64_t id, const std::string& object,
                             const std::string& body) {
-  Msg m(MsgType::send);
+  ControlMsg m;
+  m.type = ControlType::send;
   m.ev.kind = kind;
   m.ev.id = id;
   m.ev.to = node;
   m.ev.object = object;
   m.ev.body = body;
-  return make_frame(encode(m));
+  return make_frame(encode_control(m));
 }
 
 int main(int argc, char** argv) {
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     std::string body = "\"" + std::string(body_bytes > 2 ? body_bytes - 2 : 0, 'x') + "\"";
     // Warm the link first: one call, answered.
     full_write(fd, send_msg(node, Kind::call, 1, "ping", "{}"));
-    read_msgs(fd, dec, [](const Msg& m) { return !(m.type == MsgType::data && m.ev.id == 1); });
+    read_msgs(fd, dec, [](const ControlMsg& m) { return !(m.type == ControlType::reply && m.ev.id == 1); });
     auto t0 = clk::now();
     std::string batch;
     for (long i = 0; i < count; ++i) {
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
     uint64_t last = uint64_t(count + 2);
     batch += send_msg(node, Kind::call, last, "ping", "{}");
     full_write(fd, batch);
-    read_msgs(fd, dec, [last](const Msg& m) { return !(m.type == MsgType::data && m.ev.id == last); });
+    read_msgs(fd, dec, [last](const ControlMsg& m) { return !(m.type == ControlType::reply && m.ev.id == last); });
     double secs = std::chrono::duration<double>(clk::now() - t0).count();
     printf("{\"mode\":\"notify\",\"count\":%ld,\"body_bytes\":%zu,\"per_s\":%.0f}\n", count, body_bytes,
            double(count) / secs);
@@ -135,8 +136,8 @@ int main(int argc, char** argv) {
     };
     auto t0 = clk::now();
     while (sent < parallel && sent < count) submit();
-    read_msgs(fd, dec, [&](const Msg& m) {
-      if (m.type != MsgType::data || m.ev.more) return true;  // started, output
+    read_msgs(fd, dec, [&](const ControlMsg& m) {
+      if (m.type != ControlType::reply || m.ev.more) return true;  // started, output
       ++done;
       auto j = nlohmann::json::parse(m.ev.body, nullptr, false);
       if (!j.is_object() || !j.contains("record") || j["record"].value("exit_status", 255) != 0) ++failed;

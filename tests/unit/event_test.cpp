@@ -1,3 +1,4 @@
+// The event encoding and the data message shared by links and pipes.
 #include "event.h"
 
 #include <gtest/gtest.h>
@@ -5,84 +6,97 @@
 using namespace jsd;
 
 namespace {
-Msg sample() {
-  Msg m(MsgType::data);
-  m.seq = 42;
-  m.instance = 0x1122334455667788ull;
-  m.peer = "alpha";
-  m.text = "t";
-  m.ev = {Kind::call, 7, "alpha", "beta", "ping", R"({"seq":1})"};
-  return m;
+Event sample() { return {Kind::call, 7, "alpha", "beta", "ping", R"({"seq":1})", false}; }
+
+void expect_same(const EventView& a, const Event& b) {
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.from, b.from);
+  EXPECT_EQ(a.to, b.to);
+  EXPECT_EQ(a.object, b.object);
+  EXPECT_EQ(a.body, b.body);
+  EXPECT_EQ(a.more, b.more);
 }
 }  // namespace
 
-TEST(Event, RoundTrip) {
-  Msg m = sample(), back;
-  std::string err;
-  ASSERT_TRUE(decode(encode(m), back, err)) << err;
-  EXPECT_EQ(back.type, MsgType::data);
-  EXPECT_EQ(back.seq, 42u);
-  EXPECT_EQ(back.instance, m.instance);
-  EXPECT_EQ(back.peer, "alpha");
-  EXPECT_EQ(back.ev.kind, Kind::call);
-  EXPECT_EQ(back.ev.id, 7u);
-  EXPECT_EQ(back.ev.from, "alpha");
-  EXPECT_EQ(back.ev.to, "beta");
-  EXPECT_EQ(back.ev.object, "ping");
-  EXPECT_EQ(back.ev.body, R"({"seq":1})");
-  EXPECT_FALSE(back.ev.more);
-  m.ev.more = true;
-  ASSERT_TRUE(decode(encode(m), back, err)) << err;
-  EXPECT_TRUE(back.ev.more);
+TEST(Event, DataRoundTrip) {
+  Event e = sample();
+  for (bool more : {false, true}) {
+    e.more = more;
+    std::string wire = encode_data(42, e), err;
+    uint64_t seq = 0;
+    EventView v;
+    ASSERT_TRUE(decode_data(wire, seq, v, err)) << err;
+    EXPECT_EQ(seq, 42u);
+    expect_same(v, e);
+    EXPECT_EQ(to_event(v).body, e.body);
+  }
 }
 
 TEST(Event, BinaryBodySurvives) {
-  Msg m = sample(), back;
-  m.ev.body = std::string("\0\xff\n\x01", 4);
-  std::string err;
-  ASSERT_TRUE(decode(encode(m), back, err));
-  EXPECT_EQ(back.ev.body, m.ev.body);
+  Event e = sample();
+  e.body = std::string("\0\xff\n\x01", 4);
+  std::string wire = encode_data(1, e), err;
+  uint64_t seq;
+  EventView v;
+  ASSERT_TRUE(decode_data(wire, seq, v, err));
+  EXPECT_EQ(v.body, e.body);
 }
 
 TEST(Event, EveryTruncationIsAnErrorNotACrash) {
-  std::string wire = encode(sample());
+  std::string wire = encode_data(3, sample());
   for (size_t n = 0; n < wire.size(); ++n) {
-    Msg m;
+    uint64_t seq;
+    EventView v;
     std::string err;
-    EXPECT_FALSE(decode(std::string_view(wire.data(), n), m, err)) << n;
+    EXPECT_FALSE(decode_data(std::string_view(wire.data(), n), seq, v, err)) << n;
     EXPECT_FALSE(err.empty());
   }
 }
 
 TEST(Event, TrailingBytesAreRejected) {
-  Msg m;
+  uint64_t seq;
+  EventView v;
   std::string err;
-  EXPECT_FALSE(decode(encode(sample()) + "x", m, err));
+  EXPECT_FALSE(decode_data(encode_data(3, sample()) + "x", seq, v, err));
+  EXPECT_NE(err.find("trailing"), std::string::npos);
 }
 
-TEST(Event, UnknownTypeAndKindAreRejected) {
-  std::string wire = encode(sample());
-  Msg m;
-  std::string err;
+TEST(Event, UnknownTypeKindAndFlagsAreRejected) {
+  std::string wire = encode_data(3, sample()), err;
+  uint64_t seq;
+  EventView v;
   std::string bad = wire;
   bad[0] = 99;
-  EXPECT_FALSE(decode(bad, m, err));
-  EXPECT_NE(err.find("unknown message type"), std::string::npos);
-  // kind byte sits after type(1) seq(8) instance(8) peer(1+5) text(4+1)
+  EXPECT_FALSE(decode_data(bad, seq, v, err));
+  EXPECT_FALSE(peek_data_seq(bad, seq));
   bad = wire;
-  bad[1 + 8 + 8 + 6 + 5] = 9;
-  EXPECT_FALSE(decode(bad, m, err));
+  bad[9] = 9;  // the kind: after type(1) and seq(8)
+  EXPECT_FALSE(decode_data(bad, seq, v, err));
   EXPECT_NE(err.find("unknown event kind"), std::string::npos);
+  bad = wire;
+  bad.back() = 2;  // flags
+  EXPECT_FALSE(decode_data(bad, seq, v, err));
+  EXPECT_NE(err.find("flags"), std::string::npos);
 }
 
 TEST(Event, HugeLengthFieldDoesNotAllocate) {
-  std::string wire = encode(sample());
-  // text length = 0xffffffff
-  size_t at = 1 + 8 + 8 + 6;
-  for (int i = 0; i < 4; ++i) wire[at + i] = '\xff';
-  Msg m;
-  std::string err;
-  EXPECT_FALSE(decode(wire, m, err));
+  Event e = sample();
+  e.body.clear();
+  std::string wire = encode_data(1, e), err;
+  // The body length sits just before the flags byte.
+  for (int i = 2; i <= 5; ++i) wire[wire.size() - i] = '\xff';
+  uint64_t seq;
+  EventView v;
+  EXPECT_FALSE(decode_data(wire, seq, v, err));
+}
+
+TEST(Event, PeekSeqIsTheOnePlaceSeqIsRead) {
+  std::string wire = encode_data(0x0102030405060708ull, sample());
+  uint64_t seq = 0;
+  ASSERT_TRUE(peek_data_seq(wire, seq));
+  EXPECT_EQ(seq, 0x0102030405060708ull);
+  EXPECT_FALSE(peek_data_seq(wire.substr(0, 8), seq));
 }
 
 TEST(Event, ValidNames) {
@@ -97,35 +111,31 @@ TEST(Event, ValidNames) {
   EXPECT_FALSE(valid_name(std::string(65, 'a')));
 }
 
-TEST(Event, EmptyFieldsAndViewsRoundTrip) {
-  Msg m(MsgType::heartbeat), back;  // every string empty
-  std::string err;
-  ASSERT_TRUE(decode(encode(m), back, err)) << err;
-  EXPECT_EQ(back.type, MsgType::heartbeat);
-  EXPECT_TRUE(back.ev.body.empty());
-  MsgView v;  // views with null data(): must encode without touching them
-  v.type = MsgType::data;
-  v.seq = 7;
-  std::string out;
-  encode_view_into(out, v);
-  MsgView w;
-  ASSERT_TRUE(decode_view(out, w, err)) << err;
-  EXPECT_EQ(w.seq, 7u);
+TEST(Event, EmptyViewsEncodeWithoutTouchingNullData) {
+  EventView v;  // views with null data()
+  std::string out, err;
+  encode_data_into(out, 7, v);
+  uint64_t seq;
+  EventView w;
+  ASSERT_TRUE(decode_data(out, seq, w, err)) << err;
+  EXPECT_EQ(seq, 7u);
   EXPECT_TRUE(w.body.empty());
 }
 
 TEST(Event, ViewRewriteKeepsTheBody) {
-  Msg m = sample();
-  std::string wire = encode(m), err;
-  MsgView v;
-  ASSERT_TRUE(decode_view(wire, v, err)) << err;
+  Event e = sample();
+  std::string wire = encode_data(5, e), err;
+  uint64_t seq;
+  EventView v;
+  ASSERT_TRUE(decode_data(wire, seq, v, err)) << err;
   v.id = 99;
   v.from = "gamma";
   std::string out;
-  encode_view_into(out, v);
-  Msg back;
-  ASSERT_TRUE(decode(out, back, err)) << err;
-  EXPECT_EQ(back.ev.id, 99u);
-  EXPECT_EQ(back.ev.from, "gamma");
-  EXPECT_EQ(back.ev.body, m.ev.body);
+  encode_data_into(out, 6, v);
+  EventView back;
+  ASSERT_TRUE(decode_data(out, seq, back, err)) << err;
+  EXPECT_EQ(seq, 6u);
+  EXPECT_EQ(back.id, 99u);
+  EXPECT_EQ(back.from, "gamma");
+  EXPECT_EQ(back.body, e.body);
 }
