@@ -1,4 +1,5 @@
-// jsd-listener: node port, handshakes, control socket, start and stop.
+// jsd-listener: puts the node together (node port, link processes, router,
+// jobs, control socket) and runs it until SIGTERM/SIGINT.
 #include "listener.h"
 
 #include <sodium.h>
@@ -11,67 +12,22 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <iostream>
-#include <regex>
+#include <unordered_map>
 
-#include "listener_impl.h"
+#include "audit.h"
+#include "control_msg.h"
+#include "jobs.h"
+#include "jsd_version.h"
+#include "link_clients.h"
+#include "link_servers.h"
 #include "log.h"
+#include "node_port.h"
+#include "outbox.h"
+#include "peers.h"
+#include "router.h"
+#include "trust.h"
 
 namespace jsd {
-
-using nlohmann::json;
-
-struct Listener::Handshake {
-  Stream* s = nullptr;
-  std::unique_ptr<LinkResponder> hs;
-  std::unique_ptr<Timer> timer;
-  std::string from;  // the connection's address
-  std::string host;  // and without its port
-  std::string claimed;
-};
-
-Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust)
-    : loop_(loop), o_(o), cfg_(o_.cfg), trust_(trust) {
-  randombytes_buf(&instance_, sizeof instance_);
-  bin_dir_ = self_dir();
-  if (const char* d = getenv("JSD_LIBEXEC_DIR"); d && *d) bin_dir_ = d;
-}
-
-Listener::~Listener() = default;
-
-// A refusal that repeats (a peer retrying with a wrong key) is logged once
-// a minute, not at every retry.
-void Listener::refusal(const std::string& line) {
-  uint64_t now = now_ms();
-  // The same refusal from the same host: a retry comes from a new source
-  // port, which is not part of what makes it "the same".
-  static const std::regex port_re(R"(^((?:refused|handshake from) [^ ]*):[0-9]+)");
-  std::string key = std::regex_replace(line, port_re, "$1");
-  auto it = refusals_logged_.find(key);
-  if (it != refusals_logged_.end() && now - it->second < 60000) return log_debug(line);
-  if (refusals_logged_.size() > 1024) refusals_logged_.clear();
-  // Many different ones (a flood from many addresses): a few lines, then
-  // one line that counts the rest.
-  if (now - refusal_window_ms_ >= 10000) {
-    refusal_window_ms_ = now;
-    refusal_lines_ = 0;
-  }
-  if (refusal_lines_ >= kRefusalLinesPerWindow) {
-    ++refusals_suppressed_;
-    log_debug(line);
-    if (!refusal_timer_) refusal_timer_ = std::make_unique<Timer>(loop_);
-    if (!refusal_timer_->active())
-      refusal_timer_->start(10000, [this] {
-        log_warn(std::to_string(refusals_suppressed_) +
-                 " more connections on the node port were refused or failed in the last 10 s (not logged one by one)");
-        refusals_suppressed_ = 0;
-      });
-    return;
-  }
-  ++refusal_lines_;
-  refusals_logged_[key] = now;
-  log_warn(line);
-}
 
 namespace {
 
@@ -111,371 +67,285 @@ bool socket_answers(const std::string& path) {
   return ok;
 }
 
-}  // namespace
+// The outbox on disk as the router's durable store.
+class OutboxStore : public DurableStore {
+ public:
+  explicit OutboxStore(const std::string& dir) : box_(dir) {}
+  bool open(std::string& err) { return box_.open(err); }
+  bool put(const OutboxEntry& e, std::string& err) override { return box_.put(e, err); }
+  void remove(const std::string& id) override { box_.remove(id); }
+  std::vector<OutboxEntry> load() override { return box_.load(); }
+
+ private:
+  Outbox box_;
+};
+
+// The node. The parts talk through the small interfaces they declare;
+// this class is what connects them (and owns the control socket).
+class Listener : public ClientEvents, public ServerEvents, public RouterTools, public LocalObjects {
+ public:
+  Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust);
+  ~Listener() override;
+  int start();
+  void shutdown(const std::string& why);
+
+  // ClientEvents
+  void link_state(const std::string& key, LinkState state, const std::string& detail) override {
+    router_.on_link_state(key, state, detail);
+  }
+  void child_gone() override { maybe_finish_shutdown(); }
+  // ServerEvents
+  bool joined(const std::string& peer, const LinkClaim& claim) override;
+  uint64_t delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev) override {
+    return router_.on_delivered(peer, instance, seq, ev);
+  }
+  size_t tool_backlog(uint64_t tool) const override { return backlog(tool); }
+  void link_up(const std::string& peer) override {
+    std::string key = peers_.client_key_for(peer);
+    if (!key.empty() && !stopping_) clients_.ensure(key);
+  }
+  // RouterTools
+  void send(uint64_t tool, const std::string& msg) override {
+    if (auto it = tools_.find(tool); it != tools_.end()) it->second->send(msg);
+  }
+  void close(uint64_t tool) override {
+    if (auto it = tools_.find(tool); it != tools_.end()) it->second->close();
+  }
+  size_t backlog(uint64_t tool) const override {
+    auto it = tools_.find(tool);
+    return it == tools_.end() ? 0 : it->second->pending_bytes();
+  }
+  // LocalObjects
+  void job(const std::string& from, const std::string& body, ReplyFn reply) override {
+    jobs_.handle(from, body, std::move(reply));
+  }
+  std::string status() override;
+
+ private:
+  bool claim_control_socket(std::string& err);
+  bool open_control_socket(std::string& err);
+  void on_control_connection(int status);
+  void maybe_finish_shutdown();
+
+  uv_loop_t* loop_;
+  ListenerOptions o_;
+  const Config& cfg_;
+  uint64_t instance_ = 0;
+  std::string bin_dir_;
+  double started_ = 0;
+  Audit audit_;
+  Peers peers_;
+  OutboxStore outbox_;
+  JobRunner jobs_;
+  LinkClients clients_;
+  LinkServers servers_;
+  Router router_;
+  NodePort port_;
+  uv_pipe_t* control_ = nullptr;  // freed in its close callback
+  bool control_bound_ = false;
+  std::unordered_map<uint64_t, Stream*> tools_;
+  uint64_t next_tool_ = 0;
+  bool stopping_ = false, stopped_ = false;
+  std::unique_ptr<Timer> kill_timer_;
+  std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
+};
+
+uint64_t random_instance() {
+  uint64_t v;
+  randombytes_buf(&v, sizeof v);
+  return v;
+}
+
+std::string libexec_dir() {
+  const char* d = getenv("JSD_LIBEXEC_DIR");
+  return d && *d ? d : self_dir();
+}
+
+Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust)
+    : loop_(loop),
+      o_(o),
+      cfg_(o_.cfg),
+      instance_(random_instance()),
+      bin_dir_(libexec_dir()),
+      audit_(cfg_.audit_log(), cfg_.audit_max_bytes),
+      peers_(cfg_),
+      outbox_(cfg_.state_dir + "/outbox"),
+      jobs_(loop, cfg_),
+      clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
+      servers_(loop, cfg_, bin_dir_, *this),
+      router_(cfg_.node, peers_, clients_, *this, outbox_, *this),
+      port_(loop, cfg_, trust, audit_, servers_, clients_) {}
+
+Listener::~Listener() {
+  for (auto& [id, s] : tools_) s->discard();
+}
 
 int Listener::start() {
   std::string err;
   started_ = wall_time();
-  if (!make_state_dir(cfg_.state_dir, err)) {
+  if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !audit_.open(err) || !jobs_.open(err) ||
+      !outbox_.open(err)) {
     log_error(err);
     return 1;
   }
-  std::string sock = cfg_.control_socket();
-  if (sock.size() >= sizeof(sockaddr_un::sun_path)) {
-    log_error("control socket path " + sock + " is too long; choose a shorter state_dir");
-    return 1;
-  }
-  if (socket_answers(sock)) {
-    log_error("another jsd-listener is running for this node (" + sock + " answers)");
-    return 1;
-  }
-  unlink(sock.c_str());
-
-  audit_ = std::make_unique<Audit>(cfg_.audit_log(), cfg_.audit_max_bytes);
-  if (!audit_->open(err)) {
-    log_error(err);
-    return 1;
-  }
-  jobs_ = std::make_unique<JobRunner>(loop_, cfg_);
-  outbox_ = std::make_unique<Outbox>(cfg_.state_dir + "/outbox");
-  if (!jobs_->open(err) || !outbox_->open(err)) {
-    log_error(err);
-    return 1;
-  }
-  jobs_->on_idle = [this] { maybe_finish_shutdown(); };
-  jobs_->in_group = [this](const std::string& peer, const std::string& group) {
-    auto g = cfg_.groups.find(group);
-    if (g != cfg_.groups.end() && std::find(g->second.begin(), g->second.end(), peer) != g->second.end()) return true;
-    auto c = cert_groups_.find(peer);
-    return c != cert_groups_.end() && std::find(c->second.begin(), c->second.end(), group) != c->second.end();
-  };
-  jobs_->audit = [this](nlohmann::json entry, bool sync) {
-    auto k = peer_fingerprints_.find(entry.value("peer", ""));
-    if (k != peer_fingerprints_.end()) entry["key"] = k->second;
-    return audit_->record(std::move(entry), sync);
+  jobs_.on_idle = [this] { maybe_finish_shutdown(); };
+  jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
+  jobs_.audit = [this](nlohmann::json entry, bool sync) {
+    std::string fp = peers_.fingerprint(entry.value("peer", ""));
+    if (!fp.empty()) entry["key"] = fp;
+    return audit_.record(std::move(entry), sync);
   };
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
-  jobs_->backlog = [this](const std::string& from) -> size_t {
-    auto it = clients_.find(client_key_for(from));
-    return it == clients_.end() ? 0 : it->second->queued_bytes;
-  };
-
+  jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
   // Node port first: if it is taken, fail before touching anything else.
-  struct sockaddr_storage ss {};
-  int rc = uv_ip4_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in*>(&ss));
-  if (rc != 0) rc = uv_ip6_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  uv_tcp_init(loop_, &node_server_);
-  node_server_.data = this;
-  node_open_ = true;
-  if (rc == 0) rc = uv_tcp_bind(&node_server_, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&node_server_), 128,
-                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_node_connection(st); });
-  if (rc != 0) {
-    log_error("cannot listen on " + cfg_.listen.str() + ": " + uv_error(rc));
+  if (!port_.open(err) || !open_control_socket(err)) {
+    log_error(err);
     return 1;
   }
-
-  uv_pipe_init(loop_, &control_server_, 0);
-  control_server_.data = this;
-  control_open_ = true;
-  mode_t old = umask(077);  // the socket is born 0600
-  rc = uv_pipe_bind(&control_server_, sock.c_str());
-  umask(old);
-  control_bound_ = rc == 0;
-  if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&control_server_), 128,
-                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_control_connection(st); });
-  if (rc != 0) {
-    log_error("cannot listen on control socket " + sock + ": " + uv_error(rc));
-    return 1;
-  }
-
   sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { shutdown("SIGTERM"); });
   sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
   sig_hup_ = std::make_unique<Signal>(
       loop_, SIGHUP, [] { log_info("SIGHUP ignored: restart the listener to reload its configuration"); });
-
-  log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + sock);
-  for (auto& peer : cfg_.connect_at_startup) ensure_client(peer);
-  replay_outbox();
-
+  log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + cfg_.control_socket());
+  for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
+  router_.replay_outbox();
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
-    (void)n;
+    (void)n;  // nobody to tell if the reader is gone
     ::close(o_.ready_fd);
   }
   return 0;
 }
 
-void Listener::on_node_connection(int status) {
-  if (status != 0 || stopping_) return;
-  Stream* s = Stream::tcp(loop_);
-  if (!s) return;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&node_server_), s->stream()) != 0) {
-    s->close();
-    return;
+// Before anything else of the node's is touched: one listener per node.
+bool Listener::claim_control_socket(std::string& err) {
+  std::string sock = cfg_.control_socket();
+  if (sock.size() >= sizeof(sockaddr_un::sun_path)) {
+    err = "control socket path " + sock + " is too long; choose a shorter state_dir";
+    return false;
   }
-  std::string from = s->peer_name();
-  std::string host = from.substr(0, from.rfind(':'));
-  // Before a peer is authenticated it costs little and is bounded: so many
-  // pending handshakes in all and per source address, and so many new ones
-  // per second from one address; the rest are closed at once and counted
-  // in one line every 10 s.
-  if (!admit_handshake(host)) {
-    s->close();
-    return;
+  if (socket_answers(sock)) {
+    err = "another jsd-listener is running for this node (" + sock + " answers)";
+    return false;
   }
-  uv_tcp_nodelay(s->tcp_handle(), 1);
-  auto h = std::make_unique<Handshake>();
-  Handshake* hp = h.get();
-  h->s = s;
-  h->from = from;
-  h->host = host;
-  ++pending_by_host_[host];
-  h->hs = std::make_unique<LinkResponder>(trust_, cfg_.node);
-  h->timer = std::make_unique<Timer>(loop_);
-  // The first message comes within a second (or handshake_timeout_ms if
-  // shorter): a connection that says nothing does not hold a slot long.
-  arm_handshake_timer(hp, std::min<uint64_t>(kFirstMessageMs, uint64_t(cfg_.handshake_timeout_ms)));
-  s->on_frame = [this, hp](std::string_view p) { on_handshake_frame(hp, p); };
-  s->on_close = [this, hp](const std::string& why) {
-    hp->s = nullptr;
-    if (!why.empty())
-      refusal("handshake from " + hp->from + (hp->claimed.empty() ? "" : " ('" + printable(hp->claimed) + "')") +
-              " failed: " + why);
-    finish_handshake(hp, false);
-  };
-  handshakes_[hp] = std::move(h);
-  s->start(kHandshakeFrame);
+  unlink(sock.c_str());
+  return true;
 }
 
-void Listener::arm_handshake_timer(Handshake* h, uint64_t ms) {
-  h->timer->start(ms, [this, h, ms] {
-    refusal("handshake from " + h->from + " timed out after " + std::to_string(ms) + " ms");
-    finish_handshake(h, false);
-  });
-}
-
-bool Listener::admit_handshake(const std::string& host) {
-  uint64_t now = now_ms();
-  auto& b = handshake_rate_[host];
-  // A token bucket per source address: kHandshakesPerSecond, bursts of twice that.
-  double cap = 2.0 * kHandshakesPerSecond;
-  b.tokens = b.last_ms ? std::min(cap, b.tokens + double(now - b.last_ms) * kHandshakesPerSecond / 1000.0) : cap;
-  b.last_ms = now;
-  const char* why = nullptr;
-  if (handshakes_.size() >= kMaxHandshakes)
-    why = "too many handshakes pending";
-  else if (pending_by_host_[host] >= kMaxHandshakesPerHost)
-    why = "too many handshakes pending from one address";
-  else if (b.tokens < 1.0)
-    why = "too many new connections from one address";
-  else
-    b.tokens -= 1.0;
-  if (handshake_rate_.size() > 4096) handshake_rate_.clear();  // bounded, not precise
-  if (!why) return true;
-  if (dropped_ == 0 && now - dropped_logged_ms_ >= 10000) dropped_logged_ms_ = now - 10000;
-  ++dropped_;
-  if (now - dropped_logged_ms_ >= 10000) {
-    log_warn("dropped " + std::to_string(dropped_) + " connection(s) on the node port in the last " +
-             std::to_string((now - dropped_logged_ms_ + 999) / 1000) + " s (last from " + host + ": " + why + ")");
-    dropped_ = 0;
-    dropped_logged_ms_ = now;
+bool Listener::open_control_socket(std::string& err) {
+  std::string sock = cfg_.control_socket();
+  control_ = new uv_pipe_t;
+  int rc = uv_pipe_init(loop_, control_, 0);
+  if (rc != 0) {
+    delete control_;
+    control_ = nullptr;
+    err = "cannot make the control socket: " + uv_error(rc);
+    return false;
   }
-  return false;
-}
-
-void Listener::finish_handshake(Handshake* h, bool) {
-  auto it = handshakes_.find(h);
-  if (it == handshakes_.end()) return;
-  if (auto p = pending_by_host_.find(h->host); p != pending_by_host_.end() && --p->second == 0)
-    pending_by_host_.erase(p);
-  if (h->s) {
-    Stream* s = h->s;
-    h->s = nullptr;
-    // Let a last message (accept or refused) reach the peer first.
-    s->mute();
-    s->on_close = nullptr;
-    s->when_flushed([s] { s->close(); });
-  }
-  handshakes_.erase(it);
-}
-
-void Listener::on_handshake_frame(Handshake* h, std::string_view p) {
-  std::string out, err;
-  // It spoke in time: the whole handshake now has handshake_timeout_ms.
-  if (h->hs->steps() == 0) arm_handshake_timer(h, uint64_t(cfg_.handshake_timeout_ms));
-  auto fp = [&] { return key_fingerprint(h->hs->peer_key()); };
-  auto refuse = [&](const std::string& why, const std::string& tell) {
-    refusal("refused " + h->from + (h->claimed.empty() ? "" : " ('" + printable(h->claimed) + "')") + ": " + why);
-    if (h->s) h->s->send(LinkResponder::refuse(tell));
-    finish_handshake(h, false);
-  };
-  switch (h->hs->on_frame(p, out, err)) {
-    case LinkResponder::Step::send:
-      h->s->send(out);
-      return;
-    case LinkResponder::Step::refuse:
-      // Before the peer's key is known: the log says it (rate-limited); the
-      // audit log records decisions about keys, not noise on the port.
-      refusal("refused " + h->from + ": " + err);
-      h->s->send(out);
-      return finish_handshake(h, false);
-    case LinkResponder::Step::failed:
-      refusal("handshake from " + h->from + " failed: " + err);
-      return finish_handshake(h, false);
-    case LinkResponder::Step::hello:
-      break;
-  }
-  const Hello& hello = h->hs->hello();
-  h->claimed = hello.node;
-  PeerVerdict v = trust_.check_peer(hello.node, h->hs->peer_key(), hello.cert, static_cast<int64_t>(wall_time()));
-  if (v.ok && !hello.to.empty() && hello.to != cfg_.node) {
-    v.ok = false;
-    v.reason = "it wants node '" + printable(hello.to) + "', this is " + cfg_.node;
-  }
-  Endpoint addr;
-  bool learn = v.ok && !cfg_.peers.count(hello.node);
-  if (learn && !parse_endpoint(hello.addr, addr, err)) {
-    v.ok = false;
-    v.reason = "bad address '" + printable(hello.addr) + "': " + err;
-  }
-  // A node listening on every address says 0.0.0.0 (or ::): reach it at
-  // the address it came from.
-  if (learn && v.ok && (addr.host == "0.0.0.0" || addr.host == "::")) {
-    Endpoint src;
-    std::string perr;
-    if (parse_endpoint(h->from, src, perr)) addr.host = src.host;
-  }
-  // Replayed first messages each cost a process until their deadline: a
-  // few may wait for their tickets at once, not more.
-  if (v.ok) {
-    int waiting = 0;
-    for (auto& j : joining_) waiting += j->peer == hello.node && !j->exited;
-    if (waiting >= 4) {
-      v.ok = false;
-      v.reason = "too many handshakes in progress for " + hello.node;
-    }
-  }
-  if (!v.ok) {
-    // A refusal is recorded now; an allowed link once its ticket arrives
-    // (promote), so a replayed message 1 leaves no "allowed" line.
-    // Not synced: a refusal allows nothing, and anyone can make keys.
-    audit_->record({{"what", "link"},
-                    {"peer", printable(hello.node)},
-                    {"key", fp()},
-                    {"address", h->from},
-                    {"verdict", "refused"},
-                    {"reason", v.reason}},
-                   false);
-    return refuse(v.reason + " (key " + fp() + ")", v.reason);
-  }
-  std::string peer = hello.node;
-  uint16_t port = 0;
-  ServerProc* sp = nullptr;
-  if (!start_queue_server(peer, *h->hs, out, port, sp, err)) {
-    log_error("cannot serve " + peer + ": " + err);
-    if (h->s) h->s->send(LinkResponder::refuse("no queue-server available"));
-    return finish_handshake(h, false);
-  }
-  sp->learn_addr = learn;
-  sp->addr = addr;
-  sp->from = h->from;
-  sp->key_fp = fp();
-  sp->by_cert = v.by_cert;
-  sp->cert_groups = v.groups;
-  log_info(peer + " (" + h->from + ", key " + fp() + (v.by_cert ? ", certificate" : "") +
-           ") passed the handshake; QueueServer_" + peer + " on port " + std::to_string(port));
-  h->s->send(out);
-  finish_handshake(h, true);
-  // Step 5 early: a pinned peer's reverse link can come up while its
-  // forward link is still joining (replies need it soon). Starting a client
-  // towards a configured address acts on nothing the message claims.
-  if (cfg_.peers.count(peer) && !stopping_) ensure_client(peer);
+  control_->data = this;
+  mode_t old = umask(077);  // the socket is born 0600
+  rc = uv_pipe_bind(control_, sock.c_str());
+  umask(old);
+  control_bound_ = rc == 0;
+  if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
+  if (rc == 0)
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(control_), 128,
+                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_control_connection(st); });
+  if (rc != 0) err = "cannot listen on control socket " + sock + ": " + uv_error(rc);
+  return rc == 0;
 }
 
 void Listener::on_control_connection(int status) {
   if (status != 0 || stopping_) return;
   Stream* s = Stream::pipe(loop_);
   if (!s) return;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&control_server_), s->stream()) != 0) {
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(control_), s->stream()) != 0) {
     s->close();
     return;
   }
   uint64_t id = ++next_tool_;
   tools_[id] = s;
-  s->on_frame = [this, id](std::string_view p) { on_tool_msg(id, p); };
+  s->on_frame = [this, id](std::string_view p) { router_.on_tool_msg(id, p); };
   s->on_close = [this, id](const std::string&) {
     tools_.erase(id);
-    for (auto it = pending_.begin(); it != pending_.end();)
-      it = it->second.tool == id ? pending_.erase(it) : std::next(it);
+    router_.tool_gone(id);
   };
   s->start(cfg_.max_frame + kControlSlack);
+}
+
+// A peer's ticket arrived at its joining queue-server: on record first
+// (not flushed on its own: a link by itself runs nothing, and the job line
+// that anything run over it needs is flushed before the job starts, taking
+// this one to disk with it), then what its handshake said counts.
+bool Listener::joined(const std::string& peer, const LinkClaim& c) {
+  nlohmann::json entry = {
+      {"what", "link"}, {"peer", peer}, {"key", c.key_fp}, {"address", c.from}, {"verdict", "allowed"}};
+  if (c.by_cert) entry["by"] = "certificate";
+  if (!audit_.record(entry, false)) {
+    log_error("link from " + peer + " dropped: cannot write the audit log");
+    return false;
+  }
+  peers_.joined(peer, c.key_fp, c.by_cert, c.groups);
+  if (c.learn_addr) {
+    // A certified peer that comes back from another address: its client
+    // (started with the old --address) is restarted with the new one.
+    if (peers_.learn_address(peer, c.addr)) clients_.restart(peer);
+    router_.forget_targets();  // an address may name this peer now
+  }
+  clients_.kick(peer);
+  return true;
+}
+
+std::string Listener::status() {
+  nlohmann::json links = clients_.links_json();
+  for (auto& l : servers_.links_json()) links.push_back(l);
+  nlohmann::json j = {{"node", cfg_.node},           {"version", JSD_VERSION},      {"pid", getpid()},
+                      {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
+  j["jobs"] = jobs_.status_json();
+  return dump_json(j);
 }
 
 void Listener::shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
-  log_info("stopping (" + why + "): ending " + std::to_string(live_children_) + " children");
-  if (node_open_) uv_close(reinterpret_cast<uv_handle_t*>(&node_server_), nullptr);
-  if (control_open_) uv_close(reinterpret_cast<uv_handle_t*>(&control_server_), nullptr);
-  node_open_ = control_open_ = false;
+  log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
+  port_.close();
+  if (control_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(control_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    control_ = nullptr;
+  }
   // Only ours to remove: a listener that failed to start must not take
   // the socket away from the one that is running.
   if (control_bound_) unlink(cfg_.control_socket().c_str());
-  while (!handshakes_.empty()) finish_handshake(handshakes_.begin()->first, false);
   for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
-  for (auto& [k, c] : clients_) {
-    c->restart_timer.reset();
-    if (c->child) c->child->kill(SIGTERM), c->child->kill(SIGCONT);
-  }
-  for (auto& [k, s] : servers_)
-    if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
-  for (auto& s : joining_)
-    if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
-  if (jobs_) jobs_->stop_all();
+  clients_.stop();
+  servers_.stop();
+  jobs_.stop_all();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
-  kill_timer_ = std::make_unique<Timer>(loop_);
   // Jobs get their configured grace; the link processes need far less.
+  kill_timer_ = std::make_unique<Timer>(loop_);
   kill_timer_->start(uint64_t(std::max(5.0, cfg_.job_kill_grace_s + 1) * 1000), [this] {
-    for (auto& [k, c] : clients_)
-      if (c->child) c->child->kill(SIGKILL);
-    for (auto& [k, s] : servers_)
-      if (s->child) s->child->kill(SIGKILL);
-    for (auto& s : joining_)
-      if (s->child) s->child->kill(SIGKILL);
-    if (jobs_) jobs_->kill_all();
-    for (Child* r : retiring_) r->kill(SIGKILL);
+    clients_.kill();
+    servers_.kill();
+    jobs_.kill_all();
   });
   maybe_finish_shutdown();
 }
 
 void Listener::maybe_finish_shutdown() {
-  if (!stopping_ || stopped_ || live_children_ > 0 || (jobs_ && jobs_->running() > 0)) return;
+  if (!stopping_ || stopped_ || clients_.live() > 0 || servers_.live() > 0 || jobs_.running() > 0) return;
   stopped_ = true;
   kill_timer_.reset();
-  retire_timer_.reset();
-  for (auto& [k, c] : clients_)
-    if (c->pipe) c->pipe->discard();
-  for (auto& [k, s] : servers_)
-    if (s->pipe) s->pipe->discard();
-  for (auto& r : retired_servers_)
-    if (r->pipe) r->pipe->discard();
-  for (auto& r : joining_)
-    if (r->pipe) r->pipe->discard();
-  joining_.clear();
   clients_.clear();
   servers_.clear();
-  retired_servers_.clear();
   sig_term_.reset();
   sig_int_.reset();
   sig_hup_.reset();
-  refusal_timer_.reset();
   log_info("stopped");
 }
+
+}  // namespace
 
 int run_listener(const ListenerOptions& o) {
   Level lv = Level::info;
@@ -496,13 +366,8 @@ int run_listener(const ListenerOptions& o) {
   return with_loop([&](uv_loop_t* loop) {
     Listener l(loop, o, trust);
     int rc = l.start();
-    if (rc == 0) {
-      uv_run(loop, UV_RUN_DEFAULT);
-      rc = l.exit_code();
-    } else {
-      l.shutdown("start-up failed");
-      uv_run(loop, UV_RUN_DEFAULT);
-    }
+    if (rc != 0) l.shutdown("start-up failed");
+    uv_run(loop, UV_RUN_DEFAULT);
     return rc;
   });
 }

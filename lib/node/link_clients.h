@@ -1,0 +1,85 @@
+// The node's jsd-client children: one per remote node it sends to, started
+// lazily (or at start-up), restarted when it dies, each fed the events
+// queued for its node until the peer acknowledges them.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "config.h"
+#include "link_state.h"
+#include "peers.h"
+#include "router.h"
+#include "uvx.h"
+
+namespace jsd {
+
+class ClientEvents {
+ public:
+  virtual ~ClientEvents() = default;
+  virtual void link_state(const std::string& key, LinkState state, const std::string& detail) = 0;
+  virtual void child_gone() = 0;  // a child exited (the listener may be stopping)
+};
+
+class LinkClients : public RouterLinks {
+ public:
+  LinkClients(uv_loop_t* loop, const Config& cfg, const Peers& peers, std::string bin_dir, uint64_t instance,
+              ClientEvents& events)
+      : loop_(loop), cfg_(cfg), peers_(peers), bin_dir_(std::move(bin_dir)), instance_(instance), events_(events) {}
+  ~LinkClients() override;
+
+  void send(const std::string& key, const EventView& ev) override;
+  // Starts the client for key unless it runs.
+  void ensure(const std::string& key);
+  // The peer linked to us, so it is up: our client to it, if it waits out
+  // a backoff, retries at once.
+  void kick(const std::string& peer);
+  // Its address changed: the client restarts with the new one.
+  void restart(const std::string& key);
+  // Bytes queued for key and not yet acknowledged by the peer.
+  size_t backlog(const std::string& key) const;
+  nlohmann::json links_json() const;
+  int live() const { return live_; }
+  // SIGTERM (then kill(): SIGKILL) to every client; none is restarted.
+  void stop();
+  void kill();
+  // After the last one exited: drop every pipe and entry.
+  void clear();
+
+ private:
+  struct Proc {
+    std::string key;  // peer name, or host:port
+    Child* child = nullptr;
+    Stream* pipe = nullptr;
+    std::deque<std::pair<uint64_t, std::string>> queue;  // seq, data message
+    size_t queued_bytes = 0;
+    uint64_t next_seq = 0;
+    LinkState state = LinkState::starting;
+    std::string detail, remote_node;
+    double since = 0;
+    int restarts = 0;
+    uint64_t restart_delay_ms = 0;
+    uint64_t started_ms = 0;
+    std::unique_ptr<Timer> restart_timer;
+  };
+  Proc& ensure_proc(const std::string& key);
+  void spawn(Proc& c);
+  void on_msg(Proc& c, std::string_view p);
+  void on_exit(const std::string& key, Child* child, int64_t status, int sig);
+
+  uv_loop_t* loop_;
+  const Config& cfg_;
+  const Peers& peers_;
+  std::string bin_dir_;
+  uint64_t instance_;
+  ClientEvents& events_;
+  std::map<std::string, std::unique_ptr<Proc>> procs_;
+  int live_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace jsd

@@ -1,0 +1,58 @@
+#include "peers.h"
+
+#include <algorithm>
+
+namespace jsd {
+
+std::string Peers::client_key_for(const std::string& node) const {
+  return cfg_.peers.count(node) || learnt_.count(node) ? node : "";
+}
+
+bool Peers::resolve(const std::string& to, Target& t, std::string& err) const {
+  if (!resolve_target(cfg_, to, t, err)) return false;
+  if (t.name.empty())
+    for (auto& [name, addr] : learnt_)
+      if (addr.host == t.addr.host && addr.port == t.addr.port) t.name = name;
+  return true;
+}
+
+bool Peers::answers_for(const std::string& peer, const std::string& client_key) const {
+  if (client_key_for(peer) == client_key) return true;
+  auto d = learnt_.find(peer);
+  return d != learnt_.end() && d->second.str() == client_key;
+}
+
+bool Peers::in_group(const std::string& peer, const std::string& group) const {
+  auto g = cfg_.groups.find(group);
+  if (g != cfg_.groups.end() && std::find(g->second.begin(), g->second.end(), peer) != g->second.end()) return true;
+  auto c = cert_groups_.find(peer);
+  return c != cert_groups_.end() && std::find(c->second.begin(), c->second.end(), group) != c->second.end();
+}
+
+void Peers::joined(const std::string& peer, const std::string& key_fp, bool by_cert, std::vector<std::string> groups) {
+  if (by_cert)
+    cert_groups_[peer] = std::move(groups);
+  else
+    cert_groups_.erase(peer);
+  fingerprints_[peer] = key_fp;
+}
+
+bool Peers::learn_address(const std::string& peer, const Endpoint& addr) {
+  auto d = learnt_.find(peer);
+  bool moved = d != learnt_.end() && d->second.str() != addr.str();
+  learnt_[peer] = addr;
+  return moved;
+}
+
+const Endpoint* Peers::learnt_address(const std::string& peer) const {
+  if (cfg_.peers.count(peer)) return nullptr;
+  auto d = learnt_.find(peer);
+  return d == learnt_.end() ? nullptr : &d->second;
+}
+
+std::string Peers::fingerprint(const std::string& peer) const {
+  auto k = fingerprints_.find(peer);
+  return k == fingerprints_.end() ? "" : k->second;
+}
+
+}  // namespace jsd

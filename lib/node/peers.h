@@ -1,0 +1,47 @@
+// What the node knows about its peers beyond its config: the certified
+// peers it learnt at their handshake (name -> address), the groups their
+// certificates gave them and the key each last linked with. One place
+// answers "which link does node X use" and "is X in @g", for the router,
+// the supervisor and the job runner alike.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace jsd {
+
+class Peers {
+ public:
+  explicit Peers(const Config& cfg) : cfg_(cfg) {}
+
+  // The key of the client that links to node: its name if it is a
+  // configured or a certified peer, "" otherwise.
+  std::string client_key_for(const std::string& node) const;
+  // A NODE argument as resolve_target() reads it; a host:port that a
+  // certified peer linked from names that peer (one link per peer,
+  // however the tools name it).
+  bool resolve(const std::string& to, Target& t, std::string& err) const;
+  // Was a call sent through client_key answered by peer? By name, or (a
+  // certified peer called by host:port) at the address it is known by.
+  bool answers_for(const std::string& peer, const std::string& client_key) const;
+  bool in_group(const std::string& peer, const std::string& group) const;
+
+  // Its link joined: what its handshake said counts from now on.
+  void joined(const std::string& peer, const std::string& key_fp, bool by_cert, std::vector<std::string> groups);
+  // A certified peer's address; true if it moved (its client must restart).
+  bool learn_address(const std::string& peer, const Endpoint& addr);
+  // The address a certified (not configured) peer is reached at, or null.
+  const Endpoint* learnt_address(const std::string& peer) const;
+  std::string fingerprint(const std::string& peer) const;
+
+ private:
+  const Config& cfg_;
+  std::map<std::string, Endpoint> learnt_;  // certified peers, by name
+  std::map<std::string, std::vector<std::string>> cert_groups_;
+  std::map<std::string, std::string> fingerprints_;
+};
+
+}  // namespace jsd

@@ -1,0 +1,116 @@
+// The router: events between the node's tools, its links and its local
+// objects (ping, status, job), and replies back to whoever waits for them.
+// It owns the calls in flight and the duplicate filter; everything it
+// drives is behind a small interface, so it is tested with fakes
+// (tests/unit/router_test.cpp) without a loop, a process or a disk.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "event.h"
+#include "link_state.h"
+#include "outbox.h"
+#include "peers.h"
+
+namespace jsd {
+
+// Sends one reply to a caller: object is "job" (JSON body) or "job.stdout" /
+// "job.stderr" (raw bytes); more=false ends the call.
+using ReplyFn = std::function<void(const std::string& object, std::string body, bool more)>;
+
+// The links to other nodes (LinkClients in the listener).
+class RouterLinks {
+ public:
+  virtual ~RouterLinks() = default;
+  // Queues ev for the link keyed client_key (a peer name or host:port),
+  // starting its client if there is none; it is sent in queue order.
+  virtual void send(const std::string& client_key, const EventView& ev) = 0;
+};
+
+// The tools connected to the control socket, by connection number.
+class RouterTools {
+ public:
+  virtual ~RouterTools() = default;
+  virtual void send(uint64_t tool, const std::string& control_msg) = 0;
+  virtual void close(uint64_t tool) = 0;
+  // Bytes written to the tool and not yet read by it (0 when gone).
+  virtual size_t backlog(uint64_t tool) const = 0;
+};
+
+// Durable submissions (the Outbox on disk in the listener).
+class DurableStore {
+ public:
+  virtual ~DurableStore() = default;
+  virtual bool put(const OutboxEntry& e, std::string& err) = 0;
+  virtual void remove(const std::string& id) = 0;
+  virtual std::vector<OutboxEntry> load() = 0;
+};
+
+// The node's own objects besides ping.
+class LocalObjects {
+ public:
+  virtual ~LocalObjects() = default;
+  virtual void job(const std::string& from, const std::string& body, ReplyFn reply) = 0;
+  virtual std::string status() = 0;  // the status object, JSON
+};
+
+class Router {
+ public:
+  Router(const std::string& node, const Peers& peers, RouterLinks& links, RouterTools& tools, DurableStore& durable,
+         LocalObjects& local)
+      : node_(node), peers_(peers), links_(links), tools_(tools), durable_(durable), local_(local) {}
+
+  // A message from a tool on the control socket.
+  void on_tool_msg(uint64_t tool, std::string_view p);
+  // The tool's connection closed: its calls have nobody to answer.
+  void tool_gone(uint64_t tool);
+  // An event a link delivered from peer, whose listener instance sent it
+  // with seq. Returns the tool it went to if that tool now has more than
+  // kToolHighWater unread (the caller stops reading that link), else 0.
+  uint64_t on_delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev);
+  // The link to client_key changed state: the tools waiting on it hear of it.
+  void on_link_state(const std::string& client_key, LinkState state, const std::string& detail);
+  // Delivers every durable submission kept from before (at start).
+  void replay_outbox();
+  // An address may name another peer now: forget the last resolution.
+  void forget_targets() { last_to_.clear(); }
+
+  // A tool that reads its replies slower than they come: its link stops
+  // being read above the high mark and resumes below the low one.
+  static constexpr size_t kToolHighWater = 8 << 20, kToolLowWater = 2 << 20;
+
+ private:
+  struct Pending {
+    uint64_t tool, tool_id;
+    std::string client_key;
+    std::string outbox_id;  // a durable submission: removed when answered
+  };
+  void tool_error(uint64_t tool, uint64_t id, const std::string& why);
+  void reply_to_tool(uint64_t tool, Event ev);
+  void send_durable(uint64_t tool, const Event& ev, const Target& t);
+  void deliver_outbox_entry(const OutboxEntry& e);
+  void outbox_answered(uint64_t id, const std::string& body);
+  void send_remote(const std::string& client_key, const Event& ev);
+  void dispatch_local(const Event& ev, ReplyFn reply);
+
+  std::string node_;
+  const Peers& peers_;
+  RouterLinks& links_;
+  RouterTools& tools_;
+  DurableStore& durable_;
+  LocalObjects& local_;
+  std::unordered_map<uint64_t, Pending> pending_;              // by the event id sent
+  std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
+  uint64_t next_event_ = 0;
+  std::string last_to_;  // a burst of events mostly goes to one node
+  Target last_target_;
+  std::string last_key_;
+};
+
+}  // namespace jsd

@@ -1,0 +1,255 @@
+// The router with fakes for its links, tools, durable store and local
+// objects: no loop, no process, no disk.
+#include "router.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "control_msg.h"
+
+using namespace jsd;
+using nlohmann::json;
+
+namespace {
+
+struct FakeLinks : RouterLinks {
+  struct Sent {
+    std::string key;
+    Event ev;
+  };
+  std::vector<Sent> sent;
+  void send(const std::string& key, const EventView& ev) override { sent.push_back({key, to_event(ev)}); }
+};
+
+struct FakeTools : RouterTools {
+  std::map<uint64_t, std::vector<ControlMsg>> got;
+  std::map<uint64_t, size_t> backlogs;
+  std::vector<uint64_t> closed;
+  void send(uint64_t tool, const std::string& bytes) override {
+    ControlMsg m;
+    std::string err;
+    EXPECT_TRUE(decode_control(bytes, m, err)) << err;
+    got[tool].push_back(m);
+  }
+  void close(uint64_t tool) override { closed.push_back(tool); }
+  size_t backlog(uint64_t tool) const override {
+    auto it = backlogs.find(tool);
+    return it == backlogs.end() ? 0 : it->second;
+  }
+};
+
+struct FakeDurable : DurableStore {
+  std::map<std::string, OutboxEntry> entries;
+  std::vector<std::string> log;  // "put ID" / "remove ID", in order
+  bool fail = false;
+  bool put(const OutboxEntry& e, std::string& err) override {
+    if (fail) {
+      err = "disk full";
+      return false;
+    }
+    entries[e.id] = e;
+    log.push_back("put " + e.id);
+    return true;
+  }
+  void remove(const std::string& id) override {
+    entries.erase(id);
+    log.push_back("remove " + id);
+  }
+  std::vector<OutboxEntry> load() override {
+    std::vector<OutboxEntry> v;
+    for (auto& [id, e] : entries) v.push_back(e);
+    return v;
+  }
+};
+
+struct FakeLocal : LocalObjects {
+  struct Call {
+    std::string from, body;
+    ReplyFn reply;
+  };
+  std::vector<Call> jobs;
+  void job(const std::string& from, const std::string& body, ReplyFn reply) override {
+    jobs.push_back({from, body, std::move(reply)});
+  }
+  std::string status() override { return R"({"node":"alpha"})"; }
+};
+
+Config two_peers() {
+  Config c = default_config();
+  c.node = "alpha";
+  std::string err;
+  Endpoint b, g;
+  EXPECT_TRUE(parse_endpoint("127.0.0.3:4455", b, err));
+  EXPECT_TRUE(parse_endpoint("127.0.0.4:4455", g, err));
+  c.peers["beta"] = b;
+  c.peers["gamma"] = g;
+  return c;
+}
+
+struct RouterTest : testing::Test {
+  Config cfg = two_peers();
+  Peers peers{cfg};
+  FakeLinks links;
+  FakeTools tools;
+  FakeDurable durable;
+  FakeLocal local;
+  Router router{"alpha", peers, links, tools, durable, local};
+
+  void tool_sends(uint64_t tool, Kind kind, uint64_t id, const std::string& to, const std::string& object,
+                  const std::string& body, bool durable_flag = false) {
+    ControlMsg m;
+    m.type = ControlType::send;
+    m.durable = durable_flag;
+    m.ev = {kind, id, "", to, object, body, false};
+    router.on_tool_msg(tool, encode_control(m));
+  }
+  // The call the router sent to a link last: its id on the wire.
+  uint64_t last_wire_id() { return links.sent.back().ev.id; }
+};
+
+}  // namespace
+
+TEST_F(RouterTest, ACallGoesToItsLinkAndTheReplyBackToTheTool) {
+  tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.from, "alpha");  // the node, whatever the tool said
+  uint64_t id = last_wire_id();
+  router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "ping", "{}", false});
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::reply);
+  EXPECT_EQ(tools.got[1][0].ev.id, 7u);  // the tool's own id
+}
+
+// Guard: only the node that was asked may answer (ids are guessable).
+TEST_F(RouterTest, AReplyFromANodeThatWasNotAskedIsDropped) {
+  tool_sends(1, Kind::call, 7, "beta", "job", "{}");
+  uint64_t id = last_wire_id();
+  router.on_delivered("gamma", 1, 1, {Kind::reply, id, "gamma", "alpha", "job", R"({"forged":1})", false});
+  EXPECT_TRUE(tools.got[1].empty());
+  // The real answer still gets through afterwards.
+  router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "job", "{}", false});
+  EXPECT_EQ(tools.got[1].size(), 1u);
+}
+
+// Guard: an event whose "from" is not the link's peer is refused.
+TEST_F(RouterTest, AnEventClaimingAnotherSenderIsDropped) {
+  router.on_delivered("beta", 1, 1, {Kind::call, 5, "gamma", "alpha", "job", R"({"op":"submit"})", false});
+  EXPECT_TRUE(local.jobs.empty());
+  router.on_delivered("beta", 1, 2, {Kind::call, 6, "beta", "alpha", "job", R"({"op":"submit"})", false});
+  ASSERT_EQ(local.jobs.size(), 1u);
+  EXPECT_EQ(local.jobs[0].from, "beta");
+}
+
+// Guard: a resent event (same listener instance, same seq) runs once; a
+// restarted peer (new instance) starts its sequence again.
+TEST_F(RouterTest, ADuplicateSequenceNumberIsDropped) {
+  Event call{Kind::call, 5, "beta", "alpha", "job", R"({"op":"submit"})", false};
+  router.on_delivered("beta", 1, 1, call);
+  router.on_delivered("beta", 1, 1, call);
+  EXPECT_EQ(local.jobs.size(), 1u);
+  router.on_delivered("beta", 1, 2, call);
+  EXPECT_EQ(local.jobs.size(), 2u);
+  router.on_delivered("beta", 2, 1, call);  // beta's listener restarted
+  EXPECT_EQ(local.jobs.size(), 3u);
+}
+
+TEST_F(RouterTest, ACallFromAPeerIsAnsweredOverItsLink) {
+  router.on_delivered("beta", 1, 1, {Kind::call, 5, "beta", "alpha", "job", R"({"op":"status"})", false});
+  ASSERT_EQ(local.jobs.size(), 1u);
+  local.jobs[0].reply("job", R"({"type":"status"})", false);
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.kind, Kind::reply);
+  EXPECT_EQ(links.sent[0].ev.id, 5u);
+  EXPECT_EQ(links.sent[0].ev.to, "beta");
+}
+
+TEST_F(RouterTest, PingAndStatusAnswerLocally) {
+  tool_sends(3, Kind::call, 1, "alpha", "ping", R"({"seq":1})");
+  tool_sends(3, Kind::call, 2, "alpha", "status", "");
+  tool_sends(3, Kind::call, 3, "alpha", "nosuch", "");
+  ASSERT_EQ(tools.got[3].size(), 3u);
+  EXPECT_EQ(tools.got[3][0].ev.body, R"({"seq":1})");
+  EXPECT_EQ(tools.got[3][1].ev.body, R"({"node":"alpha"})");
+  EXPECT_NE(tools.got[3][2].ev.body.find("no object 'nosuch'"), std::string::npos);
+  EXPECT_TRUE(links.sent.empty());
+}
+
+TEST_F(RouterTest, UnknownTargetsAndBadNamesAreErrorsToTheTool) {
+  tool_sends(1, Kind::call, 4, "delta", "ping", "{}");
+  tool_sends(1, Kind::call, 5, "beta", "bad/name", "{}");
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::error);
+  EXPECT_EQ(tools.got[1][0].id, 4u);
+  EXPECT_EQ(tools.got[1][1].type, ControlType::error);
+  EXPECT_TRUE(links.sent.empty());
+  router.on_tool_msg(1, "garbage");
+  EXPECT_EQ(tools.closed, std::vector<uint64_t>{1});
+}
+
+TEST_F(RouterTest, DurableSubmissionIsOnDiskBeforeTheToolHearsAndGoesWhenAnswered) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"j1","job":"hello"})", true);
+  ASSERT_EQ(durable.log, std::vector<std::string>{"put j1"});
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_NE(tools.got[1][0].ev.body.find("queued_locally"), std::string::npos);
+  ASSERT_EQ(links.sent.size(), 1u);
+  // The tool may go; the answer still removes the entry.
+  router.tool_gone(1);
+  router.on_delivered("beta", 1, 1, {Kind::reply, last_wire_id(), "beta", "alpha", "job", "{}", false});
+  EXPECT_EQ(durable.log.back(), "remove j1");
+  EXPECT_TRUE(durable.entries.empty());
+}
+
+TEST_F(RouterTest, DurableNeedsAnIdAndAWorkingDisk) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":8})", true);
+  durable.fail = true;
+  tool_sends(1, Kind::call, 10, "beta", "job", R"({"op":"submit","id":"j2"})", true);
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::error);
+  EXPECT_EQ(tools.got[1][1].type, ControlType::error);
+  EXPECT_NE(tools.got[1][1].why.find("disk full"), std::string::npos);
+  EXPECT_TRUE(links.sent.empty());
+}
+
+TEST_F(RouterTest, ARestartedNodeDeliversItsOutboxAgain) {
+  durable.entries["j3"] = {"j3", "beta", "job", R"({"op":"submit","id":"j3"})"};
+  Router fresh("alpha", peers, links, tools, durable, local);
+  fresh.replay_outbox();
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.body, R"({"op":"submit","id":"j3"})");
+  fresh.on_delivered("beta", 1, 1, {Kind::reply, last_wire_id(), "beta", "alpha", "job", "{}", false});
+  EXPECT_TRUE(durable.entries.empty());
+}
+
+TEST_F(RouterTest, ARefusedLinkIsNewsForTheToolsWaitingOnIt) {
+  tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
+  tool_sends(2, Kind::call, 8, "gamma", "ping", "{}");
+  router.on_link_state("beta", LinkState::connecting, "");
+  EXPECT_TRUE(tools.got[1].empty());
+  router.on_link_state("beta", LinkState::refused, "key not known for alpha");
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::notice);
+  EXPECT_EQ(tools.got[1][0].state, LinkState::refused);
+  EXPECT_EQ(tools.got[1][0].id, 7u);
+  EXPECT_TRUE(tools.got[2].empty());  // gamma's tool waits on another link
+}
+
+TEST_F(RouterTest, ASlowToolIsReportedSoItsLinkStopsBeingRead) {
+  tool_sends(1, Kind::call, 7, "beta", "job", "{}");
+  uint64_t id = last_wire_id();
+  EXPECT_EQ(router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "job.stdout", "x", true}), 0u);
+  tools.backlogs[1] = Router::kToolHighWater + 1;
+  EXPECT_EQ(router.on_delivered("beta", 1, 2, {Kind::reply, id, "beta", "alpha", "job.stdout", "y", true}), 1u);
+}
+
+TEST_F(RouterTest, AGoneToolsRepliesGoNowhere) {
+  tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
+  uint64_t id = last_wire_id();
+  router.tool_gone(1);
+  router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "ping", "{}", false});
+  EXPECT_TRUE(tools.got[1].empty());
+}
