@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark B10 (issue 13): how fast a mesh of nodes links up.
 
-  mesh.py BIN_DIR [--runs N] [--nodes N] [--debug] [--keep]
+  mesh.py BIN_DIR [--runs N] [--nodes N] [--limit SECONDS] [--debug] [--keep]
 
 NODES (default 16) nodes, each in its own network namespace, joined through
 veth pairs to one bridge in a hub namespace (nothing touches the host's own
@@ -27,7 +27,9 @@ root and `ip netns`; prints one "B10 ... skipped: ..." line (and a JSON line
 with "skipped") otherwise.  Namespaces, processes and the temp dir go however
 the run ends (SIGTERM, SIGINT, an exception).  --debug runs the nodes at
 log_level debug and prints, per run, where the time went; --keep keeps the
-temp dir (configs, logs).
+temp dir (configs, logs).  The whole run is bounded by --limit (default 240 s):
+runs that would start after 2/3 of it are left out, and at the limit it stops
+and cleans up.
 """
 import atexit
 import datetime
@@ -57,6 +59,7 @@ def opt(name, default):
 
 
 RUNS = int(opt("--runs", "5"))
+LIMIT_S = int(opt("--limit", "240"))
 N = int(opt("--nodes", "16"))
 DEBUG = "--debug" in ARGS
 KEEP = "--keep" in ARGS
@@ -239,11 +242,48 @@ def complete(statuses):
     return ok, latest, up
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_stat():
+    """(busy, total) jiffies of the whole machine."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
+def mesh_cpu_s():
+    """CPU seconds used so far by every process of the mesh: the live ones in
+    our namespaces, and the children the listeners have reaped; and the same
+    by program (user+system, and how many processes)."""
+    total, by = 0, {}
+    for ns in NS:
+        for pid in ns_pids(ns):
+            try:
+                head, tail = open(f"/proc/{pid}/stat").read().rsplit(")", 1)
+            except OSError:
+                continue
+            f = tail.split()
+            own = int(f[11]) + int(f[12])  # utime stime
+            reaped = int(f[13]) + int(f[14])  # cutime cstime
+            total += own + reaped
+            comm = head.split("(", 1)[1]
+            b = by.setdefault(comm, [0, 0, 0])
+            b[0] += own
+            b[1] += int(f[12])
+            b[2] += 1
+            if reaped:
+                by.setdefault("reaped children", [0, 0, 0])[0] += reaped
+    return total / TICK, {k: dict(cpu_s=v[0] / TICK, sys_s=v[1] / TICK, n=v[2]) for k, v in by.items()}
+
+
 def one_run(r, keys):
     run_dir = f"{T}/run{r}"
+    load = open("/proc/loadavg").read().split()[0]
     confs = write_configs(run_dir, keys)
     logs = [f"{os.path.dirname(c)}/log" for c in confs]
     procs, readers, spawn_t = [], {}, []
+    busy0, tot0 = cpu_stat()
     t_first = time.time()
     for i, c in enumerate(confs):
         rfd, wfd = os.pipe()
@@ -292,18 +332,24 @@ def one_run(r, keys):
                 if m:
                     seen.add((i, m.group(1)))
         time.sleep(0.01)
+    busy1, tot1 = cpu_stat()
+    mesh_cpu, cpu_by = mesh_cpu_s()
+    machine_cpu = (busy1 - busy0) / TICK
     ok, latest, up = False, 0.0, 0
     while time.time() < t_end:
         ok, latest, up = complete(status_all(confs))
         if ok:
             break
         time.sleep(0.05)
-    res = dict(run=r, ok=ok, links_up=up, links=2 * N * (N - 1), spawn_span_ms=(spawn_t[-1] - t_first) * 1000,
+    res = dict(run=r, ok=ok, load=float(load), mesh_cpu_s=round(mesh_cpu, 2),
+               others_cpu_s=round(max(0.0, machine_cpu - mesh_cpu), 2),
+               window_cpu_s=round((tot1 - tot0) / TICK, 2), links_up=up, links=2 * N * (N - 1), spawn_span_ms=(spawn_t[-1] - t_first) * 1000,
                ready_span_ms=(t_last_ready - t_first) * 1000,
                linked_ms=(latest - t_last_ready) * 1000 if ok else None,
                linked_from_first_spawn_ms=(latest - t_first) * 1000 if ok else None)
     if DEBUG:
         res["profile"] = profile(logs, t_first, spawn_t, ready)
+        res["profile"]["cpu_by"] = cpu_by
     stop_all(procs)
     for p in procs:
         PROCS.remove(p)
@@ -394,6 +440,8 @@ def summarize_profile(p):
              f"  {sum(r['nfail'] for r in rows)} failed attempts before the links were up "
              f"({sum(r['fail_after'] for r in rows)} of them after both ends were ready); "
              f"{sum(r['kick'] for r in rows)} links retried at a kick (peer is back)"]
+    lines.append("  CPU until linked, by program: " + ", ".join(
+        f"{k} {v['cpu_s']:.2f} s ({v['sys_s']:.2f} system, {v['n']} processes)" for k, v in p["cpu_by"].items()))
     kinds = {}
     for (a, b), l in p["links"].items():
         for t, text in l["fails"]:
@@ -430,6 +478,9 @@ def main():
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    signal.signal(signal.SIGALRM, lambda *_: (log(f"out of time ({LIMIT_S} s)"), sys.exit(124)))
+    signal.alarm(LIMIT_S)
+    t_begin = time.time()
     # A snapshot of the binaries: BIN_DIR may be rebuilt while this runs (the
     # listener starts jsd-client and jsd-queue-server from its own folder).
     os.makedirs(f"{T}/bin")
@@ -443,11 +494,16 @@ def main():
     keys = gen_keys()
     results = []
     for r in range(1, RUNS + 1):
+        if r > 1 and time.time() - t_begin > LIMIT_S * 2 / 3:
+            log(f"stopping after {r - 1} runs: time")
+            break
         res = one_run(r, keys)
         results.append(res)
         if res["ok"]:
             log(f"run {r}: fully linked {res['linked_ms']:.0f} ms after the last ready ({res['linked_from_first_spawn_ms']:.0f} ms "
-                f"after the first spawn; spawns took {res['spawn_span_ms']:.0f} ms, all ready after {res['ready_span_ms']:.0f} ms)")
+                f"after the first spawn; spawns took {res['spawn_span_ms']:.0f} ms, all ready after {res['ready_span_ms']:.0f} ms; "
+                f"load average {res['load']} before; CPU until linked: mesh {res['mesh_cpu_s']} s, others "
+                f"{res['others_cpu_s']} s of {res['window_cpu_s']} s available)")
         else:
             log(f"run {r}: NOT fully linked within {RUN_LIMIT_S} s ({res['links_up']}/{res['links']} links up)")
         if DEBUG:
@@ -460,11 +516,14 @@ def main():
                    all_ms=[round(x, 1) if x is not None else None for x in (r["linked_ms"] for r in results)],
                    ready_span_ms=[round(r["ready_span_ms"], 1) for r in results],
                    from_first_spawn_ms=[round(r["linked_from_first_spawn_ms"], 1) if r["ok"] else None for r in results],
-                   target_ms=1000)
+                   load=[r["load"] for r in results], mesh_cpu_s=[r["mesh_cpu_s"] for r in results],
+                   others_cpu_s=[r["others_cpu_s"] for r in results], target_ms=1000)
     summary["met"] = bool(good) and len(good) == len(results) and max(good) <= 1000
     if good:
         out(f"{LABEL}: median {summary['median_ms']} ms, max {summary['max_ms']} ms over {len(good)} runs "
-            f"(runs: {summary['all_ms']} ms; all listeners ready {summary['ready_span_ms']} ms after the first spawn)")
+            f"(runs: {summary['all_ms']} ms; all listeners ready {summary['ready_span_ms']} ms after the first spawn; "
+            f"CPU used by the mesh until fully linked {summary['mesh_cpu_s']} s, by other work meanwhile "
+            f"{summary['others_cpu_s']} s)")
     else:
         out(f"{LABEL}: FAILED: no run linked fully within {RUN_LIMIT_S} s")
     out("B10JSON " + json.dumps(summary))
