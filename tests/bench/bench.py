@@ -3,7 +3,9 @@
 
 Every benchmark starts real nodes on 127.0.2.x / 127.0.1.x, cleans up after
 itself and is bounded in time. Prints one table and writes the same as JSON.
-Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only B1,B3,...]
+B10 (a 16-node mesh, tests/bench/b10/mesh.py) needs root for its network
+namespaces and is skipped without; B11 measures re-linking after a restart.
+Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only=B1,B3,...]
 """
 import atexit
 import getpass
@@ -17,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN, BENCH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -374,6 +377,122 @@ def b6():
         s.stop()
 
 
+def b10():
+    """B10: a 16-node mesh in network namespaces (tests/bench/b10/mesh.py; root only)."""
+    runs = 2 if QUICK else 5
+    mesh = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b10", "mesh.py")
+    # mesh.py bounds itself (--limit) and cleans up on SIGTERM: never SIGKILL it
+    # first, or its namespaces and nodes would outlive it.
+    limit = int(max(60, min(240, DEADLINE - time.time() + 60)))
+    p = subprocess.Popen([sys.executable, mesh, BIN, "--runs", str(runs), "--limit", str(limit)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = p.communicate(timeout=limit + 30)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        stdout, _ = p.communicate()
+    res = None
+    for line in stdout.splitlines():
+        if line.startswith("B10JSON "):
+            res = json.loads(line[8:])
+        else:
+            log(line)
+    metric = "16-node mesh in namespaces (a key pair each, all peers at startup): fully linked after the last listener's ready"
+    if res is None:
+        record("B10", metric, None, None, "ms", "<= 1000 ms", False, f"mesh.py failed (exit {p.returncode})")
+    elif "skipped" in res:
+        log(f"B10 skipped: {res['skipped']}")
+        record("B10", metric, None, None, "ms", "<= 1000 ms", None, f"skipped: {res['skipped']}")
+    else:
+        record("B10", f"{metric}, median of {res['ok_runs']}/{res['runs']} runs (max {fmt(res['max_ms'])}; "
+               f"runs {', '.join(fmt(x) for x in res['all_ms'])})", res["median_ms"], None, "ms", "<= 1000 ms",
+               res["met"])
+
+
+def utc(t):
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def b11():
+    """B11: re-linking after a peer restarts. alpha and beta linked both ways;
+    beta's listener gets SIGTERM and is started again at once. Measured from
+    beta's "ready" (--ready-fd) to the end of the first successful jsd-ping:
+      q: alpha -> beta, one jsd-ping (-W 20) started before beta comes back
+         (it waits in alpha's queue: the case of a node that has work for a
+         restarting peer);
+      r: alpha -> beta, the jsd-ping started at beta's ready;
+      v: beta -> alpha, the jsd-ping started at beta's ready (the reverse
+         direction: beta's new client links, and the reply comes back over
+         alpha's client to beta)."""
+    n = 3 if QUICK else 8
+    # JSD_BENCH_LOGS=DIR: the two nodes log at debug level, their logs are
+    # copied to DIR, and each run's moments are logged in UTC (to find them).
+    keep = os.environ.get("JSD_BENCH_LOGS")
+    extra = {"log_level": "debug"} if keep else None
+    a = Node("ra", "127.0.2.8", None, {"rb": "127.0.2.9:4455"}, extra)
+    b = Node("rb", "127.0.2.9", None, {"ra": "127.0.2.8:4455"}, extra)
+    a.start(), b.start()
+    ping_ab = [f"{BIN}/jsd-ping", "-c", "1", "-W", "20", "-q", "--json", "rb"]
+    ping_ba = [f"{BIN}/jsd-ping", "-c", "1", "-W", "20", "-q", "--json", "ra"]
+
+    def launch(cmd, env):
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        done = []
+        th = threading.Thread(target=lambda: (p.wait(), done.append(time.perf_counter())))
+        th.start()
+        return p, th, done
+
+    def settle():
+        for cmd, env in ((ping_ab, a.env()), (ping_ba, b.env())):
+            subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True, timeout=30)
+        time.sleep(0.3)
+
+    res = {"q": [], "r": [], "v": []}
+    start_ms = []
+    settle()
+    for i in range(n):
+        for v in ("q", "r", "v"):
+            if time.time() > DEADLINE:
+                break
+            w_stop = time.time()
+            b.stop()
+            w_stopped = time.time()
+            job = launch(ping_ab, a.env()) if v == "q" else None
+            t0 = time.perf_counter()
+            b.start()
+            t_ready = time.perf_counter()
+            w_ready = time.time()
+            start_ms.append((t_ready - t0) * 1000)
+            if v == "r":
+                job = launch(ping_ab, a.env())
+            elif v == "v":
+                job = launch(ping_ba, b.env())
+            p, th, done = job
+            th.join(30)
+            reply = json.loads(p.stdout.read() or "{}")
+            if p.returncode != 0 or reply.get("received") != 1:
+                raise RuntimeError(f"B11 {v} run {i}: jsd-ping failed ({p.returncode}): {reply}")
+            res[v].append((done[0] - t_ready) * 1000)
+            log(f"B11 {v} run {i + 1}: {res[v][-1]:.1f} ms after beta's ready"
+                + (f" (UTC: stop {utc(w_stop)}, stopped {utc(w_stopped)}, ready {utc(w_ready)})" if keep else ""))
+            settle()
+    a.stop(), b.stop()
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        for nd in (a, b):
+            shutil.copy(os.path.join(nd.dir, "log"), os.path.join(keep, f"b11-{nd.name}.log"))
+    what = {"q": "alpha -> beta, jsd-ping queued before beta's restart",
+            "r": "alpha -> beta, jsd-ping started at beta's ready",
+            "v": "beta -> alpha (reverse), jsd-ping started at beta's ready"}
+    for v, xs in res.items():
+        if not xs:
+            continue
+        med = statistics.median(xs)
+        record(f"B11{v}", f"re-link after a peer restart: {what[v]}; first reply after beta's listener ready, median of "
+               f"{len(xs)} (max {max(xs):.1f}; beta's start to ready median {statistics.median(start_ms):.1f})",
+               round(med, 1), None, "ms", "<= 100 ms", max(xs) <= 100)
+
+
 def main():
     t_start = time.time()
     sshd = Sshd() if (ONLY is None or ONLY & {"B1", "B2", "B7"}) else None
@@ -388,6 +507,10 @@ def main():
             b3_b4_b5()
         if want("B6"):
             b6()
+        if want("B11"):
+            b11()
+        if want("B10"):
+            b10()
     finally:
         for nd in list(NODES):
             nd.stop()
