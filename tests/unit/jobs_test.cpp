@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "uvx.h"
+
 using namespace jsd;
 
 namespace {
