@@ -189,7 +189,8 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   run->rec = &store_.add(r);
   // The id is remembered in memory at once; on disk, a job that starts now
   // is written once it runs. A durable submission is on disk (fsync'd)
-  // before it is acknowledged, and so is one that has to wait.
+  // before it is acknowledged; one that has to wait is written a moment
+  // later with the other records.
   bool starts_now = running_count_[r.job] < run->def.max_parallel && waiting_[r.job].empty() && !stopping_;
   if (r.durable || !starts_now) save(*run->rec);
   if (!req.stream) {

@@ -105,7 +105,10 @@ class Disk : public RecordDisk {
     return true;
   }
   void background(std::function<void()> work, std::function<void()> done) override {
-    if (hold) return held_.emplace_back(std::move(work), std::move(done));
+    if (hold) {
+      held_.emplace_back(std::move(work), std::move(done));
+      return;
+    }
     work();
     done();
   }
