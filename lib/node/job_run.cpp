@@ -1,10 +1,8 @@
-// The job runner's runs: the queue per job, starting, output, timeouts and
-// cancels, the end. jobs.cpp takes the requests.
 #include "job_run.h"
 
 #include <signal.h>
 
-#include "config.h"
+#include "jsd_limits.h"
 #include "log.h"
 
 extern char** environ;
@@ -46,7 +44,11 @@ std::vector<std::string> job_environment(const JobRecord& r, const JobDef& def, 
 
 std::string job_error_body(const std::string& why) { return dump_json({{"type", "error"}, {"error", why}}); }
 
-void JobRunner::enqueue(std::unique_ptr<Run> run) {
+bool JobRuns::starts_now(const std::string& job, int max_parallel) {
+  return running_count_[job] < max_parallel && waiting_[job].empty() && !stopping_;
+}
+
+void JobRuns::enqueue(std::unique_ptr<Run> run) {
   std::string job = run->rec->job;
   int limit = run->def.max_parallel;
   if (running_count_[job] < limit && waiting_[job].empty()) return start(std::move(run));
@@ -56,7 +58,7 @@ void JobRunner::enqueue(std::unique_ptr<Run> run) {
   waiting_[job].push_back(std::move(run));
 }
 
-void JobRunner::start_next(const std::string& job) {
+void JobRuns::start_next(const std::string& job) {
   auto& q = waiting_[job];
   if (stopping_ || q.empty()) return;
   if (running_count_[job] >= q.front()->def.max_parallel) return;
@@ -65,7 +67,7 @@ void JobRunner::start_next(const std::string& job) {
   start(std::move(run));
 }
 
-void JobRunner::start(std::unique_ptr<Run> owned) {
+void JobRuns::start(std::unique_ptr<Run> owned) {
   Run* run = owned.get();
   JobRecord& r = *run->rec;
   JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd};
@@ -80,7 +82,7 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
     r.jsd_failure = !err.command;
     r.ended = r.started;
     log_warn("job " + r.id + " (" + r.job + "): " + r.error);
-    save(r);
+    hooks_.save(r);
     if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
     return start_next(r.job);
   }
@@ -98,16 +100,16 @@ void JobRunner::start(std::unique_ptr<Run> owned) {
   // A short job's "running" record would be overwritten at once: write it
   // only once the job has run a while (durable ones at once).
   if (r.durable) {
-    save(r);
+    hooks_.save(r);
   } else {
     run->persist = clock_.timer();
-    run->persist->start(kPersistRunningMs, [this, run] { save(*run->rec); });
+    run->persist->start(kPersistRunningMs, [this, run] { hooks_.save(*run->rec); });
   }
   log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
   watch(run);
 }
 
-void JobRunner::watch(Run* run) {
+void JobRuns::watch(Run* run) {
   run->out_open = run->err_open = true;
   JobEvents ev;
   ev.output = [this, run](int fd, std::string_view d) {
@@ -131,7 +133,7 @@ void JobRunner::watch(Run* run) {
   run->proc->run(std::move(ev));
 }
 
-void JobRunner::on_exit(Run* run, int code, int sig) {
+void JobRuns::on_exit(Run* run, int code, int sig) {
   run->pid = 0;
   run->exited = true;
   run->status = code;
@@ -147,7 +149,7 @@ void JobRunner::on_exit(Run* run, int code, int sig) {
   maybe_finish(run);
 }
 
-void JobRunner::terminate(Run* run, const std::string& why) {
+void JobRuns::terminate(Run* run, const std::string& why) {
   if (!run->pid) return;
   log_info("job " + run->rec->id + ": " + why + "; sending SIGTERM to its process group");
   procs_.signal_group(run->pid, SIGTERM);
@@ -159,19 +161,20 @@ void JobRunner::terminate(Run* run, const std::string& why) {
 
 // Backpressure: a job whose output its submitter's link cannot take waits
 // (blocked writing to its pipe) instead of filling this node's memory.
-void JobRunner::check_backlog(Run* run) {
+void JobRuns::check_backlog(Run* run) {
+  auto& backlog = hooks_.backlog;
   if (!backlog || run->paused || !run->reply) return;
-  if (backlog(run->rec->from) < kHighWater) return;
+  if (backlog(run->rec->from) < kOutputHighWater) return;
   run->paused = true;
   run->proc->pause_output();
   log_info("job " + run->rec->id + ": output paused, " + std::to_string(backlog(run->rec->from) >> 20) +
            " MiB wait for " + run->rec->from);
-  if (on_pause) on_pause();
+  if (hooks_.on_pause) hooks_.on_pause();
   if (!run->resume) run->resume = clock_.timer();
   run->resume->start(
       kResumePollMs,
       [this, run] {
-        if (backlog(run->rec->from) > kLowWater) return;
+        if (hooks_.backlog(run->rec->from) > kOutputLowWater) return;
         run->resume->stop();
         run->paused = false;
         run->proc->resume_output();
@@ -179,11 +182,11 @@ void JobRunner::check_backlog(Run* run) {
       kResumePollMs);
 }
 
-void JobRunner::maybe_finish(Run* run) {
+void JobRuns::maybe_finish(Run* run) {
   if (run->exited && !run->out_open && !run->err_open) finish(run);
 }
 
-void JobRunner::finish(Run* run) {
+void JobRuns::finish(Run* run) {
   JobRecord& r = *run->rec;
   r.ended = clock_.wall_time();
   if (run->sig) {
@@ -194,20 +197,56 @@ void JobRunner::finish(Run* run) {
     r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "exited";
   }
   if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
-  save(r);
+  hooks_.save(r);
   log_info("job " + r.id + " (" + r.job + ") ended: " + r.state + ", exit status " + std::to_string(r.exit_status()));
   std::string job = r.job;
   running_count_[job]--;
   runs_.erase(run);  // frees run (its timers stop, its process object goes)
-  // The pruning rule, applied in batches: a sort per finished job would be
-  // the most expensive thing about a short job.
-  if (++finished_since_prune_ >= 64 || clock_.now_ms() - last_prune_ms_ > 60000) {
-    store_.prune(clock_.wall_time());
-    finished_since_prune_ = 0;
-    last_prune_ms_ = clock_.now_ms();
-  }
+  hooks_.ended();
   start_next(job);
-  if (stopping_ && runs_.empty() && on_idle) on_idle();
+  if (stopping_ && runs_.empty() && hooks_.on_idle) hooks_.on_idle();
+}
+
+void JobRuns::cancel(JobRecord& r, const std::string& by) {
+  if (r.state == "queued") {
+    auto& q = waiting_[r.job];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      if ((*it)->rec != &r) continue;
+      r.state = "cancelled";
+      r.ended = clock_.wall_time();
+      hooks_.save(r);
+      if ((*it)->reply) (*it)->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+      q.erase(it);
+      break;
+    }
+  } else if (r.state == "running") {
+    for (auto& [p, run] : runs_) {
+      if (run->rec != &r) continue;
+      run->cancelled = true;
+      terminate(p, "cancelled by " + by);
+    }
+  }
+}
+
+void JobRuns::stop_all() {
+  stopping_ = true;
+  waiting_.clear();  // their records stay "queued": they run after a restart
+  for (auto& [p, run] : runs_) terminate(p, "the node is stopping");
+  if (runs_.empty() && hooks_.on_idle) hooks_.on_idle();
+}
+
+void JobRuns::kill_all() {
+  for (auto& [p, run] : runs_)
+    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
+}
+
+json JobRuns::status_json() const {
+  json running = json::array();
+  for (auto& [p, run] : runs_)
+    running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
+  size_t waiting = 0;
+  for (auto& [k, q] : waiting_) waiting += q.size();
+  return {{"running", running}, {"queued", waiting}};
 }
 
 }  // namespace jsd

@@ -1,10 +1,7 @@
 // The job runner's requests and records; job_run.cpp runs the jobs.
 #include "jobs.h"
 
-#include <signal.h>
-
 #include "config.h"
-#include "job_run.h"
 #include "job_spawn.h"
 #include "log.h"
 
@@ -33,9 +30,10 @@ JobRunner::JobRunner(const Config& cfg, std::unique_ptr<Real> real)
 JobRunner::JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes, RecordDisk& disk)
     : cfg_(cfg),
       clock_(clock),
-      procs_(processes),
       store_(disk, cfg.job_records_keep, double(cfg.job_records_max_age_s)),
-      flush_timer_(clock.timer()) {}
+      flush_timer_(clock.timer()),
+      runs_(cfg, clock, processes,
+            {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {}
 
 JobRunner::~JobRunner() = default;
 
@@ -58,7 +56,7 @@ bool JobRunner::open(std::string& err) {
   size_t pruned = store_.prune(now);
   if (pruned) log_info("pruned " + std::to_string(pruned) + " old job records");
   for (JobRecord* r : requeue) {
-    auto run = std::make_unique<Run>();
+    auto run = std::make_unique<JobRuns::Run>();
     run->rec = r;
     std::string why;
     // Who may run it was decided (and audited) when it was accepted; the
@@ -74,7 +72,7 @@ bool JobRunner::open(std::string& err) {
       continue;
     }
     log_info("job " + r->id + " (" + r->job + " from " + r->from + ") was queued before the restart; queuing it again");
-    enqueue(std::move(run));
+    runs_.enqueue(std::move(run));
   }
   return true;
 }
@@ -97,6 +95,16 @@ void JobRunner::flush_records() {
     if (JobRecord* rec = store_.find(id))
       if (!store_.save(*rec, false, err)) log_error("job record " + id + ": " + err);
   dirty_.clear();
+}
+
+// The pruning rule, applied in batches: a sort per finished job would be
+// the most expensive thing about a short job.
+void JobRunner::ended() {
+  if (++finished_since_prune_ >= 64 || clock_.now_ms() - last_prune_ms_ > 60000) {
+    store_.prune(clock_.wall_time());
+    finished_since_prune_ = 0;
+    last_prune_ms_ = clock_.now_ms();
+  }
 }
 
 void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
@@ -179,7 +187,7 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
       return reply("job", job_error_body("job id " + r.id + " is already taken on " + cfg_.node), false);
     return reply("job", dump_json({{"type", "duplicate"}, {"record", old->to_json()}}), false);
   }
-  auto run = std::make_unique<Run>();
+  auto run = std::make_unique<JobRuns::Run>();
   std::string why;
   bool ok = policy_.resolve(r, run->def, why);
   if (!audited(r, ok, why)) {
@@ -191,14 +199,13 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   // is written once it runs. A durable submission is on disk (fsync'd)
   // before it is acknowledged; one that has to wait is written a moment
   // later with the other records.
-  bool starts_now = running_count_[r.job] < run->def.max_parallel && waiting_[r.job].empty() && !stopping_;
-  if (r.durable || !starts_now) save(*run->rec);
+  if (r.durable || !runs_.starts_now(r.job, run->def.max_parallel)) save(*run->rec);
   if (!req.stream) {
     reply("job", dump_json({{"type", "accepted"}, {"record", run->rec->to_json()}}), false);
   } else {
     run->reply = std::move(reply);
   }
-  enqueue(std::move(run));
+  runs_.enqueue(std::move(run));
 }
 
 // The record of the job a request names, if the requester may see it (the
@@ -222,24 +229,7 @@ void JobRunner::status(const std::string& from, const JobRequest& req, ReplyFn& 
 void JobRunner::cancel(const std::string& from, const JobRequest& req, ReplyFn& reply) {
   JobRecord* r = own_record(from, req, reply);
   if (!r) return;
-  if (r->state == "queued") {
-    auto& q = waiting_[r->job];
-    for (auto it = q.begin(); it != q.end(); ++it) {
-      if ((*it)->rec != r) continue;
-      r->state = "cancelled";
-      r->ended = clock_.wall_time();
-      save(*r);
-      if ((*it)->reply) (*it)->reply("job", dump_json({{"type", "ended"}, {"record", r->to_json()}}), false);
-      q.erase(it);
-      break;
-    }
-  } else if (r->state == "running") {
-    for (auto& [p, run] : runs_) {
-      if (run->rec != r) continue;
-      run->cancelled = true;
-      terminate(p, "cancelled by " + from);
-    }
-  }
+  runs_.cancel(*r, from);
   reply("job", dump_json({{"type", "cancel"}, {"record", r->to_json()}}), false);
 }
 
@@ -247,23 +237,11 @@ void JobRunner::stop_all() {
   stopping_ = true;
   flush_timer_->stop();
   flush_records();
-  waiting_.clear();  // their records stay "queued": they run after a restart
-  for (auto& [p, run] : runs_) terminate(p, "the node is stopping");
-  if (runs_.empty() && on_idle) on_idle();
+  runs_.stop_all();
 }
 
-void JobRunner::kill_all() {
-  for (auto& [p, run] : runs_)
-    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
-}
+void JobRunner::kill_all() { runs_.kill_all(); }
 
-json JobRunner::status_json() const {
-  json running = json::array();
-  for (auto& [p, run] : runs_)
-    running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
-  size_t waiting = 0;
-  for (auto& [k, q] : waiting_) waiting += q.size();
-  return {{"running", running}, {"queued", waiting}};
-}
+json JobRunner::status_json() const { return runs_.status_json(); }
 
 }  // namespace jsd

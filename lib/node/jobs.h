@@ -18,14 +18,11 @@
 #include "job_io.h"
 #include "job_policy.h"
 #include "job_request.h"
+#include "job_run.h"
 #include "job_store.h"
 #include "jsd_limits.h"
 
 namespace jsd {
-
-// Sends one reply to the submitter: object is "job" (JSON body) or
-// "job.stdout" / "job.stderr" (raw bytes); more=false ends the call.
-using ReplyFn = std::function<void(const std::string& object, std::string body, bool more)>;
 
 class JobRunner {
  public:
@@ -46,7 +43,7 @@ class JobRunner {
   // are started again when the node starts).
   void stop_all();
   void kill_all();
-  size_t running() const { return runs_.size(); }
+  size_t running() const { return runs_.running(); }
   // Is peer in @group (config groups and the groups its certificate gave)?
   InGroupFn in_group;
   // Records an authorization decision durably; false: it could not, and
@@ -63,9 +60,7 @@ class JobRunner {
 
  private:
   struct Real;
-  struct Run;
   JobRunner(const Config& cfg, std::unique_ptr<Real> real);
-  // requests (jobs.cpp)
   void dispatch(const std::string& from, const std::string& body, ReplyFn& reply);
   void submit(const std::string& from, JobRequest& req, ReplyFn& reply);
   void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
@@ -74,31 +69,19 @@ class JobRunner {
   bool audited(const JobRecord& r, bool ok, std::string& why);
   void save(const JobRecord& r);
   void flush_records();
-  // runs (job_run.cpp)
-  void enqueue(std::unique_ptr<Run> run);
-  void start_next(const std::string& job);
-  void start(std::unique_ptr<Run> run);
-  void watch(Run* run);
-  void on_exit(Run* run, int code, int sig);
-  void terminate(Run* run, const std::string& why);
-  void maybe_finish(Run* run);
-  void check_backlog(Run* run);
-  void finish(Run* run);
+  void ended();
 
   std::unique_ptr<Real> real_;  // first: it outlives everything that uses it
   const Config& cfg_;
   JobClock& clock_;
-  JobProcesses& procs_;
   JobPolicy policy_{cfg_, in_group};
   JobStore store_;
   std::unique_ptr<JobTimer> flush_timer_;
   std::set<std::string> dirty_;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
-  std::map<Run*, std::unique_ptr<Run>> runs_;
-  std::map<std::string, std::deque<std::unique_ptr<Run>>> waiting_;  // by job name
-  std::map<std::string, int> running_count_;
   bool stopping_ = false;
+  JobRuns runs_;  // last: its runs go first
 };
 
 }  // namespace jsd
