@@ -11,18 +11,14 @@
 #include <string>
 #include <vector>
 
-namespace jsd {
+#include "job_io.h"
 
-struct JobSpawn {
-  std::vector<std::string> argv;  // argv[0] is looked up in PATH
-  std::vector<std::string> env;
-  std::string cwd;
-};
+namespace jsd {
 
 // Starts the process in its own session (so its process group can be
 // signalled as one), stdin from /dev/null, stdout and stderr to new pipes
 // whose read ends are returned. Returns the pid, or -1 with err.
-int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, std::string& err);
+int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, StartError& err);
 
 // Reaps the pids it was given, and only those (libuv reaps its own children
 // by pid too). Each pid is watched through a pidfd, so an exit costs one
@@ -44,8 +40,21 @@ class Reaper {
   void reap();
   uv_loop_t* loop_;
   uv_signal_t* sig_;
+  bool sig_inited_ = false;
   std::map<int, std::function<void(int, int)>> watched_;
   std::map<PidWatch*, bool> polls_;
+};
+
+// The real JobProcesses: spawn_job, the pipes read on the loop, the Reaper.
+class PosixJobProcesses : public JobProcesses {
+ public:
+  explicit PosixJobProcesses(uv_loop_t* loop) : loop_(loop), reaper_(loop) {}
+  std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override;
+  void signal_group(int pid, int sig) override;
+
+ private:
+  uv_loop_t* loop_;
+  Reaper reaper_;
 };
 
 }  // namespace jsd

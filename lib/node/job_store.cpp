@@ -1,163 +1,35 @@
 #include "job_store.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <memory>
 
 #include "config.h"
-#include "event.h"
+#include "files.h"
 #include "log.h"
 
 namespace jsd {
 
-using nlohmann::json;
-
-int JobRecord::exit_status() const {
-  if (state == "failed") return 127;
-  if (signal > 0) return 128 + signal;
-  if (exit_code >= 0) return exit_code & 0xff;
-  return 255;
-}
-
-json JobRecord::to_json() const {
-  json j = {{"id", id},
-            {"job", job},
-            {"from", from},
-            {"state", state},
-            {"pid", pid},
-            {"submitted", submitted},
-            {"started", started},
-            {"ended", ended},
-            {"durable", durable},
-            {"params", params},
-            {"stdout_tail", stdout_tail},
-            {"stderr_tail", stderr_tail}};
-  if (!argv.empty()) j["argv"] = argv;
-  if (exit_code >= 0) j["exit_code"] = exit_code;
-  if (signal > 0) j["signal"] = signal;
-  if (!error.empty()) j["error"] = error;
-  if (finished()) j["exit_status"] = exit_status();
-  if (started > 0 && ended > 0) j["duration_s"] = ended - started;
-  return j;
-}
-
-bool JobRecord::from_json(const json& j, JobRecord& r) {
-  try {
-    r.id = j.at("id").get<std::string>();
-    r.job = j.at("job").get<std::string>();
-    r.from = j.at("from").get<std::string>();
-    r.state = j.at("state").get<std::string>();
-    r.pid = j.value("pid", 0);
-    r.submitted = j.value("submitted", 0.0);
-    r.started = j.value("started", 0.0);
-    r.ended = j.value("ended", 0.0);
-    r.durable = j.value("durable", false);
-    r.params = j.value("params", std::map<std::string, std::string>{});
-    r.argv = j.value("argv", std::vector<std::string>{});
-    r.exit_code = j.value("exit_code", -1);
-    r.signal = j.value("signal", 0);
-    r.error = j.value("error", "");
-    r.stdout_tail = j.value("stdout_tail", "");
-    r.stderr_tail = j.value("stderr_tail", "");
-    return valid_name(r.id);
-  } catch (const json::exception&) {
-    return false;
-  }
-}
-
-void append_tail(std::string& tail, std::string_view data) {
-  if (data.size() >= kTailBytes) {
-    tail.assign(data.substr(data.size() - kTailBytes));
-    return;
-  }
-  tail.append(data);
-  if (tail.size() > kTailBytes) tail.erase(0, tail.size() - kTailBytes);
-}
-
-bool make_dir(const std::string& dir, std::string& err) {
-  for (size_t i = 1; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      std::string cur = dir.substr(0, i);
-      if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-        err = "cannot create " + cur + ": " + strerror(errno);
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
-                       const std::string& tmp_suffix) {
-  std::string tmp = path + tmp_suffix;
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    err = "cannot write " + tmp + ": " + strerror(errno);
-    return false;
-  }
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      err = "cannot write " + tmp + ": " + strerror(errno);
-      close(fd);
-      unlink(tmp.c_str());
-      return false;
-    }
-    off += size_t(n);
-  }
-  if ((sync && fsync(fd) != 0) || close(fd) != 0) {
-    err = "cannot write " + tmp + ": " + strerror(errno);
-    unlink(tmp.c_str());
-    return false;
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    err = "cannot rename " + tmp + ": " + strerror(errno);
-    unlink(tmp.c_str());
-    return false;
-  }
-  if (sync) {
-    // The rename itself must survive a crash too.
-    std::string dir = path.substr(0, path.rfind('/'));
-    int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      fsync(dfd);
-      close(dfd);
-    }
-  }
-  return true;
-}
-
 bool JobStore::open(std::string& err) {
-  if (!make_dir(dir_, err)) return false;
-  DIR* d = opendir(dir_.c_str());
-  if (!d) {
-    err = "cannot read " + dir_ + ": " + strerror(errno);
-    return false;
-  }
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    if (name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
-    std::ifstream f(dir_ + "/" + name);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto j = json::parse(ss.str(), nullptr, false);
+  std::vector<RecordDisk::File> files;
+  if (!disk_.load_all(files, err)) return false;
+  for (auto& f : files) {
     JobRecord r;
-    if (j.is_discarded() || !JobRecord::from_json(j, r) || r.id + ".json" != name) {
-      log_warn("ignoring unreadable job record " + dir_ + "/" + name);
+    std::string why;
+    if (!parse_job_record(f.text, r, why)) {
+      log_warn("ignoring unreadable job record " + f.where + ": " + why);
       continue;
     }
-    recs_[r.id] = r;
+    if (r.id != f.id) {
+      log_warn("ignoring unreadable job record " + f.where + ": its id is " + r.id);
+      continue;
+    }
+    recs_[r.id] = std::move(r);
   }
-  closedir(d);
   return true;
 }
 
@@ -169,9 +41,7 @@ JobRecord* JobStore::find(const std::string& id) {
 JobRecord& JobStore::add(const JobRecord& r) { return recs_[r.id] = r; }
 
 struct JobStore::Work {
-  uv_work_t req;
-  JobStore* store;
-  std::string id, path;
+  std::string id;
   Op op;
   std::string err;
 };
@@ -180,7 +50,7 @@ bool JobStore::save(const JobRecord& r, bool sync, std::string& err) {
   // (A durable record is always written synchronously, so it never has a
   // queued write that could land after this one.)
   Op op{false, dump_json(r.to_json()), sync, ++version_[r.id]};
-  if (sync || !loop_) return apply(r.id, op, err);
+  if (sync) return apply(r.id, op, err);
   enqueue(r.id, std::move(op));
   return true;
 }
@@ -189,15 +59,7 @@ bool JobStore::apply(const std::string& id, const Op& op, std::string& err) {
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t& on_disk = written_[id];
   if (on_disk >= op.version) return true;  // a newer version got there first
-  bool ok = true;
-  if (op.remove) {
-    if (unlink(path(id).c_str()) != 0 && errno != ENOENT) {
-      err = "cannot remove " + path(id) + ": " + strerror(errno);
-      ok = false;
-    }
-  } else {
-    ok = write_file_atomic(path(id), op.data, op.sync, err, "." + std::to_string(op.version) + ".tmp");
-  }
+  bool ok = op.remove ? disk_.remove(id, err) : disk_.write(id, op.data, op.sync, err);
   on_disk = op.version;
   return ok;
 }
@@ -215,38 +77,26 @@ void JobStore::enqueue(const std::string& id, Op op) {
 }
 
 void JobStore::launch(const std::string& id, Op op) {
-  auto* w = new Work{{}, this, id, path(id), std::move(op), {}};
-  w->req.data = w;
-  int rc = uv_queue_work(
-      loop_, &w->req,
-      [](uv_work_t* req) {
-        auto* work = static_cast<Work*>(req->data);
-        work->store->apply(work->id, work->op, work->err);
-      },
-      [](uv_work_t* req, int) {
-        auto* work = static_cast<Work*>(req->data);
-        JobStore* st = work->store;
-        if (!work->err.empty()) log_error("job record " + work->id + ": " + work->err);
-        auto it = st->busy_.find(work->id);
-        if (it != st->busy_.end() && !it->second.second.empty()) {
-          Op next = std::move(it->second.second.back());
-          it->second.second.clear();
-          st->launch(work->id, std::move(next));
-        } else if (it != st->busy_.end()) {
-          st->busy_.erase(it);
-          if (work->op.remove) {  // gone for good: forget its versions too
-            st->version_.erase(work->id);
-            std::lock_guard<std::mutex> lock(st->mu_);
-            st->written_.erase(work->id);
-          }
-        }
-        delete work;
-      });
-  if (rc != 0) {
-    // No thread pool: do it here.
-    apply(id, w->op, w->err);
-    busy_.erase(id);
-    delete w;
+  auto w = std::make_shared<Work>(Work{id, std::move(op), {}});
+  disk_.background([this, w] { apply(w->id, w->op, w->err); }, [this, w] { landed(*w); });
+}
+
+// On the loop thread, once a background write is done: the next one of the
+// same record, if any.
+void JobStore::landed(Work& w) {
+  if (!w.err.empty()) log_error("job record " + w.id + ": " + w.err);
+  auto it = busy_.find(w.id);
+  if (it != busy_.end() && !it->second.second.empty()) {
+    Op next = std::move(it->second.second.back());
+    it->second.second.clear();
+    launch(w.id, std::move(next));
+  } else if (it != busy_.end()) {
+    busy_.erase(it);
+    if (w.op.remove) {  // gone for good: forget its versions too
+      version_.erase(w.id);
+      std::lock_guard<std::mutex> lock(mu_);
+      written_.erase(w.id);
+    }
   }
 }
 
@@ -258,16 +108,72 @@ size_t JobStore::prune(double now) {
   size_t removed = 0;
   for (size_t i = 0; i < done.size(); ++i) {
     if (i < keep_ && now - done[i].first <= max_age_) continue;
-    Op rm{true, {}, false, ++version_[done[i].second]};
-    std::string err;
-    if (loop_)
-      enqueue(done[i].second, std::move(rm));
-    else
-      apply(done[i].second, rm, err);
+    enqueue(done[i].second, Op{true, {}, false, ++version_[done[i].second]});
     recs_.erase(done[i].second);
     ++removed;
   }
   return removed;
+}
+
+bool FileRecordDisk::load_all(std::vector<File>& files, std::string& err) {
+  if (!make_dir(dir_, err)) return false;
+  DIR* d = opendir(dir_.c_str());
+  if (!d) {
+    err = "cannot read " + dir_ + ": " + strerror(errno);
+    return false;
+  }
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
+    File f{name.substr(0, name.size() - 5), dir_ + "/" + name, {}};
+    std::string why;
+    if (!read_file(f.where, f.text, why)) {
+      log_warn("ignoring unreadable job record " + f.where + ": " + why);
+      continue;
+    }
+    files.push_back(std::move(f));
+  }
+  closedir(d);
+  return true;
+}
+
+bool FileRecordDisk::write(const std::string& id, const std::string& text, bool sync, std::string& err) {
+  return write_file_atomic(path(id), text, sync, err);
+}
+
+bool FileRecordDisk::remove(const std::string& id, std::string& err) {
+  if (unlink(path(id).c_str()) != 0 && errno != ENOENT) {
+    err = "cannot remove " + path(id) + ": " + strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+namespace {
+struct Background {
+  uv_work_t req;
+  std::function<void()> work, done;
+};
+}  // namespace
+
+void FileRecordDisk::background(std::function<void()> work, std::function<void()> done) {
+  if (loop_) {
+    auto* b = new Background{{}, std::move(work), std::move(done)};
+    b->req.data = b;
+    int rc = uv_queue_work(
+        loop_, &b->req, [](uv_work_t* req) { static_cast<Background*>(req->data)->work(); },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<Background> bg(static_cast<Background*>(req->data));
+          bg->done();
+        });
+    if (rc == 0) return;
+    // No thread pool: do it here.
+    work = std::move(b->work);
+    done = std::move(b->done);
+    delete b;
+  }
+  work();
+  done();
 }
 
 }  // namespace jsd

@@ -13,57 +13,31 @@
 
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "job_io.h"
+#include "job_record.h"
+
 namespace jsd {
 
-struct JobRecord {
-  std::string id, job, from;
-  std::string state = "queued";   // queued running exited killed timeout cancelled failed lost
-  std::vector<std::string> argv;  // ad-hoc commands only
-  std::map<std::string, std::string> params;
-  bool durable = false;
-  int pid = 0;
-  double submitted = 0, started = 0, ended = 0;
-  int exit_code = -1;  // when the job exited
-  int signal = 0;      // when a signal ended it
-  std::string error;   // why it failed to start
-  std::string stdout_tail, stderr_tail;
-
-  bool finished() const { return state != "queued" && state != "running"; }
-  // The status a submitter exits with: the code, 128+signal, 127 if it could
-  // not start, 255 if unknown.
-  int exit_status() const;
-  nlohmann::json to_json() const;
-  static bool from_json(const nlohmann::json& j, JobRecord& r);
-};
-
-constexpr size_t kTailBytes = 16 * 1024;
-void append_tail(std::string& tail, std::string_view data);
-
-// Writes that need not be durable run on libuv's thread pool: creating and
-// renaming a file costs ~0.5 ms on a VM's ext4, which the event loop (and
-// every other link and job of the node) would otherwise wait for. Writes of
-// one record are serialised, the newest version last.
+// Writes that need not be durable run in the disk's background (libuv's
+// thread pool for the real one). Writes of one record are serialised, the
+// newest version last.
 class JobStore {
  public:
-  JobStore(std::string dir, size_t keep, double max_age_s) : dir_(std::move(dir)), keep_(keep), max_age_(max_age_s) {}
-  void set_loop(uv_loop_t* loop) { loop_ = loop; }
-  // Creates the directory and loads every record.
+  JobStore(RecordDisk& disk, size_t keep, double max_age_s) : disk_(disk), keep_(keep), max_age_(max_age_s) {}
+  // Loads every record; one that is not valid is left alone with one log line.
   bool open(std::string& err);
   JobRecord* find(const std::string& id);
   JobRecord& add(const JobRecord& r);
-  // sync: written and fsync'd before returning. Otherwise queued (or done
-  // at once when there is no loop).
+  // sync: written and fsync'd before returning. Otherwise in the background.
   bool save(const JobRecord& r, bool sync, std::string& err);
   // Applies the pruning rule; returns how many records went.
   size_t prune(double now);
   std::map<std::string, JobRecord>& all() { return recs_; }
 
  private:
-  std::string path(const std::string& id) const { return dir_ + "/" + id + ".json"; }
   struct Op {
     bool remove = false;
     std::string data;
@@ -79,18 +53,28 @@ class JobStore {
   struct Work;
   void enqueue(const std::string& id, Op op);
   void launch(const std::string& id, Op op);
-  uv_loop_t* loop_ = nullptr;
+  void landed(Work& w);
+  RecordDisk& disk_;
   std::map<std::string, std::pair<bool, std::vector<Op>>> busy_;  // id -> in flight, waiting ops
-  std::string dir_;
   size_t keep_;
   double max_age_;
   std::map<std::string, JobRecord> recs_;
 };
 
-// Writes data to path atomically: temporary file, optional fsync, rename,
-// optional fsync of the directory.
-bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
-                       const std::string& tmp_suffix = ".tmp");
-bool make_dir(const std::string& dir, std::string& err);
+// The real RecordDisk: DIR/ID.json files; the background is libuv's thread
+// pool when there is a loop.
+class FileRecordDisk : public RecordDisk {
+ public:
+  FileRecordDisk(uv_loop_t* loop, std::string dir) : loop_(loop), dir_(std::move(dir)) {}
+  bool load_all(std::vector<File>& files, std::string& err) override;
+  bool write(const std::string& id, const std::string& text, bool sync, std::string& err) override;
+  bool remove(const std::string& id, std::string& err) override;
+  void background(std::function<void()> work, std::function<void()> done) override;
+
+ private:
+  std::string path(const std::string& id) const { return dir_ + "/" + id + ".json"; }
+  uv_loop_t* loop_;
+  std::string dir_;
+};
 
 }  // namespace jsd

@@ -2,6 +2,9 @@
 // side). Runs only what the node's config defines, each job as its own
 // process in its own process group, with stdin from /dev/null; streams its
 // output; confirms its start and its end; keeps a record.
+//
+// Processes, the clock and the disk are behind the interfaces of job_io.h:
+// the Listener's runner uses the real ones, the unit tests fakes.
 #pragma once
 
 #include <deque>
@@ -12,31 +15,37 @@
 #include <string>
 
 #include "config.h"
-#include "job_spawn.h"
+#include "job_io.h"
+#include "job_policy.h"
+#include "job_request.h"
+#include "job_run.h"
 #include "job_store.h"
-#include "uvx.h"
+#include "jsd_limits.h"
 
 namespace jsd {
 
-// Sends one reply to the submitter: object is "job" (JSON body) or
-// "job.stdout" / "job.stderr" (raw bytes); more=false ends the call.
-using ReplyFn = std::function<void(const std::string& object, std::string body, bool more)>;
-
 class JobRunner {
  public:
+  // Real processes, libuv timers on loop, records in STATE_DIR/jobs.
   JobRunner(uv_loop_t* loop, const Config& cfg);
+  // The given ones, which must outlive the runner.
+  JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes, RecordDisk& disk);
   ~JobRunner();
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+  // Loads the records; what was queued before a restart is queued again.
   bool open(std::string& err);
-  // A call to the job object: {"op":"submit"|"status"|"cancel", ...}.
+  // A call to the job object: {"op":"submit"|"status"|"cancel", ...}. Every
+  // call is answered; nothing it throws leaves it.
   void handle(const std::string& from, const std::string& body, ReplyFn reply);
   // Ends every running job (SIGTERM, then SIGKILL after the grace period)
   // and drops the queued ones from memory (their records stay "queued" and
   // are started again when the node starts).
   void stop_all();
   void kill_all();
-  size_t running() const { return runs_.size(); }
+  size_t running() const { return runs_.running(); }
   // Is peer in @group (config groups and the groups its certificate gave)?
-  std::function<bool(const std::string& peer, const std::string& group)> in_group;
+  InGroupFn in_group;
   // Records an authorization decision durably; false: it could not, and
   // the job is refused. Unset: nothing is recorded (unit tests).
   std::function<bool(nlohmann::json entry, bool sync)> audit;
@@ -45,40 +54,34 @@ class JobRunner {
   // output is not read (the job blocks on its full pipe) until it is below
   // kLowWater. Unset: no limit.
   std::function<size_t(const std::string& from)> backlog;
-  static constexpr size_t kHighWater = 8 << 20, kLowWater = 2 << 20;
+  static constexpr size_t kHighWater = kOutputHighWater, kLowWater = kOutputLowWater;
   std::function<void()> on_pause;  // for tests: a job's output was paused
   nlohmann::json status_json() const;
 
  private:
-  struct Run;
-  void submit(const std::string& from, const nlohmann::json& req, ReplyFn reply);
-  void status(const std::string& from, const nlohmann::json& req, ReplyFn reply);
-  void cancel(const std::string& from, const nlohmann::json& req, ReplyFn reply);
-  JobRecord* own_record(const std::string& from, const nlohmann::json& req, ReplyFn& reply);
-  bool allowed(const std::string& from, const std::vector<std::string>& allow, bool own_node_ok) const;
-  bool resolve(const JobRecord& r, JobDef& def, std::string& err, bool check_allow = true);
-  void enqueue(std::unique_ptr<Run> run);
-  void start_next(const std::string& job);
-  void start(std::unique_ptr<Run> run);
-  void terminate(Run* run, const std::string& why);
-  void maybe_finish(Run* run);
-  void check_backlog(Run* run);
-  void finish(Run* run);
+  struct Real;
+  JobRunner(const Config& cfg, std::unique_ptr<Real> real);
+  void dispatch(const std::string& from, const std::string& body, ReplyFn& reply);
+  void submit(const std::string& from, JobRequest& req, ReplyFn& reply);
+  void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  void cancel(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  bool audited(const JobRecord& r, bool ok, std::string& why);
   void save(const JobRecord& r);
   void flush_records();
+  void ended();
 
-  uv_loop_t* loop_;
+  std::unique_ptr<Real> real_;  // first: it outlives everything that uses it
   const Config& cfg_;
+  JobClock& clock_;
+  JobPolicy policy_{cfg_, in_group};
   JobStore store_;
-  Reaper reaper_;
-  Timer flush_timer_{loop_};
+  std::unique_ptr<JobTimer> flush_timer_;
   std::set<std::string> dirty_;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
-  std::map<Run*, std::unique_ptr<Run>> runs_;
-  std::map<std::string, std::deque<std::unique_ptr<Run>>> waiting_;  // by job name
-  std::map<std::string, int> running_count_;
   bool stopping_ = false;
+  JobRuns runs_;  // last: its runs go first
 };
 
 }  // namespace jsd

@@ -5,17 +5,37 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "config.h"
-#include "event.h"
-#include "job_store.h"
+#include "files.h"
+#include "json_read.h"
 #include "log.h"
+#include "names.h"
 
 namespace jsd {
 
 using nlohmann::json;
+
+bool parse_outbox_entry(std::string_view text, OutboxEntry& e, std::string& err) noexcept {
+  try {
+    json j;
+    if (!parse_json(text, j) || !j.is_object()) {
+      err = "not a JSON object";
+      return false;
+    }
+    if (!read_string(j, "id", e.id, err, Need::kRequired) || !read_string(j, "to", e.to, err, Need::kRequired) ||
+        !read_string(j, "object", e.object, err, Need::kRequired) ||
+        !read_string(j, "body", e.body, err, Need::kRequired))
+      return false;
+    if (!valid_name(e.id)) {
+      err = "\"id\" is not a valid name";
+      return false;
+    }
+    return true;
+  } catch (...) {  // out of memory: the entry is skipped, the node stays up
+    return false;
+  }
+}
 
 bool Outbox::open(std::string& err) { return make_dir(dir_, err); }
 
@@ -45,18 +65,10 @@ std::vector<OutboxEntry> Outbox::load() {
     std::string name = de->d_name;
     if (name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
     std::string path = dir_ + "/" + name;
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto j = json::parse(ss.str(), nullptr, false);
+    std::string text, why;
     OutboxEntry e;
-    try {
-      e.id = j.at("id");
-      e.to = j.at("to");
-      e.object = j.at("object");
-      e.body = j.at("body");
-    } catch (const json::exception&) {
-      log_warn("ignoring unreadable outbox entry " + path);
+    if (!read_file(path, text, why) || !parse_outbox_entry(text, e, why)) {
+      log_warn("ignoring unreadable outbox entry " + path + ": " + why);
       continue;
     }
     struct stat st;

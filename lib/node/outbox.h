@@ -4,8 +4,8 @@
 // "queued"; it is removed when the remote node has answered.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace jsd {
@@ -16,6 +16,10 @@ struct OutboxEntry {
   std::string object;
   std::string body;
 };
+
+// An outbox file's text; false, with err, when it is not a valid entry (a
+// member missing or of the wrong type, an invalid id). Never throws.
+bool parse_outbox_entry(std::string_view text, OutboxEntry& e, std::string& err) noexcept;
 
 class Outbox {
  public:

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "event.h"
+#include "jsd_limits.h"
 #include "link_state.h"
 #include "outbox.h"
 #include "peers.h"
@@ -83,7 +84,7 @@ class Router {
 
   // A tool that reads its replies slower than they come: its link stops
   // being read above the high mark and resumes below the low one.
-  static constexpr size_t kToolHighWater = 8 << 20, kToolLowWater = 2 << 20;
+  static constexpr size_t kToolHighWater = kOutputHighWater, kToolLowWater = kOutputLowWater;
 
  private:
   struct Pending {

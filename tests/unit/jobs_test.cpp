@@ -1,11 +1,14 @@
 #include "jobs.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
+
+#include "uvx.h"
 
 using namespace jsd;
 
@@ -146,4 +149,43 @@ TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
     ASSERT_TRUE(out[i].ended) << bodies[i];
     EXPECT_NE(out[i].record.value("error", "").find("malformed job request"), std::string::npos) << bodies[i];
   }
+}
+
+// When jsd itself cannot start a job (here: no descriptor left for its
+// pipes, as under a connection flood), the job gets a "failed" record and
+// jsd's failure code, 255, not the 127 of a command that does not exist.
+TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
+  Config cfg = job_config("emfile");
+  cfg.jobs["hello"] = JobDef{{"/bin/true"}, "", {}, 0, 4, false, {}};
+  cfg.jobs["missing"] = JobDef{{"/nonexistent/command"}, "", {}, 0, 4, false, {}};
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  Outcome starved, missing;
+  {
+    JobRunner jr(&loop, cfg);
+    std::string err;
+    ASSERT_TRUE(jr.open(err)) << err;
+    jr.handle("alpha", R"({"op":"submit","id":"m1","job":"missing"})", collect(missing));
+    // No descriptor above the lowest free one: the job's pipe cannot be made.
+    rlimit old{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = dup(0);
+    ASSERT_GE(lowest, 0);
+    close(lowest);
+    rlimit tight = old;
+    tight.rlim_cur = rlim_t(lowest);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    jr.handle("alpha", R"({"op":"submit","id":"e1","job":"hello"})", collect(starved));
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  ASSERT_TRUE(starved.ended);
+  EXPECT_EQ(starved.record.value("state", ""), "failed");
+  EXPECT_EQ(starved.record.value("exit_status", -1), 255);
+  EXPECT_NE(starved.record.value("error", "").find("Too many open files"), std::string::npos) << starved.record;
+  ASSERT_TRUE(missing.ended);
+  EXPECT_EQ(missing.record.value("state", ""), "failed");
+  EXPECT_EQ(missing.record.value("exit_status", -1), 127);
+  EXPECT_NE(missing.record.value("error", "").find("cannot start /nonexistent/command"), std::string::npos);
 }

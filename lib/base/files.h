@@ -1,0 +1,19 @@
+// Files written so that a crash leaves either the old or the new content,
+// and the directories they live in.
+#pragma once
+
+#include <string>
+
+namespace jsd {
+
+// Writes data to path atomically: temporary file (path + tmp_suffix), optional
+// fsync, rename, optional fsync of the directory (so the rename survives a
+// crash too).
+bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
+                       const std::string& tmp_suffix = ".tmp");
+// Creates dir and its missing parents, mode 0700.
+bool make_dir(const std::string& dir, std::string& err);
+// Reads a whole file into out.
+bool read_file(const std::string& path, std::string& out, std::string& err);
+
+}  // namespace jsd

@@ -1,0 +1,105 @@
+#include "json_read.h"
+
+#include <cmath>
+
+namespace jsd {
+
+using nlohmann::json;
+
+namespace {
+// The member, or null when absent (err set when it is required).
+const json* member(const json& obj, const char* key, std::string& err, Need need) {
+  if (obj.is_object()) {
+    auto it = obj.find(key);
+    if (it != obj.end()) return &*it;
+  }
+  if (need == Need::kRequired) err = std::string("\"") + key + "\" is missing";
+  return nullptr;
+}
+bool wrong(const char* key, const char* what, std::string& err) {
+  err = std::string("\"") + key + "\" must be " + what;
+  return false;
+}
+}  // namespace
+
+bool read_string(const json& obj, const char* key, std::string& out, std::string& err, Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  if (!v->is_string()) return wrong(key, "a string", err);
+  out = v->get_ref<const std::string&>();
+  return true;
+}
+
+bool read_bool(const json& obj, const char* key, bool& out, std::string& err, Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  if (!v->is_boolean()) return wrong(key, "true or false", err);
+  out = v->get<bool>();
+  return true;
+}
+
+bool read_int(const json& obj, const char* key, int64_t lo, int64_t hi, int64_t& out, std::string& err, Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  std::string range = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+  if (v->is_number_unsigned()) {
+    uint64_t u = v->get<uint64_t>();
+    if (hi < 0 || u > uint64_t(hi) || int64_t(u) < lo) return wrong(key, range.c_str(), err);
+    out = int64_t(u);
+    return true;
+  }
+  if (v->is_number_integer()) {
+    int64_t i = v->get<int64_t>();
+    if (i < lo || i > hi) return wrong(key, range.c_str(), err);
+    out = i;
+    return true;
+  }
+  return wrong(key, range.c_str(), err);
+}
+
+bool read_number(const json& obj, const char* key, double lo, double hi, double& out, std::string& err, Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  if (!v->is_number()) return wrong(key, "a number", err);
+  double d = v->get<double>();
+  if (!std::isfinite(d) || d < lo || d > hi) return wrong(key, "a finite number in range", err);
+  out = d;
+  return true;
+}
+
+bool read_strings(const json& obj, const char* key, std::vector<std::string>& out, std::string& err, Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  if (!v->is_array()) return wrong(key, "an array of strings", err);
+  std::vector<std::string> got;
+  got.reserve(v->size());
+  for (auto& e : *v) {
+    if (!e.is_string()) return wrong(key, "an array of strings", err);
+    got.push_back(e.get_ref<const std::string&>());
+  }
+  out = std::move(got);
+  return true;
+}
+
+bool read_string_map(const json& obj, const char* key, std::map<std::string, std::string>& out, std::string& err,
+                     Need need) {
+  const json* v = member(obj, key, err, need);
+  if (!v) return need == Need::kOptional;
+  if (!v->is_object()) return wrong(key, "an object of strings", err);
+  std::map<std::string, std::string> got;
+  for (auto& [k, e] : v->items()) {
+    if (!e.is_string()) return wrong(key, "an object of strings", err);
+    got[k] = e.get_ref<const std::string&>();
+  }
+  out = std::move(got);
+  return true;
+}
+
+bool parse_json(std::string_view text, json& out) {
+  // Without exceptions nlohmann reports every error (a syntax error, a
+  // number too large for a double) as a discarded value.
+  out = json::parse(text.begin(), text.end(), nullptr, false);
+  return !out.is_discarded();
+}
+
+}  // namespace jsd

@@ -1,0 +1,42 @@
+// Typed reads of a JSON object's members that never throw. nlohmann's
+// value() and get() throw on a member of another type, and turn a float into
+// an int without a range check (undefined behaviour for 7E51): every message
+// and file a process reads from outside is read through these instead.
+//
+// Each returns false, with err naming the member ("\"id\" must be a string"),
+// when the member has another type or is out of range. An absent member
+// leaves out as it was and is fine, unless required (then err says it is
+// missing).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace jsd {
+
+enum class Need { kOptional, kRequired };
+
+bool read_string(const nlohmann::json& obj, const char* key, std::string& out, std::string& err,
+                 Need need = Need::kOptional);
+bool read_bool(const nlohmann::json& obj, const char* key, bool& out, std::string& err, Need need = Need::kOptional);
+// An integer in [lo, hi]; a number with a fraction or an exponent is not one.
+bool read_int(const nlohmann::json& obj, const char* key, int64_t lo, int64_t hi, int64_t& out, std::string& err,
+              Need need = Need::kOptional);
+// Any finite number in [lo, hi].
+bool read_number(const nlohmann::json& obj, const char* key, double lo, double hi, double& out, std::string& err,
+                 Need need = Need::kOptional);
+// An array of strings.
+bool read_strings(const nlohmann::json& obj, const char* key, std::vector<std::string>& out, std::string& err,
+                  Need need = Need::kOptional);
+// An object whose members are all strings.
+bool read_string_map(const nlohmann::json& obj, const char* key, std::map<std::string, std::string>& out,
+                     std::string& err, Need need = Need::kOptional);
+
+// Parses text as JSON without throwing; false (and a discarded value) when
+// it is not JSON.
+bool parse_json(std::string_view text, nlohmann::json& out);
+
+}  // namespace jsd

@@ -1,0 +1,123 @@
+// What the JobRunner needs from the system, behind small interfaces (ninja's
+// CommandRunner and DiskInterface are the model): starting and signalling
+// job processes, a clock with timers, and the disk that keeps job records.
+// The real implementations are PosixJobProcesses (job_spawn.h), LoopClock
+// (below) and FileRecordDisk (job_store.h); the unit tests use fakes, so the
+// runner's rules (duplicates, permissions, durable acceptance, restart,
+// queueing, timeouts) are tested without a loop, a process or a disk.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jsd {
+
+struct JobSpawn {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH
+  std::vector<std::string> env;
+  std::string cwd;
+};
+
+// Why a job's process did not start.
+struct StartError {
+  std::string what;  // e.g. "/usr/bin/nope: No such file or directory"
+  // The job's own command could not be executed (not found, not executable,
+  // its cwd missing): a fault of the job's definition, reported like a shell
+  // does (127). Otherwise jsd itself could not start it (no descriptors, no
+  // processes, no memory): jsd's failure (255).
+  bool command = false;
+};
+
+// What a running job reports, on the loop thread, after run() was called.
+struct JobEvents {
+  std::function<void(int fd, std::string_view bytes)> output;  // fd 1: stdout, 2: stderr
+  std::function<void(int fd)> output_closed;                   // that stream is at its end (or closed)
+  std::function<void(int code, int sig)> exited;               // once: exit code, or the signal that ended it
+};
+
+// One started job. Destroying it stops reading its output and watching it,
+// without calling back (the process itself is not signalled).
+class JobProcess {
+ public:
+  virtual ~JobProcess() = default;
+  virtual int pid() const = 0;
+  // Starts reporting; events may come from within this call.
+  virtual void run(JobEvents events) = 0;
+  // Backpressure: stop and resume reading the job's output.
+  virtual void pause_output() = 0;
+  virtual void resume_output() = 0;
+  // Stops waiting for output (a background process keeps the pipes open):
+  // each stream still open is closed and reported closed. May end in the
+  // JobProcess being destroyed by an output_closed handler.
+  virtual void close_output() = 0;
+};
+
+class JobProcesses {
+ public:
+  virtual ~JobProcesses() = default;
+  // Starts spec's process in its own process group, stdin from /dev/null,
+  // stdout and stderr to pipes that the JobProcess reads; null with err.
+  virtual std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) = 0;
+  // Sends sig to the process group of a job started here.
+  virtual void signal_group(int pid, int sig) = 0;
+};
+
+class JobTimer {
+ public:
+  virtual ~JobTimer() = default;  // stops it
+  // Calls fn after ms, then every repeat_ms if not 0; a new start replaces
+  // the old one.
+  virtual void start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms = 0) = 0;
+  virtual void stop() = 0;
+  virtual bool active() const = 0;
+};
+
+class JobClock {
+ public:
+  virtual ~JobClock() = default;
+  virtual double wall_time() = 0;  // seconds since the epoch
+  virtual uint64_t now_ms() = 0;   // monotonic
+  virtual std::unique_ptr<JobTimer> timer() = 0;
+};
+
+// The directory of job records: one text per record id.
+class RecordDisk {
+ public:
+  struct File {
+    std::string id;     // the file's name without ".json"
+    std::string where;  // for messages: its path
+    std::string text;
+  };
+  virtual ~RecordDisk() = default;
+  // Creates the directory if needed and reads every record in it.
+  virtual bool load_all(std::vector<File>& files, std::string& err) = 0;
+  // Replaces a record atomically (a crash leaves the old or the new one);
+  // sync: on stable storage before it returns. Called on any thread, one
+  // call at a time.
+  virtual bool write(const std::string& id, const std::string& text, bool sync, std::string& err) = 0;
+  virtual bool remove(const std::string& id, std::string& err) = 0;
+  // Runs work off the loop thread (creating and renaming a file costs
+  // ~0.5 ms on a VM's ext4, which every link and job of the node would wait
+  // for), then done on the loop thread; or both at once where it cannot.
+  virtual void background(std::function<void()> work, std::function<void()> done) = 0;
+};
+
+// The real clock: libuv timers on loop.
+class LoopClock : public JobClock {
+ public:
+  explicit LoopClock(uv_loop_t* loop) : loop_(loop) {}
+  double wall_time() override;
+  uint64_t now_ms() override;
+  std::unique_ptr<JobTimer> timer() override;
+
+ private:
+  uv_loop_t* loop_;
+};
+
+}  // namespace jsd

@@ -1,0 +1,47 @@
+// A job record: what a node keeps about one job (state, exit status, the end
+// of its output), so `status` answers after the submitter is gone and after
+// the node restarts. See job_store.h for where records live.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jsd {
+
+struct JobRecord {
+  std::string id, job, from;
+  std::string state = "queued";   // queued running exited killed timeout cancelled failed lost
+  std::vector<std::string> argv;  // ad-hoc commands only
+  std::map<std::string, std::string> params;
+  bool durable = false;
+  int pid = 0;
+  double submitted = 0, started = 0, ended = 0;
+  int exit_code = -1;  // when the job exited
+  int signal = 0;      // when a signal ended it
+  std::string error;   // why it failed to start
+  // It failed because jsd could not start it (no descriptors, no processes,
+  // its definition gone), not because its command could not be executed.
+  bool jsd_failure = false;
+  std::string stdout_tail, stderr_tail;
+
+  bool finished() const { return state != "queued" && state != "running"; }
+  // The status a submitter exits with: the code, 128+signal, 127 if its
+  // command could not be executed, 255 if jsd could not start it or the
+  // outcome is unknown.
+  int exit_status() const;
+  nlohmann::json to_json() const;
+  // Never throws: false, with err, for a record that is not one of ours
+  // (a member of the wrong type, a number out of range, an unknown state).
+  static bool from_json(const nlohmann::json& j, JobRecord& r, std::string& err);
+};
+
+// A record file's text; false, with err, when it is not a valid record.
+bool parse_job_record(std::string_view text, JobRecord& r, std::string& err);
+
+constexpr size_t kTailBytes = 16 * 1024;
+void append_tail(std::string& tail, std::string_view data);
+
+}  // namespace jsd

@@ -1,0 +1,118 @@
+#include "job_request.h"
+
+#include <cctype>
+#include <cfloat>
+
+#include "json_read.h"
+#include "names.h"
+
+namespace jsd {
+
+using nlohmann::json;
+
+namespace {
+
+bool valid_param_name(const std::string& k) {
+  if (k.empty() || k.size() > 64) return false;
+  if (!(isalpha(static_cast<unsigned char>(k[0])) || k[0] == '_')) return false;
+  for (char c : k)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  return true;
+}
+
+bool malformed(std::string& err, const std::string& why) {
+  err = "malformed job request: " + why;
+  return false;
+}
+
+// What only a submission carries: the command (a configured job or argv)
+// and its parameters.
+bool parse_submission(const json& j, JobRequest& req, std::string& err) {
+  if (!valid_name(req.id)) {
+    err = "invalid job id '" + req.id + "'";
+    return false;
+  }
+  if (auto a = j.find("argv"); a != j.end()) {
+    if (!a->is_array()) {
+      err = "argv must be an array";
+      return false;
+    }
+    for (auto& e : *a) {
+      if (!e.is_string()) {
+        err = "argv must be an array of strings";
+        return false;
+      }
+      req.argv.push_back(e.get<std::string>());
+    }
+    req.adhoc = true;
+    req.job.clear();
+  }
+  if (auto p = j.find("params"); p != j.end()) {
+    if (!p->is_object()) {
+      err = "params must be an object";
+      return false;
+    }
+    for (auto& [k, v] : p->items()) {
+      if (!valid_param_name(k)) {
+        err = "invalid parameter name '" + k + "' (letters, digits, _; not starting with a digit)";
+        return false;
+      }
+      if (!v.is_string() || v.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        err = "parameter " + k + " must be a string without NUL bytes";
+        return false;
+      }
+      req.params[k] = v.get<std::string>();
+    }
+  }
+  return true;
+}
+
+bool parse(std::string_view body, JobRequest& req, std::string& err) {
+  json j;
+  std::string op;
+  if (!parse_json(body, j) || !j.is_object() || !read_string(j, "op", op, err, Need::kRequired)) {
+    err = "malformed job request";
+    return false;
+  }
+  // Every member is checked by type before any is used.
+  std::string why;
+  if (!read_string(j, "id", req.id, why) || !read_string(j, "job", req.job, why) ||
+      !read_bool(j, "durable", req.durable, why) || !read_bool(j, "stream", req.stream, why))
+    return malformed(err, why);
+  if (j.contains("expires")) {
+    if (!read_number(j, "expires", -DBL_MAX, DBL_MAX, req.expires, why))
+      return malformed(err, "\"expires\" must be a number");
+    req.has_expires = true;
+  }
+  if (op == "submit") {
+    req.op = JobRequest::Op::kSubmit;
+    return parse_submission(j, req, err);
+  }
+  if (op == "status") {
+    req.op = JobRequest::Op::kStatus;
+    return true;
+  }
+  if (op == "cancel") {
+    req.op = JobRequest::Op::kCancel;
+    return true;
+  }
+  err = "unknown job operation '" + op + "'";
+  return false;
+}
+
+}  // namespace
+
+bool parse_job_request(std::string_view body, JobRequest& req, std::string& err) noexcept {
+  try {
+    req = JobRequest{};
+    return parse(body, req, err);
+  } catch (...) {  // out of memory: an error reply, not an abort
+    try {
+      err = "malformed job request";
+    } catch (...) {
+    }
+    return false;
+  }
+}
+
+}  // namespace jsd

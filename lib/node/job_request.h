@@ -1,0 +1,33 @@
+// A call to a node's `job` object, decoded: {"op":"submit"|"status"|"cancel",
+// ...}. Requests come from peers over links and from local tools, and a
+// durable one is re-delivered after every restart of its sender: decoding
+// never throws, so one bad request gets an error, never takes a node down.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace jsd {
+
+struct JobRequest {
+  enum class Op { kSubmit, kStatus, kCancel };
+  Op op = Op::kSubmit;
+  std::string id;   // "" when absent
+  std::string job;  // the configured job's name ("" when absent or ad hoc)
+  bool adhoc = false;
+  std::vector<std::string> argv;  // an ad-hoc command (adhoc)
+  std::map<std::string, std::string> params;
+  bool durable = false;
+  bool stream = true;  // reply with the output and the end, not only "accepted"
+  bool has_expires = false;
+  double expires = 0;  // seconds since the epoch: the submitter gives up then
+};
+
+// False, with the error to send back, for a request that is not one: not a
+// JSON object, a member of the wrong type, an unknown op; for a submission
+// also an invalid id, argv or params. Never throws.
+bool parse_job_request(std::string_view body, JobRequest& req, std::string& err) noexcept;
+
+}  // namespace jsd

@@ -1,0 +1,252 @@
+#include "job_run.h"
+
+#include <signal.h>
+
+#include "jsd_limits.h"
+#include "log.h"
+
+extern char** environ;
+
+namespace jsd {
+
+using nlohmann::json;
+
+namespace {
+constexpr uint64_t kPersistRunningMs = 100;
+// Output still in the pipes after the job exited is part of the job; a
+// background process that keeps them open is not: stop waiting after this.
+constexpr uint64_t kDrainMs = 2000;
+constexpr uint64_t kResumePollMs = 10;
+
+// One value per name, later sources winning: the listener's environment,
+// then the job's env, then what jsd sets (JSD_* cannot be faked by config).
+std::vector<std::string> job_environment(const JobRecord& r, const JobDef& def, const std::string& node) {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e; ++e) {
+    std::string s = *e;
+    auto eq = s.find('=');
+    if (eq == std::string::npos || s.rfind("JSD_", 0) == 0) continue;
+    vars[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  for (auto& [k, v] : def.env)
+    if (k.rfind("JSD_", 0) != 0) vars[k] = v;
+  for (auto& [k, v] : r.params) vars["JSD_PARAM_" + k] = v;
+  vars["JSD_JOB_ID"] = r.id;
+  vars["JSD_JOB_NAME"] = r.job;
+  vars["JSD_FROM_NODE"] = r.from;
+  vars["JSD_NODE"] = node;
+  std::vector<std::string> env;
+  env.reserve(vars.size());
+  for (auto& [k, v] : vars) env.push_back(k + "=" + v);
+  return env;
+}
+}  // namespace
+
+std::string job_error_body(const std::string& why) { return dump_json({{"type", "error"}, {"error", why}}); }
+
+bool JobRuns::starts_now(const std::string& job, int max_parallel) {
+  return running_count_[job] < max_parallel && waiting_[job].empty() && !stopping_;
+}
+
+void JobRuns::enqueue(std::unique_ptr<Run> run) {
+  std::string job = run->rec->job;
+  int limit = run->def.max_parallel;
+  if (running_count_[job] < limit && waiting_[job].empty()) return start(std::move(run));
+  if (run->reply)
+    run->reply("job", dump_json({{"type", "queued"}, {"id", run->rec->id}, {"position", waiting_[job].size() + 1}}),
+               true);
+  waiting_[job].push_back(std::move(run));
+}
+
+void JobRuns::start_next(const std::string& job) {
+  auto& q = waiting_[job];
+  if (stopping_ || q.empty()) return;
+  if (running_count_[job] >= q.front()->def.max_parallel) return;
+  auto run = std::move(q.front());
+  q.pop_front();
+  start(std::move(run));
+}
+
+void JobRuns::start(std::unique_ptr<Run> owned) {
+  Run* run = owned.get();
+  JobRecord& r = *run->rec;
+  JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd};
+  StartError err;
+  run->proc = procs_.start(spec, err);
+  r.started = clock_.wall_time();
+  if (!run->proc) {
+    // The job's own command missing is its failure (127, like a shell);
+    // anything else (no descriptors, no processes) is jsd's (255).
+    r.state = "failed";
+    r.error = "cannot start " + err.what;
+    r.jsd_failure = !err.command;
+    r.ended = r.started;
+    log_warn("job " + r.id + " (" + r.job + "): " + r.error);
+    hooks_.save(r);
+    if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+    return start_next(r.job);
+  }
+  run->pid = run->proc->pid();
+  running_count_[r.job]++;
+  runs_[run] = std::move(owned);
+  r.state = "running";
+  r.pid = run->pid;
+  // Confirm first, then write: the record is already in memory for status
+  // queries, and the submitter should not wait for the file system.
+  if (run->reply)
+    run->reply("job",
+               dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}),
+               true);
+  // A short job's "running" record would be overwritten at once: write it
+  // only once the job has run a while (durable ones at once).
+  if (r.durable) {
+    hooks_.save(r);
+  } else {
+    run->persist = clock_.timer();
+    run->persist->start(kPersistRunningMs, [this, run] { hooks_.save(*run->rec); });
+  }
+  log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
+  watch(run);
+}
+
+void JobRuns::watch(Run* run) {
+  run->out_open = run->err_open = true;
+  JobEvents ev;
+  ev.output = [this, run](int fd, std::string_view d) {
+    append_tail(fd == 1 ? run->rec->stdout_tail : run->rec->stderr_tail, d);
+    if (run->reply) run->reply(fd == 1 ? "job.stdout" : "job.stderr", std::string(d), true);
+    check_backlog(run);
+  };
+  ev.output_closed = [this, run](int fd) {
+    (fd == 1 ? run->out_open : run->err_open) = false;
+    maybe_finish(run);
+  };
+  ev.exited = [this, run](int code, int sig) { on_exit(run, code, sig); };
+  if (run->def.timeout_s > 0) {
+    run->timeout = clock_.timer();
+    run->timeout->start(uint64_t(run->def.timeout_s * 1000), [this, run] {
+      run->timed_out = true;
+      terminate(run, "timeout_s (" + std::to_string(run->def.timeout_s) + " s) reached");
+    });
+  }
+  // Last: the job may be found ended (and finished) within this call.
+  run->proc->run(std::move(ev));
+}
+
+void JobRuns::on_exit(Run* run, int code, int sig) {
+  run->pid = 0;
+  run->exited = true;
+  run->status = code;
+  run->sig = sig;
+  run->drain = clock_.timer();
+  run->drain->start(
+      kDrainMs,
+      [run] {
+        if (run->paused) return;  // the output is only waiting for room: keep it
+        run->proc->close_output();
+      },
+      kDrainMs);
+  maybe_finish(run);
+}
+
+void JobRuns::terminate(Run* run, const std::string& why) {
+  if (!run->pid) return;
+  log_info("job " + run->rec->id + ": " + why + "; sending SIGTERM to its process group");
+  procs_.signal_group(run->pid, SIGTERM);
+  run->grace = clock_.timer();
+  run->grace->start(uint64_t(cfg_.job_kill_grace_s * 1000), [this, run] {
+    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
+  });
+}
+
+// Backpressure: a job whose output its submitter's link cannot take waits
+// (blocked writing to its pipe) instead of filling this node's memory.
+void JobRuns::check_backlog(Run* run) {
+  auto& backlog = hooks_.backlog;
+  if (!backlog || run->paused || !run->reply) return;
+  if (backlog(run->rec->from) < kOutputHighWater) return;
+  run->paused = true;
+  run->proc->pause_output();
+  log_info("job " + run->rec->id + ": output paused, " + std::to_string(backlog(run->rec->from) >> 20) +
+           " MiB wait for " + run->rec->from);
+  if (hooks_.on_pause) hooks_.on_pause();
+  if (!run->resume) run->resume = clock_.timer();
+  run->resume->start(
+      kResumePollMs,
+      [this, run] {
+        if (hooks_.backlog(run->rec->from) > kOutputLowWater) return;
+        run->resume->stop();
+        run->paused = false;
+        run->proc->resume_output();
+      },
+      kResumePollMs);
+}
+
+void JobRuns::maybe_finish(Run* run) {
+  if (run->exited && !run->out_open && !run->err_open) finish(run);
+}
+
+void JobRuns::finish(Run* run) {
+  JobRecord& r = *run->rec;
+  r.ended = clock_.wall_time();
+  if (run->sig) {
+    r.signal = run->sig;
+    r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "killed";
+  } else {
+    r.exit_code = int(run->status);
+    r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "exited";
+  }
+  if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+  hooks_.save(r);
+  log_info("job " + r.id + " (" + r.job + ") ended: " + r.state + ", exit status " + std::to_string(r.exit_status()));
+  std::string job = r.job;
+  running_count_[job]--;
+  runs_.erase(run);  // frees run (its timers stop, its process object goes)
+  hooks_.ended();
+  start_next(job);
+  if (stopping_ && runs_.empty() && hooks_.on_idle) hooks_.on_idle();
+}
+
+void JobRuns::cancel(JobRecord& r, const std::string& by) {
+  if (r.state == "queued") {
+    auto& q = waiting_[r.job];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      if ((*it)->rec != &r) continue;
+      r.state = "cancelled";
+      r.ended = clock_.wall_time();
+      hooks_.save(r);
+      if ((*it)->reply) (*it)->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+      q.erase(it);
+      break;
+    }
+  } else if (r.state == "running") {
+    for (auto& [p, run] : runs_) {
+      if (run->rec != &r) continue;
+      run->cancelled = true;
+      terminate(p, "cancelled by " + by);
+    }
+  }
+}
+
+void JobRuns::stop_all() {
+  stopping_ = true;
+  waiting_.clear();  // their records stay "queued": they run after a restart
+  for (auto& [p, run] : runs_) terminate(p, "the node is stopping");
+  if (runs_.empty() && hooks_.on_idle) hooks_.on_idle();
+}
+
+void JobRuns::kill_all() {
+  for (auto& [p, run] : runs_)
+    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
+}
+
+json JobRuns::status_json() const {
+  json running = json::array();
+  for (auto& [p, run] : runs_)
+    running.push_back({{"id", run->rec->id}, {"job", run->rec->job}, {"from", run->rec->from}, {"pid", run->rec->pid}});
+  size_t waiting = 0;
+  for (auto& [k, q] : waiting_) waiting += q.size();
+  return {{"running", running}, {"queued", waiting}};
+}
+
+}  // namespace jsd

@@ -1,0 +1,431 @@
+// The JobRunner's rules with fake processes, clock and disk (job_fakes.h):
+// no loop, no process, no file. The real implementations are tested
+// together in jobs_test.cpp.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "job_fakes.h"
+#include "node/jobs.h"
+
+using namespace jsd;
+using nlohmann::json;
+
+namespace {
+
+// What one call got back.
+struct Replies {
+  std::vector<json> job;  // every "job" body
+  std::string out, err;
+  bool ended = false;
+  json last() const { return job.empty() ? json() : job.back(); }
+  std::string type() const { return last().value("type", ""); }
+  std::string error() const { return last().value("error", ""); }
+  json record() const { return last().value("record", json()); }
+};
+
+struct Node {
+  Config cfg = default_config();
+  fake::Journal journal;
+  fake::Clock clock;
+  fake::Disk disk{journal};
+  fake::Processes procs{journal};
+  std::unique_ptr<JobRunner> runner;
+  std::deque<Replies> replies;  // stable addresses for the callbacks
+
+  Node() {
+    cfg.node = "beta";
+    cfg.jobs["hello"] = JobDef{{"/bin/echo", "hello"}, "", {}, 0, 4, false, {}};
+  }
+  void open() {
+    runner = std::make_unique<JobRunner>(cfg, clock, procs, disk);
+    std::string err;
+    ASSERT_TRUE(runner->open(err)) << err;
+  }
+  Replies& call(const std::string& from, const std::string& body) {
+    Replies& r = replies.emplace_back();
+    runner->handle(from, body, [&r](const std::string& object, std::string text, bool more) {
+      EXPECT_FALSE(r.ended) << "a reply after the last one: " << text;
+      if (object == "job.stdout") r.out += text;
+      if (object == "job.stderr") r.err += text;
+      if (object == "job") r.job.push_back(json::parse(text));
+      if (!more) r.ended = true;
+    });
+    return r;
+  }
+  Replies& submit(const std::string& from, const std::string& id, const std::string& job = "hello",
+                  const std::string& extra = "") {
+    return call(from, R"({"op":"submit","id":")" + id + R"(","job":")" + job + "\"" + extra + "}");
+  }
+};
+
+TEST(JobRunner, RunsAJobAndKeepsItsRecord) {
+  Node n;
+  n.open();
+  Replies& r = n.submit("alpha", "r1");
+  ASSERT_EQ(n.procs.started(), 1u);
+  EXPECT_EQ(n.procs.procs.begin()->second->spec.argv, (std::vector<std::string>{"/bin/echo", "hello"}));
+  EXPECT_EQ(r.type(), "started");
+  n.procs.output("r1", 1, "hello\n");
+  n.procs.output("r1", 2, "warn\n");
+  n.procs.exit("r1", 3);
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(r.err, "warn\n");
+  EXPECT_EQ(r.record().value("state", ""), "exited");
+  EXPECT_EQ(r.record().value("exit_status", -1), 3);
+  n.clock.advance(100);  // the batched write
+  EXPECT_EQ(n.disk.state("r1"), "exited");
+  EXPECT_EQ(n.disk.record("r1").value("stdout_tail", ""), "hello\n");
+}
+
+TEST(JobRunner, SameIdTwiceRunsOnce) {
+  Node n;
+  n.open();
+  n.submit("alpha", "d1");
+  n.procs.exit("d1", 0);
+  Replies& again = n.submit("alpha", "d1");
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_EQ(again.type(), "duplicate");
+  EXPECT_EQ(again.record().value("state", ""), "exited");
+}
+
+TEST(JobRunner, RunningDuplicateIsLeftAlone) {
+  Node n;
+  n.open();
+  Replies& first = n.submit("alpha", "d2");
+  Replies& again = n.submit("alpha", "d2");
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_TRUE(n.procs.signals.empty());
+  EXPECT_EQ(again.type(), "duplicate");
+  EXPECT_EQ(again.record().value("state", ""), "running");
+  EXPECT_FALSE(first.ended);  // the first submitter still gets its job
+  n.procs.exit("d2", 0);
+  EXPECT_TRUE(first.ended);
+  EXPECT_EQ(first.record().value("state", ""), "exited");
+}
+
+TEST(JobRunner, AnotherNodesIdIsTaken) {
+  Node n;
+  n.open();
+  n.submit("alpha", "t1");
+  Replies& other = n.submit("gamma", "t1");
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_EQ(other.error(), "job id t1 is already taken on beta");
+  EXPECT_FALSE(other.last().contains("record"));
+}
+
+// Only the submitting node (and this node itself) may see or cancel a job.
+TEST(JobRunner, AnotherNodeMayNotSeeOrCancelAJob) {
+  Node n;
+  n.open();
+  Replies& job = n.submit("alpha", "p1");
+  Replies& peek = n.call("gamma", R"({"op":"status","id":"p1"})");
+  EXPECT_EQ(peek.error(), "job p1 was not submitted by gamma");
+  EXPECT_FALSE(peek.last().contains("record"));
+  Replies& stop = n.call("gamma", R"({"op":"cancel","id":"p1"})");
+  EXPECT_EQ(stop.error(), "job p1 was not submitted by gamma");
+  EXPECT_TRUE(n.procs.signals.empty());
+  EXPECT_FALSE(job.ended);
+
+  Replies& own = n.call("alpha", R"({"op":"status","id":"p1"})");
+  EXPECT_EQ(own.type(), "status");
+  EXPECT_EQ(own.record().value("state", ""), "running");
+  Replies& local = n.call("beta", R"({"op":"cancel","id":"p1"})");
+  EXPECT_EQ(local.type(), "cancel");
+  ASSERT_EQ(n.procs.signals.size(), 1u);
+  EXPECT_EQ(n.procs.signals[0].second, SIGTERM);
+  EXPECT_EQ(n.call("alpha", R"({"op":"status","id":"nope"})").error(), "no job 'nope' on beta");
+}
+
+// A durable submission is on disk, synced, before its job starts: a crash
+// right after the start cannot lose an acknowledged job.
+TEST(JobRunner, DurableRecordIsSyncedBeforeTheJobStarts) {
+  Node n;
+  n.open();
+  n.submit("alpha", "s1", "hello", R"(,"durable":true)");
+  long synced = n.journal.find("write s1 queued sync");
+  long started = n.journal.find("start s1");
+  ASSERT_GE(synced, 0) << testing::PrintToString(n.journal.lines);
+  ASSERT_GE(started, 0);
+  EXPECT_LT(synced, started);
+  EXPECT_GE(n.journal.find("write s1 running sync"), 0);
+  // A job that is not durable is not written before it starts.
+  n.submit("alpha", "s2");
+  EXPECT_EQ(n.journal.find("write s2 queued sync"), -1);
+  EXPECT_EQ(n.journal.find("write s2 queued async"), -1);
+}
+
+// What a node that stopped left behind: its queued jobs start when the node
+// starts again, its running ones are recorded as lost.
+TEST(JobRunner, RestartStartsQueuedJobsAndLosesRunningOnes) {
+  Node n;
+  n.cfg.jobs["hello"].max_parallel = 1;
+  n.cfg.jobs["gone"] = JobDef{{"/bin/true"}, "", {}, 0, 1, false, {}};
+  n.open();
+  n.submit("alpha", "k1");
+  n.submit("alpha", "k2", "hello", R"(,"durable":true)");
+  n.submit("alpha", "k3", "gone");
+  n.submit("alpha", "k4", "gone");  // waits: written (a moment later)
+  n.clock.advance(200);             // k1's running record is written
+  EXPECT_EQ(n.disk.state("k1"), "running");
+  EXPECT_EQ(n.disk.state("k2"), "queued");
+  EXPECT_EQ(n.disk.state("k4"), "queued");
+  ASSERT_EQ(n.procs.started(), 2u);
+
+  // The node dies (no stop_all) and starts again on the same disk, with
+  // "gone" removed from its config.
+  n.runner.reset();
+  n.procs.procs.clear();
+  n.cfg.jobs.erase("gone");
+  n.open();
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_NE(n.procs.pid_of("k2"), 0);
+  n.clock.advance(100);
+  json lost = n.disk.record("k1");
+  EXPECT_EQ(lost.value("state", ""), "lost");
+  EXPECT_EQ(lost.value("error", ""), "the node stopped while the job ran");
+  EXPECT_EQ(lost.value("exit_status", 0), 255);
+  json refused = n.disk.record("k4");
+  EXPECT_EQ(refused.value("state", ""), "failed");
+  EXPECT_EQ(refused.value("error", ""), "no job 'gone' on beta");
+  EXPECT_EQ(refused.value("exit_status", 0), 255);
+  n.procs.exit("k2", 0);
+  EXPECT_EQ(n.disk.state("k2"), "exited");
+}
+
+TEST(JobRunner, AllowListsDecideWhoMayRun) {
+  Node n;
+  n.cfg.jobs["guarded"] = JobDef{{"/bin/true"}, "", {}, 0, 4, true, {"gamma", "@web"}};
+  n.cfg.allow_adhoc = {{"gamma", true}};
+  n.open();
+  std::vector<json> audited;
+  n.runner->audit = [&](json entry, bool) {
+    audited.push_back(entry);
+    return true;
+  };
+  n.runner->in_group = [](const std::string& peer, const std::string& group) {
+    return peer == "delta" && group == "web";
+  };
+  EXPECT_EQ(n.submit("alpha", "a1", "guarded").error(), "beta refused job guarded: alpha is not allowed to run it");
+  EXPECT_EQ(n.submit("gamma", "a2", "guarded").type(), "started");
+  EXPECT_EQ(n.submit("delta", "a3", "guarded").type(), "started");
+  EXPECT_EQ(n.submit("beta", "a4", "guarded").type(), "started");  // the node's own tools
+  EXPECT_NE(n.call("alpha", R"({"op":"submit","id":"a5","argv":["/bin/id"]})").error().find("not allowed"),
+            std::string::npos);
+  EXPECT_EQ(n.call("gamma", R"({"op":"submit","id":"a6","argv":["/bin/id"]})").type(), "started");
+  EXPECT_EQ(n.procs.started(), 4u);
+  EXPECT_EQ(n.procs.procs.at(n.procs.pid_of("a6"))->spec.argv, std::vector<std::string>{"/bin/id"});
+  ASSERT_EQ(audited.size(), 6u);
+  EXPECT_EQ(audited[0].value("verdict", ""), "refused");
+  EXPECT_EQ(audited[1].value("verdict", ""), "allowed");
+  EXPECT_EQ(audited[5].value("what", ""), "adhoc");
+  // A decision that cannot be written down is a refusal.
+  n.runner->audit = [](json, bool) { return false; };
+  EXPECT_EQ(n.submit("gamma", "a7", "guarded").error(), "cannot write the audit log on beta");
+  EXPECT_EQ(n.procs.started(), 4u);
+}
+
+TEST(JobRunner, MaxParallelQueuesTheRest) {
+  Node n;
+  n.cfg.jobs["hello"].max_parallel = 1;
+  n.open();
+  Replies& q1 = n.submit("alpha", "q1");
+  Replies& q2 = n.submit("alpha", "q2");
+  EXPECT_EQ(q1.type(), "started");
+  EXPECT_EQ(q2.type(), "queued");
+  EXPECT_EQ(q2.last().value("position", 0), 1);
+  n.clock.advance(20);
+  EXPECT_EQ(n.disk.state("q2"), "queued");  // one that waits is written (a moment later)
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_EQ(n.runner->status_json()["queued"], 1);
+  n.procs.exit("q1", 0);
+  EXPECT_EQ(n.procs.started(), 2u);
+  EXPECT_EQ(q2.type(), "started");
+}
+
+TEST(JobRunner, TimeoutSendsTermThenKill) {
+  Node n;
+  n.cfg.jobs["slow"] = JobDef{{"/bin/sleep", "9"}, "", {}, 1.0, 4, false, {}};
+  n.cfg.job_kill_grace_s = 5;
+  n.open();
+  Replies& r = n.submit("alpha", "o1", "slow");
+  int pid = n.procs.pid_of("o1");
+  n.clock.advance(999);
+  EXPECT_TRUE(n.procs.signals.empty());
+  n.clock.advance(1);
+  ASSERT_EQ(n.procs.signals.size(), 1u);
+  EXPECT_EQ(n.procs.signals[0], std::make_pair(pid, SIGTERM));
+  n.clock.advance(5000);  // it ignores SIGTERM
+  ASSERT_EQ(n.procs.signals.size(), 2u);
+  EXPECT_EQ(n.procs.signals[1], std::make_pair(pid, SIGKILL));
+  n.procs.exit("o1", 0, SIGKILL);
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.record().value("state", ""), "timeout");
+  EXPECT_EQ(r.record().value("exit_status", 0), 137);
+}
+
+TEST(JobRunner, CancelEndsARunningOrAQueuedJob) {
+  Node n;
+  n.cfg.jobs["hello"].max_parallel = 1;
+  n.open();
+  Replies& running = n.submit("alpha", "c1");
+  Replies& queued = n.submit("alpha", "c2");
+  EXPECT_EQ(n.call("alpha", R"({"op":"cancel","id":"c2"})").record().value("state", ""), "cancelled");
+  ASSERT_TRUE(queued.ended);
+  EXPECT_EQ(queued.record().value("state", ""), "cancelled");
+  EXPECT_EQ(n.call("alpha", R"({"op":"cancel","id":"c1"})").type(), "cancel");
+  ASSERT_EQ(n.procs.signals.size(), 1u);
+  EXPECT_EQ(n.procs.signals[0].second, SIGTERM);
+  n.procs.exit("c1", 0, SIGTERM);
+  EXPECT_EQ(running.record().value("state", ""), "cancelled");
+  EXPECT_EQ(running.record().value("exit_status", 0), 143);
+  EXPECT_EQ(n.procs.started(), 1u);  // c2 never ran
+}
+
+// jsd's own failure to start a job (pipes, descriptors) is 255 and a
+// record; a command that cannot be executed is the job's 127, as in a shell.
+TEST(JobRunner, AJobThatCannotStartGetsARecordAndJsdsCode) {
+  Node n;
+  n.open();
+  n.procs.fail_next = true;
+  n.procs.fail_with = {"pipe: Too many open files", false};
+  Replies& r = n.submit("alpha", "f1");
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.type(), "ended");
+  EXPECT_EQ(r.record().value("state", ""), "failed");
+  EXPECT_EQ(r.record().value("error", ""), "cannot start pipe: Too many open files");
+  EXPECT_EQ(r.record().value("exit_status", 0), 255);
+  n.clock.advance(100);
+  EXPECT_EQ(n.disk.record("f1").value("exit_status", 0), 255);
+  EXPECT_EQ(n.call("alpha", R"({"op":"status","id":"f1"})").record().value("exit_status", 0), 255);
+
+  n.procs.fail_next = true;
+  n.procs.fail_with = {"/nonexistent: No such file or directory", true};
+  Replies& missing = n.submit("alpha", "f2");
+  EXPECT_EQ(missing.record().value("state", ""), "failed");
+  EXPECT_EQ(missing.record().value("exit_status", 0), 127);
+  // The next job starts as usual.
+  EXPECT_EQ(n.submit("alpha", "f3").type(), "started");
+}
+
+// The reproducers of issue 13: each gets an error reply, none starts a
+// job or takes the runner down.
+TEST(JobRunner, PoisonRequestsGetAnError) {
+  Node n;
+  n.open();
+  const char* bodies[] = {R"({"op":"submit","id":8})",
+                          R"({"op":"submit","id":"p1","job":"hello","stream":"yes"})",
+                          R"({"op":"submit","id":"p2","job":"hello","durable":1})",
+                          R"({"op":"submit","id":"p3","job":7})",
+                          R"({"op":"status","id":8})",
+                          R"({"op":"cancel","id":8})",
+                          R"({"op":"status","id":["x"]})",
+                          R"({"op":"cancel","id":{}})",
+                          R"({"op":"submit","id":"p4","job":"hello","expires":"soon"})",
+                          R"({"op":8})",
+                          R"([1,2])",
+                          "not json"};
+  for (const char* b : bodies) {
+    Replies& r = n.call("alpha", b);
+    ASSERT_TRUE(r.ended) << b;
+    EXPECT_EQ(r.type(), "error") << b;
+    EXPECT_EQ(r.error().rfind("malformed job request", 0), 0u) << b << ": " << r.error();
+  }
+  EXPECT_EQ(n.call("alpha", R"({"op":"submit","id":"p5","argv":"ls"})").error(), "argv must be an array");
+  EXPECT_EQ(n.call("alpha", R"({"op":"submit","id":"p6","argv":[1]})").error(), "argv must be an array of strings");
+  EXPECT_EQ(n.call("alpha", R"({"op":"submit","id":"p7","params":{"X":1}})").error(),
+            "parameter X must be a string without NUL bytes");
+  EXPECT_EQ(n.call("alpha", R"({"op":"fly"})").error(), "unknown job operation 'fly'");
+  EXPECT_EQ(n.procs.started(), 0u);
+  EXPECT_EQ(n.submit("alpha", "ok1").type(), "started");
+}
+
+// Anything thrown inside a request is one error reply and one log line.
+TEST(JobRunner, AnExceptionInsideIsAnErrorReply) {
+  Node n;
+  n.open();
+  n.runner->audit = [](json, bool) -> bool { throw std::runtime_error("disk on fire"); };
+  testing::internal::CaptureStderr();
+  Replies& r = n.submit("alpha", "e1");
+  std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.error(), "internal error: disk on fire");
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+  n.runner->audit = nullptr;
+  EXPECT_EQ(n.submit("alpha", "e2").type(), "started");
+}
+
+TEST(JobRunner, ExpiredSubmissionIsNotRun) {
+  Node n;
+  n.open();
+  Replies& r = n.submit("alpha", "x1", "hello", R"(,"expires":1000)");
+  EXPECT_NE(r.error().find("expired before it reached beta"), std::string::npos);
+  EXPECT_EQ(n.procs.started(), 0u);
+}
+
+TEST(JobRunner, OutputPausesWhileTheSubmitterIsBehind) {
+  Node n;
+  n.open();
+  size_t backlog = 0;
+  n.runner->backlog = [&](const std::string&) { return backlog; };
+  Replies& r = n.submit("alpha", "b1");
+  auto& proc = *n.procs.procs.at(n.procs.pid_of("b1"));
+  backlog = JobRunner::kHighWater;
+  n.procs.output("b1", 1, "x");
+  EXPECT_TRUE(proc.paused);
+  backlog = JobRunner::kLowWater + 1;
+  n.clock.advance(50);
+  EXPECT_TRUE(proc.paused);
+  backlog = JobRunner::kLowWater;
+  n.clock.advance(10);
+  EXPECT_FALSE(proc.paused);
+  // Output that waits for room is kept however long the job has been gone.
+  backlog = JobRunner::kHighWater;
+  n.procs.output("b1", 1, "y");
+  EXPECT_TRUE(proc.paused);
+  n.procs.exit("b1", 0, 0, false);
+  n.clock.advance(60000);
+  EXPECT_FALSE(r.ended);
+  backlog = 0;
+  n.clock.advance(2000);
+  EXPECT_FALSE(proc.paused);
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.out, "xy");
+}
+
+// A background process that keeps the pipes open does not hold the job.
+TEST(JobRunner, OutputIsAwaitedOnlyBrieflyAfterTheExit) {
+  Node n;
+  n.open();
+  Replies& r = n.submit("alpha", "w1");
+  n.procs.exit("w1", 0, 0, false);
+  n.clock.advance(1999);
+  EXPECT_FALSE(r.ended);
+  n.clock.advance(1);
+  ASSERT_TRUE(r.ended);
+  EXPECT_EQ(r.record().value("state", ""), "exited");
+}
+
+TEST(JobRunner, StopAllEndsRunningJobsAndKeepsQueuedOnes) {
+  Node n;
+  n.cfg.jobs["hello"].max_parallel = 1;
+  n.open();
+  int idle = 0;
+  n.runner->on_idle = [&] { ++idle; };
+  n.submit("alpha", "z1");
+  n.submit("alpha", "z2");
+  n.runner->stop_all();
+  ASSERT_EQ(n.procs.signals.size(), 1u);
+  EXPECT_EQ(idle, 0);
+  n.procs.exit("z1", 0, SIGTERM);
+  EXPECT_EQ(idle, 1);
+  EXPECT_EQ(n.procs.started(), 1u);
+  EXPECT_EQ(n.disk.state("z2"), "queued");
+  EXPECT_EQ(n.disk.state("z1"), "killed");
+}
+
+}  // namespace
