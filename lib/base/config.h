@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "json_out.h"
 
 namespace jsd {
 
@@ -75,6 +78,11 @@ Config default_config();
 // it exists, else none (embedded defaults). Returns false with one message
 // per mistake in errors.
 bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors);
+// The text of a configuration file (JSON) onto out. Never throws: a value of
+// the wrong type, out of range or not representable (1e1100) is one message
+// naming its key.
+bool parse_config_text(std::string_view text, Config& out, std::vector<std::string>& errors);
+// The same from parsed JSON. Never throws.
 bool parse_config(const nlohmann::json& j, Config& out, std::vector<std::string>& errors);
 
 // The shape of a key as text: 44 characters of standard base64 (32 bytes).
@@ -90,8 +98,5 @@ struct Target {
 bool resolve_target(const Config& c, const std::string& arg, Target& out, std::string& err);
 
 nlohmann::json config_to_json(const Config& c);
-
-// JSON text that never throws on invalid UTF-8 (bytes are replaced).
-std::string dump_json(const nlohmann::json& j);
 
 }  // namespace jsd

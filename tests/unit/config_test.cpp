@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 
 using namespace jsd;
 using nlohmann::json;
@@ -121,4 +122,203 @@ TEST(Config, LoadReportsBadJsonAndMissingFile) {
   EXPECT_FALSE(load_config(path, c, e));
   ASSERT_EQ(e.size(), 1u);
   EXPECT_NE(e[0].find("not valid JSON"), std::string::npos);
+}
+
+namespace {
+// parse_config_text with one key: the errors it gives.
+std::vector<std::string> mistakes(const std::string& text) {
+  Config c = default_config();
+  std::vector<std::string> e;
+  bool ok = parse_config_text(text, c, e);
+  EXPECT_EQ(ok, e.empty()) << text;
+  return e;
+}
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (auto& x : v) s += x + "\n";
+  return s;
+}
+}  // namespace
+
+// issue 13: 1e1100 aborted jsd-listener -t (nlohmann's out_of_range escaped).
+TEST(ConfigHostile, NumberBeyondDoubleIsOneLineNamingItsKey) {
+  auto e = mistakes(R"({"heartbeat_ms": 1e1100})");
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "heartbeat_ms: the number 1e1100 is out of range");
+  e = mistakes(R"({"jobs": {"a": {"command": ["x"]}, "b": {"command": ["y"], "timeout_s": -1e999}}})");
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "jobs.b.timeout_s: the number -1e999 is out of range");
+  e = mistakes(R"({"node": "a", "port_range": [1, 1e1100]})");
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "port_range: the number 1e1100 is out of range");
+}
+
+TEST(ConfigHostile, LoadConfigReportsOverflowWithThePath) {
+  std::string path = testing::TempDir() + "/overflow.conf";
+  std::ofstream(path) << R"({"node": "alpha", "job_kill_grace_s": 1e1100})";
+  Config c;
+  std::vector<std::string> e;
+  EXPECT_FALSE(load_config(path, c, e));
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], path + ": job_kill_grace_s: the number 1e1100 is out of range");
+}
+
+TEST(ConfigHostile, IntegersRefuseNegativesFractionsStringsAndOverflow) {
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": -1})")), "heartbeat_ms: must be an integer in 50-600000, not -1\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": 1.5})")), "heartbeat_ms: must be an integer in 50-600000, not 1.5\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": "x"})")), "heartbeat_ms: must be an integer in 50-600000, not \"x\"\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": true})")), "heartbeat_ms: must be an integer in 50-600000, not true\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": [1]})")),
+            "heartbeat_ms: must be an integer in 50-600000, not an array\n");
+  // Beyond int (2^31) and beyond int64 (held as unsigned), and beyond uint64
+  // (the parser makes it a float): never wrapped into range.
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": 4294968296})")),
+            "heartbeat_ms: must be an integer in 50-600000, not 4294968296\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": 18446744073709551615})")),
+            "heartbeat_ms: must be an integer in 50-600000, not 18446744073709551615\n");
+  EXPECT_EQ(join(mistakes(R"({"heartbeat_ms": 100000000000000000000})")),
+            "heartbeat_ms: must be an integer in 50-600000, not 1e+20\n");
+  // size_t and long keys: negative counts.
+  EXPECT_EQ(join(mistakes(R"({"job_records_keep": -1})")),
+            "job_records_keep: must be an integer in 1-10000000, not -1\n");
+  EXPECT_EQ(join(mistakes(R"({"max_frame": -9223372036854775808})")),
+            "max_frame: must be an integer in 1024-67108864, not -9223372036854775808\n");
+  EXPECT_EQ(join(mistakes(R"({"job_records_max_age_s": 1e3})")),
+            "job_records_max_age_s: must be an integer in 60-3153600000, not 1000.0\n");
+  EXPECT_EQ(join(mistakes(R"({"jobs": {"a": {"command": ["x"], "max_parallel": -1}}})")),
+            "jobs.a.max_parallel: must be an integer in 1-10000, not -1\n");
+  EXPECT_EQ(join(mistakes(R"({"jobs": {"a": {"command": ["x"], "max_parallel": 2.5}}})")),
+            "jobs.a.max_parallel: must be an integer in 1-10000, not 2.5\n");
+}
+
+TEST(ConfigHostile, NumbersAreFiniteAndInRange) {
+  EXPECT_EQ(join(mistakes(R"({"job_kill_grace_s": -1})")),
+            "job_kill_grace_s: must be a number of seconds in 0-3600, not -1\n");
+  EXPECT_EQ(join(mistakes(R"({"job_kill_grace_s": "x"})")),
+            "job_kill_grace_s: must be a number of seconds in 0-3600, not \"x\"\n");
+  // A timeout far beyond what the millisecond timer holds (UB when converted).
+  EXPECT_EQ(join(mistakes(R"({"jobs": {"a": {"command": ["x"], "timeout_s": 1e300}}})")),
+            "jobs.a.timeout_s: must be a number of seconds in 0-315360000, not 1e+300\n");
+  EXPECT_TRUE(mistakes(R"({"jobs": {"a": {"command": ["x"], "timeout_s": 0.25}}, "job_kill_grace_s": 1.5})").empty());
+  // Built in memory, a JSON value can hold what no text can: still refused.
+  Config c = default_config();
+  std::vector<std::string> e;
+  nlohmann::json j = {{"job_kill_grace_s", std::numeric_limits<double>::quiet_NaN()}};
+  EXPECT_FALSE(parse_config(j, c, e));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("job_kill_grace_s: must be a number of seconds in 0-3600, not ", 0), 0u) << e[0];
+  e.clear();
+  j = {{"job_kill_grace_s", std::numeric_limits<double>::infinity()}};
+  EXPECT_FALSE(parse_config(j, c, e));
+  EXPECT_EQ(e.size(), 1u);
+}
+
+TEST(ConfigHostile, Ports) {
+  EXPECT_EQ(join(mistakes(R"({"port_range": [0, 10]})")), "port_range: first: must be an integer in 1-65535, not 0\n");
+  EXPECT_EQ(join(mistakes(R"({"port_range": [1, 65536]})")),
+            "port_range: last: must be an integer in 1-65535, not 65536\n");
+  EXPECT_EQ(join(mistakes(R"({"port_range": [-1, 18446744073709551615]})")),
+            "port_range: first: must be an integer in 1-65535, not -1\n"
+            "port_range: last: must be an integer in 1-65535, not 18446744073709551615\n");
+  EXPECT_EQ(join(mistakes(R"({"port_range": [50000.5, 50001]})")),
+            "port_range: first: must be an integer in 1-65535, not 50000.5\n");
+  EXPECT_EQ(join(mistakes(R"({"port_range": [60000, 50000]})")),
+            "port_range: [60000, 50000] is not a range (first must not exceed last)\n");
+  EXPECT_EQ(join(mistakes(R"({"port_range": [1, 2, 3]})")), "port_range: must be [first, last], two port numbers\n");
+  EXPECT_TRUE(mistakes(R"({"port_range": [4000, 4000]})").empty());
+  EXPECT_EQ(join(mistakes(R"({"listen": "127.0.0.1:65536"})")), "listen: '65536' is not a port number (1-65535)\n");
+  EXPECT_EQ(join(mistakes(R"({"listen": "127.0.0.1:0"})")), "listen: '0' is not a port number (1-65535)\n");
+  EXPECT_EQ(join(mistakes(R"({"listen": "127.0.0.1:-1"})")), "listen: '-1' is not a port number (1-65535)\n");
+  EXPECT_EQ(join(mistakes(R"({"listen": "127.0.0.1:99999999999999999999"})")),
+            "listen: '99999999999999999999' is not a port number (1-65535)\n");
+  EXPECT_EQ(join(mistakes(R"({"listen": 4455})")), "listen: must be a string, not 4455\n");
+}
+
+TEST(ConfigHostile, StringsAndTypes) {
+  // A NUL would cut a path or an argument short where it is used.
+  EXPECT_EQ(join(mistakes(R"({"state_dir": "/tmp/a\u0000b"})")), "state_dir: must not contain a NUL character\n");
+  EXPECT_EQ(join(mistakes(R"({"jobs": {"a": {"command": ["x\u0000y"]}}})")),
+            "jobs.a.command: must be an array of strings (argv)\n");
+  EXPECT_EQ(join(mistakes(R"({"listen": "127.0.0.1\u0000junk:80"})")), "listen: must not contain a NUL character\n");
+  // And parse_endpoint on its own (a hello's address, an argument).
+  Endpoint ep;
+  std::string err;
+  EXPECT_FALSE(parse_endpoint(std::string("127.0.0.1\0junk:80", 18), ep, err));
+  EXPECT_EQ(err, "'127.0.0.1\\x00junk' is not a numeric IPv4 or IPv6 address");
+  EXPECT_EQ(join(mistakes(R"({"syslog": 1})")), "syslog: must be true or false, not 1\n");
+  EXPECT_EQ(join(mistakes(R"({"jobs": {"a": {"command": ["x"], "env": {"A=B": "1", "C": 2}}}})")),
+            "jobs.a.env: 'A=B' is not a variable name\njobs.a.env.C: must be a string, not 2\n");
+  // A key with a newline stays on its line.
+  EXPECT_EQ(join(mistakes("{\"bad\\nkey\": 1}")), "unknown key 'bad\\x0akey'\n");
+  EXPECT_EQ(join(mistakes(R"([1, 2])")), "the configuration must be a JSON object\n");
+  auto e = mistakes(R"({"node": )");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0].rfind("not valid JSON: parse error", 0), 0u) << e[0];
+}
+
+// Every typed value of a well-formed file with each wrong JSON type: one line
+// each, never an exception.
+TEST(ConfigHostile, EveryKeyWithEveryWrongType) {
+  const char* keys[] = {"node",
+                        "listen",
+                        "port_range",
+                        "state_dir",
+                        "key_file",
+                        "peers",
+                        "connect_at_startup",
+                        "max_frame",
+                        "handshake_timeout_ms",
+                        "heartbeat_ms",
+                        "dead_after_ms",
+                        "rekey_after_s",
+                        "reconnect_min_ms",
+                        "reconnect_max_ms",
+                        "log_level",
+                        "syslog",
+                        "jobs",
+                        "allow_adhoc",
+                        "job_records_keep",
+                        "job_records_max_age_s",
+                        "job_kill_grace_s",
+                        "psk_file",
+                        "cert_file",
+                        "trusted_cas",
+                        "revoked",
+                        "groups",
+                        "audit_max_bytes"};
+  const char* values[] = {"null",
+                          "true",
+                          "-1",
+                          "1.5",
+                          "1e300",
+                          "18446744073709551615",
+                          "\"x\"",
+                          "[\"x\"]",
+                          "{\"x\": 1}",
+                          "[[]]",
+                          "{\"x\": {\"y\": [1e300]}}"};
+  for (auto* k : keys)
+    for (auto* v : values) {
+      std::string text = std::string("{\"") + k + "\": " + v + "}";
+      Config c = default_config();
+      std::vector<std::string> e;
+      EXPECT_NO_THROW(parse_config_text(text, c, e)) << text;
+      for (auto& line : e) EXPECT_EQ(line.find('\n'), std::string::npos) << text;
+    }
+}
+
+// issue 12: the refusal of the node's own name as a peer is pinned. Without
+// it, a node would dial itself and answer itself under a peer's name.
+TEST(ConfigGuard, NodesOwnNameIsNotAPeer) {
+  auto e = mistakes(R"({"node": "alpha", "peers": {"alpha": "127.0.0.2:4455", "beta": "127.0.0.3:4455"}})");
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "peers: 'alpha' is this node's own name");
+  // Whatever order the keys come in, and with the default node name too.
+  e = mistakes(R"({"peers": {"alpha": "127.0.0.2:4455"}, "node": "alpha"})");
+  EXPECT_EQ(join(e), "peers: 'alpha' is this node's own name\n");
+  Config c = default_config();
+  std::vector<std::string> errs;
+  nlohmann::json j = {{"peers", {{c.node, "127.0.0.2:4455"}}}};
+  EXPECT_FALSE(parse_config(j, c, errs));
+  EXPECT_EQ(join(errs), "peers: '" + default_config().node + "' is this node's own name\n");
 }
