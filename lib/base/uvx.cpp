@@ -479,13 +479,13 @@ bool is_socket(int fd) {
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-int with_loop(const std::function<int(uv_loop_t*)>& fn) {
+int with_loop(const std::function<int(uv_loop_t*)>& fn, int loop_failure) {
   signal(SIGPIPE, SIG_IGN);  // a peer that goes away is an error code, not a death
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
     fprintf(stderr, "jsd: error: cannot start an event loop: %s\n", uv_strerror(rc));
-    return 255;
+    return loop_failure;
   }
   rc = fn(&loop);
   close_loop(&loop);

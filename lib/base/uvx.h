@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "config.h"
+#include "exit_codes.h"
 #include "frame.h"
 
 namespace jsd {
@@ -228,8 +229,10 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
 // True if fd is an open socket (libuv aborts on a file or /dev/null).
 bool is_socket(int fd);
 
-// Runs fn on a fresh loop, then closes the loop cleanly; returns fn's result.
-int with_loop(const std::function<int(uv_loop_t*)>& fn);
+// Runs fn on a fresh loop, then closes the loop cleanly; returns fn's
+// result, or loop_failure (with a line on stderr) if there is no loop. The
+// default is the daemons' start-up error; the tools pass kExitJsdFailure.
+int with_loop(const std::function<int(uv_loop_t*)>& fn, int loop_failure = kExitStartupError);
 
 // Closes every handle still open and runs the loop until they are gone;
 // returns uv_loop_close's result. Our handles' owners may outlive this: each
