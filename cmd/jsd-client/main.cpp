@@ -3,6 +3,7 @@
 
 #include "check_config.h"
 #include "cli.h"
+#include "exit_codes.h"
 #include "queue_client.h"
 
 int main(int argc, char** argv) {
@@ -20,14 +21,14 @@ int main(int argc, char** argv) {
   opts.positional_help("REMOTE");
   cxxopts::ParseResult r;
   int code = 0;
-  if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
+  if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitStartupError, code)) return code;
   if (!r.count("remote")) {
     fprintf(stderr, "jsd-client: error: missing REMOTE (see --help)\n");
-    return 1;
+    return jsd::kExitStartupError;
   }
   jsd::ClientOptions o;
   if (!jsd::cli_load_config("jsd-client", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
-    return 1;
+    return jsd::kExitStartupError;
   o.remote = r["remote"].as<std::string>();
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-client", o.cfg, o.remote, true);
   if (r.count("address")) o.address = r["address"].as<std::string>();

@@ -4,6 +4,7 @@
 
 #include "check_config.h"
 #include "cli.h"
+#include "exit_codes.h"
 #include "keytool.h"
 #include "listener.h"
 #include "status.h"
@@ -34,12 +35,12 @@ int main(int argc, char** argv) {
       "ready-fd", "write \"ready\" to FD once the node answers, then close it", cxxopts::value<int>(), "FD");
   cxxopts::ParseResult r;
   int code = 0;
-  if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
+  if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitStartupError, code)) return code;
   const auto& extra = r.unmatched();
   bool signing = r.count("sign-cert") > 0;
   if (extra.size() > (signing ? 1u : 0u)) {
     fprintf(stderr, "jsd-listener: error: unexpected argument '%s' (see --help)\n", extra.back().c_str());
-    return 1;
+    return jsd::kExitStartupError;
   }
   jsd::KeyToolOptions k;
   auto opt = [&](const char* name, std::string& into) {
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
                 opt("gen-ca", k.gen_ca) + opt("sign-cert", k.sign_cert);
   if (actions > 1) {
     fprintf(stderr, "jsd-listener: error: give one of --gen-key, --public-key, --gen-psk, --gen-ca, --sign-cert\n");
-    return 1;
+    return jsd::kExitStartupError;
   }
   if (actions == 1) {
     opt("name", k.name);
@@ -64,14 +65,14 @@ int main(int argc, char** argv) {
     if (r.count("days")) k.days = r["days"].as<int>();
     if (signing && extra.empty()) {
       fprintf(stderr, "jsd-listener: error: --sign-cert needs the node's PUBLIC_KEY (see --help)\n");
-      return 1;
+      return jsd::kExitStartupError;
     }
     if (signing) k.subject_key = extra[0];
     return jsd::run_keytool(k);
   }
   jsd::ListenerOptions o;
   if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
-    return 1;
+    return jsd::kExitStartupError;
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-listener", o.cfg, "", true);
   if (r.count("status")) return jsd::print_status(o.cfg, r.count("json") > 0, "jsd-listener");
   if (r.count("ready-fd")) o.ready_fd = r["ready-fd"].as<int>();

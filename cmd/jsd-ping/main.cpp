@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli.h"
+#include "exit_codes.h"
 #include "ping.h"
 
 int main(int argc, char** argv) {
@@ -22,12 +23,12 @@ int main(int argc, char** argv) {
   opts.parse_positional({"args"});
   cxxopts::ParseResult r;
   int code = 0;
-  if (!jsd::cli_parse(opts, argc, argv, r, 255, code)) return code;
+  if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitJsdFailure, code)) return code;
   jsd::PingOptions o;
   auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
   if (args.empty() || args.size() > 2) {
     fprintf(stderr, "jsd-ping: error: expected NODE [OBJECT] (see --help)\n");
-    return 255;
+    return jsd::kExitJsdFailure;
   }
   o.node = args[0];
   if (args.size() == 2) o.object = args[1];
@@ -39,9 +40,9 @@ int main(int argc, char** argv) {
   o.size = r["size"].as<size_t>();
   if (o.count < 0 || (o.interval_s != 0 && o.interval_s < 0.001) || o.timeout_s <= 0 || o.size > 512 * 1024) {
     fprintf(stderr, "jsd-ping: error: COUNT must be >= 0, INTERVAL 0 or >= 0.001, TIMEOUT > 0, SIZE <= 524288\n");
-    return 255;
+    return jsd::kExitJsdFailure;
   }
   if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
-    return 255;
+    return jsd::kExitJsdFailure;
   return jsd::run_ping(o);
 }

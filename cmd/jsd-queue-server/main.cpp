@@ -3,6 +3,7 @@
 
 #include "check_config.h"
 #include "cli.h"
+#include "exit_codes.h"
 #include "queue_server.h"
 
 int main(int argc, char** argv) {
@@ -17,15 +18,15 @@ int main(int argc, char** argv) {
   opts.positional_help("PEER");
   cxxopts::ParseResult r;
   int code = 0;
-  if (!jsd::cli_parse(opts, argc, argv, r, 1, code)) return code;
+  if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitStartupError, code)) return code;
   if (!r.count("peer")) {
     fprintf(stderr, "jsd-queue-server: error: missing PEER (see --help)\n");
-    return 1;
+    return jsd::kExitStartupError;
   }
   jsd::ServerOptions o;
   if (!jsd::cli_load_config("jsd-queue-server", (r.count("config") ? r["config"].as<std::string>() : std::string()),
                             o.cfg))
-    return 1;
+    return jsd::kExitStartupError;
   o.peer = r["peer"].as<std::string>();
   if (r.count("check-config")) return jsd::check_config_and_print("jsd-queue-server", o.cfg, "", false);
   return jsd::run_queue_server(o);

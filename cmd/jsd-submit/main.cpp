@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cli.h"
+#include "exit_codes.h"
 #include "submit.h"
 
 int main(int argc, char** argv) {
@@ -38,12 +39,12 @@ int main(int argc, char** argv) {
   opts.parse_positional({"args"});
   cxxopts::ParseResult r;
   int code = 0;
-  if (!jsd::cli_parse(opts, argc, argv, r, 255, code)) return code;
+  if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitJsdFailure, code)) return code;
   jsd::SubmitOptions o;
   auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto usage = [](const char* why) {
     fprintf(stderr, "jsd-submit: error: %s (see --help)\n", why);
-    return 255;
+    return jsd::kExitJsdFailure;
   };
   if (r.count("status") + r.count("cancel") > 1) return usage("--status and --cancel exclude each other");
   if ((r.count("status") || r.count("cancel")) && (r.count("no-wait") || r.count("id") || r.count("param")))
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   o.json = r.count("json") > 0;
   o.quiet = r.count("quiet") > 0;
   o.detach_on_interrupt = r.count("detach-on-interrupt") > 0;
-  if (!jsd::cli_load_config("jsd-submit", r.count("config") ? r["config"].as<std::string>() : "", o.cfg)) return 255;
+  if (!jsd::cli_load_config("jsd-submit", r.count("config") ? r["config"].as<std::string>() : "", o.cfg))
+    return jsd::kExitJsdFailure;
   return jsd::run_submit(o);
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "exit_codes.h"
 #include "jsd_version.h"
 
 namespace jsd {
@@ -33,12 +34,12 @@ bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResu
   }
   if (out.count("help")) {
     std::cout << opts.help() << std::flush;
-    exit_code = 0;
+    exit_code = kExitOk;
     return false;
   }
   if (out.count("version")) {
     std::cout << opts.program() << " " << JSD_VERSION << "\n";
-    exit_code = 0;
+    exit_code = kExitOk;
     return false;
   }
   return true;

@@ -15,19 +15,70 @@
 #include <cstring>
 #include <random>
 
+#include "log.h"
+
 namespace jsd {
 
 std::string uv_error(int rc) { return uv_strerror(rc); }
+
+namespace detail {
+
+namespace {
+thread_local HandleBox* open_boxes = nullptr;
+}
+
+HandleBox::~HandleBox() = default;
+
+void HandleBox::adopt(uv_handle_t* h) {
+  h_ = h;
+  h->data = this;
+  next_ = open_boxes;
+  if (next_) next_->prev_ = this;
+  open_boxes = this;
+}
+
+void HandleBox::close_handle() {
+  uv_closing_ = true;
+  if (prev_)
+    prev_->next_ = next_;
+  else
+    open_boxes = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  uv_close(h_, [](uv_handle_t* h) {
+    auto* b = static_cast<HandleBox*>(h->data);
+    b->uv_closed_ = true;
+    if (b->released_) delete b;
+  });
+}
+
+void HandleBox::release() {
+  released_ = true;
+  if (!h_ || uv_closed_) {
+    delete this;  // never opened, or the loop closed it and is done with it
+    return;
+  }
+  if (!uv_closing_) close_handle();
+}
+
+void HandleBox::close_all(uv_loop_t* loop) {
+  for (HandleBox *b = open_boxes, *next; b; b = next) {
+    next = b->next_;
+    if (b->h_->loop == loop) b->close_handle();
+  }
+}
+
+}  // namespace detail
 
 Stream* Stream::tcp(uv_loop_t* loop) {
   auto* s = new Stream();
   s->is_tcp_ = true;
   int rc = uv_tcp_init(loop, &s->h_.tcp);
   if (rc != 0) {
-    delete s;
+    delete s;  // nothing to close: the loop never saw it
     return nullptr;
   }
-  s->handle()->data = s;
+  s->adopt(s->handle());
   return s;
 }
 
@@ -38,7 +89,7 @@ Stream* Stream::pipe(uv_loop_t* loop) {
     delete s;
     return nullptr;
   }
-  s->handle()->data = s;
+  s->adopt(s->handle());
   return s;
 }
 
@@ -52,12 +103,12 @@ Stream* Stream::open_fd(uv_loop_t* loop, int fd, std::string& err) {
 }
 
 void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* s = static_cast<Stream*>(h->data);
+  auto* s = from<Stream>(h->data);
   *buf = uv_buf_init(s->readbuf_.get(), static_cast<unsigned>(s->readbuf_size_));
 }
 
 void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
-  auto* s = static_cast<Stream*>(st->data);
+  auto* s = from<Stream>(st->data);
   if (n == 0 || s->closing_) return;
   if (n < 0) {
     s->close(n == UV_EOF ? "closed by peer" : uv_error(int(n)));
@@ -115,13 +166,13 @@ int Stream::start(size_t max_frame) {
 }
 
 void Stream::pause() {
-  if (closing_ || paused_) return;
+  if (!live() || paused_) return;
   paused_ = true;
   uv_read_stop(stream());
 }
 
 void Stream::resume() {
-  if (closing_ || !paused_) return;
+  if (!live() || !paused_) return;
   paused_ = false;
   int rc = uv_read_start(stream(), on_alloc, on_read);
   if (rc != 0) close("cannot read: " + uv_error(rc));
@@ -132,36 +183,41 @@ int Stream::connect(const Endpoint& ep, std::function<void(int)> done) {
   int rc = uv_ip4_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in*>(&ss));
   if (rc != 0) rc = uv_ip6_addr(ep.host.c_str(), ep.port, reinterpret_cast<sockaddr_in6*>(&ss));
   if (rc != 0) return rc;
+  if (!live()) return UV_EINVAL;
   connect_done_ = std::move(done);
   creq_.data = this;
   return uv_tcp_connect(&creq_, &h_.tcp, reinterpret_cast<sockaddr*>(&ss), [](uv_connect_t* req, int status) {
     auto* s = static_cast<Stream*>(req->data);
     auto fn = std::move(s->connect_done_);
-    if (s->closing_) return;  // owner gave up on it already
+    // The owner gave up on it already, or close_loop() cancelled the connect
+    // (the owner may be gone).
+    if (!s->live()) return;
     if (fn) fn(status);
   });
 }
 
+// uv_pipe_connect reports every failure through the callback.
 int Stream::connect_unix(const std::string& path, std::function<void(int)> done) {
+  if (!live()) return UV_EINVAL;
   connect_done_ = std::move(done);
   creq_.data = this;
   uv_pipe_connect(&creq_, &h_.pipe, path.c_str(), [](uv_connect_t* req, int status) {
     auto* s = static_cast<Stream*>(req->data);
     auto fn = std::move(s->connect_done_);
-    if (s->closing_) return;
+    if (!s->live()) return;
     if (fn) fn(status);
   });
   return 0;
 }
 
 void Stream::send(std::string_view payload) {
-  if (closing_) return;
+  if (!live()) return;
   append_frame(pending_, payload);
   if (!writing_) flush();
 }
 
 void Stream::send_raw(std::string_view bytes) {
-  if (closing_) return;
+  if (!live()) return;
   pending_.append(bytes);
   if (!writing_) flush();
 }
@@ -180,7 +236,7 @@ void Stream::when_flushed(std::function<void()> fn) {
 // dropped: one syscall per event cut bulk notifications from 860k/s to
 // 170k/s and did not shorten a round trip.)
 void Stream::flush() {
-  if (closing_ || writing_ || pending_.empty()) return;
+  if (!live() || writing_ || pending_.empty()) return;
   inflight_.swap(pending_);
   pending_.clear();
   inflight_waiters_.swap(flushed_waiters_);
@@ -202,11 +258,13 @@ void Stream::on_write(uv_write_t* req, int status) {
   s->inflight_.clear();
   auto waiters = std::move(s->inflight_waiters_);
   s->inflight_waiters_.clear();
+  // A write cancelled by close_loop() must not call on_close: the owner may
+  // be gone.
   if (status != 0) {
-    if (!s->closing_) s->close("write failed: " + uv_error(status));
+    if (s->live()) s->close("write failed: " + uv_error(status));
     return;
   }
-  if (s->closing_) return;
+  if (!s->live()) return;
   for (auto& w : waiters) w();
   s->flush();
 }
@@ -216,10 +274,12 @@ void Stream::close(const std::string& why) {
   closing_ = true;
   // on_frame may be the caller right now: it stays alive until the close
   // callback frees the Stream, and closing_ keeps it from being called.
+  // After close_loop() nothing is on the stack and release() frees it at
+  // once, hence on_close first.
   auto cb = std::move(on_close);
   on_close = nullptr;
-  if (!uv_is_closing(handle())) uv_close(handle(), [](uv_handle_t* h) { delete static_cast<Stream*>(h->data); });
   if (cb) cb(why);
+  release();
 }
 
 std::string Stream::peer_name() {
@@ -241,46 +301,74 @@ std::string Stream::peer_name() {
   return std::string(host) + ":" + std::to_string(port);
 }
 
+struct Timer::Box : detail::HandleBox {
+  using HandleBox::adopt;
+  using HandleBox::from;
+  using HandleBox::release;
+  uv_timer_t t;
+  std::function<void()> fn;
+};
+
 Timer::Timer(uv_loop_t* loop) : box_(new Box) {
-  uv_timer_init(loop, &box_->t);
-  box_->t.data = box_;
+  // Cannot fail on Unix (it only links the handle into the loop); if it
+  // ever did, the timer stays closed and start() says so.
+  if (uv_timer_init(loop, &box_->t) == 0) box_->adopt(reinterpret_cast<uv_handle_t*>(&box_->t));
 }
 
 Timer::~Timer() {
-  uv_timer_stop(&box_->t);
+  if (box_->is_open()) uv_timer_stop(&box_->t);
   box_->fn = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&box_->t), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+  box_->release();
 }
 
-void Timer::start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms) {
+int Timer::start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms) {
+  if (!box_->is_open()) return UV_EINVAL;
   box_->fn = std::move(fn);
-  uv_timer_start(
+  return uv_timer_start(
       &box_->t,
       [](uv_timer_t* t) {
-        auto* b = static_cast<Box*>(t->data);
-        // Copy: the callback may restart the timer and replace fn.
+        auto* b = Box::from<Box>(t->data);
+        // Copy: the callback may restart the timer and replace fn, or
+        // destroy the Timer.
         auto cb = b->fn;
         if (cb) cb();
       },
       ms, repeat_ms);
 }
 
-void Timer::stop() { uv_timer_stop(&box_->t); }
-bool Timer::active() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->t)); }
+void Timer::stop() {
+  if (box_->is_open()) uv_timer_stop(&box_->t);
+}
+bool Timer::active() const { return box_->is_open() && uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->t)); }
+
+struct Signal::Box : detail::HandleBox {
+  using HandleBox::adopt;
+  using HandleBox::from;
+  using HandleBox::release;
+  uv_signal_t s;
+  std::function<void()> fn;
+};
 
 Signal::Signal(uv_loop_t* loop, int signum, std::function<void()> fn) : box_(new Box) {
   box_->fn = std::move(fn);
-  uv_signal_init(loop, &box_->s);
-  box_->s.data = box_;
-  uv_signal_start(
-      &box_->s, [](uv_signal_t* s, int) { static_cast<Box*>(s->data)->fn(); }, signum);
-  // Signal handles must not keep the loop alive on their own.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&box_->s));
+  int rc = uv_signal_init(loop, &box_->s);  // fails if no descriptor is left
+  if (rc == 0) {
+    box_->adopt(reinterpret_cast<uv_handle_t*>(&box_->s));
+    rc = uv_signal_start(
+        &box_->s, [](uv_signal_t* s, int) { Box::from<Box>(s->data)->fn(); }, signum);
+    // Signal handles must not keep the loop alive on their own.
+    uv_unref(reinterpret_cast<uv_handle_t*>(&box_->s));
+  }
+  if (rc != 0) {
+    error_ = rc;
+    log_error("cannot watch signal " + std::to_string(signum) + ": " + uv_error(rc));
+  }
 }
 
 Signal::~Signal() {
-  uv_signal_stop(&box_->s);
-  uv_close(reinterpret_cast<uv_handle_t*>(&box_->s), [](uv_handle_t* h) { delete static_cast<Box*>(h->data); });
+  if (box_->is_open()) uv_signal_stop(&box_->s);
+  box_->fn = nullptr;
+  box_->release();
 }
 
 Child* Child::spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err) {
@@ -314,13 +402,13 @@ Child* Child::spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err) {
   o.stdio = stdio.data();
   o.exit_cb = exit_cb;
   o.flags = spec.detached ? UV_PROCESS_DETACHED : 0;
-  c->p_.data = c;
   int rc = uv_spawn(loop, &c->p_, &o);
+  // uv_spawn initialises the handle even on failure; it must be closed.
+  c->adopt(reinterpret_cast<uv_handle_t*>(&c->p_));
   if (devnull >= 0) ::close(devnull);
   if (rc != 0) {
     err = spec.file + ": " + uv_error(rc);
-    // uv_spawn initialises the handle even on failure; it must be closed.
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->p_), [](uv_handle_t* h) { delete static_cast<Child*>(h->data); });
+    c->release();
     return nullptr;
   }
   c->pid_ = c->p_.pid;
@@ -328,10 +416,10 @@ Child* Child::spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err) {
 }
 
 void Child::exit_cb(uv_process_t* p, int64_t status, int sig) {
-  auto* c = static_cast<Child*>(p->data);
+  auto* c = from<Child>(p->data);
   c->exited_ = true;
   auto fn = std::move(c->on_exit);
-  uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) { delete static_cast<Child*>(h->data); });
+  c->release();  // the owner lets go with on_exit; freed in the close callback
   if (fn) fn(status, sig);
 }
 
@@ -391,13 +479,13 @@ bool is_socket(int fd) {
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-int with_loop(const std::function<int(uv_loop_t*)>& fn) {
+int with_loop(const std::function<int(uv_loop_t*)>& fn, int loop_failure) {
   signal(SIGPIPE, SIG_IGN);  // a peer that goes away is an error code, not a death
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) {
     fprintf(stderr, "jsd: error: cannot start an event loop: %s\n", uv_strerror(rc));
-    return 255;
+    return loop_failure;
   }
   rc = fn(&loop);
   close_loop(&loop);
@@ -405,6 +493,9 @@ int with_loop(const std::function<int(uv_loop_t*)>& fn) {
 }
 
 int close_loop(uv_loop_t* loop) {
+  detail::HandleBox::close_all(loop);
+  // What is left is not ours (a listening socket of the node, say): its
+  // owner frees it.
   uv_walk(
       loop,
       [](uv_handle_t* h, void*) {

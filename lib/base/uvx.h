@@ -1,8 +1,13 @@
 // libuv plumbing with one owner per handle.
 //
-// Handles live on the heap next to their callbacks and are freed only in
-// their close callback, so an owner may drop its pointer (close()) at any
-// moment, even from inside one of the handle's own callbacks.
+// Every handle lives on the heap in a box (detail::HandleBox) next to its
+// callbacks, and two parties hold it: its owner and the loop. Whichever lets
+// go first closes the handle, so it is closed exactly once; the box is freed
+// when both have let go, never before the close callback. The owner lets go
+// with close()/discard() (Stream), its destructor (Timer, Signal), on_exit or
+// release() (Child); the loop lets go in close_loop(). So an owner may drop a
+// handle at any moment, even from inside one of its own callbacks, and may
+// outlive the loop.
 #pragma once
 
 #include <uv.h>
@@ -14,14 +19,54 @@
 #include <vector>
 
 #include "config.h"
+#include "exit_codes.h"
 #include "frame.h"
 
 namespace jsd {
 
 std::string uv_error(int rc);
 
+namespace detail {
+class HandleBox {
+ public:
+  HandleBox(const HandleBox&) = delete;
+  HandleBox& operator=(const HandleBox&) = delete;
+  // False before a successful init and once the handle is closing: by its
+  // owner, or by close_loop() behind the owner's back.
+  bool is_open() const { return h_ && !uv_closing_; }
+  // close_loop()'s part: closes every open box of loop with its own close
+  // callback (a plain uv_close would leak the box).
+  static void close_all(uv_loop_t* loop);
+
+ protected:
+  HandleBox() = default;
+  virtual ~HandleBox();
+  // Called once uv_*_init succeeded on h (which must be a member of this):
+  // from then on the handle must be closed before the box is freed.
+  void adopt(uv_handle_t* h);
+  template <class T>
+  static T* from(const void* data) {
+    return static_cast<T*>(static_cast<HandleBox*>(const_cast<void*>(data)));
+  }
+  // The owner lets go: closes the handle if it is still open and frees the
+  // box in the close callback, or at once when the loop closed it already
+  // (or it never opened). The owner must not touch the box afterwards.
+  void release();
+
+ private:
+  void close_handle();
+  uv_handle_t* h_ = nullptr;
+  bool uv_closing_ = false;  // uv_close was called (by whoever let go first)
+  bool uv_closed_ = false;   // ... and its callback ran
+  bool released_ = false;    // the owner let go
+  // The open boxes of this thread (a loop and its handles stay on one
+  // thread), so close_loop() can tell our handles from foreign ones.
+  HandleBox *prev_ = nullptr, *next_ = nullptr;
+};
+}  // namespace detail
+
 // A length-prefixed frame stream over TCP or a Unix socket.
-class Stream {
+class Stream : public detail::HandleBox {
  public:
   static Stream* tcp(uv_loop_t* loop);
   static Stream* pipe(uv_loop_t* loop);
@@ -40,7 +85,9 @@ class Stream {
   // If set, raw bytes are delivered here instead of frames (a job's output).
   std::function<void(std::string_view bytes)> on_data;
   // Called exactly once when the stream closes, with the reason ("" when the
-  // owner closed it). The object is freed after this returns, later.
+  // owner closed it). The object is freed after this returns, later. Not
+  // called when close_loop() closes the stream: the owner may be gone by
+  // then; an owner that is not still has to close() or discard() it.
   std::function<void(const std::string& why)> on_close;
 
   int start(size_t max_frame = kDefaultMaxFrame);
@@ -57,13 +104,15 @@ class Stream {
   // Called once all queued bytes reached the kernel (for acks that promise
   // the next hop has the data).
   void when_flushed(std::function<void()> fn);
+  // The owner lets go (also after close_loop()); the pointer is dead after.
   void close(const std::string& why = "");
   // Closes without calling on_close: for an owner that is done with it.
   void discard() {
     on_close = nullptr;
     close();
   }
-  bool closing() const { return closing_; }
+  // True once the owner closed it or close_loop() did: nothing is sent.
+  bool closing() const { return closing_ || !is_open(); }
   // Stops delivering frames (the owner is done reading) without closing.
   void mute() { muted_ = true; }
   size_t pending_bytes() const { return inflight_.size() + pending_.size(); }
@@ -71,6 +120,9 @@ class Stream {
 
  private:
   Stream() = default;
+  ~Stream() override = default;
+  // Neither closed by the owner nor by close_loop(): callbacks may run.
+  bool live() const { return !closing_ && is_open(); }
   void flush();
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
@@ -97,37 +149,40 @@ class Stream {
   std::function<void(int)> connect_done_;
 };
 
+// A timer owned by this object; its box outlives it until the close
+// callback, so it may be destroyed from inside its own callback.
 class Timer {
  public:
   explicit Timer(uv_loop_t* loop);
   ~Timer();
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
-  void start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms = 0);
+  // 0, or the libuv error: only a timer whose loop is closed (close_loop())
+  // cannot start, since uv_timer_init cannot fail on Unix.
+  int start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms = 0);
   void stop();
   bool active() const;
 
  private:
-  struct Box {
-    uv_timer_t t;
-    std::function<void()> fn;
-  };
+  struct Box;
   Box* box_;
 };
 
+// Calls fn on signum while this object lives. Does not keep the loop alive.
 class Signal {
  public:
   Signal(uv_loop_t* loop, int signum, std::function<void()> fn);
   ~Signal();
   Signal(const Signal&) = delete;
   Signal& operator=(const Signal&) = delete;
+  // 0, or why the signal is not watched (also logged as an error: the
+  // callers are daemons whose SIGTERM then takes the default action).
+  int error() const { return error_; }
 
  private:
-  struct Box {
-    uv_signal_t s;
-    std::function<void()> fn;
-  };
+  struct Box;
   Box* box_;
+  int error_ = 0;
 };
 
 // A child process. fds[i] becomes the child's fd i: an fd to inherit, a
@@ -145,15 +200,22 @@ struct SpawnSpec {
   bool detached = false;  // own session and process group (setsid)
   std::vector<ChildFd> fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
 };
-class Child {
+class Child : public detail::HandleBox {
  public:
   static Child* spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
   int pid() const { return pid_; }
   int kill(int sig);
-  // status, signal. The Child frees itself after this returns.
+  // status, signal. The Child frees itself after this returns. Not called
+  // once close_loop() closed the handle (the loop no longer reaps).
   std::function<void(int64_t exit_status, int term_signal)> on_exit;
+  // For an owner done with a child that has not exited (e.g. after
+  // close_loop()): the process runs on unwatched, on_exit is not called and
+  // the pointer is dead after.
+  void release() { HandleBox::release(); }
 
  private:
+  Child() = default;
+  ~Child() override = default;
   static void exit_cb(uv_process_t*, int64_t, int);
   uv_process_t p_;
   int pid_ = 0;
@@ -167,11 +229,14 @@ int bind_free_port(const std::string& host, uint16_t lo, uint16_t hi, uint16_t& 
 // True if fd is an open socket (libuv aborts on a file or /dev/null).
 bool is_socket(int fd);
 
-// Runs fn on a fresh loop, then closes the loop cleanly; returns fn's result.
-int with_loop(const std::function<int(uv_loop_t*)>& fn);
+// Runs fn on a fresh loop, then closes the loop cleanly; returns fn's
+// result, or loop_failure (with a line on stderr) if there is no loop. The
+// default is the daemons' start-up error; the tools pass kExitJsdFailure.
+int with_loop(const std::function<int(uv_loop_t*)>& fn, int loop_failure = kExitStartupError);
 
 // Closes every handle still open and runs the loop until they are gone;
-// returns uv_loop_close's result.
+// returns uv_loop_close's result. Our handles' owners may outlive this: each
+// box is freed when its owner lets go too.
 int close_loop(uv_loop_t* loop);
 
 // Directory of the running executable (to find sibling binaries).

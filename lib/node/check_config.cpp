@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "crypto.h"
+#include "exit_codes.h"
 #include "trust.h"
 #include "uvx.h"
 
@@ -15,7 +16,7 @@ int check_config_and_print(const std::string& prog, const Config& cfg, const std
   Target t;
   if (!remote.empty() && !resolve_target(cfg, remote, t, err)) {
     fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
-    return 1;
+    return kExitStartupError;
   }
   if (need_key) {
     // Keys, psk, certificate (its CA and expiry) and pinned keys, one line
@@ -24,9 +25,9 @@ int check_config_and_print(const std::string& prog, const Config& cfg, const std
     Trust trust;
     load_trust(cfg, trust, errors);
     for (auto& e : errors) fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.c_str());
-    if (!errors.empty()) return 1;
+    if (!errors.empty()) return kExitStartupError;
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace jsd

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "crypto.h"
+#include "exit_codes.h"
 #include "identity.h"
 #include "names.h"
 
@@ -12,7 +13,7 @@ namespace jsd {
 namespace {
 int fail(const std::string& why) {
   fprintf(stderr, "jsd-listener: error: %s\n", why.c_str());
-  return 1;
+  return kExitStartupError;
 }
 }  // namespace
 
@@ -23,7 +24,7 @@ int run_keytool(const KeyToolOptions& o) {
   if (!o.gen_key.empty()) {
     if (!gen_node_key_file(o.gen_key, pub, err)) return fail(err);
     printf("%s\n", key_to_text(pub).c_str());
-    return 0;
+    return kExitOk;
   }
   if (!o.public_key.empty()) {
     Key32 priv{};
@@ -31,18 +32,18 @@ int run_keytool(const KeyToolOptions& o) {
     wipe(priv);
     if (!ok) return fail(err);
     printf("%s\n", key_to_text(pub).c_str());
-    return 0;
+    return kExitOk;
   }
   if (!o.gen_psk.empty()) {
     if (!gen_psk_file(o.gen_psk, err)) return fail(err);
     fprintf(stderr, "jsd-listener: wrote a new psk to %s (give it to every node as psk_file, mode 0600)\n",
             o.gen_psk.c_str());
-    return 0;
+    return kExitOk;
   }
   if (!o.gen_ca.empty()) {
     if (!gen_ca_file(o.gen_ca, pub, err)) return fail(err);
     printf("%s\n", key_to_text(pub).c_str());
-    return 0;
+    return kExitOk;
   }
   if (!o.sign_cert.empty()) {
     if (!valid_name(o.name)) return fail("--sign-cert needs --name NAME (1-64 of letters, digits, . _ - :)");
@@ -63,7 +64,7 @@ int run_keytool(const KeyToolOptions& o) {
     ca.wipe();
     if (text.empty()) return fail("cannot sign the certificate");
     printf("%s\n", text.c_str());
-    return 0;
+    return kExitOk;
   }
   return fail("no key action given");
 }

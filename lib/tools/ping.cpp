@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "event.h"
+#include "exit_codes.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -54,9 +55,9 @@ class Pinger {
   int fail(const std::string& why) {
     if (!failed_) fprintf(stderr, "jsd-ping: error: %s\n", why.c_str());
     failed_ = true;
-    code_ = 255;
+    code_ = kExitJsdFailure;
     shutdown();
-    return 255;
+    return kExitJsdFailure;
   }
 
   void send_one() {
@@ -157,7 +158,7 @@ class Pinger {
                static_cast<unsigned long long>(sent_), n, lost, total_ms);
         if (n) printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", mn, avg, mx, mdev);
       }
-      code_ = n ? 0 : 1;
+      code_ = n ? kExitOk : kExitNoReply;
     }
     shutdown();
   }
@@ -186,13 +187,13 @@ class Pinger {
   std::vector<std::pair<uint64_t, double>> rtts_;
   bool done_ = false, failed_ = false;
   std::string last_note_;
-  int code_ = 1;
+  int code_ = kExitNoReply;
 };
 
 }  // namespace
 
 int run_ping(const PingOptions& o) {
-  return with_loop([&](uv_loop_t* loop) { return Pinger(loop, o).run(); });
+  return with_loop([&](uv_loop_t* loop) { return Pinger(loop, o).run(); }, kExitJsdFailure);
 }
 
 }  // namespace jsd

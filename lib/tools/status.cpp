@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control.h"
+#include "exit_codes.h"
 
 namespace jsd {
 
@@ -15,16 +16,16 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
   std::string err;
   if (!control_request(cfg, req, rep, 5000, err)) {
     fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
-    return 255;
+    return kExitJsdFailure;
   }
   auto j = nlohmann::json::parse(rep.status, nullptr, false);
   if (rep.type != ControlType::status_reply || !j.is_object()) {
     fprintf(stderr, "%s: error: the listener sent a malformed status\n", prog.c_str());
-    return 255;
+    return kExitJsdFailure;
   }
   if (as_json) {
     std::cout << j.dump() << "\n";
-    return 0;
+    return kExitOk;
   }
   printf("node %s (pid %d) listening on %s since %s\n", j["node"].get<std::string>().c_str(), j["pid"].get<int>(),
          j["listen"].get<std::string>().c_str(), j["since"].get<std::string>().c_str());
@@ -34,7 +35,7 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
            l["direction"].get<std::string>().c_str(), l["process"].get<std::string>().c_str(), l["pid"].get<int>(),
            l["state"].get<std::string>().c_str(), l["queued"].get<size_t>(), l["since"].get<std::string>().c_str());
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace jsd

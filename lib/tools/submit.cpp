@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "event.h"
+#include "exit_codes.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -111,9 +112,9 @@ class Submitter {
     if (!done_ && o_.mode == SubmitOptions::Mode::submit && !o_.no_wait && submitted_ > 0 && !o_.detach_on_interrupt &&
         !not_ours_ && (confirmed || o_.timeout_s <= 0))
       send_cancel();
-    code_ = 255;
+    code_ = kExitJsdFailure;
     finish_after_flush();
-    return 255;
+    return kExitJsdFailure;
   }
 
   void exit_with(int code) {
@@ -142,7 +143,7 @@ class Submitter {
   void interrupted(int sig) {
     if (o_.mode != SubmitOptions::Mode::submit || o_.no_wait || interrupted_) {
       fprintf(stderr, "jsd-submit: interrupted\n");
-      return exit_with(128 + sig);
+      return exit_with(exit_for_signal(sig));
     }
     interrupted_ = sig;
     if (o_.detach_on_interrupt || (started_ == 0 && !queued_)) {
@@ -154,14 +155,14 @@ class Submitter {
                 "jsd-submit: interrupted before %s confirmed the job; it may still run: jsd-submit --status %s %s\n",
                 o_.node.c_str(), id_.c_str(), o_.node.c_str());
       if (!o_.detach_on_interrupt) send_cancel();
-      return exit_with(128 + sig);
+      return exit_with(exit_for_signal(sig));
     }
     fprintf(stderr, "jsd-submit: cancelling job %s on %s\n", id_.c_str(), o_.node.c_str());
     send_cancel();
     // Wait for the end confirmation, but not forever.
     grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
       fprintf(stderr, "jsd-submit: error: no end confirmation from %s after cancelling\n", o_.node.c_str());
-      exit_with(128 + interrupted_);
+      exit_with(exit_for_signal(interrupted_));
     });
   }
 
@@ -203,7 +204,7 @@ class Submitter {
                   << std::endl;
       else
         std::cout << id_ << std::endl;
-      return exit_with(0);
+      return exit_with(kExitOk);
     }
     if (type == "queued") {
       queued_ = true;
@@ -250,7 +251,7 @@ class Submitter {
 
   void on_record(const std::string& type, const json& r) {
     std::string state = r.value("state", "?");
-    int status = r.value("exit_status", 255);
+    int status = r.value("exit_status", kExitJobLost);
     if (type == "status" || type == "cancel") {
       if (o_.json) {
         std::cout << dump_json(r) << std::endl;
@@ -267,7 +268,7 @@ class Submitter {
                            : state == "cancelled" ? "cancelled"
                                                   : "not running: nothing to cancel");
       }
-      return exit_with(0);
+      return exit_with(kExitOk);
     }
     if (type == "duplicate") not_ours_ = true;  // an earlier submission's job: never cancel it
     if (type == "duplicate" && (state == "queued" || state == "running"))
@@ -299,7 +300,7 @@ class Submitter {
       if (r.contains("error")) out["error"] = r["error"];
       std::cout << dump_json(out) << std::endl;
     }
-    exit_with(interrupted_ ? 128 + interrupted_ : status);
+    exit_with(interrupted_ ? exit_for_signal(interrupted_) : status);
   }
 
   uv_loop_t* loop_;
@@ -313,7 +314,7 @@ class Submitter {
   bool done_ = false, cancel_sent_ = false, queued_ = false, not_ours_ = false;
   uint64_t last_rx_ms_ = 0;
   int interrupted_ = 0;
-  int code_ = 255;
+  int code_ = kExitJsdFailure;
 };
 
 }  // namespace
@@ -329,9 +330,9 @@ std::string new_job_id() {
 int run_submit(const SubmitOptions& o) {
   if (sodium_init() < 0) {
     fprintf(stderr, "jsd-submit: error: libsodium failed to initialise\n");
-    return 255;
+    return kExitJsdFailure;
   }
-  return with_loop([&](uv_loop_t* loop) { return Submitter(loop, o).run(); });
+  return with_loop([&](uv_loop_t* loop) { return Submitter(loop, o).run(); }, kExitJsdFailure);
 }
 
 }  // namespace jsd

@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,4 +105,159 @@ TEST(Stream, OpenFdRefusesWhatIsNotASocket) {
   close(fds[0]);
   close(fds[1]);
   EXPECT_EQ(close_loop(&loop), 0);
+}
+
+// The handle idiom (uvx.h): each handle is closed exactly once and freed
+// whatever order its owner and the loop die in. A double uv_close aborts in
+// libuv; a box nobody frees is a leak under ASan.
+
+TEST(Timer, DestroyedAfterCloseLoop) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto t = std::make_unique<Timer>(&loop);
+  t->start(3600 * 1000, [] { ADD_FAILURE() << "fired"; });
+  EXPECT_TRUE(t->active());
+  EXPECT_EQ(close_loop(&loop), 0);
+  EXPECT_FALSE(t->active());
+  t.reset();  // the loop closed it: no second uv_close, and the box goes
+}
+
+TEST(Signal, DestroyedAfterCloseLoop) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto s = std::make_unique<Signal>(&loop, SIGUSR2, [] { ADD_FAILURE() << "signalled"; });
+  EXPECT_EQ(s->error(), 0);
+  EXPECT_EQ(close_loop(&loop), 0);
+  s.reset();
+}
+
+TEST(Signal, BadSignalIsReportedAndStillClosedOnce) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  {
+    Signal s(&loop, 0, [] {});  // libuv refuses signal 0
+    EXPECT_NE(s.error(), 0);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+}
+
+TEST(Timer, StoppedAndRestartedFromItsCallback) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  int fired = 0;
+  {
+    Timer t(&loop);
+    std::function<void()> tick = [&] {
+      ++fired;
+      t.stop();
+      EXPECT_FALSE(t.active());
+      // Replaces the callback that is running right now.
+      if (fired < 3) {
+        EXPECT_EQ(t.start(0, tick, 1), 0);
+      }
+    };
+    ASSERT_EQ(t.start(0, tick, 1), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);  // returns once the timer stays stopped
+    EXPECT_FALSE(t.active());
+  }
+  EXPECT_EQ(fired, 3);
+  EXPECT_EQ(close_loop(&loop), 0);
+}
+
+TEST(Timer, DestroyedFromItsCallback) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto t = std::make_unique<Timer>(&loop);
+  int fired = 0;
+  t->start(
+      0,
+      [&] {
+        ++fired;
+        t.reset();
+      },
+      1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(close_loop(&loop), 0);
+}
+
+TEST(Stream, ClosedFromItsOwnCallback) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  write_all(sv[1], make_frame("one") + make_frame("two") + make_frame("three"));
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::vector<std::string> got, whys;
+  int batches = 0;
+  std::string err;
+  Stream* s = Stream::open_fd(&loop, sv[0], err);
+  ASSERT_NE(s, nullptr) << err;
+  s->on_frame = [&](std::string_view p) {
+    got.emplace_back(p);
+    s->close("had enough");
+    s->close("twice");  // a no-op
+    s->send("after close");
+  };
+  s->on_frames_done = [&] { ++batches; };
+  s->on_close = [&](const std::string& w) { whys.push_back(w); };
+  ASSERT_EQ(s->start(), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);  // returns once the stream is closed and freed
+  EXPECT_EQ(close_loop(&loop), 0);
+  close(sv[1]);
+  EXPECT_EQ(got, std::vector<std::string>{"one"});
+  EXPECT_EQ(whys, std::vector<std::string>{"had enough"});
+  EXPECT_EQ(batches, 0);
+}
+
+// close_loop() with every kind of handle still open: the loop closes, no
+// callback reaches an owner that may be gone (a write cancelled under a
+// stream must not call on_close), and the owners let go afterwards.
+TEST(CloseLoop, WithLiveHandlesReturnsZero) {
+  int sv[2], cv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cv), 0);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto timer = std::make_unique<Timer>(&loop);
+  timer->start(3600 * 1000, [] { ADD_FAILURE() << "fired"; });
+  auto sig = std::make_unique<Signal>(&loop, SIGUSR2, [] { ADD_FAILURE() << "signalled"; });
+  std::string err;
+  Stream* s = Stream::open_fd(&loop, sv[0], err);
+  ASSERT_NE(s, nullptr) << err;
+  int closes = 0;
+  s->on_close = [&](const std::string&) { ++closes; };
+  ASSERT_EQ(s->start(), 0);
+  // More than the socket buffers hold while nobody reads sv[1]: the write
+  // is still in flight when the loop closes.
+  s->send(std::string(8 << 20, 'x'));
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_GT(s->pending_bytes(), 0u);
+  // A child that waits for EOF on its stdin.
+  SpawnSpec spec;
+  spec.file = "/bin/sh";
+  spec.argv = {"sh", "-c", "read x"};
+  spec.fds = {ChildFd{cv[1]}, ChildFd{1}, ChildFd{2}};
+  Child* child = Child::spawn(&loop, spec, err);
+  ASSERT_NE(child, nullptr) << err;
+  int pid = child->pid();
+  close(cv[1]);
+  child->on_exit = [](int64_t, int) { ADD_FAILURE() << "on_exit after close_loop"; };
+
+  EXPECT_EQ(close_loop(&loop), 0);
+  EXPECT_EQ(closes, 0);
+  EXPECT_TRUE(s->closing());
+  EXPECT_FALSE(timer->active());
+  EXPECT_EQ(timer->start(1, [] {}), UV_EINVAL);
+
+  // The owners let go after the loop: each box is freed now (ASan checks).
+  timer.reset();
+  sig.reset();
+  s->send("ignored");
+  s->close();
+  EXPECT_EQ(closes, 1);  // the owner closing it still hears of it
+  child->release();
+  close(cv[0]);  // EOF: the child exits; reap it here, the loop cannot
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  close(sv[1]);
 }
