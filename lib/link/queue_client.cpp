@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "crypto.h"
+#include "exit_codes.h"
 #include "handshake.h"
 #include "link_msg.h"
 #include "log.h"
@@ -37,7 +38,7 @@ class QueueClient {
     sup_ = Stream::open_fd(loop_, o_.supervisor_fd, err);
     if (!sup_) {
       log_error(err + " is not the listener's pipe (jsd-client is started by jsd-listener, not by hand)");
-      return 1;
+      return kExitStartupError;
     }
     sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
     // Everything one read brought goes out sealed together.
@@ -50,7 +51,7 @@ class QueueClient {
     beat_.start(
         uint64_t(o_.cfg.heartbeat_ms), [this] { heartbeat(); }, uint64_t(o_.cfg.heartbeat_ms));
     connect();
-    return 0;
+    return kExitOk;
   }
 
  private:
@@ -419,7 +420,7 @@ int run_queue_client(const ClientOptions& o) {
   }
   if (errors.empty()) load_trust(o.cfg, trust, errors);
   for (auto& e : errors) log_error(e);
-  if (!errors.empty()) return 1;
+  if (!errors.empty()) return kExitStartupError;
   return with_loop([&](uv_loop_t* loop) {
     QueueClient qc(loop, o, trust, t);
     int r = qc.start();

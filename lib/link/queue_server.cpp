@@ -9,6 +9,7 @@
 #include <set>
 
 #include "crypto.h"
+#include "exit_codes.h"
 #include "link_msg.h"
 #include "log.h"
 #include "pipe_msg.h"
@@ -31,7 +32,7 @@ class QueueServer {
     sup_ = Stream::open_fd(loop_, o_.supervisor_fd, err);
     if (!sup_) {
       log_error(err + " is not the listener's pipe (jsd-queue-server is started by jsd-listener, not by hand)");
-      return 1;
+      return kExitStartupError;
     }
     sup_->on_frame = [this](std::string_view p) { on_supervisor(p); };
     sup_->on_close = [this](const std::string& why) {
@@ -46,7 +47,7 @@ class QueueServer {
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.listen_fd) + " is not a listening socket: " + uv_error(rc));
       stop("start-up failed");  // closes what start() opened; the caller runs the loop to finish
-      return 1;
+      return kExitStartupError;
     }
     server_open_ = true;
     server_.data = this;
@@ -57,7 +58,7 @@ class QueueServer {
         stop("no authenticated link from " + o_.peer + " within " + std::to_string(o_.cfg.handshake_timeout_ms) +
              " ms");
     });
-    return 0;
+    return kExitOk;
   }
 
  private:
@@ -307,7 +308,7 @@ int run_queue_server(const ServerOptions& o) {
   std::string err;
   if (!crypto_init(err)) {
     log_error(err);
-    return 1;
+    return kExitStartupError;
   }
   return with_loop([&](uv_loop_t* loop) {
     QueueServer qs(loop, o);

@@ -2,6 +2,7 @@
 
 #include <climits>
 
+#include "exit_codes.h"
 #include "json_read.h"
 #include "names.h"
 
@@ -10,10 +11,10 @@ namespace jsd {
 using nlohmann::json;
 
 int JobRecord::exit_status() const {
-  if (state == "failed") return jsd_failure ? 255 : 127;
-  if (signal > 0) return 128 + signal;
+  if (state == "failed") return jsd_failure ? kExitJsdFailure : kExitJobNotStarted;
+  if (signal > 0) return exit_for_signal(signal);
   if (exit_code >= 0) return exit_code & 0xff;
-  return 255;
+  return kExitJobLost;
 }
 
 json JobRecord::to_json() const {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 
+#include "exit_codes.h"
 #include "log.h"
 #include "pipe_msg.h"
 
@@ -62,7 +63,7 @@ void LinkClients::spawn(Proc& c) {
     c.pipe = nullptr;
     c.state = LinkState::down;
     c.detail = err;
-    on_exit(key, nullptr, 127, 0);
+    on_exit(key, nullptr, kExitJobNotStarted, 0);
     return;
   }
   ++live_;

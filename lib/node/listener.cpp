@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "control_msg.h"
+#include "exit_codes.h"
 #include "jobs.h"
 #include "jsd_version.h"
 #include "link_clients.h"
@@ -186,7 +187,7 @@ int Listener::start() {
   if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !audit_.open(err) || !jobs_.open(err) ||
       !outbox_.open(err)) {
     log_error(err);
-    return 1;
+    return kExitStartupError;
   }
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
@@ -201,7 +202,7 @@ int Listener::start() {
   // Node port first: if it is taken, fail before touching anything else.
   if (!port_.open(err) || !open_control_socket(err)) {
     log_error(err);
-    return 1;
+    return kExitStartupError;
   }
   sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { shutdown("SIGTERM"); });
   sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
@@ -215,7 +216,7 @@ int Listener::start() {
     (void)n;  // nobody to tell if the reader is gone
     ::close(o_.ready_fd);
   }
-  return 0;
+  return kExitOk;
 }
 
 // Before anything else of the node's is touched: one listener per node.
@@ -361,7 +362,7 @@ int run_listener(const ListenerOptions& o) {
   Trust trust;
   if (!load_trust(o.cfg, trust, errors)) {
     for (auto& e : errors) log_error(e);
-    return 1;
+    return kExitStartupError;
   }
   return with_loop([&](uv_loop_t* loop) {
     Listener l(loop, o, trust);
