@@ -6,11 +6,12 @@
 #include <memory>
 
 #include "crypto.h"
+#include "dialer.h"
 #include "exit_codes.h"
-#include "handshake.h"
 #include "link_msg.h"
 #include "log.h"
 #include "pipe_msg.h"
+#include "sealed_link.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -105,74 +106,17 @@ class QueueClient {
     if (stopping_) return;
     last_attempt_ms_ = now_ms();
     state_ = State::handshake;
-    conn_ = Stream::tcp(loop_);
-    // A fresh handshake state for every attempt: nothing of a handshake that
-    // died half-way can confuse the next one.
-    hs_.reset();
-    Stream* c = conn_;
-    c->on_close = [this](const std::string& why) {
-      conn_ = nullptr;
-      link_down("connection to " + target_.addr.str() + " lost during handshake" + (why.empty() ? "" : ": " + why));
-    };
     deadline_.start(uint64_t(o_.cfg.handshake_timeout_ms), [this] {
       if (state_ != State::up) fail("handshake with " + target_.addr.str() + " timed out");
     });
-    bind_source(c);
-    int rc = c->connect(target_.addr, [this, c](int status) {
-      if (status != 0) {
-        fail("cannot reach " + target_.key() + " (" + target_.addr.str() + "): " + uv_error(status));
-        return;
-      }
-      uv_tcp_nodelay(c->tcp_handle(), 1);
-      c->on_frame = [this](std::string_view p) { on_handshake(p); };
-      c->start(64 * 1024);
-      // One pinned key: IK, one round trip. Several (a key rollover) or
-      // none (a certified peer): XX, and the answer's key is checked.
-      std::optional<Key32> server_key;
-      if (auto* keys = trust_.pinned(target_.name); keys && keys->size() == 1) server_key = keys->front();
-      hs_ = std::make_unique<LinkInitiator>(trust_, Hello{o_.cfg.node, o_.cfg.listen.str(), "", ""}, target_.name,
-                                            server_key);
-      std::string first, err;
-      if (!hs_->first(first, err)) return fail("handshake with " + target_.key() + ": " + err);
-      c->send(first);
-    });
-    if (rc != 0) fail("cannot connect to " + target_.addr.str() + ": " + uv_error(rc));
-  }
-
-  // Connect from this node's own address when it has one, so the peer sees
-  // (and firewalls can match) the node rather than whatever the route picks.
-  void bind_source(Stream* c) {
-    const std::string& h = o_.cfg.listen.host;
-    if (h == "0.0.0.0" || h == "::") return;
-    struct sockaddr_storage ss {};
-    if (uv_ip4_addr(h.c_str(), 0, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
-        uv_ip6_addr(h.c_str(), 0, reinterpret_cast<sockaddr_in6*>(&ss)) != 0)
-      return;
-    int rc = uv_tcp_bind(c->tcp_handle(), reinterpret_cast<sockaddr*>(&ss), 0);
-    if (rc != 0) log_debug("cannot bind source address " + h + ": " + uv_error(rc));
-  }
-
-  void on_handshake(std::string_view p) {
-    std::string out, err;
-    if (!hs_ || !conn_) return;
-    switch (hs_->on_frame(p, out, err)) {
-      case LinkInitiator::Step::send:
-        conn_->send(out);
-        return;
-      case LinkInitiator::Step::refused:
-        return refused(err, LinkState::refused);
-      case LinkInitiator::Step::failed:
-        return refused(err, LinkState::rejected);
-      case LinkInitiator::Step::done:
-        break;
-    }
-    server_node_ = hs_->server_node();
-    // Step 4: the handshake connection has done its job; the link goes to
-    // the port the remote listener bound for our queue-server.
-    Stream* old = conn_;
-    conn_ = nullptr;
-    old->discard();
-    join(hs_->port());
+    dialer_ = std::make_unique<Dialer>(
+        loop_, o_.cfg, trust_, target_, std::min(kBatchBytes, o_.cfg.max_frame),
+        [this](DialResult r) { on_up(std::move(r)); },
+        [this](LinkState state, const std::string& why) {
+          if (state == LinkState::down) return fail(why);
+          refused(why, state);
+        });
+    dialer_->start();
   }
 
   // state "refused": the other side said no; "rejected": we did (its key,
@@ -190,74 +134,44 @@ class QueueClient {
     schedule_retry(true);
   }
 
-  void join(uint16_t port) {
-    state_ = State::joining;
-    auto keys = hs_->take_keys();
-    hs_.reset();
-    chan_ = std::make_unique<SecureChannel>(keys.c2s, keys.c2s_n, keys.s2c, keys.s2c_n);
-    chan_->start_clock(now_ms());
-    keys.wipe();
-    conn_ = Stream::tcp(loop_);
+  // Step 5 from our side: the link is up; the ticket (our hello, then
+  // everything queued) goes first.
+  void on_up(DialResult r) {
+    dialer_.reset();
+    server_node_ = r.server_node;
+    conn_ = r.conn;
+    link_ = std::move(r.link);
     Stream* c = conn_;
     c->on_close = [this](const std::string& why) {
       conn_ = nullptr;
       link_down(why.empty() ? "closed" : why);
     };
-    Endpoint ep{target_.addr.host, port};
-    bind_source(c);
-    int rc = c->connect(ep, [this, c, port](int status) {
-      if (status != 0) {
-        fail("cannot connect to " + target_.key() + "'s queue-server port " + std::to_string(port) + ": " +
-             uv_error(status));
-        return;
-      }
-      uv_tcp_nodelay(c->tcp_handle(), 1);
-      c->on_frame = [this](std::string_view p) { on_link_frame(p); };
-      c->start(o_.cfg.max_frame + kLinkSlack);
-      LinkMsg hello{LinkType::hello};
-      hello.node = o_.cfg.node;
-      hello.instance = o_.instance;
-      send_link(encode_link(hello));
-      state_ = State::up;
-      deadline_.stop();
-      backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
-      last_rx_ = now_ms();
-      log_info("link to " + target_.key() + " is up (port " + std::to_string(port) + ", " +
-               std::to_string(queue_.size()) + " queued)");
-      report(LinkState::up);
-      last_failure_.clear();
-      last_refused_ = false;
-      for (auto& it : queue_) queue_link(it.payload);
-      flush_link();
-    });
-    if (rc != 0) fail("cannot connect to port " + std::to_string(port) + ": " + uv_error(rc));
+    c->on_frame = [this](std::string_view p) { on_link_frame(p); };
+    c->start(o_.cfg.max_frame + kLinkSlack);
+    link_->attach(c);
+    LinkMsg hello{LinkType::hello};
+    hello.node = o_.cfg.node;
+    hello.instance = o_.instance;
+    send_link(encode_link(hello));
+    state_ = State::up;
+    deadline_.stop();
+    backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
+    last_rx_ = now_ms();
+    log_info("link to " + target_.key() + " is up (port " + std::to_string(r.port) + ", " +
+             std::to_string(queue_.size()) + " queued)");
+    report(LinkState::up);
+    last_failure_.clear();
+    last_refused_ = false;
+    for (auto& it : queue_) queue_link(it.payload);
+    flush_link();
   }
 
-  // A sealed link frame carries a batch of messages, each length-prefixed:
-  // one AEAD operation and one frame for all that is ready at once.
   void queue_link(std::string_view plain) {
-    if (!conn_) return;
-    if (!batch_.empty() && batch_.size() + plain.size() > std::min(kBatchBytes, o_.cfg.max_frame)) flush_link();
-    append_frame(batch_, plain);
+    if (conn_ && link_) link_->queue(plain);
   }
-
   void flush_link() {
-    if (!conn_ || batch_.empty()) return;
-    // Forward secrecy for a link that stays up for weeks: the last message
-    // under the old key says so, and both ends replace it (Noise Rekey()).
-    uint64_t now = now_ms();
-    bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
-    if (rekey) append_frame(batch_, encode_link({LinkType::rekey}));
-    sealed_.clear();
-    chan_->seal(batch_, sealed_);
-    batch_.clear();
-    if (rekey) {
-      chan_->rekey_tx(now);
-      log_debug("link to " + target_.key() + ": rekeyed (" + std::to_string(chan_->rekeys()) + ")");
-    }
-    conn_->send(sealed_);
+    if (conn_ && link_) link_->flush();
   }
-
   void send_link(std::string_view plain) {
     queue_link(plain);
     flush_link();
@@ -265,18 +179,9 @@ class QueueClient {
 
   void on_link_frame(std::string_view p) {
     last_rx_ = now_ms();
-    std::string plain;
-    if (!chan_->open(p, plain)) {
-      conn_->close("frame from queue-server failed authentication");
-      return;
-    }
-    std::string_view rest = plain, one;
-    bool bad = false;
-    rekey_rx_ = false;
-    while (next_frame(rest, one, bad)) on_link_msg(one);
-    if (bad && conn_) conn_->close("malformed frame from queue-server");
-    // Frames after this one come under the peer's next key.
-    if (rekey_rx_ && chan_) chan_->rekey_rx();
+    std::string err;
+    if (!link_->open(p, msgs_, err)) return conn_->close("from queue-server: " + err);
+    for (std::string_view one : msgs_) on_link_msg(one);
   }
 
   void on_link_msg(std::string_view one) {
@@ -285,10 +190,6 @@ class QueueClient {
     if (!conn_) return;
     if (!decode_link(one, m, err)) {
       conn_->close("malformed message from queue-server: " + err);
-      return;
-    }
-    if (m.type == LinkType::rekey) {
-      rekey_rx_ = true;
       return;
     }
     if (m.type == LinkType::ack) {
@@ -344,8 +245,8 @@ class QueueClient {
 
   void drop_conn() {
     deadline_.stop();
-    batch_.clear();
-    chan_.reset();
+    dialer_.reset();
+    link_.reset();  // and what was batched for the old connection
     if (conn_) {
       Stream* c = conn_;
       conn_ = nullptr;
@@ -389,15 +290,16 @@ class QueueClient {
   State state_ = State::waiting;
   Stream* sup_ = nullptr;
   Stream* conn_ = nullptr;
-  std::unique_ptr<LinkInitiator> hs_;
-  std::unique_ptr<SecureChannel> chan_;
-  bool stopping_ = false, rekey_rx_ = false, last_refused_ = false;
+  std::unique_ptr<Dialer> dialer_;
+  std::unique_ptr<SealedLink> link_;
+  std::vector<std::string_view> msgs_;
+  bool stopping_ = false, last_refused_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
   static constexpr uint64_t kEagerRetryMs = 100;
   static constexpr size_t kBatchBytes = 64 * 1024;
-  std::string sealed_, batch_, last_failure_;
+  std::string last_failure_;
 };
 
 }  // namespace

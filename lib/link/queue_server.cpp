@@ -13,6 +13,7 @@
 #include "link_msg.h"
 #include "log.h"
 #include "pipe_msg.h"
+#include "sealed_link.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -65,14 +66,15 @@ class QueueServer {
   void on_supervisor(std::string_view p) {
     SessionKeys keys;
     std::string err;
-    if (chan_ || !decode_session(p, keys, err)) {
+    if (sealed_ || !decode_session(p, keys, err)) {
       keys.wipe();
       log_error("bad message from listener: " + (err.empty() ? "a second session" : err));
       return;
     }
     // The client's keys are the other way round: what it sends we receive.
-    chan_ = std::make_unique<SecureChannel>(keys.s2c, keys.s2c_n, keys.c2s, keys.c2s_n);
-    chan_->start_clock(now_ms());
+    sealed_ =
+        std::make_unique<SealedLink>(keys.s2c, keys.s2c_n, keys.c2s, keys.c2s_n, uint64_t(o_.cfg.rekey_after_s) * 1000,
+                                     o_.cfg.max_frame, "link from " + o_.peer);
     keys.wipe();
     int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16,
                        [](uv_stream_t* s, int status) { static_cast<QueueServer*>(s->data)->on_connection(status); });
@@ -117,25 +119,20 @@ class QueueServer {
   }
 
   void on_candidate_frame(Stream* c, std::string_view p) {
-    std::string plain;
     LinkMsg m;
     std::string err;
     if (stopping_) return c->close();
     // The ticket: the first sealed frame opens with this link's key and
     // starts with the client's hello.
-    std::string_view rest, hello;
-    bool bad = false;
-    bool ok = chan_->open(p, plain);
-    if (ok) {
-      rest = plain;
-      ok = next_frame(rest, hello, bad) && decode_link(hello, m, err) && m.type == LinkType::hello && m.node == o_.peer;
-    }
+    bool ok = sealed_->open(p, msgs_, err) && !msgs_.empty() && decode_link(msgs_[0], m, err) &&
+              m.type == LinkType::hello && m.node == o_.peer;
     if (!ok) {
       log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
       c->close();
       return;
     }
     link_ = c;
+    sealed_->attach(c);
     forget_candidate(c);
     instance_ = m.instance;
     // The link is up: give the port back now (the seed's port lingered).
@@ -144,6 +141,7 @@ class QueueServer {
     timer_.stop();
     c->on_close = [this](const std::string& why) {
       link_ = nullptr;
+      sealed_->attach(nullptr);
       stop("link from " + o_.peer + " closed" + (why.empty() ? "" : ": " + why));
     };
     last_rx_ = now_ms();
@@ -157,7 +155,7 @@ class QueueServer {
     up.instance = instance_;
     if (sup_) sup_->send(encode_pipe(up));
     // Events batched behind the hello.
-    handle_batch(rest);
+    handle_msgs(1);
   }
 
   void forget_candidate(Stream* c) {
@@ -173,23 +171,20 @@ class QueueServer {
 
   void on_link_frame(std::string_view p) {
     last_rx_ = now_ms();
-    if (!chan_->open(p, plain_)) {
-      link_->close("frame failed authentication (forged, altered, replayed or reordered)");
-      return;
-    }
-    handle_batch(plain_);
+    std::string err;
+    if (!sealed_->open(p, msgs_, err)) return link_->close(err);
+    handle_msgs(0);
   }
 
-  // The messages of one sealed frame. Events go to the listener as the same
-  // bytes, unparsed: only their type and seq are read here.
-  void handle_batch(std::string_view rest) {
-    std::string_view one;
-    bool bad = false;
-    bool got_data = false, rekey_rx = false;
-    while (link_ && next_frame(rest, one, bad)) {
+  // The messages of one sealed frame, from the first-th. Events go to the
+  // listener as the same bytes, unparsed: only their type and seq are read
+  // here.
+  void handle_msgs(size_t first) {
+    bool got_data = false;
+    for (size_t i = first; link_ && i < msgs_.size(); ++i) {
       LinkMsg m;
       std::string err;
-      if (!decode_link(one, m, err)) {
+      if (!decode_link(msgs_[i], m, err)) {
         link_->close("malformed message: " + err);
         return;
       }
@@ -197,24 +192,15 @@ class QueueServer {
         send_link({LinkType::heartbeat_ack});
         continue;
       }
-      if (m.type == LinkType::rekey) {
-        rekey_rx = true;  // the last message under the client's old key
-        continue;
-      }
       if (m.type != LinkType::data) {
         link_->close("unexpected message type " + std::to_string(int(m.type)));
         return;
       }
       if (!sup_) return;
-      sup_->send(one);  // a data message is the same bytes on the pipe (event.h)
+      sup_->send(msgs_[i]);  // a data message is the same bytes on the pipe (event.h)
       highest_ = m.seq;
       got_data = true;
     }
-    if (bad && link_) {
-      link_->close("malformed frame");
-      return;
-    }
-    if (rekey_rx) chan_->rekey_rx();
     if (!got_data) return;
     // Delayed, cumulative acks: one ack frame for many events, and none in
     // the way of a quick call/reply exchange; a bulk sender is acked every
@@ -244,20 +230,7 @@ class QueueServer {
   }
 
   void send_link(const LinkMsg& m) {
-    if (!link_) return;
-    std::string one = encode_link(m);
-    out_.clear();
-    append_frame(out_, one);
-    uint64_t now = now_ms();
-    bool rekey = chan_->rekey_due(now, uint64_t(o_.cfg.rekey_after_s) * 1000);
-    if (rekey) append_frame(out_, encode_link({LinkType::rekey}));
-    std::string sealed;
-    chan_->seal(out_, sealed);
-    if (rekey) {
-      chan_->rekey_tx(now);
-      log_debug("link from " + o_.peer + ": rekeyed (" + std::to_string(chan_->rekeys()) + ")");
-    }
-    link_->send(sealed);
+    if (link_) sealed_->send(encode_link(m));
   }
 
   void stop(const std::string& why) {
@@ -284,7 +257,8 @@ class QueueServer {
   bool server_open_ = false;
   Stream* sup_ = nullptr;
   Stream* link_ = nullptr;
-  std::unique_ptr<SecureChannel> chan_;
+  std::unique_ptr<SealedLink> sealed_;
+  std::vector<std::string_view> msgs_;
   std::set<Stream*> candidates_;
   std::deque<Stream*> candidate_order_;
   static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
@@ -292,7 +266,6 @@ class QueueServer {
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
   bool ack_waiting_ = false, stopping_ = false;
-  std::string plain_, out_;
 };
 
 }  // namespace
