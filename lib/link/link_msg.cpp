@@ -21,7 +21,8 @@ std::string encode_link(const LinkMsg& m) {
     }
     case LinkType::heartbeat:
     case LinkType::heartbeat_ack:
-    case LinkType::rekey: {
+    case LinkType::rekey:
+    case LinkType::bye: {
       WireWriter w(out, 1);
       w.u8(static_cast<uint8_t>(m.type));
       break;
@@ -53,6 +54,7 @@ bool decode_link(std::string_view in, LinkMsg& m, std::string& err) {
     case static_cast<uint8_t>(LinkType::heartbeat):
     case static_cast<uint8_t>(LinkType::heartbeat_ack):
     case static_cast<uint8_t>(LinkType::rekey):
+    case static_cast<uint8_t>(LinkType::bye):
       m.type = static_cast<LinkType>(t);
       break;
     default:

@@ -17,6 +17,7 @@ enum class LinkType : uint8_t {
   heartbeat = 4,      // client -> server
   heartbeat_ack = 5,  // server -> client
   rekey = 6,          // the last message sealed with the sender's old key
+  bye = 7,            // the sender's listener is stopping: not a failure, do not retry at once
 };
 
 struct LinkMsg {

@@ -29,8 +29,8 @@ class QueueClient {
         retry_(loop),
         beat_(loop),
         deadline_(loop),
-        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }),
-        sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {
+        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM", true); }),
+        sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }) {
     backoff_ = uint64_t(o.cfg.reconnect_min_ms);
   }
 
@@ -162,6 +162,7 @@ class QueueClient {
     report(LinkState::up);
     last_failure_.clear();
     last_refused_ = false;
+    peer_stopping_ = false;
     for (auto& it : queue_) queue_link(it.payload);
     flush_link();
   }
@@ -192,6 +193,10 @@ class QueueClient {
       conn_->close("malformed message from queue-server: " + err);
       return;
     }
+    if (m.type == LinkType::bye) {
+      peer_stopping_ = true;
+      return conn_->close(target_.key() + " is stopping");
+    }
     if (m.type == LinkType::ack) {
       size_t n = 0;
       while (!queue_.empty() && queue_.front().seq <= m.seq) {
@@ -218,8 +223,9 @@ class QueueClient {
   }
 
   void fail(const std::string& why) {
-    // The same failure every backoff interval is one line, not a flood.
-    if (why != last_failure_)
+    // The same failure every backoff interval is one line, not a flood; a
+    // peer that said it is stopping is not expected to answer.
+    if (why != last_failure_ && !peer_stopping_)
       log_warn(why);
     else
       log_debug(why);
@@ -232,6 +238,16 @@ class QueueClient {
   void link_down(const std::string& why) {
     if (stopping_) return;
     bool was_up = state_ == State::up;
+    if (was_up && peer_stopping_) {
+      // It said bye: one line, and no retry until it shows a sign of life
+      // (it links to us), something new is queued for it, or the longest
+      // backoff has passed.
+      log_info("link to " + target_.key() + " ended: " + target_.key() + " is stopping (" +
+               std::to_string(queue_.size()) + " queued)");
+      report(LinkState::down, target_.key() + " is stopping");
+      drop_conn();
+      return schedule_retry(true);
+    }
     if (was_up) {
       log_warn("link to " + target_.key() + " is down: " + why + " (" + std::to_string(queue_.size()) + " queued)");
       report(LinkState::down, why);
@@ -266,7 +282,8 @@ class QueueClient {
     retry_.start(wait, [this] { connect(); });
   }
 
-  void stop(const std::string& why) {
+  // tell_peer: our listener is stopping (SIGTERM): the peer hears "bye".
+  void stop(const std::string& why, bool tell_peer = false) {
     if (stopping_) return;
     stopping_ = true;
     log_info("stopping: " + why +
@@ -276,6 +293,14 @@ class QueueClient {
     retry_.stop();
     beat_.stop();
     deadline_.stop();
+    if (tell_peer && state_ == State::up && conn_ && link_) {
+      send_link(encode_link({LinkType::bye}));
+      Stream* c = conn_;
+      conn_ = nullptr;
+      c->on_close = nullptr;
+      c->mute();
+      c->when_flushed([c] { c->close(); });
+    }
     drop_conn();
     if (sup_) sup_->close();
   }
@@ -293,7 +318,7 @@ class QueueClient {
   std::unique_ptr<Dialer> dialer_;
   std::unique_ptr<SealedLink> link_;
   std::vector<std::string_view> msgs_;
-  bool stopping_ = false, last_refused_ = false;
+  bool stopping_ = false, last_refused_ = false, peer_stopping_ = false;
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;

@@ -25,8 +25,8 @@ class QueueServer {
       : loop_(loop),
         o_(o),
         timer_(loop),
-        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM"); }),
-        sig_int_(loop, SIGINT, [this] { stop("SIGINT"); }) {}
+        sig_term_(loop, SIGTERM, [this] { stop("SIGTERM", true); }),
+        sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }) {}
 
   int start() {
     std::string err;
@@ -192,6 +192,12 @@ class QueueServer {
         send_link({LinkType::heartbeat_ack});
         continue;
       }
+      if (m.type == LinkType::bye) {
+        // Its listener is stopping: one line, not a failure.
+        bye_ = true;
+        log_info("link from " + o_.peer + " ended: " + o_.peer + " is stopping");
+        return link_->close();
+      }
       if (m.type != LinkType::data) {
         link_->close("unexpected message type " + std::to_string(int(m.type)));
         return;
@@ -233,17 +239,29 @@ class QueueServer {
     if (link_) sealed_->send(encode_link(m));
   }
 
-  void stop(const std::string& why) {
+  // tell_peer: our listener is stopping (SIGTERM): the peer hears "bye"
+  // and waits for us to come back instead of retrying at once.
+  void stop(const std::string& why, bool tell_peer = false) {
     if (stopping_) return;
     stopping_ = true;
-    log_info("stopping: " + why);
+    if (!bye_) log_info("stopping: " + why);
     timer_.stop();
     ack_timer_.stop();
     if (server_open_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
       server_open_ = false;
     }
-    if (link_) link_->close();
+    if (link_ && tell_peer) {
+      send_link({LinkType::bye});
+      Stream* l = link_;
+      link_ = nullptr;
+      sealed_->attach(nullptr);
+      l->on_close = nullptr;
+      l->mute();
+      l->when_flushed([l] { l->close(); });
+    } else if (link_) {
+      link_->close();
+    }
     // Connections that have not proved themselves yet go too.
     for (Stream* c : std::set<Stream*>(candidates_)) c->close();
     if (sup_) sup_->close();
@@ -265,7 +283,7 @@ class QueueServer {
   static constexpr size_t kMaxCandidates = 8;
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
-  bool ack_waiting_ = false, stopping_ = false;
+  bool ack_waiting_ = false, stopping_ = false, bye_ = false;
 };
 
 }  // namespace

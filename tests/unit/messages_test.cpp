@@ -39,7 +39,7 @@ TEST(LinkMsg, RoundTrips) {
   ASSERT_TRUE(decode_link(encode_link(ack), back, err)) << err;
   EXPECT_EQ(back.type, LinkType::ack);
   EXPECT_EQ(back.seq, 77u);
-  for (LinkType t : {LinkType::heartbeat, LinkType::heartbeat_ack, LinkType::rekey}) {
+  for (LinkType t : {LinkType::heartbeat, LinkType::heartbeat_ack, LinkType::rekey, LinkType::bye}) {
     ASSERT_TRUE(decode_link(encode_link({t}), back, err)) << err;
     EXPECT_EQ(back.type, t);
   }
@@ -59,7 +59,7 @@ TEST(LinkMsg, DataIsReadForItsSeqOnly) {
 TEST(LinkMsg, UnknownTypesAreRefused) {
   LinkMsg m;
   std::string err;
-  for (uint8_t t : {0, 7, 10, 20, 255}) {
+  for (uint8_t t : {0, 8, 10, 20, 255}) {
     EXPECT_FALSE(decode_link(std::string(1, char(t)), m, err)) << int(t);
     EXPECT_NE(err.find("unknown"), std::string::npos);
   }
