@@ -140,7 +140,8 @@ TEST(ControlMsg, RoundTrips) {
   EXPECT_EQ(back.ev.body, send.ev.body);
   bool durable = false;
   EventView v;
-  ASSERT_TRUE(decode_send(encode_control(send), durable, v, err)) << err;
+  std::string wire = encode_control(send);  // v views into it
+  ASSERT_TRUE(decode_send(wire, durable, v, err)) << err;
   EXPECT_TRUE(durable);
   EXPECT_EQ(v.object, "job");
 
