@@ -63,7 +63,8 @@ class QueueClient {
   void on_supervisor(std::string_view p) {
     PipeMsg m;
     std::string err;
-    if (!decode_pipe(p, m, err) || (m.type != PipeType::retry && m.type != PipeType::data)) {
+    if (!decode_pipe(p, m, err) ||
+        (m.type != PipeType::retry && m.type != PipeType::data && m.type != PipeType::withdraw)) {
       log_error("unexpected message from the listener" + (err.empty() ? "" : ": " + err));
       return;
     }
@@ -78,6 +79,7 @@ class QueueClient {
       }
       return;
     }
+    if (m.type == PipeType::withdraw) return withdraw(m.seq);
     uint64_t seq = m.seq;
     // A restarted listener replays what it still holds; skip what we have.
     if (!queue_.empty() && seq <= queue_.back().seq) return;
@@ -89,6 +91,26 @@ class QueueClient {
       retry_.stop();
       connect();
     }
+  }
+
+  // The listener takes data message seq back (its tool gave up on it): it
+  // is dropped only if no link has carried it, and the answer says which.
+  // Items go on a link in seq order, so the ones above linked_upto_ never did.
+  void withdraw(uint64_t seq) {
+    bool dropped = false;
+    if (seq > linked_upto_)
+      for (auto it = queue_.begin(); it != queue_.end(); ++it)
+        if (it->seq == seq) {
+          queue_.erase(it);
+          dropped = true;
+          break;
+        }
+    if (!sup_) return;
+    PipeMsg a;
+    a.type = PipeType::withdrawn;
+    a.seq = seq;
+    a.dropped = dropped;
+    sup_->send(encode_pipe(a));
   }
 
   void report(LinkState state, const std::string& detail = "") {
@@ -237,6 +259,8 @@ class QueueClient {
   // one AEAD operation and one frame for all that is ready at once.
   void queue_link(std::string_view plain) {
     if (!conn_) return;
+    uint64_t seq = 0;  // from here on it may reach the peer: withdraw() must know
+    if (peek_data_seq(plain, seq) && seq > linked_upto_) linked_upto_ = seq;
     if (!batch_.empty() && batch_.size() + plain.size() > std::min(kBatchBytes, o_.cfg.max_frame)) flush_link();
     append_frame(batch_, plain);
   }
@@ -395,6 +419,7 @@ class QueueClient {
   std::string server_node_;
   std::deque<Item> queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
+  uint64_t linked_upto_ = 0;  // the highest seq ever handed to a link
   static constexpr uint64_t kEagerRetryMs = 100;
   static constexpr size_t kBatchBytes = 64 * 1024;
   std::string sealed_, batch_, last_failure_;
