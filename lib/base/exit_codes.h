@@ -22,6 +22,12 @@ constexpr int kExitNoReply = 1;
 // listener, a refused link, no answer in time, a wrong command line...).
 constexpr int kExitJsdFailure = 255;
 
+// jsd-submit: it gave up on a submission that may have reached its node
+// (the request could not be withdrawn, the job had started, or the local
+// listener was lost): the job may run or have run; --status ID tells.
+// 255, by contrast, promises that the job did not run and will not.
+constexpr int kExitOutcomeUnknown = 254;
+
 // The status of a job, as jsd-submit exits with it: the job's own exit code
 // (0-255), or one of these.
 constexpr int kExitJobNotStarted = 127;  // its command could not start

@@ -37,6 +37,19 @@ std::string encode_control(const ControlMsg& m) {
       w.str32(m.why);
       break;
     }
+    case ControlType::withdraw: {
+      WireWriter w(out, 1 + 8);
+      w.u8(static_cast<uint8_t>(m.type));
+      w.u64(m.id);
+      break;
+    }
+    case ControlType::withdrawn: {
+      WireWriter w(out, 1 + 8 + 1);
+      w.u8(static_cast<uint8_t>(m.type));
+      w.u64(m.id);
+      w.u8(static_cast<uint8_t>(m.verdict));
+      break;
+    }
     case ControlType::notice: {
       WireWriter w(out, 1 + 8 + WireWriter::str8_size(m.node) + 1 + WireWriter::str32_size(m.detail));
       w.u8(static_cast<uint8_t>(m.type));
@@ -109,6 +122,22 @@ bool decode_control(std::string_view in, ControlMsg& m, std::string& err) {
       m.id = r.u64();
       m.why.assign(r.str32());
       break;
+    case static_cast<uint8_t>(ControlType::withdraw):
+      m.type = ControlType::withdraw;
+      m.id = r.u64();
+      break;
+    case static_cast<uint8_t>(ControlType::withdrawn): {
+      m.type = ControlType::withdrawn;
+      m.id = r.u64();
+      uint8_t v = r.u8();
+      if (r.ok() && v != static_cast<uint8_t>(WithdrawVerdict::not_sent) &&
+          v != static_cast<uint8_t>(WithdrawVerdict::unknown)) {
+        err = "unknown withdraw verdict " + std::to_string(v);
+        return false;
+      }
+      m.verdict = static_cast<WithdrawVerdict>(v);
+      break;
+    }
     case static_cast<uint8_t>(ControlType::notice): {
       m.type = ControlType::notice;
       m.id = r.u64();

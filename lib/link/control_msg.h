@@ -18,18 +18,26 @@ enum class ControlType : uint8_t {
   error = 23,         // listener -> tool: the event id could not be sent: why
   reply = 24,         // listener -> tool: a reply to the tool's event ev.id
   notice = 25,        // listener -> tool: the link its event id waits on changed
+  withdraw = 26,      // tool -> listener: take my call id back if it never left this node
+  withdrawn = 27,     // listener -> tool: the answer to withdraw id (a verdict)
 };
+
+// The answer to a withdraw. not_sent is a promise: the call never left this
+// node and never will. unknown: it may have reached its node (or there was
+// no such call in flight), so only the node's job record can tell.
+enum class WithdrawVerdict : uint8_t { not_sent = 1, unknown = 2 };
 
 struct ControlMsg {
   ControlType type = ControlType::status;
   bool durable = false;               // send: kept on disk until the target answers (--no-wait)
   Event ev;                           // send, reply
-  uint64_t id = 0;                    // error, notice: the tool's event they are about
+  uint64_t id = 0;                    // error, notice, withdraw, withdrawn: the tool's event they are about
   std::string why;                    // error
   std::string status;                 // status_reply: the listener's status object
   std::string node;                   // notice: the node at the other end of the link
   LinkState state = LinkState::down;  // notice
   std::string detail;                 // notice
+  WithdrawVerdict verdict = WithdrawVerdict::unknown;  // withdrawn
 };
 
 // Room a control frame needs beyond max_frame.

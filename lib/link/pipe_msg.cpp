@@ -8,6 +8,7 @@ std::string encode_pipe(const PipeMsg& m) {
   std::string out;
   switch (m.type) {
     case PipeType::ack:
+    case PipeType::withdraw:
     case PipeType::data: {  // (a data message without its event: tests only)
       WireWriter w(out, 9);
       w.u8(static_cast<uint8_t>(m.type));
@@ -21,6 +22,13 @@ std::string encode_pipe(const PipeMsg& m) {
       w.str8(m.peer);
       w.u64(m.instance);
       w.str32(m.detail);
+      break;
+    }
+    case PipeType::withdrawn: {
+      WireWriter w(out, 10);
+      w.u8(static_cast<uint8_t>(m.type));
+      w.u64(m.seq);
+      w.u8(m.dropped ? 1 : 0);
       break;
     }
     case PipeType::retry: {
@@ -64,6 +72,21 @@ bool decode_pipe(std::string_view in, PipeMsg& m, std::string& err) {
     case static_cast<uint8_t>(PipeType::retry):
       m.type = PipeType::retry;
       break;
+    case static_cast<uint8_t>(PipeType::withdraw):
+      m.type = PipeType::withdraw;
+      m.seq = r.u64();
+      break;
+    case static_cast<uint8_t>(PipeType::withdrawn): {
+      m.type = PipeType::withdrawn;
+      m.seq = r.u64();
+      uint8_t d = r.u8();
+      if (r.ok() && d > 1) {
+        err = "bad withdrawn flag " + std::to_string(d);
+        return false;
+      }
+      m.dropped = d == 1;
+      break;
+    }
     default:
       err = in.empty() ? "empty pipe message" : "unexpected pipe message type " + std::to_string(t);
       return false;

@@ -18,11 +18,14 @@ enum class PipeType : uint8_t {
   ack = 12,          // client -> listener: the peer has every event up to seq
   state = 13,        // child -> listener: its link's state (server: with the peer's instance)
   retry = 14,        // listener -> client: the peer showed a sign of life; end the backoff
+  withdraw = 15,     // listener -> client: drop data message seq if no link has carried it
+  withdrawn = 16,    // client -> listener: the answer to withdraw seq (dropped or not)
 };
 
 struct PipeMsg {
   PipeType type = PipeType::state;
-  uint64_t seq = 0;                   // data, ack
+  uint64_t seq = 0;                   // data, ack, withdraw, withdrawn
+  bool dropped = false;               // withdrawn: it never went on a link and never will
   LinkState state = LinkState::down;  // state
   std::string peer;                   // state: the node at the other end
   uint64_t instance = 0;              // state "up" from a server: the peer listener's instance

@@ -10,6 +10,7 @@
 #include "exit_codes.h"
 #include "link_msg.h"
 #include "log.h"
+#include "out_queue.h"
 #include "pipe_msg.h"
 #include "sealed_link.h"
 #include "uvx.h"
@@ -56,15 +57,11 @@ class QueueClient {
   }
 
  private:
-  struct Item {
-    uint64_t seq;
-    std::string payload;  // a data message (event.h)
-  };
-
   void on_supervisor(std::string_view p) {
     PipeMsg m;
     std::string err;
-    if (!decode_pipe(p, m, err) || (m.type != PipeType::retry && m.type != PipeType::data)) {
+    if (!decode_pipe(p, m, err) ||
+        (m.type != PipeType::retry && m.type != PipeType::data && m.type != PipeType::withdraw)) {
       log_error("unexpected message from the listener" + (err.empty() ? "" : ": " + err));
       return;
     }
@@ -79,17 +76,29 @@ class QueueClient {
       }
       return;
     }
+    if (m.type == PipeType::withdraw) return withdraw(m.seq);
     uint64_t seq = m.seq;
     // A restarted listener replays what it still holds; skip what we have.
-    if (!queue_.empty() && seq <= queue_.back().seq) return;
-    queue_.push_back({seq, std::string(p)});
-    if (state_ == State::up) queue_link(queue_.back().payload);
+    if (!queue_.push(seq, p)) return;
+    if (state_ == State::up) queue_link(queue_.items().back().payload);
     // Someone wants the peer now: do not sit out a long backoff (but do not
     // hammer a host that is down either: one try per 100 ms at most).
     if (state_ == State::waiting && !stopping_ && !last_refused_ && now_ms() - last_attempt_ms_ >= kEagerRetryMs) {
       retry_.stop();
       connect();
     }
+  }
+
+  // The listener takes data message seq back (its tool gave up on it): it
+  // is dropped only if no link has carried it, and the answer says which.
+  void withdraw(uint64_t seq) {
+    bool dropped = queue_.withdraw(seq);
+    if (!sup_) return;
+    PipeMsg a;
+    a.type = PipeType::withdrawn;
+    a.seq = seq;
+    a.dropped = dropped;
+    sup_->send(encode_pipe(a));
   }
 
   void report(LinkState state, const std::string& detail = "") {
@@ -163,12 +172,15 @@ class QueueClient {
     last_failure_.clear();
     last_refused_ = false;
     peer_stopping_ = false;
-    for (auto& it : queue_) queue_link(it.payload);
+    for (auto& it : queue_.items()) queue_link(it.payload);
     flush_link();
   }
 
   void queue_link(std::string_view plain) {
-    if (conn_ && link_) link_->queue(plain);
+    if (!conn_ || !link_) return;
+    uint64_t seq = 0;  // from here on it may reach the peer: withdraw() must know
+    if (peek_data_seq(plain, seq)) queue_.carried(seq);
+    link_->queue(plain);
   }
   void flush_link() {
     if (conn_ && link_) link_->flush();
@@ -198,12 +210,7 @@ class QueueClient {
       return conn_->close(target_.key() + " is stopping");
     }
     if (m.type == LinkType::ack) {
-      size_t n = 0;
-      while (!queue_.empty() && queue_.front().seq <= m.seq) {
-        queue_.pop_front();
-        ++n;
-      }
-      if (n && sup_) {
+      if (queue_.ack(m.seq) && sup_) {
         PipeMsg a;
         a.type = PipeType::ack;
         a.seq = m.seq;
@@ -320,7 +327,7 @@ class QueueClient {
   std::vector<std::string_view> msgs_;
   bool stopping_ = false, last_refused_ = false, peer_stopping_ = false;
   std::string server_node_;
-  std::deque<Item> queue_;
+  OutQueue queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
   static constexpr uint64_t kEagerRetryMs = 100;
   static constexpr size_t kBatchBytes = 64 * 1024;

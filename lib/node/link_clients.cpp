@@ -22,6 +22,66 @@ void LinkClients::send(const std::string& key, const EventView& ev) {
 
 void LinkClients::ensure(const std::string& key) { ensure_proc(key); }
 
+namespace {
+
+uint64_t event_id_of(std::string_view data_msg) {
+  uint64_t seq = 0;
+  EventView ev;
+  std::string err;
+  return decode_data(data_msg, seq, ev, err) ? ev.id : 0;
+}
+
+}  // namespace
+
+// Only the client knows whether it put an item on a link; it is asked, and
+// the item leaves our queue only when it says "dropped", so that neither it
+// nor a client started after it ever sends the item.
+void LinkClients::withdraw(const std::string& key, uint64_t event_id, std::function<void(bool)> done) {
+  auto pit = procs_.find(key);
+  if (pit == procs_.end()) return done(false);
+  Proc& c = *pit->second;
+  auto it = std::find_if(c.queue.begin(), c.queue.end(),
+                         [event_id](const auto& item) { return event_id_of(item.second) == event_id; });
+  // Acknowledged by the peer already, or handed to a client that is gone.
+  if (it == c.queue.end() || it->first <= c.maybe_linked_upto) return done(false);
+  uint64_t seq = it->first;
+  if (!c.pipe) {  // restarting: our queue is the truth, and nobody holds the item but us
+    c.queued_bytes -= it->second.size();
+    c.queue.erase(it);
+    return done(true);
+  }
+  c.withdrawing.emplace(seq, std::move(done));
+  PipeMsg m;
+  m.type = PipeType::withdraw;
+  m.seq = seq;
+  c.pipe->send(encode_pipe(m));
+}
+
+void LinkClients::on_withdrawn(Proc& c, uint64_t seq, bool dropped) {
+  auto [from, to] = c.withdrawing.equal_range(seq);
+  if (from == to) return;  // answered already (a second withdraw of the same item)
+  std::vector<std::function<void(bool)>> waiting;
+  for (auto it = from; it != to; ++it) waiting.push_back(std::move(it->second));
+  c.withdrawing.erase(from, to);
+  if (dropped) {
+    auto it = std::find_if(c.queue.begin(), c.queue.end(), [seq](const auto& item) { return item.first == seq; });
+    if (it != c.queue.end()) {
+      c.queued_bytes -= it->second.size();
+      c.queue.erase(it);
+    }
+  }
+  for (auto& done : waiting) done(dropped);
+}
+
+// A client's pipe is gone: what it was handed may be on a link now, and the
+// answers it owed never come.
+void LinkClients::pipe_lost(Proc& c) {
+  c.maybe_linked_upto = std::max(c.maybe_linked_upto, c.next_seq);
+  auto waiting = std::move(c.withdrawing);
+  c.withdrawing.clear();
+  for (auto& [seq, done] : waiting) done(false);
+}
+
 LinkClients::Proc& LinkClients::ensure_proc(const std::string& key) {
   auto it = procs_.find(key);
   if (it != procs_.end()) return *it->second;
@@ -77,7 +137,10 @@ void LinkClients::spawn(Proc& c) {
   };
   pipe->on_close = [this, key, pipe](const std::string&) {
     auto it = procs_.find(key);
-    if (it != procs_.end() && it->second->pipe == pipe) it->second->pipe = nullptr;
+    if (it != procs_.end() && it->second->pipe == pipe) {
+      it->second->pipe = nullptr;
+      pipe_lost(*it->second);
+    }
   };
   pipe->start(cfg_.max_frame + kPipeSlack);
   log_debug("started QueueClient_" + key + " (pid " + std::to_string(child->pid()) + ")");
@@ -112,6 +175,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     }
     return;
   }
+  if (m.type == PipeType::withdrawn) return on_withdrawn(c, m.seq, m.dropped);
   if (m.type == PipeType::state) {
     if (c.state != m.state) c.since = wall_time();
     c.state = m.state;
@@ -134,6 +198,7 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
     c.pipe->discard();
     c.pipe = nullptr;
   }
+  if (child) pipe_lost(c);
   std::string how = sig ? "killed by signal " + std::to_string(sig) : "exited with status " + std::to_string(status);
   // Restart at once the first time; back off if it keeps dying young.
   uint64_t lived = now_ms() - c.started_ms;

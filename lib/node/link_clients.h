@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@ class LinkClients : public RouterLinks {
   ~LinkClients() override;
 
   void send(const std::string& key, const EventView& ev) override;
+  void withdraw(const std::string& key, uint64_t event_id, std::function<void(bool dropped)> done) override;
   // Starts the client for key unless it runs.
   void ensure(const std::string& key);
   // The peer linked to us, so it is up: our client to it, if it waits out
@@ -58,6 +60,10 @@ class LinkClients : public RouterLinks {
     std::deque<std::pair<uint64_t, std::string>> queue;  // seq, data message
     size_t queued_bytes = 0;
     uint64_t next_seq = 0;
+    // Everything up to here was handed to a client that is gone, which may
+    // have put it on a link: only a live client can say "never sent".
+    uint64_t maybe_linked_upto = 0;
+    std::multimap<uint64_t, std::function<void(bool)>> withdrawing;  // by seq: waiting for the client's answer
     LinkState state = LinkState::starting;
     std::string detail, remote_node;
     double since = 0;
@@ -69,6 +75,8 @@ class LinkClients : public RouterLinks {
   Proc& ensure_proc(const std::string& key);
   void spawn(Proc& c);
   void on_msg(Proc& c, std::string_view p);
+  void on_withdrawn(Proc& c, uint64_t seq, bool dropped);
+  void pipe_lost(Proc& c);
   void on_exit(const std::string& key, Child* child, int64_t status, int sig);
 
   uv_loop_t* loop_;

@@ -76,6 +76,8 @@ class OutboxStore : public DurableStore {
   bool put(const OutboxEntry& e, std::string& err) override { return box_.put(e, err); }
   void remove(const std::string& id) override { box_.remove(id); }
   std::vector<OutboxEntry> load() override { return box_.load(); }
+  void refuse(const std::string& id, const std::string& record) override { box_.refuse(id, record); }
+  std::string refusal(const std::string& id) override { return box_.refusal(id); }
 
  private:
   Outbox box_;

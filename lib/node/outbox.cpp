@@ -50,7 +50,40 @@ bool Outbox::put(const OutboxEntry& e, std::string& err) {
     return false;
   }
   json j = {{"id", e.id}, {"to", e.to}, {"object", e.object}, {"body", e.body}};
-  return write_file_atomic(path, dump_json(j), true, err);
+  if (!write_file_atomic(path, dump_json(j), true, err)) return false;
+  unlink((dir_ + "/refused/" + e.id + ".json").c_str());  // an earlier refusal of the id is history now
+  return true;
+}
+
+void Outbox::refuse(const std::string& id, const std::string& record) {
+  std::string dir = dir_ + "/refused", err;
+  if (!valid_name(id)) return;
+  // Written before the outbox entry goes: a crash in between delivers the
+  // entry again and it is refused again, never lost unexplained.
+  if (!make_dir(dir, err) || !write_file_atomic(dir + "/" + id + ".json", record, true, err)) {
+    log_warn("cannot keep the refusal of " + id + ": " + err);
+    return;
+  }
+  std::vector<std::pair<long long, std::string>> kept;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* de = readdir(d)) {
+    std::string name = de->d_name;
+    if (name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
+    struct stat st;
+    if (stat((dir + "/" + name).c_str(), &st) != 0) continue;
+    kept.emplace_back((long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, name);
+  }
+  closedir(d);
+  if (kept.size() <= kRefusedKeep) return;
+  std::sort(kept.begin(), kept.end());
+  for (size_t i = 0; i + kRefusedKeep < kept.size(); ++i) unlink((dir + "/" + kept[i].second).c_str());
+}
+
+std::string Outbox::refusal(const std::string& id) {
+  std::string text, err;
+  if (!valid_name(id) || !read_file(dir_ + "/refused/" + id + ".json", text, err)) return "";
+  return text;
 }
 
 void Outbox::remove(const std::string& id) {

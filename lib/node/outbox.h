@@ -29,6 +29,13 @@ class Outbox {
   void remove(const std::string& id);
   // Every entry, oldest first.
   std::vector<OutboxEntry> load();
+  // A submission its target will never accept (it answered with an error):
+  // its record (JSON text) is kept as refused/ID.json, so that --status can
+  // say why; at most kRefusedKeep of them, the oldest dropped first.
+  void refuse(const std::string& id, const std::string& record);
+  // The refusal record of id; "" when there is none.
+  std::string refusal(const std::string& id);
+  static constexpr size_t kRefusedKeep = 1000;
 
  private:
   std::string dir_;

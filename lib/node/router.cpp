@@ -2,14 +2,48 @@
 // objects, and replies back to the tool that is waiting for them.
 #include "router.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "control_msg.h"
+#include "json_read.h"
 #include "log.h"
+#include "uvx.h"
 
 namespace jsd {
 
 using nlohmann::json;
+
+namespace {
+
+// The error of an answer from a job object ("" when it is not one).
+std::string answer_error(const std::string& body, json& j) {
+  if (!parse_json(body, j) || !j.is_object() || !j.contains("error")) return "";
+  std::string why, err;
+  return read_string(j, "error", why, err) && !why.empty() ? why : j["error"].dump();
+}
+
+// The id a tool's job call asks the status of ("" for any other call).
+std::string status_call_id(std::string_view body) {
+  if (body.find("\"status\"") == std::string_view::npos) return "";  // most calls: no parse
+  json j;
+  std::string op, id, err;
+  if (!parse_json(body, j) || !j.is_object() || !read_string(j, "op", op, err) || op != "status" ||
+      !read_string(j, "id", id, err))
+    return "";
+  return id;
+}
+
+// A submission's job name, for the record of its refusal.
+std::string job_name_of(const std::string& body) {
+  json j;
+  std::string job, err;
+  if (!parse_json(body, j) || !j.is_object()) return "";
+  if (j.contains("argv")) return "(adhoc)";
+  return read_string(j, "job", job, err) ? job : "";
+}
+
+}  // namespace
 
 void Router::tool_error(uint64_t tool, uint64_t id, const std::string& why) {
   ControlMsg m;
@@ -34,6 +68,16 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
     tools_.send(tool, encode_control(r));
     return;
   }
+  if (!p.empty() && static_cast<uint8_t>(p[0]) == static_cast<uint8_t>(ControlType::withdraw)) {
+    ControlMsg m;
+    std::string err;
+    if (!decode_control(p, m, err)) {
+      log_warn("bad message on the control socket: " + err);
+      tools_.close(tool);
+      return;
+    }
+    return withdraw(tool, m.id);
+  }
   EventView v;
   bool durable = false;
   std::string err;
@@ -52,22 +96,51 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
   }
   const Target& t = last_target_;
   uint64_t tool_id = v.id;
+  std::string status_of = v.kind == Kind::call && v.object == "job" && !durable ? status_call_id(v.body) : "";
   if (durable || t.name == node_) {
     Event ev = to_event(v);
     if (durable) return send_durable(tool, ev, t);
     ev.from = node_;
     if (ev.kind != Kind::call) return dispatch_local(ev, nullptr);
-    return dispatch_local(ev, [this, tool, tool_id](const std::string& object, std::string body, bool more) {
-      reply_to_tool(tool, {Kind::reply, tool_id, node_, node_, object, std::move(body), more});
-    });
+    return dispatch_local(
+        ev, [this, tool, tool_id, status_of, key = last_key_](const std::string& object, std::string body, bool more) {
+          if (!more && !status_of.empty()) body = with_refusal(status_of, key, std::move(body));
+          reply_to_tool(tool, {Kind::reply, tool_id, node_, node_, object, std::move(body), more});
+        });
   }
   // To a remote node: a few fields rewritten, the rest copied once, straight
   // into the queue that keeps them until the remote acknowledges them.
   v.id = ++next_event_;
   v.from = node_;
   if (!t.name.empty()) v.to = t.name;
-  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, ""};
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of};
   links_.send(last_key_, v);
+}
+
+// A tool gives up on its call tool_id (a refused link, its --timeout, a
+// signal): the call goes back out of the queue if it never left this node,
+// so that a tool told "not sent" can promise its user the job will not run.
+void Router::withdraw(uint64_t tool, uint64_t tool_id) {
+  auto answer = [this, tool, tool_id](WithdrawVerdict v) {
+    ControlMsg m;
+    m.type = ControlType::withdrawn;
+    m.id = tool_id;
+    m.verdict = v;
+    tools_.send(tool, encode_control(m));
+  };
+  auto it = std::find_if(pending_.begin(), pending_.end(), [&](const auto& kv) {
+    return kv.second.tool == tool && kv.second.tool_id == tool_id && kv.second.outbox_id.empty();
+  });
+  // Not in flight: answered already, sent to this node itself (run at once)
+  // or never sent. Only the node's record can tell what happened.
+  if (it == pending_.end()) return answer(WithdrawVerdict::unknown);
+  uint64_t event_id = it->first;
+  links_.withdraw(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
+    // Nothing can answer a call that was never sent: forget it, so that a
+    // reply claiming to be its answer goes nowhere.
+    if (dropped) pending_.erase(event_id);
+    answer(dropped ? WithdrawVerdict::not_sent : WithdrawVerdict::unknown);
+  });
 }
 
 void Router::tool_gone(uint64_t tool) {
@@ -98,7 +171,7 @@ void Router::deliver_outbox_entry(const OutboxEntry& e) {
     return;
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {0, 0, t.key(), e.id};
+  pending_[ev.id] = {0, 0, t.key(), e.id, job_name_of(e.body), ""};
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
@@ -107,17 +180,44 @@ void Router::deliver_outbox_entry(const OutboxEntry& e) {
   }
 }
 
+// Any answer ends a durable submission's stay in the outbox: an error is
+// final (a job the target does not define or allow, a malformed request),
+// and sending it again would only be refused again, forever. It is kept as
+// refused, so that --status can say why the target does not know the id.
 void Router::outbox_answered(uint64_t id, const std::string& body) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
-  std::string oid = it->second.outbox_id, to = it->second.client_key;
+  Pending p = it->second;
   pending_.erase(it);
-  durable_.remove(oid);
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("error"))
-    log_warn("durable submission " + oid + " to " + to + " refused: " + j["error"].dump());
-  else
-    log_info("durable submission " + oid + " delivered to " + to);
+  json j;
+  std::string why = answer_error(body, j);
+  if (!why.empty()) {
+    durable_.refuse(p.outbox_id, dump_json({{"id", p.outbox_id},
+                                            {"to", p.client_key},
+                                            {"job", p.job},
+                                            {"state", "refused"},
+                                            {"error", why},
+                                            {"refused", wall_time()}}));
+    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + " refused: " + printable(why));
+  } else {
+    log_info("durable submission " + p.outbox_id + " delivered to " + p.client_key);
+  }
+  durable_.remove(p.outbox_id);
+}
+
+// A status call's answer: when the target answers with an error (it does
+// not know the id) and this node kept that target's refusal of a durable
+// submission with the id, the refusal is the answer: the tool learns why
+// the job never ran there, instead of "no such job".
+std::string Router::with_refusal(const std::string& status_of, const std::string& client_key, std::string body) {
+  json j;
+  if (answer_error(body, j).empty()) return body;
+  json r;
+  std::string to;
+  if (!parse_json(durable_.refusal(status_of), r) || !r.is_object()) return body;
+  std::string err;
+  if (!read_string(r, "to", to, err) || to != client_key) return body;  // refused by another node
+  return dump_json({{"type", "refused"}, {"record", r}});
 }
 
 void Router::replay_outbox() {
@@ -179,6 +279,7 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
     if (!ev.more) pending_.erase(it);
     Event r = ev;
     r.id = p.tool_id;
+    if (!ev.more && !p.status_of.empty()) r.body = with_refusal(p.status_of, p.client_key, std::move(r.body));
     reply_to_tool(p.tool, std::move(r));
     return tools_.backlog(p.tool) > kToolHighWater ? p.tool : 0;
   }

@@ -32,6 +32,11 @@ class RouterLinks {
   // Queues ev for the link keyed client_key (a peer name or host:port),
   // starting its client if there is none; it is sent in queue order.
   virtual void send(const std::string& client_key, const EventView& ev) = 0;
+  // Takes the event event_id back out of client_key's queue if no link has
+  // carried it yet. done(true): it is out and will never be sent;
+  // done(false): it may have reached the peer, or it is not queued. done
+  // runs exactly once, at once or after a round trip to the link process.
+  virtual void withdraw(const std::string& client_key, uint64_t event_id, std::function<void(bool dropped)> done) = 0;
 };
 
 // The tools connected to the control socket, by connection number.
@@ -51,6 +56,10 @@ class DurableStore {
   virtual bool put(const OutboxEntry& e, std::string& err) = 0;
   virtual void remove(const std::string& id) = 0;
   virtual std::vector<OutboxEntry> load() = 0;
+  // Kept as refused (its target answered with an error), with its record.
+  virtual void refuse(const std::string& id, const std::string& record) = 0;
+  // The record kept by refuse(), or "".
+  virtual std::string refusal(const std::string& id) = 0;
 };
 
 // The node's own objects besides ping.
@@ -91,12 +100,16 @@ class Router {
     uint64_t tool, tool_id;
     std::string client_key;
     std::string outbox_id;  // a durable submission: removed when answered
+    std::string job;        // a durable submission: its job's name, for the refusal record
+    std::string status_of;  // a tool's job status call: the id asked about
   };
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
+  void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
   void deliver_outbox_entry(const OutboxEntry& e);
   void outbox_answered(uint64_t id, const std::string& body);
+  std::string with_refusal(const std::string& status_of, const std::string& client_key, std::string body);
   void send_remote(const std::string& client_key, const Event& ev);
   void dispatch_local(const Event& ev, ReplyFn reply);
 

@@ -151,13 +151,30 @@ sub alpha --id twice-1 -p FILE="$T/twice" beta append 2> "$T/err" || fail "secon
 grep -q "already ran there; not run again" "$T/err" || fail "duplicate not reported: $(cat "$T/err")"
 [ "$(wc -l < "$T/twice")" = 1 ] || fail "a duplicate id ran twice"
 
-# A submission that times out while the node is down does not run when it
-# arrives later, and does not use up its id: the retry runs it, once.
+# A submission that times out while the node is down is withdrawn from the
+# queue (t_notrun.sh shows it never arrives). One whose submitter could not
+# withdraw it (killed) carries its deadline: it does not run when it arrives
+# later, and does not use up its id: the retry runs it, once.
 stop_node gamma
-sub alpha -q --timeout 0.5 --id retry-1 -p FILE="$T/retry" gamma append 2> "$T/err"; rc=$?
-[ $rc = 255 ] && grep -q "no answer from gamma within 0.5 s" "$T/err" || fail "timeout while down: $rc $(cat "$T/err")"
+sub alpha -q --timeout 0.5 --id retry-0 -p FILE="$T/retry" gamma append 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "no answer from gamma within 0.5 s; the request was withdrawn" "$T/err" ||
+  fail "timeout while down: $rc $(cat "$T/err")"
+queued_for_gamma() {
+  node_cmd alpha jsd-listener --status --json |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(l["queued"] > 0 for l in d["links"] if l["peer"] == "gamma" and l["direction"] == "out") else 1)'
+}
+queued_for_gamma && fail "the withdrawn submission is still queued"
+# (long enough a --timeout to kill it while it waits: it would withdraw)
+JSD_CONFIG="$T/alpha.json" jsd-submit -q --timeout 2 --id retry-1 -p FILE="$T/retry" gamma append 2> /dev/null &
+spid=$!
+deadline=$(python3 -c 'import time; print(time.time() + 2.1)')
+wait_until "alpha queues retry-1" queued_for_gamma
+kill -KILL $spid
+wait $spid
+wait_until "retry-1's deadline passed" python3 -c 'import sys, time; sys.exit(time.time() < float(sys.argv[1]))' "$deadline"
 start_node gamma
 wait_until "gamma received the expired submission" grep -q "submission retry-1 from alpha expired before it arrived" "$T/gamma.log"
+grep -q "retry-0" "$T/gamma.log" && fail "the withdrawn submission reached gamma"
 [ -e "$T/retry" ] && fail "an expired submission ran"
 sub alpha -q --timeout 30 --id retry-1 -p FILE="$T/retry" gamma append || fail "the retry did not run"
 [ "$(wc -l < "$T/retry")" = 1 ] || fail "the retry ran $(wc -l < "$T/retry") times"

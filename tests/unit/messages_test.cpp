@@ -96,6 +96,37 @@ TEST(PipeMsg, RoundTrips) {
   every_truncation_fails<PipeMsg>(encode_pipe(ack), decode_pipe);
 }
 
+TEST(PipeMsg, WithdrawAndItsAnswerRoundTrip) {
+  PipeMsg w;
+  w.type = PipeType::withdraw;
+  w.seq = 0x0102030405060708ull;
+  PipeMsg back;
+  std::string err;
+  ASSERT_TRUE(decode_pipe(encode_pipe(w), back, err)) << err;
+  EXPECT_EQ(back.type, PipeType::withdraw);
+  EXPECT_EQ(back.seq, w.seq);
+  for (bool dropped : {true, false}) {
+    PipeMsg a;
+    a.type = PipeType::withdrawn;
+    a.seq = 9;
+    a.dropped = dropped;
+    PipeMsg b;
+    ASSERT_TRUE(decode_pipe(encode_pipe(a), b, err)) << err;
+    EXPECT_EQ(b.type, PipeType::withdrawn);
+    EXPECT_EQ(b.seq, 9u);
+    EXPECT_EQ(b.dropped, dropped);
+    every_truncation_fails<PipeMsg>(encode_pipe(a), decode_pipe);
+  }
+  every_truncation_fails<PipeMsg>(encode_pipe(w), decode_pipe);
+  // The flag is a boolean: anything else is refused, not read as "dropped".
+  PipeMsg a;
+  a.type = PipeType::withdrawn;
+  std::string wire = encode_pipe(a);
+  wire.back() = 2;
+  EXPECT_FALSE(decode_pipe(wire, back, err));
+  EXPECT_FALSE(decode_pipe(encode_pipe(w) + "x", back, err));
+}
+
 TEST(PipeMsg, UnknownStateIsRefused) {
   PipeMsg st;
   st.type = PipeType::state;
@@ -182,6 +213,38 @@ TEST(ControlMsg, RoundTrips) {
 
   for (auto* m : {&send, &error, &notice, &st, &reply})
     every_truncation_fails<ControlMsg>(encode_control(*m), decode_control);
+}
+
+TEST(ControlMsg, WithdrawAndItsVerdictsRoundTrip) {
+  ControlMsg w;
+  w.type = ControlType::withdraw;
+  w.id = 1;
+  ControlMsg back;
+  std::string err;
+  ASSERT_TRUE(decode_control(encode_control(w), back, err)) << err;
+  EXPECT_EQ(back.type, ControlType::withdraw);
+  EXPECT_EQ(back.id, 1u);
+  every_truncation_fails<ControlMsg>(encode_control(w), decode_control);
+  for (auto v : {WithdrawVerdict::not_sent, WithdrawVerdict::unknown}) {
+    ControlMsg a;
+    a.type = ControlType::withdrawn;
+    a.id = 77;
+    a.verdict = v;
+    ASSERT_TRUE(decode_control(encode_control(a), back, err)) << err;
+    EXPECT_EQ(back.type, ControlType::withdrawn);
+    EXPECT_EQ(back.id, 77u);
+    EXPECT_EQ(back.verdict, v);
+    every_truncation_fails<ControlMsg>(encode_control(a), decode_control);
+  }
+  // An unknown verdict is refused: a tool must never read "not sent" into it.
+  ControlMsg a;
+  a.type = ControlType::withdrawn;
+  std::string wire = encode_control(a);
+  for (char bad : {char(0), char(3), char(255)}) {
+    wire.back() = bad;
+    EXPECT_FALSE(decode_control(wire, back, err));
+    EXPECT_NE(err.find("verdict"), std::string::npos);
+  }
 }
 
 TEST(ControlMsg, ForeignAndUnknownMessagesAreRefused) {

@@ -21,6 +21,16 @@ struct FakeLinks : RouterLinks {
   };
   std::vector<Sent> sent;
   void send(const std::string& key, const EventView& ev) override { sent.push_back({key, to_event(ev)}); }
+  // Withdraws wait here until the test answers for the link process.
+  struct Withdraw {
+    std::string key;
+    uint64_t event_id;
+    std::function<void(bool)> done;
+  };
+  std::vector<Withdraw> withdraws;
+  void withdraw(const std::string& key, uint64_t event_id, std::function<void(bool)> done) override {
+    withdraws.push_back({key, event_id, std::move(done)});
+  }
 };
 
 struct FakeTools : RouterTools {
@@ -61,6 +71,15 @@ struct FakeDurable : DurableStore {
     std::vector<OutboxEntry> v;
     for (auto& [id, e] : entries) v.push_back(e);
     return v;
+  }
+  std::map<std::string, std::string> refused;
+  void refuse(const std::string& id, const std::string& record) override {
+    refused[id] = record;
+    log.push_back("refuse " + id);
+  }
+  std::string refusal(const std::string& id) override {
+    auto it = refused.find(id);
+    return it == refused.end() ? "" : it->second;
   }
 };
 
@@ -103,6 +122,12 @@ struct RouterTest : testing::Test {
     m.type = ControlType::send;
     m.durable = durable_flag;
     m.ev = {kind, id, "", to, object, body, false};
+    router.on_tool_msg(tool, encode_control(m));
+  }
+  void tool_withdraws(uint64_t tool, uint64_t id) {
+    ControlMsg m;
+    m.type = ControlType::withdraw;
+    m.id = id;
     router.on_tool_msg(tool, encode_control(m));
   }
   // The call the router sent to a link last: its id on the wire.
@@ -252,4 +277,114 @@ TEST_F(RouterTest, AGoneToolsRepliesGoNowhere) {
   router.tool_gone(1);
   router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "ping", "{}", false});
   EXPECT_TRUE(tools.got[1].empty());
+}
+
+TEST_F(RouterTest, AWithdrawnCallThatNeverLeftIsForgottenAndItsReplyGoesNowhere) {
+  tool_sends(1, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"x"})");
+  tool_sends(2, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"y"})");  // same tool id, other tool
+  uint64_t id = links.sent[0].ev.id;
+  tool_withdraws(1, 7);
+  // The router asks the link for exactly that call, and answers only when
+  // the link process has answered.
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  EXPECT_EQ(links.withdraws[0].key, "beta");
+  EXPECT_EQ(links.withdraws[0].event_id, id);
+  EXPECT_TRUE(tools.got[1].empty());
+  links.withdraws[0].done(true);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::withdrawn);
+  EXPECT_EQ(tools.got[1][0].id, 7u);
+  EXPECT_EQ(tools.got[1][0].verdict, WithdrawVerdict::not_sent);
+  // Whatever claims to answer the withdrawn call goes nowhere...
+  router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(tools.got[1].size(), 1u);
+  // ...and a second withdraw finds nothing in flight: only the node knows.
+  tool_withdraws(1, 7);
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_EQ(tools.got[1][1].verdict, WithdrawVerdict::unknown);
+  EXPECT_EQ(links.withdraws.size(), 1u);
+  // The other tool's call is untouched.
+  router.on_delivered("beta", 1, 2, {Kind::reply, links.sent[1].ev.id, "beta", "alpha", "job", "{}", false});
+  ASSERT_EQ(tools.got[2].size(), 1u);
+  EXPECT_EQ(tools.got[2][0].type, ControlType::reply);
+}
+
+TEST_F(RouterTest, ACallThatMayHaveLeftIsUnknownAndStillAnswered) {
+  tool_sends(1, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"x"})");
+  uint64_t id = last_wire_id();
+  tool_withdraws(1, 7);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  links.withdraws[0].done(false);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::withdrawn);
+  EXPECT_EQ(tools.got[1][0].verdict, WithdrawVerdict::unknown);
+  // It may have reached beta: its answer still goes to the tool.
+  router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(tools.got[1].size(), 2u);
+}
+
+TEST_F(RouterTest, OnlyAToolsOwnCallsInFlightCanBeWithdrawn) {
+  // Another tool's call, a durable one and a call to this node itself are
+  // not "in flight" for this tool: unknown, and no link is asked.
+  tool_sends(2, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"x"})");
+  tool_sends(1, Kind::call, 8, "beta", "job", R"({"op":"submit","id":"d1","job":"hello"})", true);
+  tool_sends(1, Kind::call, 9, "alpha", "ping", "{}");
+  tool_withdraws(1, 7);
+  tool_withdraws(1, 8);
+  tool_withdraws(1, 9);
+  EXPECT_TRUE(links.withdraws.empty());
+  ASSERT_EQ(tools.got[1].size(), 5u);  // queued_locally, ping reply, 3 verdicts
+  for (size_t i = 2; i < 5; ++i) {
+    EXPECT_EQ(tools.got[1][i].type, ControlType::withdrawn);
+    EXPECT_EQ(tools.got[1][i].verdict, WithdrawVerdict::unknown);
+  }
+  EXPECT_EQ(durable.entries.count("d1"), 1u);
+}
+
+TEST_F(RouterTest, AWithdrawAnsweredAfterTheToolLeftIsHarmless) {
+  tool_sends(1, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"x"})");
+  tool_withdraws(1, 7);
+  router.tool_gone(1);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  links.withdraws[0].done(true);  // the fake tools record it; the listener's drop it
+  EXPECT_EQ(tools.got[1].size(), 1u);
+}
+
+TEST_F(RouterTest, ADurableSubmissionTheTargetRefusesIsKeptAsRefusedNotResent) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"j4","job":"nosuch"})", true);
+  router.on_delivered(
+      "beta", 1, 1,
+      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"error":"no job 'nosuch' on beta"})", false});
+  // The refusal is on record before the entry leaves the outbox.
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put j4", "refuse j4", "remove j4"}));
+  auto r = json::parse(durable.refused["j4"]);
+  EXPECT_EQ(r["state"], "refused");
+  EXPECT_EQ(r["to"], "beta");
+  EXPECT_EQ(r["job"], "nosuch");
+  EXPECT_EQ(r["error"], "no job 'nosuch' on beta");
+  // A restart has nothing left to deliver.
+  links.sent.clear();
+  router.replay_outbox();
+  EXPECT_TRUE(links.sent.empty());
+}
+
+TEST_F(RouterTest, StatusOfARefusedIdTheTargetDoesNotKnowSaysWhy) {
+  durable.refused["j5"] = R"({"id":"j5","to":"beta","job":"nosuch","state":"refused","error":"no job 'nosuch'"})";
+  tool_sends(1, Kind::call, 1, "beta", "job", R"({"op":"status","id":"j5"})");
+  router.on_delivered(
+      "beta", 1, 1, {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"error":"no job 'j5' on beta"})", false});
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  auto a = json::parse(tools.got[1][0].ev.body);
+  EXPECT_EQ(a["type"], "refused");
+  EXPECT_EQ(a["record"]["error"], "no job 'nosuch'");
+  // The target's own record wins when it has one (the id was resubmitted).
+  tool_sends(1, Kind::call, 2, "beta", "job", R"({"op":"status","id":"j5"})");
+  std::string rec = R"({"type":"status","record":{"id":"j5","state":"exited"}})";
+  router.on_delivered("beta", 1, 2, {Kind::reply, last_wire_id(), "beta", "alpha", "job", rec, false});
+  EXPECT_EQ(tools.got[1][1].ev.body, rec);
+  // A refusal by another node is not an answer about this one.
+  tool_sends(1, Kind::call, 3, "gamma", "job", R"({"op":"status","id":"j5"})");
+  std::string none = R"({"error":"no job 'j5' on gamma"})";
+  router.on_delivered("gamma", 1, 1, {Kind::reply, last_wire_id(), "gamma", "alpha", "job", none, false});
+  EXPECT_EQ(tools.got[1][2].ev.body, none);
 }

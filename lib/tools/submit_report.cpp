@@ -1,0 +1,105 @@
+#include "submit_report.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "exit_codes.h"
+#include "json_read.h"
+#include "uvx.h"
+
+namespace jsd {
+
+using nlohmann::json;
+
+namespace {
+
+std::string fmt_time(double t) { return t > 0 ? iso_time(t) : "-"; }
+
+// Members read for printing only: a member of another type prints as absent.
+std::string str_of(const json& r, const char* key, const std::string& dflt = "") {
+  std::string s = dflt, err;
+  return read_string(r, key, s, err) ? s : dflt;
+}
+
+double num_of(const json& r, const char* key) {
+  double d = 0;
+  std::string err;
+  return read_number(r, key, -1e18, 1e18, d, err) ? d : 0;
+}
+
+}  // namespace
+
+void print_record_text(const json& r, const std::string& node, const std::string& type) {
+  std::string state = str_of(r, "state", "?"), err;
+  printf("job %s (%s) on %s: %s", str_of(r, "id").c_str(), str_of(r, "job").c_str(), node.c_str(), state.c_str());
+  int64_t status = 0;
+  if (r.contains("exit_status") && read_int(r, "exit_status", 0, 255, status, err))
+    printf(", exit status %d", int(status));
+  printf("\n  submitted %s by %s, started %s, ended %s\n", fmt_time(num_of(r, "submitted")).c_str(),
+         str_of(r, "from").c_str(), fmt_time(num_of(r, "started")).c_str(), fmt_time(num_of(r, "ended")).c_str());
+  if (r.contains("error")) printf("  error: %s\n", str_of(r, "error", r["error"].dump()).c_str());
+  if (type == "cancel")
+    printf("  %s\n", state == "running"     ? "cancelling: SIGTERM sent to its process group"
+                     : state == "cancelled" ? "cancelled"
+                                            : "not running: nothing to cancel");
+}
+
+void print_end_notes(const json& r, const std::string& node, const std::string& id, bool quiet, bool interrupted) {
+  std::string state = str_of(r, "state"), err;
+  int64_t sig = 0;
+  if (state == "failed")
+    fprintf(stderr, "jsd-submit: %s: %s\n", node.c_str(), str_of(r, "error", "the job could not start").c_str());
+  else if (quiet)
+    return;
+  else if (state == "timeout")
+    fprintf(stderr, "jsd-submit: %s: job %s ended by its timeout_s\n", node.c_str(), id.c_str());
+  else if (r.contains("signal") && !interrupted && read_int(r, "signal", 0, 255, sig, err))
+    fprintf(stderr, "jsd-submit: %s: job %s killed by signal %d\n", node.c_str(), id.c_str(), int(sig));
+}
+
+json end_json(const json& r, const std::string& id, const std::string& node, const std::string& job, double submitted,
+              bool duplicate) {
+  int64_t status = 255;
+  std::string err;
+  read_int(r, "exit_status", 0, 255, status, err);
+  json out = {{"id", id},
+              {"node", node},
+              {"job", str_of(r, "job", job)},
+              {"state", str_of(r, "state", "?")},
+              {"exit_status", status},
+              {"submitted", r.contains("submitted") ? num_of(r, "submitted") : submitted},
+              {"started", num_of(r, "started")},
+              {"ended", num_of(r, "ended")},
+              {"duration_s", num_of(r, "duration_s")},
+              {"wall_s", wall_time() - submitted},
+              {"duplicate", duplicate}};
+  for (const char* k : {"exit_code", "signal", "error"})
+    if (r.contains(k)) out[k] = r[k];
+  return out;
+}
+
+int print_query_answer(const json& r, const std::string& node, const std::string& type, bool as_json) {
+  if (as_json)
+    std::cout << dump_json(r) << std::endl;
+  else if (type == "refused")
+    print_refusal_text(r, node);
+  else
+    print_record_text(r, node, type);
+  return type == "refused" ? kExitJsdFailure : kExitOk;
+}
+
+json queued_json(const std::string& id, const std::string& node, const std::string& job, double submitted) {
+  return {{"id", id}, {"node", node}, {"job", job}, {"state", "queued"}, {"submitted", submitted}};
+}
+
+json unknown_json(const std::string& id, const std::string& node, const std::string& job, double submitted) {
+  return {{"id", id}, {"node", node}, {"job", job}, {"state", "unknown"}, {"submitted", submitted}};
+}
+
+void print_refusal_text(const json& r, const std::string& node) {
+  printf("job %s (%s) to %s: refused, never run\n  refused %s\n  error: %s\n", str_of(r, "id").c_str(),
+         str_of(r, "job", "?").c_str(), node.c_str(), fmt_time(num_of(r, "refused")).c_str(),
+         str_of(r, "error", "refused").c_str());
+}
+
+}  // namespace jsd

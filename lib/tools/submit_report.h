@@ -1,0 +1,39 @@
+// What jsd-submit prints about a job: a record as text (--status,
+// --cancel), and the one-line JSON objects of --json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace jsd {
+
+// type: "status" or "cancel" (which adds what the cancel did).
+void print_record_text(const nlohmann::json& r, const std::string& node, const std::string& type);
+
+// The answer to --status or --cancel, a record (type "status", "cancel")
+// or this node's refusal ("refused"), as text or JSON; returns the exit
+// status (255 for a refusal: the job never ran).
+int print_query_answer(const nlohmann::json& r, const std::string& node, const std::string& type, bool json);
+
+// The --json object of a --no-wait submission, stored on this node.
+nlohmann::json queued_json(const std::string& id, const std::string& node, const std::string& job, double submitted);
+
+// The notes on standard error about a job that ended (a timeout, a
+// signal, not after we were interrupted ourselves); a job that failed to
+// start is reported even with -q.
+void print_end_notes(const nlohmann::json& r, const std::string& node, const std::string& id, bool quiet,
+                     bool interrupted);
+
+// The --json object of a submission whose job ended (or had ended).
+nlohmann::json end_json(const nlohmann::json& r, const std::string& id, const std::string& node, const std::string& job,
+                        double submitted, bool duplicate);
+
+// A submission that jsd-submit gave up on and that may have reached its
+// node: "state": "unknown", with the id to query.
+nlohmann::json unknown_json(const std::string& id, const std::string& node, const std::string& job, double submitted);
+
+// A submission this node recorded as refused by its target (a durable one
+// that the target can never accept): the text of --status.
+void print_refusal_text(const nlohmann::json& r, const std::string& node);
+
+}  // namespace jsd
