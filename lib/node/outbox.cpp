@@ -104,6 +104,12 @@ std::vector<OutboxEntry> Outbox::load() {
       log_warn("ignoring unreadable outbox entry " + path + ": " + why);
       continue;
     }
+    // remove() goes by id: an entry filed under another name would be
+    // delivered again at every start.
+    if (name != e.id + ".json") {
+      log_warn("ignoring outbox entry " + path + ": it holds submission '" + e.id + "'");
+      continue;
+    }
     struct stat st;
     long long t = stat(path.c_str(), &st) == 0 ? (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
     found.emplace_back(t, e);

@@ -27,13 +27,26 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
     std::cout << j.dump() << "\n";
     return kExitOk;
   }
-  printf("node %s (pid %d) listening on %s since %s\n", j["node"].get<std::string>().c_str(), j["pid"].get<int>(),
-         j["listen"].get<std::string>().c_str(), j["since"].get<std::string>().c_str());
+  // Read field by field with defaults: a listener of another version (or a
+  // broken one) gets a partial table, never an exception.
+  auto str = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string("-");
+  };
+  auto num = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_number_integer() ? it->get<long long>() : 0LL;
+  };
+  printf("node %s (pid %lld) listening on %s since %s\n", str(j, "node").c_str(), num(j, "pid"),
+         str(j, "listen").c_str(), str(j, "since").c_str());
   printf("%-16s %-4s %-28s %-8s %-11s %6s  %s\n", "PEER", "DIR", "PROCESS", "PID", "STATE", "QUEUED", "SINCE");
-  for (auto& l : j["links"]) {
-    printf("%-16s %-4s %-28s %-8d %-11s %6zu  %s\n", l["peer"].get<std::string>().c_str(),
-           l["direction"].get<std::string>().c_str(), l["process"].get<std::string>().c_str(), l["pid"].get<int>(),
-           l["state"].get<std::string>().c_str(), l["queued"].get<size_t>(), l["since"].get<std::string>().c_str());
+  auto links = j.find("links");
+  if (links == j.end() || !links->is_array()) return kExitOk;
+  for (auto& l : *links) {
+    if (!l.is_object()) continue;
+    printf("%-16s %-4s %-28s %-8lld %-11s %6lld  %s\n", str(l, "peer").c_str(), str(l, "direction").c_str(),
+           str(l, "process").c_str(), num(l, "pid"), str(l, "state").c_str(), num(l, "queued"),
+           str(l, "since").c_str());
   }
   return kExitOk;
 }

@@ -51,7 +51,13 @@ cleanup() {
     FAILED=1
     rc=1
   fi
-  if [ "$FAILED" = 0 ]; then rm -rf "$T"; else echo "(test files kept in $T)" >&2; fi
+  # The logs were printed; the files stay only when asked (JSD_TEST_KEEP=1),
+  # so failed runs do not pile up in /tmp.
+  if [ "$FAILED" != 0 ] && [ "${JSD_TEST_KEEP:-}" = 1 ]; then
+    echo "(test files kept in $T)" >&2
+  else
+    rm -rf "$T"
+  fi
   exit $rc
 }
 trap cleanup EXIT
