@@ -27,10 +27,10 @@ int main(int argc, char** argv) {
     return jsd::kExitStartupError;
   }
   jsd::ClientOptions o;
-  if (!jsd::cli_load_config("jsd-client", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
-    return jsd::kExitStartupError;
+  std::string config_path = r.count("config") ? r["config"].as<std::string>() : std::string();
   o.remote = r["remote"].as<std::string>();
-  if (r.count("check-config")) return jsd::check_config_and_print("jsd-client", o.cfg, o.remote, true);
+  if (r.count("check-config")) return jsd::check_config({"jsd-client", config_path, o.remote, true, false});
+  if (!jsd::cli_load_config("jsd-client", config_path, o.cfg)) return jsd::kExitStartupError;
   if (r.count("address")) o.address = r["address"].as<std::string>();
   o.instance = std::strtoull(r["instance"].as<std::string>().c_str(), nullptr, 16);
   return jsd::run_queue_client(o);

@@ -14,12 +14,13 @@ int main(int argc, char** argv) {
                         "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"
                         "jsd-queue-server per peer and a jsd-client per remote node.\n");
   opts.custom_help(
-      "[-f FILE] [--check-config | --status [--json] | --gen-key FILE | --public-key FILE | --gen-psk FILE |\n"
+      "[-f FILE] [--check-config [-q] | --status [--json] | --gen-key FILE | --public-key FILE | --gen-psk FILE |\n"
       "       --gen-ca FILE | --sign-cert CA_FILE --name NAME [--groups G,...] [--days N] PUBLIC_KEY] [--ready-fd FD]");
   jsd::cli_common_options(opts);
   opts.add_options()(
       "t,check-config",
-      "check the configuration (keys, certificate, allow lists too), print it with defaults filled in, and exit")(
+      "check the configuration (keys, certificate, allow lists, jobs' cwd too), print it with defaults filled in, and "
+      "exit")("q,quiet", "with --check-config: print only the mistakes")(
       "gen-key", "write a new node private key to FILE (mode 0600), print its public key and exit",
       cxxopts::value<std::string>(), "FILE")(
       "public-key", "print the public key of the node private key in FILE and exit", cxxopts::value<std::string>(),
@@ -70,10 +71,10 @@ int main(int argc, char** argv) {
     if (signing) k.subject_key = extra[0];
     return jsd::run_keytool(k);
   }
+  std::string config_path = r.count("config") ? r["config"].as<std::string>() : std::string();
+  if (r.count("check-config")) return jsd::check_config({"jsd-listener", config_path, "", true, r.count("quiet") > 0});
   jsd::ListenerOptions o;
-  if (!jsd::cli_load_config("jsd-listener", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
-    return jsd::kExitStartupError;
-  if (r.count("check-config")) return jsd::check_config_and_print("jsd-listener", o.cfg, "", true);
+  if (!jsd::cli_load_config("jsd-listener", config_path, o.cfg)) return jsd::kExitStartupError;
   if (r.count("status")) return jsd::print_status(o.cfg, r.count("json") > 0, "jsd-listener");
   if (r.count("ready-fd")) o.ready_fd = r["ready-fd"].as<int>();
   return jsd::run_listener(o);

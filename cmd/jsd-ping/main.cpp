@@ -12,11 +12,12 @@ int main(int argc, char** argv) {
   opts.custom_help("[-c COUNT] [-i INTERVAL] [-s SIZE] [-W TIMEOUT] [-q] [--json] [-f FILE]");
   opts.positional_help("NODE [OBJECT]");
   jsd::cli_common_options(opts);
-  opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)",
-                     cxxopts::value<long>()->default_value("0"),
-                     "COUNT")("i,interval", "seconds between calls; 0: the next call as soon as a reply arrives",
-                              cxxopts::value<double>()->default_value("1"), "INTERVAL")(
-      "s,size", "body size in bytes", cxxopts::value<size_t>()->default_value("0"), "SIZE")(
+  // No default_value where the help names the default itself: cxxopts
+  // would append "(default: 0)" to "(default: until interrupted)".
+  opts.add_options()("c,count", "stop after COUNT calls (default: until interrupted)", cxxopts::value<long>(), "COUNT")(
+      "i,interval", "seconds between calls; 0: the next call as soon as a reply arrives",
+      cxxopts::value<double>()->default_value("1"),
+      "INTERVAL")("s,size", "body size in bytes", cxxopts::value<size_t>()->default_value("0"), "SIZE")(
       "W,timeout", "seconds to wait for replies after the last call", cxxopts::value<double>()->default_value("10"),
       "TIMEOUT")("q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
       "args", "NODE [OBJECT]", cxxopts::value<std::vector<std::string>>());
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
   }
   o.node = args[0];
   if (args.size() == 2) o.object = args[1];
-  o.count = r["count"].as<long>();
+  o.count = r.count("count") ? r["count"].as<long>() : 0;
   o.interval_s = r["interval"].as<double>();
   o.timeout_s = r["timeout"].as<double>();
   o.json = r.count("json") > 0;

@@ -24,10 +24,9 @@ int main(int argc, char** argv) {
     return jsd::kExitStartupError;
   }
   jsd::ServerOptions o;
-  if (!jsd::cli_load_config("jsd-queue-server", (r.count("config") ? r["config"].as<std::string>() : std::string()),
-                            o.cfg))
-    return jsd::kExitStartupError;
+  std::string config_path = r.count("config") ? r["config"].as<std::string>() : std::string();
+  if (r.count("check-config")) return jsd::check_config({"jsd-queue-server", config_path, "", false, false});
+  if (!jsd::cli_load_config("jsd-queue-server", config_path, o.cfg)) return jsd::kExitStartupError;
   o.peer = r["peer"].as<std::string>();
-  if (r.count("check-config")) return jsd::check_config_and_print("jsd-queue-server", o.cfg, "", false);
   return jsd::run_queue_server(o);
 }

@@ -7,6 +7,10 @@
 
 #include "config.h"
 
+// Each argument is one value, commas and all (see CMakeLists.txt): a
+// parameter value may hold any character but NUL (jsd-submit(1)).
+static_assert(CXXOPTS_VECTOR_DELIMITER == '\0', "build with -DCXXOPTS_VECTOR_DELIMITER='\\0'");
+
 namespace jsd {
 
 // Loads --config FILE (or $JSD_CONFIG, /etc/jsd/jsd.conf, the embedded

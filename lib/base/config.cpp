@@ -80,8 +80,9 @@ Config default_config() {
   return c;
 }
 
-bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors) {
+bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors, bool* json_read) {
   out = default_config();
+  if (json_read) *json_read = false;
   std::string path = explicit_path;
   bool must_exist = !path.empty();
   if (path.empty()) {
@@ -93,7 +94,10 @@ bool load_config(const std::string& explicit_path, Config& out, std::vector<std:
       must_exist = true;
     }
   }
-  if (path.empty()) return true;
+  if (path.empty()) {
+    if (json_read) *json_read = true;  // the embedded defaults
+    return true;
+  }
   std::ifstream f(path);
   if (!f) {
     if (must_exist) errors.push_back(path + ": cannot open: " + std::string(strerror(errno)));
@@ -103,6 +107,7 @@ bool load_config(const std::string& explicit_path, Config& out, std::vector<std:
   ss << f.rdbuf();
   std::vector<std::string> errs;
   bool ok = parse_config_text(ss.str(), out, errs);
+  if (json_read) *json_read = json::accept(ss.str());
   for (auto& e : errs) errors.push_back(path + ": " + e);
   if (path[0] == '/')
     out.path = path;

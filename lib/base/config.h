@@ -76,8 +76,11 @@ Config default_config();
 
 // Picks the file: explicit path, else $JSD_CONFIG, else /etc/jsd/jsd.conf if
 // it exists, else none (embedded defaults). Returns false with one message
-// per mistake in errors.
-bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors);
+// per mistake in errors. json_read (when given) tells whether out holds what
+// the file says, mistakes in its keys aside (the file was JSON), or the
+// embedded defaults: whether it is worth checking further (-t).
+bool load_config(const std::string& explicit_path, Config& out, std::vector<std::string>& errors,
+                 bool* json_read = nullptr);
 // The text of a configuration file (JSON) onto out. Never throws: a value of
 // the wrong type, out of range or not representable (1e1100) is one message
 // naming its key.

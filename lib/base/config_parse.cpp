@@ -137,6 +137,8 @@ void parse_job(const std::string& name, const json& j, JobDef& d, Errors& errors
         std::string val;
         if (ek.find('\0') != std::string::npos || ek.find('=') != std::string::npos || ek.empty())
           errors.push_back(k + ".env: '" + nm(ek) + "' is not a variable name");
+        else if (ek.rfind("JSD_", 0) == 0)  // the job would silently get jsd's value instead (job_run.cpp)
+          errors.push_back(k + ".env: '" + nm(ek) + "' is reserved: jsd sets the JSD_* variables itself");
         else if (get_string(ev, k + ".env." + nm(ek), val, errors))
           d.env[ek] = val;
       }

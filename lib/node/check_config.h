@@ -2,14 +2,30 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config.h"
 
 namespace jsd {
 
-// -t / --check-config: prints the effective configuration as JSON; checks
-// the key file when need_key, and that remote resolves when given. Returns
-// the exit code (0, or 1 with one "prog: error: ..." line).
-int check_config_and_print(const std::string& prog, const Config& cfg, const std::string& remote, bool need_key);
+struct CheckConfigOptions {
+  std::string prog;         // for the "prog: error: ..." lines
+  std::string config_path;  // -f FILE ("": $JSD_CONFIG, /etc/jsd/jsd.conf, the defaults)
+  std::string remote;       // jsd-client: REMOTE must resolve
+  bool need_key = false;    // the key file, psk, certificate and pinned keys too
+  bool quiet = false;       // -q: print nothing when the configuration is fine
+};
+
+// -t / --check-config: reads the configuration and reports every mistake in
+// one pass, one "prog: error: ..." line each: the file's keys, then (when the
+// file was JSON) REMOTE, the keys and certificate (need_key) and each job's
+// cwd. Prints the effective configuration as JSON (unless quiet) when the
+// file's keys are right. Returns the exit code: 0, or 1 (kExitStartupError)
+// after any mistake.
+int check_config(const CheckConfigOptions& o);
+
+// The mistakes -t finds beyond the file's own keys: REMOTE, the trust
+// material (need_key) and the jobs' working directories.
+void check_config_extra(const Config& cfg, const std::string& remote, bool need_key, std::vector<std::string>& errors);
 
 }  // namespace jsd

@@ -24,6 +24,7 @@ json JobRecord::to_json() const {
             {"state", state},
             {"pid", pid},
             {"submitted", submitted},
+            {"accepted", accepted},
             {"started", started},
             {"ended", ended},
             {"durable", durable},
@@ -63,6 +64,7 @@ bool JobRecord::from_json(const json& j, JobRecord& r, std::string& err) {
             read_string(j, "from", r.from, err, Need::kRequired) &&
             read_string(j, "state", r.state, err, Need::kRequired) && read_int(j, "pid", 0, INT_MAX, pid, err) &&
             read_number(j, "submitted", 0, kLatest, r.submitted, err) &&
+            read_number(j, "accepted", 0, kLatest, r.accepted, err) &&
             read_number(j, "started", 0, kLatest, r.started, err) &&
             read_number(j, "ended", 0, kLatest, r.ended, err) && read_bool(j, "durable", r.durable, err) &&
             read_string_map(j, "params", r.params, err) && read_strings(j, "argv", r.argv, err) &&

@@ -18,7 +18,10 @@ struct JobRecord {
   std::map<std::string, std::string> params;
   bool durable = false;
   int pid = 0;
-  double submitted = 0, started = 0, ended = 0;
+  // submitted: when its submitter submitted it (by that node's clock, and
+  // never after accepted); accepted: when this node took it in (a --no-wait
+  // submission waits in its sender's outbox while the link is down).
+  double submitted = 0, accepted = 0, started = 0, ended = 0;
   int exit_code = -1;  // when the job exited
   int signal = 0;      // when a signal ended it
   std::string error;   // why it failed to start

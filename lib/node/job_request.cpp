@@ -84,6 +84,9 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
       return malformed(err, "\"expires\" must be a number");
     req.has_expires = true;
   }
+  // Seconds since the epoch, 1970 to the year 5000 (as in records).
+  if (j.contains("submitted") && !read_number(j, "submitted", 0, 95617584000.0, req.submitted, why))
+    return malformed(err, "\"submitted\" must be a time in seconds since the epoch");
   if (op == "submit") {
     req.op = JobRequest::Op::kSubmit;
     return parse_submission(j, req, err);

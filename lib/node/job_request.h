@@ -23,6 +23,9 @@ struct JobRequest {
   bool stream = true;  // reply with the output and the end, not only "accepted"
   bool has_expires = false;
   double expires = 0;  // seconds since the epoch: the submitter gives up then
+  // When the submitter submitted it, by its clock (a --no-wait submission
+  // may reach the node much later); 0 when the request does not say.
+  double submitted = 0;
 };
 
 // False, with the error to send back, for a request that is not one: not a

@@ -166,10 +166,13 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why) {
 void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
   JobRecord r;
   r.from = from;
-  r.submitted = clock_.wall_time();
+  r.accepted = clock_.wall_time();
+  // The submitter's time, unless it says nothing or its clock is ahead of
+  // ours: a record never claims a submission after it arrived.
+  r.submitted = req.submitted > 0 && req.submitted < r.accepted ? req.submitted : r.accepted;
   r.id = req.id;
   r.durable = req.durable;
-  if (req.has_expires && r.submitted > req.expires) {
+  if (req.has_expires && r.accepted > req.expires) {
     log_info("submission " + r.id + " from " + from + " expired before it arrived; not run");
     return reply(
         "job",
@@ -213,7 +216,7 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
 JobRecord* JobRunner::own_record(const std::string& from, const JobRequest& req, ReplyFn& reply) {
   JobRecord* r = store_.find(req.id);
   if (!r)
-    reply("job", job_error_body("no job '" + req.id + "' on " + cfg_.node), false);
+    reply("job", job_error_body("no submission with id '" + req.id + "' on " + cfg_.node), false);
   else if (r->from != from && from != cfg_.node)
     reply("job", job_error_body("job " + req.id + " was not submitted by " + from), false);
   else

@@ -19,6 +19,7 @@
 #include "exit_codes.h"
 #include "jobs.h"
 #include "jsd_version.h"
+#include "libexec.h"
 #include "link_clients.h"
 #include "link_servers.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 #include "outbox.h"
 #include "peers.h"
 #include "router.h"
+#include "sd_notify.h"
 #include "trust.h"
 
 namespace jsd {
@@ -95,8 +97,12 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   // ClientEvents
   void link_state(const std::string& key, LinkState state, const std::string& detail) override {
     router_.on_link_state(key, state, detail);
+    tell_manager("");
   }
-  void child_gone() override { maybe_finish_shutdown(); }
+  void child_gone() override {
+    tell_manager("");
+    maybe_finish_shutdown();
+  }
   // ServerEvents
   bool joined(const std::string& peer, const LinkClaim& claim) override;
   uint64_t delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev) override {
@@ -104,6 +110,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   }
   size_t tool_backlog(uint64_t tool) const override { return backlog(tool); }
   void link_up(const std::string& peer) override {
+    tell_manager("");
     std::string key = peers_.client_key_for(peer);
     if (!key.empty() && !stopping_) clients_.ensure(key);
   }
@@ -129,8 +136,11 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   bool open_control_socket(std::string& err);
   void on_control_connection(int status);
   void maybe_finish_shutdown();
+  void tell_manager(const std::string& state);
 
   uv_loop_t* loop_;
+  SdNotify notify_ = SdNotify::from_env();  // systemd's Type=notify (sd_notify.h)
+  bool notify_failed_ = false;
   ListenerOptions o_;
   const Config& cfg_;
   uint64_t instance_ = 0;
@@ -157,11 +167,6 @@ uint64_t random_instance() {
   uint64_t v;
   randombytes_buf(&v, sizeof v);
   return v;
-}
-
-std::string libexec_dir() {
-  const char* d = getenv("JSD_LIBEXEC_DIR");
-  return d && *d ? d : self_dir();
 }
 
 Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust)
@@ -218,6 +223,7 @@ int Listener::start() {
     (void)n;  // nobody to tell if the reader is gone
     ::close(o_.ready_fd);
   }
+  tell_manager("READY=1\n");
   return kExitOk;
 }
 
@@ -309,9 +315,31 @@ std::string Listener::status() {
   return dump_json(j);
 }
 
+// The service manager (systemd, Type=notify) learns that the node answers
+// (READY=1), that it stops (STOPPING=1), and how many links are up, which
+// `systemctl status` shows. Not run by one: nothing happens.
+void Listener::tell_manager(const std::string& state) {
+  if (!notify_.enabled()) return;
+  size_t up = 0, all = 0;
+  auto count = [&](const nlohmann::json& links) {
+    for (auto& l : links) {
+      ++all;
+      up += l.value("state", "") == "up";
+    }
+  };
+  count(clients_.links_json());
+  count(servers_.links_json());
+  std::string err;
+  if (!notify_.send(state + "STATUS=" + std::to_string(up) + " of " + std::to_string(all) + " links up", err) &&
+      !notify_failed_)
+    log_warn(err + " (said once)");
+  notify_failed_ = notify_failed_ || !err.empty();
+}
+
 void Listener::shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
+  tell_manager("STOPPING=1\n");
   log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
   port_.close();
   if (control_) {

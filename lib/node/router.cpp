@@ -144,8 +144,16 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
 }
 
 void Router::tool_gone(uint64_t tool) {
-  for (auto it = pending_.begin(); it != pending_.end();)
-    it = it->second.tool == tool && it->second.outbox_id.empty() ? pending_.erase(it) : std::next(it);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.tool != tool) {
+      ++it;
+    } else if (it->second.outbox_id.empty()) {
+      it = pending_.erase(it);
+    } else {  // a durable submission stays; nobody waits for its answer
+      it->second.tool = 0;
+      ++it;
+    }
+  }
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
@@ -158,20 +166,38 @@ void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
   OutboxEntry e{id, t.key(), ev.object, ev.body};
   std::string err;
   if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
-  reply_to_tool(
-      tool, {Kind::reply, ev.id, node_, node_, ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}), false});
-  deliver_outbox_entry(e);
+  // When the target can answer soon (its link is up, or it is this node),
+  // the tool waits for the answer (bounded, on its side): a refusal is then
+  // an error it can report, not only a line in this node's log. Otherwise
+  // "queued" is all there is to say until the link comes up.
+  bool wait = t.name == node_ || up_.count(t.key()) > 0;
+  reply_to_tool(tool, {Kind::reply, ev.id, node_, node_, ev.object,
+                       dump_json({{"type", "queued_locally"}, {"id", id}, {"waiting", wait}}), wait});
+  if (wait)
+    deliver_outbox_entry(e, tool, ev.id);
+  else
+    deliver_outbox_entry(e);
 }
 
-void Router::deliver_outbox_entry(const OutboxEntry& e) {
+// The tool that waits for a durable submission's answer hears that it will
+// not come soon (the link went down): its submission stays queued here.
+void Router::stop_waiting(Pending& p) {
+  if (p.tool == 0) return;
+  reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job",
+                         dump_json({{"type", "queued_locally"}, {"id", p.outbox_id}, {"waiting", false}}), false});
+  p.tool = 0;
+}
+
+void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t tool_id) {
   Target t;
   std::string err;
   if (!peers_.resolve(e.to, t, err)) {
     log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
-    return;
+    Pending p{tool, tool_id, e.to, e.id, "", ""};
+    return stop_waiting(p);
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {0, 0, t.key(), e.id, job_name_of(e.body), ""};
+  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), ""};
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
@@ -203,6 +229,9 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
     log_info("durable submission " + p.outbox_id + " delivered to " + p.client_key);
   }
   durable_.remove(p.outbox_id);
+  // The waiting tool gets the target's answer as it is: accepted (with the
+  // record), a duplicate, or the error that refused it.
+  if (p.tool != 0) reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job", body, false});
 }
 
 // A status call's answer: when the target answers with an error (it does
@@ -229,7 +258,13 @@ void Router::replay_outbox() {
 void Router::send_remote(const std::string& key, const Event& ev) { links_.send(key, view_of(ev)); }
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
+  if (state == LinkState::up)
+    up_.insert(key);
+  else
+    up_.erase(key);
   if (state == LinkState::up || state == LinkState::connecting) return;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && !p.outbox_id.empty()) stop_waiting(p);
   // Tell every tool waiting on this node, once per tool: a refusal is final
   // for them, "down" is news while the events wait.
   std::map<uint64_t, uint64_t> told;

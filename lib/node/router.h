@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,6 +98,8 @@ class Router {
 
  private:
   struct Pending {
+    // A durable submission's tool (jsd-submit --no-wait) when it waits for
+    // the target's answer; 0 when nobody waits.
     uint64_t tool, tool_id;
     std::string client_key;
     std::string outbox_id;  // a durable submission: removed when answered
@@ -107,7 +110,8 @@ class Router {
   void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
-  void deliver_outbox_entry(const OutboxEntry& e);
+  void deliver_outbox_entry(const OutboxEntry& e, uint64_t tool = 0, uint64_t tool_id = 0);
+  void stop_waiting(Pending& p);
   void outbox_answered(uint64_t id, const std::string& body);
   std::string with_refusal(const std::string& status_of, const std::string& client_key, std::string body);
   void send_remote(const std::string& client_key, const Event& ev);
@@ -125,6 +129,7 @@ class Router {
   std::string last_to_;  // a burst of events mostly goes to one node
   Target last_target_;
   std::string last_key_;
+  std::set<std::string> up_;  // client keys whose link is up
 };
 
 }  // namespace jsd

@@ -18,6 +18,10 @@ namespace {
 
 using nlohmann::json;
 
+// Milliseconds to the microsecond, what the clock can honestly tell: 3.496,
+// not 3.4962060000000004 (the JSON shows the shortest form of the double).
+double to_us(double ms) { return std::round(ms * 1000) / 1000; }
+
 class Pinger {
  public:
   Pinger(uv_loop_t* loop, const PingOptions& o)
@@ -147,10 +151,15 @@ class Pinger {
     if (!failed_) {
       if (o_.json) {
         json replies = json::array();
-        for (auto& [seq, r] : rtts_) replies.push_back({{"seq", seq}, {"rtt_ms", r}});
-        json j = {{"node", o_.node},  {"object", o_.object}, {"sent", sent_},     {"received", n},
-                  {"lost_pct", lost}, {"time_ms", total_ms}, {"replies", replies}};
-        if (n) j["rtt_ms"] = {{"min", mn}, {"avg", avg}, {"max", mx}, {"mdev", mdev}};
+        for (auto& [seq, r] : rtts_) replies.push_back({{"seq", seq}, {"rtt_ms", to_us(r)}});
+        json j = {{"node", o_.node},
+                  {"object", o_.object},
+                  {"sent", sent_},
+                  {"received", n},
+                  {"lost_pct", std::round(lost * 1000) / 1000},
+                  {"time_ms", to_us(total_ms)},
+                  {"replies", replies}};
+        if (n) j["rtt_ms"] = {{"min", to_us(mn)}, {"avg", to_us(avg)}, {"max", to_us(mx)}, {"mdev", to_us(mdev)}};
         std::cout << j.dump() << std::endl;
       } else {
         printf("%s--- %s jsd-ping statistics ---\n", o_.quiet ? "" : "\n", o_.node.c_str());

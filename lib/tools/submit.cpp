@@ -58,6 +58,8 @@ class Submitter : public SubmitSession {
       else
         body["argv"] = o_.argv;
       submitted_ = wall_time();
+      // The node records it: a --no-wait submission may reach it much later.
+      body["submitted"] = submitted_;
       // A submission that arrives after we gave up must not run (and must
       // not use up its id, so that a retry with --id runs it).
       if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = submitted_ + o_.timeout_s;
@@ -139,6 +141,7 @@ class Submitter : public SubmitSession {
 
   void on_exit() override {
     grace_.stop();
+    accept_wait_.stop();
     watchdog_.stop();
     settle_.stop();
   }
@@ -216,11 +219,18 @@ class Submitter : public SubmitSession {
     if (j.contains("error"))
       return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
     if (type == "queued_locally") {  // --no-wait: on this node's disk
-      if (o_.json)
-        std::cout << dump_json(queued_json(id_, o_.node, job_name(), submitted_)) << std::endl;
-      else
-        std::cout << id_ << std::endl;
-      return exit_with(kExitOk);
+      if (j.value("waiting", false)) return await_acceptance();
+      if (accept_wait_.active() && !o_.quiet)
+        fprintf(stderr, "jsd-submit: %s: the link went down; job %s stays queued on this node\n", o_.node.c_str(),
+                id_.c_str());
+      return queued("queued");
+    }
+    if (o_.no_wait && (type == "accepted" || type == "duplicate")) {
+      const json& r = j.contains("record") && j["record"].is_object() ? j["record"] : json::object();
+      if (type == "duplicate" && !o_.quiet)
+        fprintf(stderr, "jsd-submit: %s: job id %s is already known there (%s); not run again\n", o_.node.c_str(),
+                id_.c_str(), r.value("state", "?").c_str());
+      return queued(r.value("state", "queued"));
     }
     if (type == "queued") {
       queued_ = true;
@@ -266,6 +276,34 @@ class Submitter : public SubmitSession {
 
   std::string job_name() const { return o_.argv.empty() ? o_.job : "(adhoc)"; }
 
+  // --no-wait with the link up: the node's answer is a moment away, so wait
+  // for it (a refusal exits 255 in on_control), but not for long: the
+  // submission is safe on this node's disk already.
+  void await_acceptance() {
+    timer_.stop();  // --timeout no longer applies: nothing can be lost now
+    double bound_s = o_.timeout_s > 0 ? std::min(o_.timeout_s, kAcceptWaitS) : kAcceptWaitS;
+    accept_wait_.start(uint64_t(bound_s * 1000), [this] {
+      if (!o_.quiet)
+        fprintf(stderr,
+                "jsd-submit: %s has not answered yet; job %s stays queued on this node (jsd-submit --status %s %s)\n",
+                o_.node.c_str(), id_.c_str(), id_.c_str(), o_.node.c_str());
+      queued("queued");
+    });
+  }
+
+  // --no-wait is done: the id (or the JSON object) on stdout, exit 0.
+  void queued(const std::string& state) {
+    accept_wait_.stop();
+    if (o_.json) {
+      json q = queued_json(id_, o_.node, job_name(), submitted_);
+      q["state"] = state;
+      std::cout << dump_json(q) << std::endl;
+    } else {
+      std::cout << id_ << std::endl;
+    }
+    exit_with(kExitOk);
+  }
+
   void on_record(const std::string& type, const json& r) {
     std::string state = r.value("state", "?");
     int status = r.value("exit_status", kExitJobLost);
@@ -284,7 +322,8 @@ class Submitter : public SubmitSession {
   }
 
   static constexpr uint64_t kWatchMs = 15000;
-  Timer grace_, watchdog_{loop_};
+  static constexpr double kAcceptWaitS = 10;  // --no-wait: the longest wait for an up link's answer
+  Timer grace_, watchdog_{loop_}, accept_wait_{loop_};
   Settle settle_;
   std::string id_, last_note_, why_;  // why_: why we gave up
   int give_up_code_ = kExitJsdFailure;

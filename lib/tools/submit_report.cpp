@@ -35,8 +35,11 @@ void print_record_text(const json& r, const std::string& node, const std::string
   int64_t status = 0;
   if (r.contains("exit_status") && read_int(r, "exit_status", 0, 255, status, err))
     printf(", exit status %d", int(status));
-  printf("\n  submitted %s by %s, started %s, ended %s\n", fmt_time(num_of(r, "submitted")).c_str(),
-         str_of(r, "from").c_str(), fmt_time(num_of(r, "started")).c_str(), fmt_time(num_of(r, "ended")).c_str());
+  printf("\n  submitted %s by %s", fmt_time(num_of(r, "submitted")).c_str(), str_of(r, "from").c_str());
+  // A --no-wait submission that waited for its link: when it arrived too.
+  if (double acc = num_of(r, "accepted"); acc - num_of(r, "submitted") >= 1)
+    printf(", accepted %s", fmt_time(acc).c_str());
+  printf(", started %s, ended %s\n", fmt_time(num_of(r, "started")).c_str(), fmt_time(num_of(r, "ended")).c_str());
   if (r.contains("error")) printf("  error: %s\n", str_of(r, "error", r["error"].dump()).c_str());
   if (type == "cancel")
     printf("  %s\n", state == "running"     ? "cancelling: SIGTERM sent to its process group"
@@ -68,6 +71,7 @@ json end_json(const json& r, const std::string& id, const std::string& node, con
               {"state", str_of(r, "state", "?")},
               {"exit_status", status},
               {"submitted", r.contains("submitted") ? num_of(r, "submitted") : submitted},
+              {"accepted", num_of(r, "accepted")},
               {"started", num_of(r, "started")},
               {"ended", num_of(r, "ended")},
               {"duration_s", num_of(r, "duration_s")},

@@ -9,7 +9,7 @@ JOBS=$(cat <<'EOJ'
     "selfkill": { "command": ["/bin/sh", "-c", "kill -9 $$"] },
     "streams":  { "command": ["/bin/sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo out3"] },
     "gated":    { "command": ["/bin/sh", "-c", "echo first; while [ ! -e \"$JSD_PARAM_GATE\" ]; do sleep 0.02; done; echo second"], "timeout_s": 60 },
-    "env":      { "command": ["/usr/bin/env"], "env": { "FROM_CONFIG": "yes", "HOME": "/from/config", "JSD_NODE": "fake" } },
+    "env":      { "command": ["/usr/bin/env"], "env": { "FROM_CONFIG": "yes", "HOME": "/from/config" } },
     "show":     { "command": ["/bin/sh", "-c", "printf '%s\\n' \"$JSD_PARAM_X\""] },
     "slow":     { "command": ["/bin/sleep", "30"], "timeout_s": 0.5, "max_parallel": 1 },
     "sleeper":  { "command": ["/bin/sh", "-c", "echo $$ > \"$JSD_PARAM_PIDFILE\"; exec sleep 30"] },
@@ -83,11 +83,17 @@ evil='$(touch '"$T"'/pwned); `touch '"$T"'/pwned2`; x="; touch '"$T"'/pwned3'
 sub alpha -q -p X="$evil" beta show > "$T/show.out" || fail "show job failed"
 [ "$(cat "$T/show.out")" = "$evil" ] || fail "parameter changed on the way: $(cat "$T/show.out")"
 ls "$T"/pwned* 2>/dev/null && fail "a parameter ran a command"
+# A value keeps its commas: each -p is one parameter.
+sub alpha -q -p 'X=a,b,c' beta show > "$T/show.out" || fail "show job with commas failed"
+[ "$(cat "$T/show.out")" = "a,b,c" ] || fail "a value with commas changed: $(cat "$T/show.out")"
+sub alpha -q -p 'X=1,Y=2' beta env > "$T/env.out" || fail "env job with commas failed"
+grep -qx 'JSD_PARAM_X=1,Y=2' "$T/env.out" && ! grep -q '^JSD_PARAM_Y=' "$T/env.out" || fail "-p X=1,Y=2 was split: $(grep JSD_PARAM "$T/env.out")"
 sub alpha -q -p HELLO=world -p EMPTY= beta env > "$T/env.out" || fail "env job failed"
 for v in JSD_PARAM_HELLO=world JSD_PARAM_EMPTY= JSD_JOB_NAME=env JSD_FROM_NODE=alpha FROM_CONFIG=yes JSD_NODE=beta HOME=/from/config; do
   grep -qx "$v" "$T/env.out" || fail "job environment lacks $v"
 done
-# One value per name: the job's env overrides the listener's; JSD_* is jsd's.
+# One value per name: the job's env overrides the listener's; JSD_* is jsd's
+# (a job env naming one is a configuration mistake: t_lifecycle).
 [ "$(grep -c '^HOME=' "$T/env.out")" = 1 ] && [ "$(grep -c '^JSD_NODE=' "$T/env.out")" = 1 ] || fail "duplicate variables: $(cat "$T/env.out")"
 grep -q "^JSD_JOB_ID=[0-9a-f]\{16\}$" "$T/env.out" || fail "no JSD_JOB_ID"
 sub alpha -q -p 'BAD-NAME=1' beta env 2> "$T/err"; rc=$?

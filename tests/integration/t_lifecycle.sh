@@ -10,12 +10,26 @@ make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}'
 node_cmd alpha jsd-listener -t > "$T/eff.json" || fail "-t rejected a good config"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["port_range"]==[50000,59999] and d["heartbeat_ms"]==200' "$T/eff.json" ||
   fail "-t output: $(cat "$T/eff.json")"
-cat > "$T/bad.json" <<'EOC'
-{"nod": "x", "listen": "127.0.0.2", "port_range": [2, 1], "peers": {"b": "nowhere:1"}}
+# Every mistake in one pass: the file's keys, the key file, a job's env
+# naming a JSD_* variable, a job's cwd that is missing or not a directory.
+cat > "$T/bad.json" <<EOC
+{"nod": "x", "listen": "127.0.0.2", "port_range": [2, 1], "peers": {"b": "nowhere:1"},
+ "key_file": "$T/missing.key", "state_dir": "$T/bad",
+ "jobs": {"e": {"command": ["/bin/true"], "env": {"JSD_NODE": "fake"}},
+          "gone": {"command": ["/bin/true"], "cwd": "$T/nowhere"},
+          "file": {"command": ["/bin/true"], "cwd": "$T/bad.json"}}}
 EOC
 jsd-listener -t -f "$T/bad.json" 2> "$T/err"; rc=$?
 [ $rc = 1 ] || fail "bad config: exit $rc"
-[ "$(grep -c '^jsd-listener: error: ' "$T/err")" = 4 ] || fail "expected 4 error lines: $(cat "$T/err")"
+for e in "unknown key 'nod'" "listen: " "port_range: " "peers.b: " "$T/missing.key" \
+  "jobs.e.env: 'JSD_NODE' is reserved" "jobs.gone.cwd: '$T/nowhere' does not exist" \
+  "jobs.file.cwd: '$T/bad.json' is not a directory"; do
+  grep -qF "$e" "$T/err" || fail "-t did not report '$e': $(cat "$T/err")"
+done
+[ "$(grep -c '^jsd-listener: error: ' "$T/err")" = 8 ] || fail "expected 8 error lines: $(cat "$T/err")"
+# The listener itself refuses to start with such a file.
+jsd-listener -f "$T/bad.json" 2> "$T/err2"; rc=$?
+[ $rc = 1 ] && grep -q "jobs.e.env: 'JSD_NODE' is reserved" "$T/err2" || fail "the listener started: $rc $(cat "$T/err2")"
 echo '{"node": ' > "$T/broken.json"
 jsd-listener -t -f "$T/broken.json" 2> "$T/err"; rc=$?
 [ $rc = 1 ] && grep -q "not valid JSON" "$T/err" || fail "broken JSON: $rc $(cat "$T/err")"

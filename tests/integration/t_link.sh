@@ -35,6 +35,12 @@ node_cmd alpha jsd-ping -c 1 -q beta status >/dev/null || fail "the status objec
 node_cmd alpha jsd-ping --json -c 3 -i 0.01 beta > "$T/ping.json" || fail "jsd-ping --json failed"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["sent"]==3 and d["received"]==3 and d["rtt_ms"]["min"]>0, d' "$T/ping.json" ||
   fail "bad JSON: $(cat "$T/ping.json")"
+# Times to the microsecond: 3.496, never 3.4962060000000004.
+grep -qE '[0-9]\.[0-9]{4,}' "$T/ping.json" && fail "times beyond microseconds: $(cat "$T/ping.json")"
+# The help names each default once (the help wraps lines: one line here).
+help=$(jsd-ping --help | tr -s ' \n' '  ')
+[[ $help == *"(default: until interrupted)"* ]] || fail "jsd-ping --help: no default for -c: $help"
+[[ $help == *"(default: until interrupted) (default"* ]] && fail "jsd-ping --help: a default twice: $help"
 
 # Errors are one line on stderr and exit 255.
 node_cmd alpha jsd-ping -c 1 nosuchnode 2> "$T/err"; rc=$?

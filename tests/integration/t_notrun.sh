@@ -2,7 +2,7 @@
 # its job started (a refused link, --timeout, Ctrl-C) withdraws its request
 # from the queue, and the job does not run when the link comes up later.
 # A durable submission the target refuses leaves the outbox and --status
-# says why.
+# says why; with the link up, --no-wait itself reports the refusal.
 source "$JSD_TEST_LIB"
 JOBS='"jobs": {"mark": {"command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> '"$T"'/ran"]}}'
 OTHER=$(pub_key "$(node_key other)")
@@ -59,11 +59,15 @@ grep -q "timeout-1\|int-1" "$T/gamma.log" && fail "gamma heard of a withdrawn su
 node_cmd alpha jsd-submit -q --id refused-1 beta mark || fail "refused-1 did not run on a good link"
 ran refused-1 || fail "the marker is not written (the test cannot see runs)"
 
-# A durable submission of a job beta does not define: refused for good,
-# out of the outbox, and --status says why.
-id=$(node_cmd alpha jsd-submit --no-wait --id durable-1 beta nosuch) || fail "--no-wait failed"
-[ "$id" = durable-1 ] || fail "--no-wait printed '$id'"
-wait_until "alpha's outbox is empty" test ! -e "$T/alpha/state/outbox/durable-1.json"
+# A durable submission of a job beta does not define, over a link that is
+# up: jsd-submit waits for beta's answer and reports the refusal (255, one
+# line, no id). It is refused for good, out of the outbox, and --status says
+# why.
+node_cmd alpha jsd-submit --no-wait --id durable-1 beta nosuch > "$T/out" 2> "$T/err"; rc=$?
+[ $rc = 255 ] || fail "--no-wait refused over an up link: expected 255, got $rc ($(cat "$T/out" "$T/err"))"
+[ "$(cat "$T/err")" = "jsd-submit: error: no job 'nosuch' on beta" ] || fail "--no-wait refusal: $(cat "$T/err")"
+[ -s "$T/out" ] && fail "--no-wait printed an id for a refused submission: $(cat "$T/out")"
+[ -e "$T/alpha/state/outbox/durable-1.json" ] && fail "a refused submission is still in the outbox"
 [ -e "$T/alpha/state/outbox/refused/durable-1.json" ] || fail "no refusal record kept"
 node_cmd alpha jsd-submit --status durable-1 beta > "$T/out" 2> "$T/err"; rc=$?
 [ $rc = 255 ] || fail "--status of a refused id: expected 255, got $rc ($(cat "$T/out" "$T/err"))"
@@ -72,6 +76,36 @@ grep -q "error: no job 'nosuch' on beta" "$T/out" || fail "--status has no reaso
 node_cmd alpha jsd-submit --status durable-1 --json beta > "$T/out" 2> /dev/null
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["state"]=="refused" and r["id"]=="durable-1" and "nosuch" in r["error"], r' "$T/out" ||
   fail "--status --json: $(cat "$T/out")"
+# Accepted over an up link: 0 and the id, once beta has it.
+id=$(node_cmd alpha jsd-submit --no-wait --id durable-ok beta mark) || fail "--no-wait over an up link failed"
+[ "$id" = durable-ok ] || fail "--no-wait printed '$id'"
+node_cmd alpha jsd-submit --status durable-ok beta > /dev/null || fail "beta has no record of durable-ok right after 0"
+
+# With the link down, --no-wait returns 0 at once; the refusal comes when
+# gamma is back, and --status reports it. The record of an accepted one
+# keeps its submission time apart from its arrival (gamma was down between).
+stop_node gamma
+id=$(node_cmd alpha jsd-submit --no-wait --id durable-2 gamma nosuch) || fail "--no-wait to a down node failed"
+[ "$id" = durable-2 ] || fail "--no-wait printed '$id'"
+node_cmd alpha jsd-submit --no-wait --json --id late-1 gamma mark > "$T/late.json" || fail "--no-wait late-1 failed"
+start_node gamma
+wait_until "gamma's refusal of durable-2 is kept" test -e "$T/alpha/state/outbox/refused/durable-2.json"
+node_cmd alpha jsd-submit --status durable-2 gamma > "$T/out" 2> "$T/err"; rc=$?
+[ $rc = 255 ] && grep -q "^job durable-2 (nosuch) to gamma: refused, never run" "$T/out" ||
+  fail "--status of a refusal made while the link was down: $rc $(cat "$T/out" "$T/err")"
+wait_until "late-1 ran on gamma" ran late-1
+node_cmd alpha jsd-submit --status late-1 --json gamma > "$T/late.rec" || fail "--status late-1"
+python3 -c '
+import json, sys
+q = json.load(open(sys.argv[1])); r = json.load(open(sys.argv[2]))
+assert r["submitted"] == q["submitted"], ("the record has not the submission time", q, r)
+assert r["accepted"] > r["submitted"], ("no separate arrival time", r)
+' "$T/late.json" "$T/late.rec" || fail "late-1's times: $(cat "$T/late.json" "$T/late.rec")"
+# An id nobody knows does not read like a job name.
+node_cmd alpha jsd-submit --status nosuchid gamma > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 255 ] && [ "$(cat "$T/err")" = "jsd-submit: error: no submission with id 'nosuchid' on gamma" ] ||
+  fail "--status of an unknown id: $rc $(cat "$T/err")"
+
 # A restart has nothing left to send.
 stop_node alpha
 start_node alpha

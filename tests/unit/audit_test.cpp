@@ -8,16 +8,14 @@
 #include <fstream>
 #include <string>
 
+#include "temp_dir.h"
+
 using namespace jsd;
 
 namespace {
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/jsd-audit-test.XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// A fresh directory, removed with everything in it at scope exit.
+struct TempDir : jsd_test::TempDir {
+  TempDir() : jsd_test::TempDir("audit") {}
 };
 
 size_t lines(const std::string& f) {

@@ -1,9 +1,13 @@
 #include "config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <limits>
+
+#include "check_config.h"
+#include "temp_dir.h"
 
 using namespace jsd;
 using nlohmann::json;
@@ -69,6 +73,61 @@ TEST(Config, StateDirDefaultFollowsNodeName) {
   EXPECT_EQ(c.state_dir.substr(c.state_dir.size() - 6), "/gamma");
 }
 
+// issue 7: the job would get jsd's value, not the config's (job_run.cpp).
+TEST(Config, JobEnvMustNotUseJsdNames) {
+  Config c;
+  std::vector<std::string> e;
+  EXPECT_FALSE(parse(R"({"jobs":{"a":{"command":["x"],"env":{"JSD_NODE":"fake","JSD_PARAM_X":"1","OK":"1"}}}})", c, e));
+  EXPECT_EQ(e.size(), 2u);
+  EXPECT_TRUE(has(e, "jobs.a.env: 'JSD_NODE' is reserved: jsd sets the JSD_* variables itself"));
+  EXPECT_TRUE(has(e, "jobs.a.env: 'JSD_PARAM_X' is reserved"));
+  e.clear();
+  EXPECT_TRUE(parse(R"({"jobs":{"a":{"command":["x"],"env":{"XJSD_NODE":"1","jsd_x":"2"}}}})", c, e));
+}
+
+// issue 7: -t names every mistake in one pass: the file's keys, the key
+// file, and each job's cwd (missing, or not a directory).
+TEST(CheckConfig, EveryMistakeInOnePass) {
+  jsd_test::TempDir dir("config");
+  std::ofstream(dir.file("afile")) << "x";
+  std::string conf = dir.file("jsd.conf");
+  std::ofstream(conf) << R"({"node": "alpha", "heartbeat_ms": "fast", "key_file": ")" << dir.file("missing.key")
+                      << R"(", "state_dir": ")" << dir.path << R"(/state", "jobs": {
+      "gone": {"command": ["/bin/true"], "cwd": ")"
+                      << dir.file("nowhere") << R"("},
+      "file": {"command": ["/bin/true"], "cwd": ")"
+                      << dir.file("afile") << R"("},
+      "fine": {"command": ["/bin/true"], "cwd": ")"
+                      << dir.path << R"("},
+      "env":  {"command": ["/bin/true"], "env": {"JSD_JOB_ID": "x"}}}})";
+  Config c;
+  std::vector<std::string> e;
+  bool json_read = false;
+  EXPECT_FALSE(load_config(conf, c, e, &json_read));
+  EXPECT_TRUE(json_read);
+  check_config_extra(c, "", true, e);
+  EXPECT_TRUE(has(e, "heartbeat_ms: must be an integer")) << testing::PrintToString(e);
+  EXPECT_TRUE(has(e, "jobs.env.env: 'JSD_JOB_ID' is reserved"));
+  EXPECT_TRUE(has(e, "missing.key")) << testing::PrintToString(e);
+  EXPECT_TRUE(has(e, "jobs.gone.cwd: '" + dir.file("nowhere") + "' does not exist"));
+  EXPECT_TRUE(has(e, "jobs.file.cwd: '" + dir.file("afile") + "' is not a directory"));
+  EXPECT_FALSE(has(e, "jobs.fine"));
+  EXPECT_EQ(e.size(), 5u) << testing::PrintToString(e);
+}
+
+TEST(CheckConfig, NotJsonStopsAtTheFile) {
+  jsd_test::TempDir dir("config");
+  std::string conf = dir.file("jsd.conf");
+  std::ofstream(conf) << "{\"node\": ";
+  Config c;
+  std::vector<std::string> e;
+  bool json_read = true;
+  EXPECT_FALSE(load_config(conf, c, e, &json_read));
+  EXPECT_FALSE(json_read);
+  EXPECT_FALSE(load_config(dir.file("none.conf"), c, e, &json_read));
+  EXPECT_FALSE(json_read);
+}
+
 TEST(Config, JobMistakes) {
   Config c;
   std::vector<std::string> e;
@@ -116,7 +175,8 @@ TEST(Config, LoadReportsBadJsonAndMissingFile) {
   EXPECT_FALSE(load_config("/nonexistent/jsd.conf", c, e));
   ASSERT_EQ(e.size(), 1u);
   EXPECT_NE(e[0].find("cannot open"), std::string::npos);
-  std::string path = testing::TempDir() + "/bad.conf";
+  jsd_test::TempDir dir("config");
+  std::string path = dir.file("bad.conf");
   std::ofstream(path) << "{\"node\": ";
   e.clear();
   EXPECT_FALSE(load_config(path, c, e));
@@ -154,7 +214,8 @@ TEST(ConfigHostile, NumberBeyondDoubleIsOneLineNamingItsKey) {
 }
 
 TEST(ConfigHostile, LoadConfigReportsOverflowWithThePath) {
-  std::string path = testing::TempDir() + "/overflow.conf";
+  jsd_test::TempDir dir("config");
+  std::string path = dir.file("overflow.conf");
   std::ofstream(path) << R"({"node": "alpha", "job_kill_grace_s": 1e1100})";
   Config c;
   std::vector<std::string> e;

@@ -9,24 +9,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "temp_dir.h"
+
 using namespace jsd;
 
 namespace {
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/jsd-identity-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path = p ? p : "/nonexistent";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+// A fresh directory, removed with everything in it at scope exit.
+struct TempDir : jsd_test::TempDir {
+  TempDir() : jsd_test::TempDir("identity") {}
 };
 
 void write_file(const std::string& path, const std::string& data, mode_t mode) {

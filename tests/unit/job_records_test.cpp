@@ -12,6 +12,7 @@
 #include "node/job_request.h"
 #include "node/job_store.h"
 #include "node/outbox.h"
+#include "temp_dir.h"
 
 using namespace jsd;
 using nlohmann::json;
@@ -229,14 +230,13 @@ TEST(Outbox, EntriesAreDecodedWithoutThrowing) {
 // An entry whose file name is not its id could never be removed (remove()
 // goes by id): it is left out instead of being delivered at every start.
 TEST(Outbox, AnEntryFiledUnderAnotherNameIsNotLoaded) {
-  std::string dir = testing::TempDir() + "/jsd-outbox-" + std::to_string(getpid());
-  std::string err;
+  jsd_test::TempDir tmp("outbox");
+  std::string dir = tmp.path + "/outbox", err;
   Outbox box(dir);
   ASSERT_TRUE(box.open(err)) << err;
   ASSERT_TRUE(box.put({"o1", "beta", "job", "{}"}, err)) << err;
   ASSERT_TRUE(write_file_atomic(dir + "/o2.json", R"({"id":"o3","to":"beta","object":"job","body":"{}"})", false, err));
   auto loaded = box.load();
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(loaded.size(), 1u);
   EXPECT_EQ(loaded[0].id, "o1");
 }

@@ -138,7 +138,7 @@ TEST(JobRunner, AnotherNodeMayNotSeeOrCancelAJob) {
   EXPECT_EQ(local.type(), "cancel");
   ASSERT_EQ(n.procs.signals.size(), 1u);
   EXPECT_EQ(n.procs.signals[0].second, SIGTERM);
-  EXPECT_EQ(n.call("alpha", R"({"op":"status","id":"nope"})").error(), "no job 'nope' on beta");
+  EXPECT_EQ(n.call("alpha", R"({"op":"status","id":"nope"})").error(), "no submission with id 'nope' on beta");
 }
 
 // A durable submission is on disk, synced, before its job starts: a crash
@@ -429,3 +429,30 @@ TEST(JobRunner, StopAllEndsRunningJobsAndKeepsQueuedOnes) {
 }
 
 }  // namespace
+
+// issue 7: a --no-wait submission that waited in its sender's outbox keeps
+// its submission time; when it reached the node is recorded apart.
+TEST(JobRunner, TheRecordKeepsTheSubmittersTimeAndTheArrivalApart) {
+  Node n;
+  n.open();
+  n.clock.advance(3600 * 1000);
+  double now = n.clock.wall_time();
+  Replies& late = n.submit("alpha", "t1", "hello", R"(,"durable":true,"stream":false,"submitted":1700000100.5)");
+  EXPECT_EQ(late.type(), "accepted");
+  EXPECT_DOUBLE_EQ(late.record().value("submitted", 0.0), 1700000100.5);
+  EXPECT_DOUBLE_EQ(late.record().value("accepted", 0.0), now);
+  // A submitter's clock ahead of ours: never submitted after it arrived.
+  Replies& ahead = n.submit("alpha", "t2", "hello", R"(,"submitted":1800000000)");
+  n.procs.exit("t2", 0);
+  EXPECT_DOUBLE_EQ(ahead.record().value("submitted", 0.0), now);
+  // No time in the request (an older jsd-submit): the arrival.
+  Replies& plain = n.submit("alpha", "t3");
+  n.procs.exit("t3", 0);
+  EXPECT_DOUBLE_EQ(plain.record().value("submitted", 0.0), plain.record().value("accepted", -1.0));
+  // The record on disk says the same after a restart.
+  EXPECT_DOUBLE_EQ(n.disk.record("t1").value("submitted", 0.0), 1700000100.5);
+  EXPECT_DOUBLE_EQ(n.disk.record("t1").value("accepted", 0.0), now);
+  // Not a time: refused as malformed.
+  EXPECT_NE(n.submit("alpha", "t4", "hello", R"(,"submitted":"yesterday")").error().find("\"submitted\""),
+            std::string::npos);
+}

@@ -8,26 +8,18 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "temp_dir.h"
 #include "uvx.h"
 
 using namespace jsd;
 
 namespace {
-// The state dirs the tests made go when the test program ends.
-std::vector<std::string> made_dirs;
-struct RemoveStateDirs : testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    for (auto& d : made_dirs) std::filesystem::remove_all(d, ec);
-  }
-};
-[[maybe_unused]] testing::Environment* const remove_state_dirs = testing::AddGlobalTestEnvironment(new RemoveStateDirs);
-
-Config job_config(const std::string& tag) {
+// Each test's state dir is a jsd_test::TempDir: it goes at the end of the
+// test's scope, whatever the test did.
+Config job_config(const jsd_test::TempDir& dir) {
   Config cfg = default_config();
   cfg.node = "beta";
-  cfg.state_dir = testing::TempDir() + "/jsd-jobs-" + tag + "-" + std::to_string(getpid());
-  made_dirs.push_back(cfg.state_dir);
+  cfg.state_dir = dir.path;
   return cfg;
 }
 
@@ -53,7 +45,8 @@ ReplyFn collect(Outcome& o) {
 }  // namespace
 
 TEST(Jobs, RunsAConfiguredJobAndReportsItsEnd) {
-  Config cfg = job_config("run");
+  jsd_test::TempDir dir("jobs-run");
+  Config cfg = job_config(dir);
   cfg.jobs["three"] = JobDef{{"/bin/sh", "-c", "echo out; exit 3"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -72,7 +65,8 @@ TEST(Jobs, RunsAConfiguredJobAndReportsItsEnd) {
 }
 
 TEST(Jobs, RefusesWhatTheConfigDoesNotDefine) {
-  Config cfg = job_config("refuse");
+  jsd_test::TempDir dir("jobs-refuse");
+  Config cfg = job_config(dir);
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome o1, o2;
@@ -93,7 +87,8 @@ TEST(Jobs, RefusesWhatTheConfigDoesNotDefine) {
 // node's memory grow: output reading pauses above kHighWater and resumes,
 // and nothing is lost.
 TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
-  Config cfg = job_config("backpressure");
+  jsd_test::TempDir dir("jobs-backpressure");
+  Config cfg = job_config(dir);
   cfg.jobs["big"] = JobDef{{"/bin/sh", "-c", "head -c 3000000 /dev/zero"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -125,7 +120,8 @@ TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
 // A request with a field of the wrong type gets an error reply: it never
 // takes the node down (nlohmann's value() throws on a wrong type).
 TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
-  Config cfg = job_config("poison");
+  jsd_test::TempDir dir("jobs-poison");
+  Config cfg = job_config(dir);
   cfg.jobs["hello"] = JobDef{{"/bin/true"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -155,7 +151,8 @@ TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
 // pipes, as under a connection flood), the job gets a "failed" record and
 // jsd's failure code, 255, not the 127 of a command that does not exist.
 TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
-  Config cfg = job_config("emfile");
+  jsd_test::TempDir dir("jobs-emfile");
+  Config cfg = job_config(dir);
   cfg.jobs["hello"] = JobDef{{"/bin/true"}, "", {}, 0, 4, false, {}};
   cfg.jobs["missing"] = JobDef{{"/nonexistent/command"}, "", {}, 0, 4, false, {}};
   uv_loop_t loop;

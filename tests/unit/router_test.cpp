@@ -388,3 +388,64 @@ TEST_F(RouterTest, StatusOfARefusedIdTheTargetDoesNotKnowSaysWhy) {
   router.on_delivered("gamma", 1, 1, {Kind::reply, last_wire_id(), "gamma", "alpha", "job", none, false});
   EXPECT_EQ(tools.got[1][2].ev.body, none);
 }
+
+// issue 7: --no-wait with the link up waits for the target's answer, so a
+// refusal reaches the tool; with the link down "queued" is the answer.
+TEST_F(RouterTest, ADurableSubmissionOverAnUpLinkWaitsForTheTargetsAnswer) {
+  router.on_link_state("beta", LinkState::up, "");
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"w1","job":"nosuch"})", true);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  auto q = json::parse(tools.got[1][0].ev.body);
+  EXPECT_EQ(q["type"], "queued_locally");
+  EXPECT_EQ(q["waiting"], true);
+  EXPECT_TRUE(tools.got[1][0].ev.more);  // the answer follows
+  router.on_delivered(
+      "beta", 1, 1,
+      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"error":"no job 'nosuch' on beta"})", false});
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_EQ(tools.got[1][1].ev.id, 9u);
+  EXPECT_FALSE(tools.got[1][1].ev.more);
+  EXPECT_EQ(json::parse(tools.got[1][1].ev.body)["error"], "no job 'nosuch' on beta");
+  // Kept as refused for --status, as without a waiting tool.
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put w1", "refuse w1", "remove w1"}));
+
+  tool_sends(2, Kind::call, 3, "beta", "job", R"({"op":"submit","id":"w2","job":"hello"})", true);
+  std::string accepted = R"({"type":"accepted","record":{"id":"w2","state":"queued"}})";
+  router.on_delivered("beta", 1, 2, {Kind::reply, last_wire_id(), "beta", "alpha", "job", accepted, false});
+  ASSERT_EQ(tools.got[2].size(), 2u);
+  EXPECT_EQ(tools.got[2][1].ev.body, accepted);
+  EXPECT_EQ(durable.entries.count("w2"), 0u);
+}
+
+TEST_F(RouterTest, ADurableSubmissionOverADownLinkIsAnsweredQueuedAtOnce) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"d1","job":"hello"})", true);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_FALSE(tools.got[1][0].ev.more);
+  EXPECT_EQ(json::parse(tools.got[1][0].ev.body)["waiting"], false);
+  // The later answer goes nowhere: nobody waits for it.
+  router.on_delivered(
+      "beta", 1, 1,
+      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"error":"no job 'hello' on beta"})", false});
+  EXPECT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(durable.refused.count("d1"), 1u);
+}
+
+TEST_F(RouterTest, AWaitingToolHearsWhenTheLinkGoesDownAndLeavingIsHarmless) {
+  router.on_link_state("beta", LinkState::up, "");
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"g1","job":"hello"})", true);
+  router.on_link_state("beta", LinkState::down, "connection reset");
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  auto q = json::parse(tools.got[1][1].ev.body);
+  EXPECT_EQ(q["type"], "queued_locally");
+  EXPECT_EQ(q["waiting"], false);
+  EXPECT_FALSE(tools.got[1][1].ev.more);
+  EXPECT_EQ(durable.entries.count("g1"), 1u);  // still queued, delivered later
+  // A tool that left before the answer: the entry is answered all the same.
+  router.on_link_state("beta", LinkState::up, "");
+  tool_sends(2, Kind::call, 4, "beta", "job", R"({"op":"submit","id":"g2","job":"hello"})", true);
+  router.tool_gone(2);
+  router.on_delivered("beta", 1, 1,
+                      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"type":"accepted"})", false});
+  EXPECT_EQ(tools.got[2].size(), 1u);
+  EXPECT_EQ(durable.entries.count("g2"), 0u);
+}

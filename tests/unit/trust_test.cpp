@@ -12,26 +12,15 @@
 #include <map>
 #include <memory>
 
+#include "temp_dir.h"
+
 using namespace jsd;
 
 namespace {
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/jsd-trust-XXXXXX";
-    const char* p = mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path = p ? p : "/nonexistent";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path + "/" + name; }
+// A fresh directory, removed with everything in it at scope exit.
+struct TempDir : jsd_test::TempDir {
+  TempDir() : jsd_test::TempDir("trust") {}
 };
 
 constexpr int64_t kNb = 1767225600;  // 2026-01-01T00:00:00Z
