@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
                         "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n");
   opts.custom_help(
       "[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
-      "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE");
+      "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE | --attach ID NODE");
   opts.positional_help("");
   jsd::cli_common_options(opts);
   opts.add_options()("p,param", "pass K=V to the job as the environment variable JSD_PARAM_K (repeatable)",
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
       "detach-on-interrupt", "on SIGINT/SIGTERM leave the job running instead of cancelling it")(
       "status", "print the record of job ID on NODE", cxxopts::value<std::string>(), "ID")(
       "cancel", "cancel job ID on NODE", cxxopts::value<std::string>(), "ID")(
-      "args", "NODE JOB", cxxopts::value<std::vector<std::string>>());
+      "attach", "join job ID on NODE: print its output kept so far, follow it, exit with its status",
+      cxxopts::value<std::string>(), "ID")("args", "NODE JOB", cxxopts::value<std::vector<std::string>>());
   opts.parse_positional({"args"});
   cxxopts::ParseResult r;
   int code = 0;
@@ -46,13 +47,17 @@ int main(int argc, char** argv) {
     fprintf(stderr, "jsd-submit: error: %s (see --help)\n", why);
     return jsd::kExitJsdFailure;
   };
-  if (r.count("status") + r.count("cancel") > 1) return usage("--status and --cancel exclude each other");
-  if ((r.count("status") || r.count("cancel")) && (r.count("no-wait") || r.count("id") || r.count("param")))
-    return usage("--status and --cancel take no --no-wait, --id or --param");
-  if (r.count("status") || r.count("cancel")) {
-    o.mode = r.count("status") ? jsd::SubmitOptions::Mode::status : jsd::SubmitOptions::Mode::cancel;
-    o.id = r[r.count("status") ? "status" : "cancel"].as<std::string>();
-    if (args.size() != 1 || has_dashdash) return usage("expected --status ID NODE or --cancel ID NODE");
+  size_t queries = r.count("status") + r.count("cancel") + r.count("attach");
+  if (queries > 1) return usage("--status, --cancel and --attach exclude each other");
+  if (queries && (r.count("no-wait") || r.count("id") || r.count("param")))
+    return usage("--status, --cancel and --attach take no --no-wait, --id or --param");
+  if (queries) {
+    const char* which = r.count("status") ? "status" : r.count("cancel") ? "cancel" : "attach";
+    o.mode = r.count("status")   ? jsd::SubmitOptions::Mode::status
+             : r.count("cancel") ? jsd::SubmitOptions::Mode::cancel
+                                 : jsd::SubmitOptions::Mode::attach;
+    o.id = r[which].as<std::string>();
+    if (args.size() != 1 || has_dashdash) return usage("expected --status, --cancel or --attach ID NODE");
   } else if (has_dashdash) {
     if (args.size() != 1 || adhoc.empty()) return usage("expected NODE -- CMD [ARG]...");
     o.argv = adhoc;

@@ -66,6 +66,7 @@ struct Config {
   size_t job_records_keep = 1000;           // finished job records kept, newest first
   long job_records_max_age_s = 7 * 86400;   // finished records older than this go
   double job_kill_grace_s = 5;              // SIGTERM -> SIGKILL on timeout/cancel
+  size_t job_output_keep = 1 << 20;         // bytes of each output stream kept per job, newest
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
   std::string audit_log() const { return state_dir + "/audit.log"; }

@@ -233,6 +233,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "job_records_keep",
                                           "job_records_max_age_s",
                                           "job_kill_grace_s",
+                                          "job_output_keep",
                                           "psk_file",
                                           "cert_file",
                                           "trusted_cas",
@@ -344,6 +345,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
             errors);
   if (j.contains("job_kill_grace_s"))
     get_number(j["job_kill_grace_s"], "job_kill_grace_s", 0, 3600, "seconds", c.job_kill_grace_s, errors);
+  if (j.contains("job_output_keep"))
+    get_int(j["job_output_keep"], "job_output_keep", 4096, 1LL << 34, c.job_output_keep, errors);
 }
 
 // The checks across keys.

@@ -16,12 +16,16 @@
 #include <string_view>
 #include <vector>
 
+#include "job_files.h"
+
 namespace jsd {
 
 struct JobSpawn {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH
   std::vector<std::string> env;
   std::string cwd;
+  std::string id;      // the job's id: its directory's name (job_files.h)
+  std::string record;  // its record as it starts (JSON), kept beside it
 };
 
 // Why a job's process did not start.
@@ -38,7 +42,11 @@ struct StartError {
 struct JobEvents {
   std::function<void(int fd, std::string_view bytes)> output;  // fd 1: stdout, 2: stderr
   std::function<void(int fd)> output_closed;                   // that stream is at its end (or closed)
-  std::function<void(int code, int sig)> exited;               // once: exit code, or the signal that ended it
+  // once: exit code, or the signal that ended it; code -1: the job was
+  // lost (its supervisor died and nothing says how it ended)
+  std::function<void(int code, int sig)> exited;
+  // Just before exited, when known: the streams' sizes and what was dropped.
+  std::function<void(const JobEnd& end)> end;
 };
 
 // One started job. Destroying it stops reading its output and watching it,
@@ -56,6 +64,9 @@ class JobProcess {
   // each stream still open is closed and reported closed. May end in the
   // JobProcess being destroyed by an output_closed handler.
   virtual void close_output() = 0;
+  // The stream offsets (stdout, stderr) of the first output it reports: 0
+  // for a job started here, more for one re-adopted after a restart.
+  virtual uint64_t first_offset(int fd) const { return 0; }
 };
 
 class JobProcesses {
@@ -66,6 +77,15 @@ class JobProcesses {
   virtual std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) = 0;
   // Sends sig to the process group of a job started here.
   virtual void signal_group(int pid, int sig) = 0;
+  // The jobs a previous run of the node started (whatever became of them):
+  // id and the record kept beside it ("" when unreadable). Such an id is
+  // never started again.
+  virtual std::vector<std::pair<std::string, std::string>> started_before() { return {}; }
+  // Re-attaches to a job started before; null when it does not run any
+  // more, with end filled in (end.known false: nobody knows how it ended).
+  virtual std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) { return nullptr; }
+  // What is kept of the output of stream fd of job id, from offset from.
+  virtual KeptOutput kept_output(const std::string& id, int fd, uint64_t from) { return KeptOutput{{}, from, from}; }
 };
 
 class JobTimer {

@@ -32,6 +32,13 @@ json JobRecord::to_json() const {
             {"stdout_tail", stdout_tail},
             {"stderr_tail", stderr_tail}};
   if (!argv.empty()) j["argv"] = argv;
+  if (deadline > 0) j["deadline"] = deadline;
+  if (stdout_bytes || stderr_bytes) {
+    j["stdout_bytes"] = stdout_bytes;
+    j["stderr_bytes"] = stderr_bytes;
+  }
+  if (stdout_dropped) j["stdout_dropped"] = stdout_dropped;
+  if (stderr_dropped) j["stderr_dropped"] = stderr_dropped;
   if (exit_code >= 0) j["exit_code"] = exit_code;
   if (signal > 0) j["signal"] = signal;
   if (!error.empty()) j["error"] = error;
@@ -59,19 +66,25 @@ bool JobRecord::from_json(const json& j, JobRecord& r, std::string& err) {
   // Times are seconds since the epoch; a record from before 1970 or after
   // the year 5000 is not one this node wrote.
   constexpr double kLatest = 95617584000.0;
-  int64_t pid = 0, exit_code = -1, sig = 0;
-  bool ok = read_string(j, "id", r.id, err, Need::kRequired) && read_string(j, "job", r.job, err, Need::kRequired) &&
-            read_string(j, "from", r.from, err, Need::kRequired) &&
-            read_string(j, "state", r.state, err, Need::kRequired) && read_int(j, "pid", 0, INT_MAX, pid, err) &&
-            read_number(j, "submitted", 0, kLatest, r.submitted, err) &&
-            read_number(j, "accepted", 0, kLatest, r.accepted, err) &&
-            read_number(j, "started", 0, kLatest, r.started, err) &&
-            read_number(j, "ended", 0, kLatest, r.ended, err) && read_bool(j, "durable", r.durable, err) &&
-            read_string_map(j, "params", r.params, err) && read_strings(j, "argv", r.argv, err) &&
-            read_int(j, "exit_code", -1, 255, exit_code, err) && read_int(j, "signal", 0, 127, sig, err) &&
-            read_string(j, "error", r.error, err) && read_bool(j, "jsd_failure", r.jsd_failure, err) &&
-            read_string(j, "stdout_tail", r.stdout_tail, err) && read_string(j, "stderr_tail", r.stderr_tail, err);
+  int64_t pid = 0, exit_code = -1, sig = 0, ob = 0, eb = 0, od = 0, ed = 0;
+  bool ok =
+      read_string(j, "id", r.id, err, Need::kRequired) && read_string(j, "job", r.job, err, Need::kRequired) &&
+      read_string(j, "from", r.from, err, Need::kRequired) && read_string(j, "state", r.state, err, Need::kRequired) &&
+      read_int(j, "pid", 0, INT_MAX, pid, err) && read_number(j, "submitted", 0, kLatest, r.submitted, err) &&
+      read_number(j, "accepted", 0, kLatest, r.accepted, err) &&
+      read_number(j, "started", 0, kLatest, r.started, err) && read_number(j, "ended", 0, kLatest, r.ended, err) &&
+      read_bool(j, "durable", r.durable, err) && read_string_map(j, "params", r.params, err) &&
+      read_strings(j, "argv", r.argv, err) && read_int(j, "exit_code", -1, 255, exit_code, err) &&
+      read_int(j, "signal", 0, 127, sig, err) && read_string(j, "error", r.error, err) &&
+      read_bool(j, "jsd_failure", r.jsd_failure, err) && read_string(j, "stdout_tail", r.stdout_tail, err) &&
+      read_string(j, "stderr_tail", r.stderr_tail, err) && read_number(j, "deadline", 0, kLatest, r.deadline, err) &&
+      read_int(j, "stdout_bytes", 0, INT64_MAX, ob, err) && read_int(j, "stderr_bytes", 0, INT64_MAX, eb, err) &&
+      read_int(j, "stdout_dropped", 0, INT64_MAX, od, err) && read_int(j, "stderr_dropped", 0, INT64_MAX, ed, err);
   if (!ok) return false;
+  r.stdout_bytes = uint64_t(ob);
+  r.stderr_bytes = uint64_t(eb);
+  r.stdout_dropped = uint64_t(od);
+  r.stderr_dropped = uint64_t(ed);
   r.pid = int(pid);
   r.exit_code = int(exit_code);
   r.signal = int(sig);

@@ -22,13 +22,17 @@ struct JobRecord {
   // never after accepted); accepted: when this node took it in (a --no-wait
   // submission waits in its sender's outbox while the link is down).
   double submitted = 0, accepted = 0, started = 0, ended = 0;
-  int exit_code = -1;  // when the job exited
-  int signal = 0;      // when a signal ended it
-  std::string error;   // why it failed to start
+  double deadline = 0;  // timeout_s after started (0: none), kept across restarts
+  int exit_code = -1;   // when the job exited
+  int signal = 0;       // when a signal ended it
+  std::string error;    // why it failed to start
   // It failed because jsd could not start it (no descriptors, no processes,
   // its definition gone), not because its command could not be executed.
   bool jsd_failure = false;
   std::string stdout_tail, stderr_tail;
+  // Bytes the job wrote to each stream, and the oldest of them no longer
+  // kept (job_output_keep) in its directory (job_files.h).
+  uint64_t stdout_bytes = 0, stderr_bytes = 0, stdout_dropped = 0, stderr_dropped = 0;
 
   bool finished() const { return state != "queued" && state != "running"; }
   // The status a submitter exits with: the code, 128+signal, 127 if its

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cfloat>
+#include <climits>
 
 #include "json_read.h"
 #include "names.h"
@@ -79,6 +80,12 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
   if (!read_string(j, "id", req.id, why) || !read_string(j, "job", req.job, why) ||
       !read_bool(j, "durable", req.durable, why) || !read_bool(j, "stream", req.stream, why))
     return malformed(err, why);
+  int64_t out = 0, errs = 0;
+  if (!read_int(j, "stdout_from", 0, INT64_MAX, out, why) || !read_int(j, "stderr_from", 0, INT64_MAX, errs, why) ||
+      !read_bool(j, "resume", req.resume, why))
+    return malformed(err, why);
+  req.stdout_from = uint64_t(out);
+  req.stderr_from = uint64_t(errs);
   if (j.contains("expires")) {
     if (!read_number(j, "expires", -DBL_MAX, DBL_MAX, req.expires, why))
       return malformed(err, "\"expires\" must be a number");
@@ -97,6 +104,10 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
   }
   if (op == "cancel") {
     req.op = JobRequest::Op::kCancel;
+    return true;
+  }
+  if (op == "attach") {
+    req.op = JobRequest::Op::kAttach;
     return true;
   }
   err = "unknown job operation '" + op + "'";

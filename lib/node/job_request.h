@@ -4,6 +4,7 @@
 // never throws, so one bad request gets an error, never takes a node down.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -12,7 +13,7 @@
 namespace jsd {
 
 struct JobRequest {
-  enum class Op { kSubmit, kStatus, kCancel };
+  enum class Op { kSubmit, kStatus, kCancel, kAttach };
   Op op = Op::kSubmit;
   std::string id;   // "" when absent
   std::string job;  // the configured job's name ("" when absent or ad hoc)
@@ -26,6 +27,13 @@ struct JobRequest {
   // When the submitter submitted it, by its clock (a --no-wait submission
   // may reach the node much later); 0 when the request does not say.
   double submitted = 0;
+  // attach: the stream offsets from which the attacher wants the output
+  // (what it printed so far), so that it prints nothing twice.
+  uint64_t stdout_from = 0, stderr_from = 0;
+  // A submission sent again by its waiting submitter (its listener
+  // restarted, its link broke): when the id is known, it attaches from
+  // stdout_from/stderr_from, whatever the job's state.
+  bool resume = false;
 };
 
 // False, with the error to send back, for a request that is not one: not a

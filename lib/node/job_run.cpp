@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+
 #include "jsd_limits.h"
 #include "log.h"
 
@@ -70,33 +72,34 @@ void JobRuns::start_next(const std::string& job) {
 void JobRuns::start(std::unique_ptr<Run> owned) {
   Run* run = owned.get();
   JobRecord& r = *run->rec;
-  JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd};
+  r.started = clock_.wall_time();
+  // An absolute deadline: a listener that restarts keeps it.
+  if (run->def.timeout_s > 0) r.deadline = r.started + run->def.timeout_s;
+  r.state = "running";
+  JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd, r.id, dump_json(r.to_json())};
   StartError err;
   run->proc = procs_.start(spec, err);
-  r.started = clock_.wall_time();
   if (!run->proc) {
     // The job's own command missing is its failure (127, like a shell);
     // anything else (no descriptors, no processes) is jsd's (255).
     r.state = "failed";
+    r.deadline = 0;
     r.error = "cannot start " + err.what;
     r.jsd_failure = !err.command;
     r.ended = r.started;
     log_warn("job " + r.id + " (" + r.job + "): " + r.error);
     hooks_.save(r);
-    if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+    tell(run, "job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
     return start_next(r.job);
   }
   run->pid = run->proc->pid();
   running_count_[r.job]++;
   runs_[run] = std::move(owned);
-  r.state = "running";
   r.pid = run->pid;
   // Confirm first, then write: the record is already in memory for status
   // queries, and the submitter should not wait for the file system.
-  if (run->reply)
-    run->reply("job",
-               dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}),
-               true);
+  tell(run, "job",
+       dump_json({{"type", "started"}, {"id", r.id}, {"job", r.job}, {"pid", r.pid}, {"started", r.started}}), true);
   // A short job's "running" record would be overwritten at once: write it
   // only once the job has run a while (durable ones at once).
   if (r.durable) {
@@ -109,12 +112,31 @@ void JobRuns::start(std::unique_ptr<Run> owned) {
   watch(run);
 }
 
+void JobRuns::adopt(std::unique_ptr<Run> owned) {
+  Run* run = owned.get();
+  JobRecord& r = *run->rec;
+  run->pid = run->proc->pid();
+  r.pid = run->pid;
+  r.state = "running";
+  // Its output goes on from where the supervisor is now (what came before
+  // is in its directory).
+  r.stdout_bytes = run->proc->first_offset(1);
+  r.stderr_bytes = run->proc->first_offset(2);
+  running_count_[r.job]++;
+  runs_[run] = std::move(owned);
+  hooks_.save(r);
+  log_info("job " + r.id + " (" + r.job + " from " + r.from + ") still runs, pid " + std::to_string(r.pid) +
+           "; re-adopted");
+  watch(run);
+}
+
 void JobRuns::watch(Run* run) {
   run->out_open = run->err_open = true;
   JobEvents ev;
   ev.output = [this, run](int fd, std::string_view d) {
+    (fd == 1 ? run->rec->stdout_bytes : run->rec->stderr_bytes) += d.size();
     append_tail(fd == 1 ? run->rec->stdout_tail : run->rec->stderr_tail, d);
-    if (run->reply) run->reply(fd == 1 ? "job.stdout" : "job.stderr", std::string(d), true);
+    tell(run, fd == 1 ? "job.stdout" : "job.stderr", d, true);
     check_backlog(run);
   };
   ev.output_closed = [this, run](int fd) {
@@ -122,9 +144,18 @@ void JobRuns::watch(Run* run) {
     maybe_finish(run);
   };
   ev.exited = [this, run](int code, int sig) { on_exit(run, code, sig); };
-  if (run->def.timeout_s > 0) {
+  ev.end = [run](const JobEnd& e) {
+    JobRecord& r = *run->rec;
+    run->ended_at = e.ended;
+    r.stdout_bytes = e.out_bytes;
+    r.stderr_bytes = e.err_bytes;
+    r.stdout_dropped = e.out_dropped;
+    r.stderr_dropped = e.err_dropped;
+  };
+  if (run->rec->deadline > 0) {
+    double left = std::max(0.0, run->rec->deadline - clock_.wall_time());
     run->timeout = clock_.timer();
-    run->timeout->start(uint64_t(run->def.timeout_s * 1000), [this, run] {
+    run->timeout->start(uint64_t(left * 1000), [this, run] {
       run->timed_out = true;
       terminate(run, "timeout_s (" + std::to_string(run->def.timeout_s) + " s) reached");
     });
@@ -136,6 +167,7 @@ void JobRuns::watch(Run* run) {
 void JobRuns::on_exit(Run* run, int code, int sig) {
   run->pid = 0;
   run->exited = true;
+  run->lost = code < 0 && sig == 0;
   run->status = code;
   run->sig = sig;
   run->drain = clock_.timer();
@@ -163,7 +195,7 @@ void JobRuns::terminate(Run* run, const std::string& why) {
 // (blocked writing to its pipe) instead of filling this node's memory.
 void JobRuns::check_backlog(Run* run) {
   auto& backlog = hooks_.backlog;
-  if (!backlog || run->paused || !run->reply) return;
+  if (!backlog || run->paused || (!run->reply && run->watchers.empty())) return;
   if (backlog(run->rec->from) < kOutputHighWater) return;
   run->paused = true;
   run->proc->pause_output();
@@ -188,15 +220,18 @@ void JobRuns::maybe_finish(Run* run) {
 
 void JobRuns::finish(Run* run) {
   JobRecord& r = *run->rec;
-  r.ended = clock_.wall_time();
-  if (run->sig) {
+  r.ended = run->ended_at > 0 ? run->ended_at : clock_.wall_time();
+  if (run->lost) {
+    r.state = "lost";
+    r.error = "its supervisor ended before it could say how the job ended";
+  } else if (run->sig) {
     r.signal = run->sig;
     r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "killed";
   } else {
     r.exit_code = int(run->status);
     r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "exited";
   }
-  if (run->reply) run->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+  tell(run, "job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
   hooks_.save(r);
   log_info("job " + r.id + " (" + r.job + ") ended: " + r.state + ", exit status " + std::to_string(r.exit_status()));
   std::string job = r.job;
@@ -215,7 +250,7 @@ void JobRuns::cancel(JobRecord& r, const std::string& by) {
       r.state = "cancelled";
       r.ended = clock_.wall_time();
       hooks_.save(r);
-      if ((*it)->reply) (*it)->reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+      tell(it->get(), "job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
       q.erase(it);
       break;
     }
@@ -226,6 +261,20 @@ void JobRuns::cancel(JobRecord& r, const std::string& by) {
       terminate(p, "cancelled by " + by);
     }
   }
+}
+
+void JobRuns::tell(Run* run, const std::string& object, std::string_view body, bool more) {
+  if (run->reply) run->reply(object, std::string(body), more);
+  for (auto& w : run->watchers) w(object, std::string(body), more);
+}
+
+bool JobRuns::watch_run(JobRecord& r, ReplyFn w) {
+  for (auto& [p, run] : runs_)
+    if (run->rec == &r) return run->watchers.push_back(std::move(w)), true;
+  for (auto& [job, q] : waiting_)
+    for (auto& run : q)
+      if (run->rec == &r) return run->watchers.push_back(std::move(w)), true;
+  return false;
 }
 
 void JobRuns::stop_all() {

@@ -28,15 +28,17 @@ class JobRuns {
   struct Run {
     JobRecord* rec = nullptr;  // owned by the store; never pruned while queued/running
     JobDef def;
-    ReplyFn reply;  // null when nobody is listening (durable, restarted)
+    ReplyFn reply;                  // null when nobody is listening (durable, restarted)
+    std::vector<ReplyFn> watchers;  // attached later (jsd-submit --attach, a re-attach)
     std::unique_ptr<JobProcess> proc;
     int pid = 0;  // while it runs
     bool out_open = false, err_open = false;
     std::unique_ptr<JobTimer> timeout, grace, drain, persist, resume;
     bool paused = false;
-    bool exited = false, timed_out = false, cancelled = false;
+    bool exited = false, timed_out = false, cancelled = false, lost = false;
     int64_t status = 0;
     int sig = 0;
+    double ended_at = 0;  // when its supervisor saw it end
   };
   struct Hooks {
     std::function<void(const JobRecord&)> save;  // a record changed
@@ -52,8 +54,13 @@ class JobRuns {
   bool starts_now(const std::string& job, int max_parallel);
   // Starts run, or queues it (telling its submitter its position).
   void enqueue(std::unique_ptr<Run> run);
+  // Takes over a run started before a restart (run->proc re-attached).
+  void adopt(std::unique_ptr<Run> run);
   // Cancels r's run: taken from its queue, or SIGTERM to its process group.
   void cancel(JobRecord& r, const std::string& by);
+  // Adds a watcher to r's run (queued or running): it gets the output from
+  // now on and the end. False when r has no run.
+  bool watch_run(JobRecord& r, ReplyFn w);
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.size(); }
@@ -68,6 +75,8 @@ class JobRuns {
   void maybe_finish(Run* run);
   void check_backlog(Run* run);
   void finish(Run* run);
+  // To the submitter and every watcher.
+  void tell(Run* run, const std::string& object, std::string_view body, bool more);
 
   const Config& cfg_;
   JobClock& clock_;

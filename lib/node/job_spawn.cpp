@@ -1,87 +1,27 @@
 #include "job_spawn.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "files.h"
+#include "job_supervisor.h"
 #include "log.h"
 #include "uvx.h"
+#include "wire.h"
 
 namespace jsd {
-
-namespace {
-// posix_spawnp reports both its own failures and the exec's. These are the
-// system's limits (jsd could not start anything just now); any other errno
-// is about the command itself (not found, not executable, bad interpreter).
-bool system_limit(int e) { return e == EAGAIN || e == ENOMEM || e == EMFILE || e == ENFILE || e == ENOSYS; }
-}  // namespace
-
-int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, StartError& err) {
-  if (s.argv.empty()) {
-    err = {"empty command", true};
-    return -1;
-  }
-  // The cwd is checked here, or a missing one would read as the command's
-  // absence (posix_spawn reports the chdir's ENOENT).
-  if (!s.cwd.empty() && access(s.cwd.c_str(), X_OK) != 0) {
-    err = {"cwd " + s.cwd + ": " + strerror(errno), true};
-    return -1;
-  }
-  int out[2], er[2];
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    err = {std::string("pipe: ") + strerror(errno), false};
-    return -1;
-  }
-  if (pipe2(er, O_CLOEXEC) != 0) {
-    err = {std::string("pipe: ") + strerror(errno), false};
-    close(out[0]);
-    close(out[1]);
-    return -1;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-  if (!s.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, s.cwd.c_str());
-  // A job starts clean: its own session, no blocked signals, default
-  // dispositions (the listener ignores SIGPIPE; a job must not inherit that).
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv, envp;
-  for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  // A bare command name is looked up in the listener's PATH.
-  int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  close(out[1]);
-  close(er[1]);
-  if (rc != 0) {
-    close(out[0]);
-    close(er[0]);
-    err = {s.argv[0] + ": " + strerror(rc), !system_limit(rc)};
-    return -1;
-  }
-  out_fd = out[0];
-  err_fd = er[0];
-  return pid;
-}
 
 struct Reaper::PidWatch {
   uv_poll_t poll;
@@ -197,101 +137,274 @@ void Reaper::reap() {
 }
 
 namespace {
-// A started job's two output pipes and its exit, reported through JobEvents.
-// The state is shared with the pipes' and the Reaper's callbacks, which may
-// outlive the JobProcess: after it is gone they report nothing.
-class PosixJobProcess : public JobProcess {
+
+// Reads one frame from a blocking socket (the supervisor's first message:
+// it comes within a process start). False on EOF, a timeout or garbage.
+bool read_first_frame(int fd, std::string& payload, int timeout_ms) {
+  std::string buf;
+  size_t need = kFrameHeader;
+  while (buf.size() < need) {
+    pollfd p{fd, POLLIN, 0};
+    int rc = poll(&p, 1, timeout_ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return false;
+    char tmp[4096];
+    ssize_t n = recv(fd, tmp, std::min(sizeof tmp, need - buf.size()), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf.append(tmp, size_t(n));
+    if (need == kFrameHeader && buf.size() == kFrameHeader) {
+      uint32_t len = WireReader(buf).u32();
+      if (len == 0 || len > (1u << 16)) return false;
+      need += len;
+    }
+  }
+  payload = buf.substr(kFrameHeader);
+  return true;
+}
+
+}  // namespace
+
+// One supervisor's stream and what its job reports through it; shared with
+// the stream's callbacks, which may outlive the JobProcess.
+struct PosixJobProcesses::Sup {
+  Stream* s = nullptr;
+  JobEvents ev;
+  std::string dir;
+  int pid = 0;
+  uint64_t first[2] = {0, 0};
+  bool gone = false, ended = false, out_open = true, err_open = true;
+
+  void close_streams() {
+    for (int fd : {1, 2}) {
+      bool& open = fd == 1 ? out_open : err_open;
+      if (!open || gone) continue;
+      open = false;
+      auto f = ev.output_closed;
+      f(fd);
+    }
+  }
+  // The end, once: from the E message, end.json, or nothing (lost).
+  void deliver(const JobEnd& e) {
+    if (ended || gone) return;
+    ended = true;
+    if (ev.end && e.known) ev.end(e);
+    if (gone) return;
+    close_streams();
+    if (gone) return;
+    auto f = ev.exited;
+    if (!e.known || !e.error.empty())
+      f(-1, 0);
+    else
+      f(e.signal ? 0 : e.exit_code, e.signal);
+  }
+  void on_frame(std::string_view p) {
+    if (p.empty() || gone) return;
+    if (p[0] == char(SupMsg::output) && p.size() >= 2) {
+      int fd = p[1] == 2 ? 2 : 1;
+      auto f = ev.output;
+      f(fd, p.substr(2));
+    } else if (p[0] == char(SupMsg::end)) {
+      JobEnd e;
+      if (!parse_job_end_text(p.substr(1), e)) read_job_end(dir, e);
+      deliver(e);
+    }
+  }
+};
+
+namespace {
+class SupervisedJob : public JobProcess {
  public:
-  PosixJobProcess(Reaper& reaper, int pid, Stream* out, Stream* err) : reaper_(reaper), pid_(pid) {
-    st_->out = out;
-    st_->err = err;
-  }
-  ~PosixJobProcess() override {
+  explicit SupervisedJob(std::shared_ptr<PosixJobProcesses::Sup> st) : st_(std::move(st)) {}
+  ~SupervisedJob() override {
     st_->gone = true;  // not cleared: one of its functions may be running right now
-    if (st_->out) st_->out->discard();
-    if (st_->err) st_->err->discard();
+    if (st_->s) st_->s->discard();
+    st_->s = nullptr;
   }
-  int pid() const override { return pid_; }
+  int pid() const override { return st_->pid; }
   void run(JobEvents events) override {
     st_->ev = std::move(events);
-    wire(1);
-    wire(2);
     auto st = st_;
-    reaper_.watch(pid_, [st](int code, int sig) {
-      if (!st->gone) st->ev.exited(code, sig);
-    });
+    st->s->on_frame = [st](std::string_view p) { st->on_frame(p); };
+    st->s->on_close = [st](const std::string&) {
+      st->s = nullptr;
+      if (st->ended || st->gone) return;
+      // The supervisor went without a word: end.json says how the job
+      // ended, unless it died (SIGKILL) before it knew.
+      JobEnd e;
+      read_job_end(st->dir, e);
+      st->deliver(e);
+    };
+    if (int rc = st->s->start(); rc != 0) st->s->close("cannot read: " + uv_error(rc));
   }
   void pause_output() override {
-    if (st_->out) st_->out->pause();
-    if (st_->err) st_->err->pause();
+    if (st_->s) st_->s->pause();
   }
   void resume_output() override {
-    if (st_->out) st_->out->resume();
-    if (st_->err) st_->err->resume();
+    if (st_->s) st_->s->resume();
   }
+  // The supervisor drains the pipes itself; only the reports are left.
   void close_output() override {
-    // Closing one may end the job and destroy this object: take both first.
     auto st = st_;
-    Stream* o = st->out;
-    Stream* e = st->err;
-    if (o) o->close();
-    if (e && st->err) e->close();
+    st->close_streams();
   }
+  uint64_t first_offset(int fd) const override { return st_->first[fd == 2 ? 1 : 0]; }
 
  private:
-  struct State {
-    JobEvents ev;
-    Stream* out = nullptr;
-    Stream* err = nullptr;
-    bool gone = false;
-  };
-  void wire(int fd) {
-    auto st = st_;
-    Stream* s = fd == 1 ? st->out : st->err;
-    s->on_data = [st, fd](std::string_view d) {
-      if (!st->gone) st->ev.output(fd, d);
-    };
-    s->on_close = [st, fd](const std::string&) {
-      (fd == 1 ? st->out : st->err) = nullptr;
-      if (!st->gone) st->ev.output_closed(fd);
-    };
-    if (int rc = s->start(); rc != 0) s->close("cannot read: " + uv_error(rc));
-  }
-  Reaper& reaper_;
-  int pid_;
-  std::shared_ptr<State> st_ = std::make_shared<State>();
+  std::shared_ptr<PosixJobProcesses::Sup> st_;
 };
 }  // namespace
 
-std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, StartError& err) {
-  // The pipes' handles first: once the process runs, nothing may fail.
-  Stream* out = Stream::pipe(loop_);
-  Stream* errs = Stream::pipe(loop_);
-  int out_fd = -1, err_fd = -1;
-  int pid = -1;
-  if (!out || !errs)
-    err = {"cannot set up its output pipes", false};
-  else
-    pid = spawn_job(spec, out_fd, err_fd, err);
-  int rc = 0;
-  if (pid > 0 && (rc = uv_pipe_open(out->pipe_handle(), out_fd)) != 0) {
-    ::close(out_fd);
-    ::close(err_fd);
-  } else if (pid > 0 && (rc = uv_pipe_open(errs->pipe_handle(), err_fd)) != 0) {
-    ::close(err_fd);
+std::unique_ptr<JobProcess> PosixJobProcesses::attach(int fd, int pid, const std::string& dir, uint64_t out,
+                                                      uint64_t err) {
+  std::string why;
+  Stream* s = Stream::open_fd(loop_, fd, why);
+  if (!s) {
+    ::close(fd);
+    return nullptr;
   }
-  if (pid > 0 && rc == 0) return std::make_unique<PosixJobProcess>(reaper_, pid, out, errs);
-  if (out) out->discard();
-  if (errs) errs->discard();
-  if (pid > 0) {
-    // Its output could not be read: it must not run unseen.
-    ::kill(-pid, SIGKILL);
-    reaper_.watch(pid, [](int, int) {});
-    err = {"cannot read its output: " + uv_error(rc), false};
+  auto st = std::make_shared<Sup>();
+  st->s = s;
+  st->dir = dir;
+  st->pid = pid;
+  st->first[0] = out;
+  st->first[1] = err;
+  for (auto it = sups_.begin(); it != sups_.end();) it = it->second.expired() ? sups_.erase(it) : std::next(it);
+  sups_[pid] = st;
+  return std::make_unique<SupervisedJob>(st);
+}
+
+std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, StartError& err) {
+  if (spec.argv.empty()) {
+    err = {"empty command", true};
+    return nullptr;
+  }
+  // The cwd is checked here, or a missing one would read as the command's
+  // absence (posix_spawn reports the chdir's ENOENT).
+  if (!spec.cwd.empty() && access(spec.cwd.c_str(), X_OK) != 0) {
+    err = {"cwd " + spec.cwd + ": " + strerror(errno), true};
+    return nullptr;
+  }
+  // The directory is the mark of a started id: it is created before the
+  // job can run, and an id whose directory exists is never started again.
+  std::string dir = job_dir(jobs_dir_, spec.id);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    err = {errno == EEXIST ? "job " + spec.id + " was started here before"
+                           : "cannot create " + dir + ": " + strerror(errno),
+           false};
+    return nullptr;
+  }
+  int rfd = open((dir + "/job.json").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool written = rfd >= 0 && write(rfd, spec.record.data(), spec.record.size()) == ssize_t(spec.record.size());
+  if (rfd >= 0 && ::close(rfd) != 0) written = false;
+  int sv[2] = {-1, -1};
+  if (!written || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    err = {"cannot set up " + dir + ": " + strerror(errno), false};
+    remove_job_dir(dir);
+    return nullptr;
+  }
+  std::vector<std::string> args = {supervisor_, "--dir", dir, "--keep", std::to_string(keep_)};
+  if (!spec.cwd.empty()) args.insert(args.end(), {"--cwd", spec.cwd});
+  args.push_back("--");
+  args.insert(args.end(), spec.argv.begin(), spec.argv.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  for (int fd : {0, 1, 2}) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  // Its own session: a signal to the listener's process group (a terminal's
+  // ^C, a shell's kill) does not reach it, and it outlives the listener.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t sup = -1;
+  int rc = posix_spawn(&sup, supervisor_.c_str(), &fa, &at, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  ::close(sv[1]);
+  if (rc != 0) {
+    ::close(sv[0]);
+    remove_job_dir(dir);
+    err = {"cannot start its supervisor " + supervisor_ + ": " + strerror(rc), false};
+    return nullptr;
+  }
+  reaper_.watch(sup, [](int, int) {});
+  std::string first;
+  bool got = read_first_frame(sv[0], first, 10000);
+  if (got && first.size() == 5 && first[0] == char(SupMsg::started)) {
+    int pid = int(WireReader(std::string_view(first).substr(1)).u32());
+    return attach(sv[0], pid, dir, 0, 0);
+  }
+  ::close(sv[0]);
+  JobEnd e;
+  if (got && !first.empty() && first[0] == char(SupMsg::end) &&
+      parse_job_end_text(std::string_view(first).substr(1), e) && !e.error.empty()) {
+    err = {e.error, e.command};
+  } else {
+    // It may have started the job before it died: the directory stays, so
+    // the id is not run again.
+    err = {"its supervisor " + supervisor_ + " ended before it said whether the job started", false};
   }
   return nullptr;
 }
 
-void PosixJobProcesses::signal_group(int pid, int sig) { ::kill(-pid, sig); }
+void PosixJobProcesses::signal_group(int pid, int sig) {
+  auto it = sups_.find(pid);
+  auto st = it == sups_.end() ? nullptr : it->second.lock();
+  if (!st || !st->s || st->ended) return;  // it has ended: nothing to signal
+  std::string m = {char(SupMsg::kill), char(sig)};
+  st->s->send(m);
+}
+
+std::vector<std::pair<std::string, std::string>> PosixJobProcesses::started_before() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& id : list_job_dirs(jobs_dir_)) {
+    std::string text, err;
+    read_file(job_dir(jobs_dir_, id) + "/job.json", text, err);
+    out.emplace_back(id, text);
+  }
+  return out;
+}
+
+std::unique_ptr<JobProcess> PosixJobProcesses::adopt(const std::string& id, JobEnd& end) {
+  std::string dir = job_dir(jobs_dir_, id);
+  if (read_job_end(dir, end)) return nullptr;
+  int dfd = -1;
+  std::string path = unix_socket_path(dir + "/sock", dfd);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  bool ok = fd >= 0 && !path.empty();
+  if (ok) {
+    memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  if (dfd >= 0) ::close(dfd);
+  std::string hello;
+  // The hello comes at once from a supervisor that runs; one that is busy
+  // finishing never accepts, and its end.json is there once it closes.
+  if (ok && read_first_frame(fd, hello, 5000) && hello.size() == 21 && hello[0] == char(SupMsg::hello)) {
+    WireReader r(std::string_view(hello).substr(1));
+    int pid = int(r.u32());
+    uint64_t out = r.u64(), err = r.u64();
+    return attach(fd, pid, dir, out, err);
+  }
+  if (fd >= 0) ::close(fd);
+  read_job_end(dir, end);
+  return nullptr;
+}
+
+KeptOutput PosixJobProcesses::kept_output(const std::string& id, int fd, uint64_t from) {
+  return read_kept_output(job_dir(jobs_dir_, id), fd, from);
+}
 
 }  // namespace jsd

@@ -14,13 +14,17 @@ constexpr uint64_t kFlushMs = 20;
 }  // namespace
 
 struct JobRunner::Real {
-  Real(uv_loop_t* loop, const Config& cfg) : clock(loop), processes(loop), disk(loop, cfg.state_dir + "/jobs") {}
+  Real(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
+      : clock(loop),
+        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep),
+        disk(loop, cfg.state_dir + "/jobs") {}
   LoopClock clock;
   PosixJobProcesses processes;
   FileRecordDisk disk;
 };
 
-JobRunner::JobRunner(uv_loop_t* loop, const Config& cfg) : JobRunner(cfg, std::make_unique<Real>(loop, cfg)) {}
+JobRunner::JobRunner(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
+    : JobRunner(cfg, std::make_unique<Real>(loop, cfg, libexec)) {}
 
 JobRunner::JobRunner(const Config& cfg, std::unique_ptr<Real> real)
     : JobRunner(cfg, real->clock, real->processes, real->disk) {
@@ -30,6 +34,7 @@ JobRunner::JobRunner(const Config& cfg, std::unique_ptr<Real> real)
 JobRunner::JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes, RecordDisk& disk)
     : cfg_(cfg),
       clock_(clock),
+      procs_(processes),
       store_(disk, cfg.job_records_keep, double(cfg.job_records_max_age_s)),
       flush_timer_(clock.timer()),
       runs_(cfg, clock, processes,
@@ -40,11 +45,19 @@ JobRunner::~JobRunner() = default;
 bool JobRunner::open(std::string& err) {
   if (!store_.open(err)) return false;
   double now = clock_.wall_time();
-  // What a previous run of the node left: running jobs are gone with it;
-  // queued ones (accepted, maybe durably) start now.
+  // What a previous run of the node left. A job it started has a directory
+  // (job_files.h): it is never started again. Its supervisor may still run
+  // it (re-adopted, its deadline kept) or may have written how it ended.
+  std::set<std::string> started;
+  for (auto& [id, text] : procs_.started_before()) {
+    started.insert(id);
+    adopt(id, text, now);
+  }
+  // Queued ones (accepted, maybe durably, never started) start now.
   std::vector<JobRecord*> requeue;
   for (auto& [id, r] : store_.all()) {
-    if (r.state == "running") {
+    if (started.count(id)) continue;
+    if (r.state == "running") {  // a record from before job directories
       r.state = "lost";
       r.error = "the node stopped while the job ran";
       r.ended = now;
@@ -75,6 +88,71 @@ bool JobRunner::open(std::string& err) {
     runs_.enqueue(std::move(run));
   }
   return true;
+}
+
+// A job started before this run of the node: re-adopted, or its end
+// recorded from its directory.
+void JobRunner::adopt(const std::string& id, const std::string& started_text, double now) {
+  JobRecord* r = store_.find(id);
+  if (!r) {
+    // Its record was still to be written when the node stopped: the one
+    // kept beside the job stands in.
+    JobRecord kept;
+    std::string why;
+    if (!parse_job_record(started_text, kept, why) || kept.id != id) {
+      kept = JobRecord{};
+      kept.id = id;
+      kept.job = "?";
+      kept.from = "?";
+      kept.state = "running";
+      kept.submitted = kept.started = now;
+    }
+    r = &store_.add(kept);
+  }
+  if (r->finished()) return;
+  JobEnd end;
+  auto proc = procs_.adopt(id, end);
+  if (proc) {
+    auto run = std::make_unique<JobRuns::Run>();
+    run->rec = r;
+    std::string why;
+    if (!policy_.resolve(*r, run->def, why, false)) run->def = JobDef{};
+    // The tails of its output so far come from its directory.
+    for (int fd : {1, 2}) {
+      uint64_t at = proc->first_offset(fd);
+      KeptOutput k = procs_.kept_output(id, fd, at > kTailBytes ? at - kTailBytes : 0);
+      if (k.first <= at && k.first + k.data.size() > at) k.data.resize(size_t(at - k.first));
+      (fd == 1 ? r->stdout_tail : r->stderr_tail) = k.data;
+    }
+    run->proc = std::move(proc);
+    return runs_.adopt(std::move(run));
+  }
+  if (r->started == 0) r->started = now;
+  r->pid = 0;
+  if (!end.known) {
+    r->state = "lost";
+    r->error = "the node stopped while the job ran, and its supervisor is gone";
+    r->ended = now;
+  } else if (!end.error.empty()) {
+    r->state = "failed";
+    r->error = "cannot start " + end.error;
+    r->jsd_failure = !end.command;
+    r->ended = end.ended;
+  } else {
+    r->ended = end.ended;
+    r->exit_code = end.signal ? -1 : end.exit_code;
+    r->signal = end.signal;
+    r->state = end.signal ? (r->deadline > 0 && end.ended >= r->deadline ? "timeout" : "killed") : "exited";
+    r->stdout_bytes = end.out_bytes;
+    r->stderr_bytes = end.err_bytes;
+    r->stdout_dropped = end.out_dropped;
+    r->stderr_dropped = end.err_dropped;
+    r->stdout_tail = procs_.kept_output(id, 1, end.out_bytes > kTailBytes ? end.out_bytes - kTailBytes : 0).data;
+    r->stderr_tail = procs_.kept_output(id, 2, end.err_bytes > kTailBytes ? end.err_bytes - kTailBytes : 0).data;
+  }
+  log_info("job " + r->id + " (" + r->job + ") ended while the node was down: " + r->state + ", exit status " +
+           std::to_string(r->exit_status()));
+  save(*r);
 }
 
 void JobRunner::save(const JobRecord& r) {
@@ -140,6 +218,9 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
       return status(from, req, reply);
     case JobRequest::Op::kCancel:
       return cancel(from, req, reply);
+    case JobRequest::Op::kAttach:
+      if (JobRecord* r = own_record(from, req, reply)) attach(*r, req, reply);
+      return;
   }
 }
 
@@ -185,9 +266,20 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   // At most once per id: a resubmission (a retry, a redelivery) gets the
   // record, not a second run.
   if (JobRecord* old = store_.find(r.id)) {
-    log_info("job " + r.id + " from " + from + " already known (" + old->state + "); not run again");
+    if (req.resume && old->from == from)
+      log_info("job " + r.id + ": its submitter on " + from + " joins it again (" + old->state + ")");
+    else
+      log_info("job " + r.id + " from " + from + " already known (" + old->state + "); not run again");
     if (old->from != from)  // someone else's job: say no more than that
       return reply("job", job_error_body("job id " + r.id + " is already taken on " + cfg_.node), false);
+    if (req.resume && req.stream) return attach(*old, req, reply);
+    // The same id while it runs (a retry from cron): the retry attaches,
+    // and gets the output from now on and the job's end.
+    if (!old->finished() && req.stream) {
+      req.stdout_from = old->stdout_bytes;
+      req.stderr_from = old->stderr_bytes;
+      return attach(*old, req, reply);
+    }
     return reply("job", dump_json({{"type", "duplicate"}, {"record", old->to_json()}}), false);
   }
   auto run = std::make_unique<JobRuns::Run>();
@@ -234,6 +326,41 @@ void JobRunner::cancel(const std::string& from, const JobRequest& req, ReplyFn& 
   if (!r) return;
   runs_.cancel(*r, from);
   reply("job", dump_json({{"type", "cancel"}, {"record", r->to_json()}}), false);
+}
+
+// Joins a job: what is kept of its output from the offsets asked for (its
+// directory; the record's tails once that is gone), then, while it runs,
+// its output as it comes and its end. The "attached" header says from
+// which offsets the output follows (later ones than asked: dropped).
+void JobRunner::attach(JobRecord& r, const JobRequest& req, ReplyFn& reply) {
+  auto kept = [&](int fd, uint64_t from) {
+    uint64_t total = fd == 1 ? r.stdout_bytes : r.stderr_bytes;
+    KeptOutput k = procs_.kept_output(r.id, fd, from);
+    if (k.end < total && r.finished()) {  // its directory is gone: the tail stands in
+      const std::string& tail = fd == 1 ? r.stdout_tail : r.stderr_tail;
+      k.end = total;
+      k.first = std::max(from, total - std::min<uint64_t>(total, tail.size()));
+      k.data = tail.substr(tail.size() - size_t(total - k.first));
+    }
+    // Live output from the offset the runner has reached; the disk may be
+    // ahead of it (the supervisor writes before it forwards).
+    if (k.first > total) k.first = total;
+    if (k.first + k.data.size() > total) k.data.resize(size_t(total - k.first));
+    return k;
+  };
+  KeptOutput out = kept(1, req.stdout_from), err = kept(2, req.stderr_from);
+  bool live = !r.finished();
+  reply("job",
+        dump_json({{"type", "attached"},
+                   {"id", r.id},
+                   {"state", r.state},
+                   {"stdout_first", out.first},
+                   {"stderr_first", err.first}}),
+        true);
+  if (!out.data.empty()) reply("job.stdout", std::move(out.data), true);
+  if (!err.data.empty()) reply("job.stderr", std::move(err.data), true);
+  if (live && runs_.watch_run(r, reply)) return;
+  reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
 }
 
 void JobRunner::stop_all() {

@@ -26,8 +26,9 @@ namespace jsd {
 
 class JobRunner {
  public:
-  // Real processes, libuv timers on loop, records in STATE_DIR/jobs.
-  JobRunner(uv_loop_t* loop, const Config& cfg);
+  // Real processes (each through libexec/jsd-job), libuv timers on loop,
+  // records in STATE_DIR/jobs.
+  JobRunner(uv_loop_t* loop, const Config& cfg, const std::string& libexec);
   // The given ones, which must outlive the runner.
   JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes, RecordDisk& disk);
   ~JobRunner();
@@ -65,8 +66,10 @@ class JobRunner {
   void submit(const std::string& from, JobRequest& req, ReplyFn& reply);
   void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void cancel(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  void attach(JobRecord& r, const JobRequest& req, ReplyFn& reply);
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
   bool audited(const JobRecord& r, bool ok, std::string& why);
+  void adopt(const std::string& id, const std::string& started_text, double now);
   void save(const JobRecord& r);
   void flush_records();
   void ended();
@@ -74,6 +77,7 @@ class JobRunner {
   std::unique_ptr<Real> real_;  // first: it outlives everything that uses it
   const Config& cfg_;
   JobClock& clock_;
+  JobProcesses& procs_;
   JobPolicy policy_{cfg_, in_group};
   JobStore store_;
   std::unique_ptr<JobTimer> flush_timer_;

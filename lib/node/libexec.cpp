@@ -17,7 +17,8 @@ std::vector<std::string> libexec_candidates(const char* env, const std::string& 
 
 std::string choose_libexec_dir(const std::vector<std::string>& candidates) {
   for (auto& d : candidates)
-    if (access((d + "/jsd-client").c_str(), X_OK) == 0 && access((d + "/jsd-queue-server").c_str(), X_OK) == 0)
+    if (access((d + "/jsd-client").c_str(), X_OK) == 0 && access((d + "/jsd-queue-server").c_str(), X_OK) == 0 &&
+        access((d + "/jsd-job").c_str(), X_OK) == 0)
       return d;
   return candidates.empty() ? std::string(".") : candidates.back();
 }

@@ -1,5 +1,5 @@
 // Where jsd-listener finds the programs it starts for its links,
-// jsd-client and jsd-queue-server (jsd-listener(8), ENVIRONMENT).
+// jsd-client, jsd-queue-server and jsd-job (jsd-listener(8), ENVIRONMENT).
 #pragma once
 
 #include <string>
@@ -13,7 +13,7 @@ namespace jsd {
 // prefix), and the libexec directory compiled in.
 std::vector<std::string> libexec_candidates(const char* env, const std::string& self_dir);
 
-// The first candidate that holds both programs (executable); when none does,
+// The first candidate that holds all three programs (executable); when none does,
 // the last one, so that the error names where they should be.
 std::string choose_libexec_dir(const std::vector<std::string>& candidates);
 

@@ -178,7 +178,7 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust
       audit_(cfg_.audit_log(), cfg_.audit_max_bytes),
       peers_(cfg_),
       outbox_(cfg_.state_dir + "/outbox"),
-      jobs_(loop, cfg_),
+      jobs_(loop, cfg_, bin_dir_),
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
       router_(cfg_.node, peers_, clients_, *this, outbox_, *this),

@@ -63,9 +63,13 @@ class Submitter : public SubmitSession {
       // A submission that arrives after we gave up must not run (and must
       // not use up its id, so that a retry with --id runs it).
       if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = submitted_ + o_.timeout_s;
+    } else if (o_.mode == SubmitOptions::Mode::attach) {
+      body = attach_body();
+      not_ours_ = true;  // an observer: an interrupt never cancels the job
     } else {
       body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
     }
+    body_ = body;
     send_call(kCallId, body, o_.no_wait);
     if (o_.timeout_s > 0)
       timer_.start(uint64_t(o_.timeout_s * 1000), [this] {
@@ -76,8 +80,39 @@ class Submitter : public SubmitSession {
   }
 
  private:
-  // Our calls' ids on the control socket.
-  static constexpr uint64_t kCallId = 1, kCancelId = 2, kWatchId = 3;
+  // Our calls' ids on the control socket; re-attaches count up from
+  // kAttachId.
+  static constexpr uint64_t kCallId = 1, kCancelId = 2, kWatchId = 3, kAttachId = 16;
+
+  // To join the job again: --attach asks for it by id; a submission sends
+  // itself again, marked "resume": a node that does not know the id yet
+  // (the first one was lost with a listener) runs it, one that does
+  // attaches it, in both cases from the offsets we printed. The id makes
+  // it run once either way.
+  nlohmann::json attach_body() const {
+    json b = o_.mode == SubmitOptions::Mode::attach ? json{{"op", "attach"}, {"id", id_}} : body_;
+    b["resume"] = true;
+    b["stdout_from"] = printed_[0];
+    b["stderr_from"] = printed_[1];
+    return b;
+  }
+
+  // The node may have lost the call that streams to us (its listener
+  // restarted, the link went down): join the job again by id, from what
+  // we printed. The answers of earlier calls are ignored from now on.
+  void reattach() {
+    if (done_ || settle_.active() || (started_ == 0 && !attached_ && !lost_listener_)) return;
+    if (live_call_ >= kAttachId && !attach_answered_) return;  // the last one still waits for its node
+    live_call_ = live_call_ < kAttachId ? kAttachId : live_call_ + 1;
+    attach_answered_ = false;
+    send_call(live_call_, attach_body(), false);
+  }
+
+  // Output of the call we follow, each byte once (offsets per stream).
+  void print_output(int fd, std::string_view d) {
+    printed_[fd - 1] += d.size();
+    write_all(fd, d);
+  }
 
   void send_cancel() {
     if (cancel_sent_) return;
@@ -136,10 +171,27 @@ class Submitter : public SubmitSession {
 
   void on_lost() override {
     if (settle_.active()) return settle_.lost();
-    give_up("lost contact with the local jsd-listener", kExitJsdFailure);
+    bool waits = (o_.mode == SubmitOptions::Mode::submit && !o_.no_wait) || o_.mode == SubmitOptions::Mode::attach;
+    if (!waits || interrupted_) return give_up("lost contact with the local jsd-listener", kExitJsdFailure);
+    // The local listener restarted (or died): connect again (within
+    // --timeout) and join the job by id.
+    if (!o_.quiet && !lost_listener_)
+      fprintf(stderr, "jsd-submit: lost contact with the local jsd-listener; reconnecting\n");
+    lost_listener_ = true;
+    reconnect_.start(
+        kReconnectMs,
+        [this] {
+          std::string err;
+          if (done_ || !connect(err)) return;
+          reconnect_.stop();
+          attach_answered_ = true;  // the old listener's calls are gone with it
+          reattach();
+        },
+        kReconnectMs);
   }
 
   void on_exit() override {
+    reconnect_.stop();
     grace_.stop();
     accept_wait_.stop();
     watchdog_.stop();
@@ -203,7 +255,9 @@ class Submitter : public SubmitSession {
         if (!o_.quiet && text != last_note_)  // once per state, not per retry
           fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", o_.node.c_str(), text.c_str());
         last_note_ = text;
-        return;
+        // The link broke while the job ran: what it streamed to us may be
+        // lost with it (its node may have restarted). Join again.
+        return reattach();
       case ControlNotice::none:
         break;
     }
@@ -211,8 +265,9 @@ class Submitter : public SubmitSession {
     last_rx_ms_ = now_ms();
     if (m.ev.id == kCancelId) return;  // the answer to our cancel: the end confirmation follows
     if (m.ev.id == kWatchId) return on_watchdog(m.ev.body);
-    if (m.ev.object == "job.stdout") return write_all(1, m.ev.body);
-    if (m.ev.object == "job.stderr") return write_all(2, m.ev.body);
+    if (m.ev.id != live_call_) return;  // a call we no longer follow
+    if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
+    if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
     auto j = json::parse(m.ev.body, nullptr, false);
     if (!j.is_object()) return give_up("malformed reply from " + o_.node, kExitJsdFailure);
     std::string type = j.value("type", "");
@@ -240,13 +295,44 @@ class Submitter : public SubmitSession {
       return;
     }
     if (type == "started") return on_started(j);
+    if (type == "attached") return on_attached(j);
     if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate" || type == "refused")
       return on_record(type, j["record"]);
     give_up("unexpected reply '" + type + "' from " + o_.node, kExitJsdFailure);
   }
 
   void on_started(const json& j) {
+    bool again = started_ > 0 || attached_;
     started_ = j.value("started", wall_time());
+    if (again) return;  // an attached watcher hears the start too
+    start_watchdog();
+    if (!o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(),
+              id_.c_str(), j.value("pid", 0));
+  }
+
+  void on_attached(const json& j) {
+    attach_answered_ = true;
+    bool first = !attached_ && started_ == 0;
+    // Our submission's id was running already (a retry): that earlier
+    // submission's job is not ours to cancel.
+    if (first && o_.mode == SubmitOptions::Mode::submit) not_ours_ = true;
+    attached_ = true;
+    // Older output than this is no longer kept on the node.
+    for (int fd : {1, 2}) {
+      uint64_t from = j.value(fd == 1 ? "stdout_first" : "stderr_first", printed_[fd - 1]);
+      if (from > printed_[fd - 1] && !o_.quiet)
+        fprintf(stderr, "jsd-submit: %s: %llu bytes of job %s's %s were not kept\n", o_.node.c_str(),
+                (unsigned long long)(from - printed_[fd - 1]), id_.c_str(), fd == 1 ? "stdout" : "stderr");
+      if (from > printed_[fd - 1]) printed_[fd - 1] = from;
+    }
+    if (!o_.quiet && first)
+      fprintf(stderr, "jsd-submit: %s: attached to job %s (%s)\n", o_.node.c_str(), id_.c_str(),
+              j.value("state", "?").c_str());
+    if (first) start_watchdog();
+  }
+
+  void start_watchdog() {
     // The end confirmation waits in the node's memory; if that node
     // stops, it is gone. After a quiet spell, ask for the job's record.
     watchdog_.start(
@@ -255,9 +341,6 @@ class Submitter : public SubmitSession {
           if (now_ms() - last_rx_ms_ >= kWatchMs && !done_) send_call(kWatchId, {{"op", "status"}, {"id", id_}}, false);
         },
         kWatchMs);
-    if (!o_.quiet)
-      fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(),
-              id_.c_str(), j.value("pid", 0));
   }
 
   // The answer to a watchdog status call.
@@ -266,7 +349,8 @@ class Submitter : public SubmitSession {
     if (!j.is_object() || !j.contains("record")) return;  // no answer yet is fine: the link may be down
     const json& r = j["record"];
     std::string state = r.value("state", "");
-    if (state == "queued" || state == "running") return;
+    if (state == "running") return reattach();  // it runs, and we heard nothing: our stream may be gone
+    if (state == "queued") return;
     if (!o_.quiet)
       fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
               o_.node.c_str(), id_.c_str());
@@ -321,14 +405,19 @@ class Submitter : public SubmitSession {
     exit_with(interrupted_ ? exit_for_signal(interrupted_) : status);
   }
 
-  static constexpr uint64_t kWatchMs = 15000;
+  static constexpr uint64_t kWatchMs = 15000, kReconnectMs = 50;
   static constexpr double kAcceptWaitS = 10;  // --no-wait: the longest wait for an up link's answer
-  Timer grace_, watchdog_{loop_}, accept_wait_{loop_};
+  Timer grace_, watchdog_{loop_}, reconnect_{loop_}, accept_wait_{loop_};
+  json body_;  // the call as first sent
+  bool lost_listener_ = false;
   Settle settle_;
   std::string id_, last_note_, why_;  // why_: why we gave up
   int give_up_code_ = kExitJsdFailure;
   double submitted_ = 0, started_ = 0;
   bool cancel_sent_ = false, queued_ = false, not_ours_ = false;
+  bool attached_ = false, attach_answered_ = false;
+  uint64_t live_call_ = kCallId;  // the call whose output and end we follow
+  uint64_t printed_[2] = {0, 0};  // bytes of stdout, stderr printed
   uint64_t last_rx_ms_ = 0;
   int interrupted_ = 0;
 };

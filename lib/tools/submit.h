@@ -19,11 +19,12 @@ struct SubmitOptions {
   std::string id;        // submission id; generated when empty
   double timeout_s = 0;  // 0: wait as long as the job runs
   bool no_wait = false, json = false, quiet = false, detach_on_interrupt = false;
-  enum class Mode { submit, status, cancel } mode = Mode::submit;
+  enum class Mode { submit, status, cancel, attach } mode = Mode::submit;
 };
 
 // Exit codes: the job's exit status (128+N for signal N, 127 if it could not
 // start); 255 when jsd itself failed. --status/--cancel: 0, or 255.
+// --attach: the job's exit status, or 255.
 int run_submit(const SubmitOptions& o);
 
 // A new random submission id (16 hex digits).

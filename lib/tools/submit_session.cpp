@@ -8,6 +8,14 @@
 namespace jsd {
 
 bool SubmitSession::open(std::string& err) {
+  if (!connect(err)) return false;
+  sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { interrupted(SIGINT); });
+  sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { interrupted(SIGTERM); });
+  sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { interrupted(SIGHUP); });
+  return true;
+}
+
+bool SubmitSession::connect(std::string& err) {
   s_ = open_control_stream(loop_, o_.cfg, err);
   if (!s_) return false;
   s_->on_frame = [this](std::string_view p) { on_msg(p); };
@@ -16,9 +24,6 @@ bool SubmitSession::open(std::string& err) {
     if (!done_) on_lost();
   };
   s_->start(o_.cfg.max_frame + 4096);
-  sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { interrupted(SIGINT); });
-  sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { interrupted(SIGTERM); });
-  sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { interrupted(SIGHUP); });
   return true;
 }
 

@@ -25,6 +25,8 @@ class SubmitSession {
  protected:
   // Connects to the listener and watches the signals; false with err.
   bool open(std::string& err);
+  // Connects to the listener (again, after it restarted); false with err.
+  bool connect(std::string& err);
   bool send_msg(const ControlMsg& m);  // false: the listener is gone
   void send_call(uint64_t id, const nlohmann::json& body, bool durable);
   // jsd failed and nothing of ours waits anywhere: one line, and 255.

@@ -10,10 +10,10 @@ root=$T/root
 prefix=/opt/jsd-test
 DESTDIR=$root cmake --install "$BUILD" --prefix "$prefix" > "$T/install.log" 2>&1 || fail "install failed: $(tail "$T/install.log")"
 P=$root$prefix
-for f in bin/jsd-listener bin/jsd-submit bin/jsd-ping libexec/jsd/jsd-client libexec/jsd/jsd-queue-server; do
+for f in bin/jsd-listener bin/jsd-submit bin/jsd-ping libexec/jsd/jsd-client libexec/jsd/jsd-queue-server libexec/jsd/jsd-job; do
   [ -x "$P/$f" ] || fail "not installed: $prefix/$f ($(cd "$root" && find . -type f | sort | tr '\n' ' '))"
 done
-for f in bin/jsd-client bin/jsd-queue-server; do
+for f in bin/jsd-client bin/jsd-queue-server bin/jsd-job; do
   [ -e "$P/$f" ] && fail "an internal program is on PATH: $prefix/$f"
 done
 for m in man1/jsd-submit.1 man1/jsd-ping.1 man5/jsd.conf.5 man7/jsd.7 man8/jsd-listener.8 man8/jsd-client.8; do

@@ -183,6 +183,14 @@ class Processes : public JobProcesses {
     if (!p->gone) f(fd, bytes);
   }
   void close_output(const std::string& id) { close(procs.at(pid_of(id))); }
+  // What a job's directory keeps of its stdout (by id), for kept_output.
+  std::map<std::string, std::string> kept;
+  KeptOutput kept_output(const std::string& id, int fd, uint64_t from) override {
+    auto it = kept.find(id);
+    if (fd != 1 || it == kept.end()) return KeptOutput{{}, from, from};
+    uint64_t end = it->second.size(), first = std::min(from, end);
+    return KeptOutput{it->second.substr(size_t(first)), first, end};
+  }
   // The process ends; with_output: its pipes close as well.
   void exit(const std::string& id, int code, int sig = 0, bool with_output = true) {
     auto p = procs.at(pid_of(id));

@@ -93,19 +93,53 @@ TEST(JobRunner, SameIdTwiceRunsOnce) {
   EXPECT_EQ(again.record().value("state", ""), "exited");
 }
 
-TEST(JobRunner, RunningDuplicateIsLeftAlone) {
+// The same id while it runs (a cron retry) attaches: it gets the output
+// from then on and the job's end, and the job runs once (issue 7 item 9).
+TEST(JobRunner, RunningDuplicateAttaches) {
   Node n;
   n.open();
   Replies& first = n.submit("alpha", "d2");
+  n.procs.output("d2", 1, "before\n");
   Replies& again = n.submit("alpha", "d2");
   EXPECT_EQ(n.procs.started(), 1u);
   EXPECT_TRUE(n.procs.signals.empty());
-  EXPECT_EQ(again.type(), "duplicate");
-  EXPECT_EQ(again.record().value("state", ""), "running");
-  EXPECT_FALSE(first.ended);  // the first submitter still gets its job
-  n.procs.exit("d2", 0);
+  EXPECT_EQ(again.type(), "attached");
+  EXPECT_EQ(again.last().value("stdout_first", -1), 7);
+  EXPECT_FALSE(again.ended);
+  n.procs.output("d2", 1, "after\n");
+  n.procs.exit("d2", 4);
   EXPECT_TRUE(first.ended);
+  EXPECT_EQ(first.out, "before\nafter\n");
   EXPECT_EQ(first.record().value("state", ""), "exited");
+  ASSERT_TRUE(again.ended);
+  EXPECT_EQ(again.out, "after\n");
+  EXPECT_EQ(again.record().value("exit_status", -1), 4);
+}
+
+// --attach: what is kept of the output from the offsets asked for, then
+// the rest as it comes, then the end; a finished job at once.
+TEST(JobRunner, AttachFollowsFromTheOffsetsAsked) {
+  Node n;
+  n.open();
+  n.submit("alpha", "a1");
+  n.procs.output("a1", 1, "0123456789");
+  n.procs.kept["a1"] = "0123456789";
+  Replies& att = n.call("alpha", R"({"op":"attach","id":"a1","stdout_from":4})");
+  EXPECT_EQ(att.job.at(0).value("type", ""), "attached");
+  EXPECT_EQ(att.job.at(0).value("stdout_first", -1), 4);
+  EXPECT_EQ(att.out, "456789");
+  n.procs.output("a1", 1, "X");
+  n.procs.exit("a1", 0);
+  ASSERT_TRUE(att.ended);
+  EXPECT_EQ(att.out, "456789X");
+  Replies& late = n.call("alpha", R"({"op":"attach","id":"a1"})");
+  ASSERT_TRUE(late.ended);
+  EXPECT_EQ(late.out, "0123456789X");  // from the record's tail: the fake keeps no directory
+  EXPECT_EQ(late.record().value("state", ""), "exited");
+  Replies& other = n.call("gamma", R"({"op":"attach","id":"a1"})");
+  EXPECT_EQ(other.error(), "job a1 was not submitted by gamma");
+  Replies& none = n.call("alpha", R"({"op":"attach","id":"nope"})");
+  EXPECT_EQ(none.error(), "no submission with id 'nope' on beta");
 }
 
 TEST(JobRunner, AnotherNodesIdIsTaken) {

@@ -1,13 +1,18 @@
 #include "jobs.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "files.h"
+#include "job_files.h"
+#include "job_spawn.h"
 #include "temp_dir.h"
 #include "uvx.h"
 
@@ -52,7 +57,7 @@ TEST(Jobs, RunsAConfiguredJobAndReportsItsEnd) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome o;
   {
-    JobRunner jr(&loop, cfg);
+    JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
     jr.handle("alpha", R"({"op":"submit","id":"r1","job":"three"})", collect(o));
@@ -71,7 +76,7 @@ TEST(Jobs, RefusesWhatTheConfigDoesNotDefine) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome o1, o2;
   {
-    JobRunner jr(&loop, cfg);
+    JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
     jr.handle("alpha", R"({"op":"submit","id":"x1","job":"nope"})", collect(o1));
@@ -95,7 +100,7 @@ TEST(Jobs, OutputPausesWhileTheSubmittersQueueIsFull) {
   Outcome o;
   int pauses = 0;
   {
-    JobRunner jr(&loop, cfg);
+    JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
     size_t backlog = JobRunner::kHighWater;  // full from the start
@@ -134,7 +139,7 @@ TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
                           R"({"op":"submit","id":"p4","job":"hello","expires":"soon"})"};
   std::vector<Outcome> out(std::size(bodies));
   {
-    JobRunner jr(&loop, cfg);
+    JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
     for (size_t i = 0; i < std::size(bodies); ++i) jr.handle("alpha", bodies[i], collect(out[i]));
@@ -159,7 +164,7 @@ TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   Outcome starved, missing;
   {
-    JobRunner jr(&loop, cfg);
+    JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
     jr.handle("alpha", R"({"op":"submit","id":"m1","job":"missing"})", collect(missing));
@@ -185,4 +190,76 @@ TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
   EXPECT_EQ(missing.record.value("state", ""), "failed");
   EXPECT_EQ(missing.record.value("exit_status", -1), 127);
   EXPECT_NE(missing.record.value("error", "").find("cannot start /nonexistent/command"), std::string::npos);
+}
+
+// The supervisor outlives its listener: a job whose JobProcess is dropped
+// (the listener died) runs on, its output goes to its directory, and a new
+// PosixJobProcesses (a restarted listener) re-adopts it, follows its output
+// from the offsets the supervisor names and gets its true end.
+TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
+  jsd_test::TempDir dir("adopt");
+  Config cfg = job_config(dir);
+  std::string jobs = cfg.state_dir + "/jobs", err;
+  ASSERT_TRUE(make_dir(jobs, err)) << err;
+  std::string fifo = cfg.state_dir + "/gate";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::string out;
+  int code = -2, sig = -2;
+  JobEnd end;
+  {
+    PosixJobProcesses first(&loop, jobs, self_dir() + "/jsd-job", 4096);
+    StartError serr;
+    JobSpawn spec{{"/bin/sh", "-c", "echo one; read x < \"$GATE\"; echo two; exit 5"},
+                  {"GATE=" + fifo, "PATH=/usr/bin:/bin"},
+                  "",
+                  "a1",
+                  "{}"};
+    auto p = first.start(spec, serr);
+    ASSERT_TRUE(p) << serr.what;
+    // A second start of the id is refused: its directory says it started.
+    EXPECT_FALSE(first.start(spec, serr));
+    EXPECT_NE(serr.what.find("was started here before"), std::string::npos) << serr.what;
+    std::string seen;
+    JobEvents ev;
+    ev.output = [&](int, std::string_view d) { seen += d; };
+    ev.output_closed = [](int) {};
+    ev.exited = [](int, int) {};
+    p->run(std::move(ev));
+    while (seen != "one\n") ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0) << seen;
+    p.reset();  // the listener is gone; the supervisor is not
+  }
+  // The job blocks on its gate, its first line on disk (written before it
+  // was forwarded).
+  EXPECT_EQ(read_kept_output(job_dir(jobs, "a1"), 1, 0).data, "one\n");
+  {
+    PosixJobProcesses second(&loop, jobs, self_dir() + "/jsd-job", 4096);
+    auto before = second.started_before();
+    ASSERT_EQ(before.size(), 1u);
+    EXPECT_EQ(before[0].first, "a1");
+    auto p = second.adopt("a1", end);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->first_offset(1), 4u);
+    JobEvents ev;
+    ev.output = [&](int fd, std::string_view d) { out += d; };
+    ev.output_closed = [](int) {};
+    ev.exited = [&](int c, int s) {
+      code = c;
+      sig = s;
+    };
+    ev.end = [&](const JobEnd& e) { end = e; };
+    p->run(std::move(ev));
+    int gate = open(fifo.c_str(), O_WRONLY);
+    ASSERT_GE(gate, 0);
+    ASSERT_EQ(write(gate, "go\n", 3), 3);
+    close(gate);
+    while (code == -2) uv_run(&loop, UV_RUN_ONCE);
+  }
+  EXPECT_EQ(out, "two\n");
+  EXPECT_EQ(code, 5);
+  EXPECT_EQ(sig, 0);
+  EXPECT_EQ(end.out_bytes, 8u);
+  EXPECT_EQ(read_kept_output(job_dir(jobs, "a1"), 1, 0).data, "one\ntwo\n");
+  EXPECT_EQ(close_loop(&loop), 0);
 }

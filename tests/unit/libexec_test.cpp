@@ -27,15 +27,17 @@ TEST(Libexec, TheOperatorsDirectoryIsFinal) {
 }
 
 // A build tree has the programs beside jsd-listener; an installed tree in
-// ../libexec/jsd; where neither holds both, the last candidate is named.
-TEST(Libexec, TheFirstDirectoryWithBothPrograms) {
+// ../libexec/jsd; where neither holds all three, the last candidate is named.
+TEST(Libexec, TheFirstDirectoryWithAllThreePrograms) {
   jsd_test::TempDir d("libexec");
   std::string bin = d.file("bin"), libexec = d.file("libexec");
   ASSERT_EQ(mkdir(bin.c_str(), 0755), 0);
   ASSERT_EQ(mkdir(libexec.c_str(), 0755), 0);
   program(libexec + "/jsd-client");
   program(libexec + "/jsd-queue-server");
-  program(bin + "/jsd-client");  // only one of the two: not this one
+  program(libexec + "/jsd-job");
+  program(bin + "/jsd-client");  // only some of them: not this one
+  program(bin + "/jsd-job");
   EXPECT_EQ(choose_libexec_dir({bin, libexec, "/nonexistent"}), libexec);
   program(bin + "/jsd-queue-server");
   EXPECT_EQ(choose_libexec_dir({bin, libexec, "/nonexistent"}), bin);

@@ -1,0 +1,158 @@
+# The crash matrix (issue 8): kill -9 of a process around a job, in the
+# middle of the job; afterwards the job ran exactly once, its record holds
+# one end with its true exit status and output, the waiting jsd-submit
+# printed every line once and exited with the job's status, --attach gives
+# the same, and no process or descriptor leaked. Each case runs
+# JSD_CRASH_RUNS times (5 in check; JSD_CRASH_RUNS=50 for the long form).
+# The job waits on a FIFO between its two lines: the test kills while the
+# job is blocked there, then releases it (events, not sleeps).
+source "$JSD_TEST_LIB"
+RUNS=${JSD_CRASH_RUNS:-5}
+JOBS='"jobs": {
+    "two":   { "command": ["/bin/sh", "-c", "echo one; read x < \"$JSD_PARAM_FIFO\"; echo two; echo ran >> \"$JSD_PARAM_MARK\"; exit 7"] },
+    "stubborn": { "command": ["/bin/sh", "-c", "trap \"\" TERM; echo $$ > \"$JSD_PARAM_PIDFILE\"; echo up; while :; do sleep 1; done"], "timeout_s": 3 },
+    "quick": { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_MARK\"; exit 3"] }
+  }, "job_kill_grace_s": 1'
+make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "$JOBS"
+start_node alpha
+start_node beta
+node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "first ping failed"
+
+fd_count() { ls /proc/"$1"/fd 2>/dev/null | wc -l; }
+sup_count() { pgrep -f "^$JSD_BIN/jsd-job --dir $T/" | wc -l; }
+
+# has_lines FILE N: FILE has at least N lines.
+has_lines() { [ "$(wc -l < "$1" 2>/dev/null)" -ge "$2" ]; }
+record_state() { node_cmd alpha jsd-submit --status "$1" beta --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; }
+is_finished() { s=$(record_state "$1"); [ -n "$s" ] && [ "$s" != running ] && [ "$s" != queued ]; }
+
+# check_run ID DIR SUBMIT_RC VICTIM: the assertions after one case.
+check_run() {
+  local id=$1 d=$2 rc=$3 victim=$4
+  [ "$(cat "$d/mark" 2>/dev/null | wc -l)" = 1 ] || fail "$victim: job $id ran $(cat "$d/mark" 2>/dev/null | wc -l) times"
+  wait_until "job $id has its end" is_finished "$id"
+  node_cmd alpha jsd-submit --status "$id" beta --json > "$d/status.json" 2>&1
+  python3 - "$d/status.json" <<'EOP' || fail "$victim: job $id's record: $(cat "$d/status.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["state"] == "exited", r
+assert r["exit_status"] == 7, r
+assert r["stdout_tail"] == "one\ntwo\n", r
+EOP
+  if [ "$victim" != submit ]; then
+    [ "$rc" = 7 ] || fail "$victim: the waiting jsd-submit exited $rc, not 7: $(cat "$d/err")"
+    [ "$(cat "$d/out")" = "$(printf 'one\ntwo')" ] || fail "$victim: the waiting jsd-submit printed: $(cat "$d/out")"
+  fi
+  node_cmd alpha jsd-submit -q --attach "$id" beta > "$d/attach" 2>"$d/attach.err"
+  local arc=$?
+  [ "$arc" = 7 ] || fail "$victim: --attach exited $arc: $(cat "$d/attach.err")"
+  [ "$(cat "$d/attach")" = "$(printf 'one\ntwo')" ] || fail "$victim: --attach printed: $(cat "$d/attach")"
+}
+
+# one_case VICTIM KILLCMD (it sees $sub, the waiting jsd-submit's pid): a waiting submission of "two"; once it printed
+# its first line, KILLCMD runs (it kills and, where needed, restarts).
+one_case() {
+  local victim=$1 kill_cmd=$2 i
+  for i in $(seq 1 "$RUNS"); do
+    local d="$T/$victim.$i" id="crash-$victim-$i"
+    mkdir -p "$d"
+    mkfifo "$d/fifo"
+    node_cmd alpha jsd-submit --id "$id" -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two > "$d/out" 2> "$d/err" &
+    sub=$!
+    wait_until "$victim $i: the job printed its first line" has_lines "$d/out" 1
+    eval "$kill_cmd"
+    # Release the job: it prints its second line, marks and exits 7.
+    echo go > "$d/fifo"
+    local rc=0
+    wait "$sub" || rc=$?
+    check_run "$id" "$d" "$rc" "$victim"
+  done
+  log "$victim: $RUNS runs, each ran once with its status and output"
+}
+
+restart_node() {
+  kill -9 "${NODE_PID[$1]}"
+  wait "${NODE_PID[$1]}" 2>/dev/null
+  unset "NODE_PID[$1]"
+  start_node "$1"
+}
+kill_qc() { local p; p=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && kill -9 $p; }
+kill_qs() { local p; p=$(pgrep -f "^QueueServer_alpha --config $T/beta.json") && kill -9 $p; }
+kill_submit() { kill -9 "$sub"; }
+
+# A --no-wait batch of 20 goes out just before each kill: each runs once.
+BATCH=0
+batch_submit() {
+  BATCH=$((BATCH + 1))
+  local k
+  for k in $(seq 1 20); do
+    node_cmd alpha jsd-submit --no-wait --id "batch-$BATCH-$k" -p "MARK=$T/batch.$BATCH" beta quick >/dev/null ||
+      fail "batch $BATCH: submission $k not queued"
+  done
+}
+batch_done() {
+  local k
+  for k in $(seq 1 20); do is_finished "batch-$1-$k" || return 1; done
+}
+batch_check() {
+  wait_until "batch $1's 20 jobs ended" batch_done "$1"
+  [ "$(sort "$T/batch.$1" | uniq | wc -l)" = 20 ] && [ "$(wc -l < "$T/batch.$1")" = 20 ] ||
+    fail "batch $1: $(wc -l < "$T/batch.$1") runs of $(sort -u "$T/batch.$1" | wc -l) ids, not 20 of 20"
+  local k
+  for k in $(seq 1 20); do
+    [ "$(record_status "batch-$1-$k")" = 3 ] || fail "batch $1: job $k's status is $(record_status "batch-$1-$k")"
+  done
+}
+record_status() { node_cmd alpha jsd-submit --status "$1" beta --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("exit_status",""))'; }
+
+# no_leak: one queue-server and one client per direction, no supervisor
+# left, and the listeners that were not killed hold no more descriptors.
+no_leak() {
+  local spec n
+  for spec in "QueueServer_alpha beta" "QueueServer_beta alpha" "QueueClient_alpha beta" "QueueClient_beta alpha"; do
+    set -- $spec
+    n=$(pgrep -f "^$1 --config $T/$2.json" | wc -l)
+    [ "$n" -le 1 ] || fail "$victim: $n processes $1 on $2"
+  done
+  [ "$(sup_count)" = 0 ] || fail "$victim: supervisors left: $(pgrep -af jsd-job)"
+}
+
+for victim in beta-listener alpha-listener alpha-client beta-server submit; do
+  case $victim in
+    beta-listener) kill_cmd="restart_node beta" ;;
+    alpha-listener) kill_cmd="restart_node alpha" ;;
+    alpha-client) kill_cmd=kill_qc ;;
+    beta-server) kill_cmd=kill_qs ;;
+    submit) kill_cmd=kill_submit ;;
+  esac
+  fd_a=$(fd_count "${NODE_PID[alpha]}") fd_b=$(fd_count "${NODE_PID[beta]}")
+  pid_a=${NODE_PID[alpha]} pid_b=${NODE_PID[beta]}
+  one_case "$victim" "batch_submit; $kill_cmd"
+  for b in $(seq $((BATCH - RUNS + 1)) "$BATCH"); do batch_check "$b"; done
+  wait_until "one supervisor-free node pair" no_leak
+  # The descriptors of a listener that lived through the case.
+  [ "${NODE_PID[alpha]}" != "$pid_a" ] || [ "$(fd_count "$pid_a")" -le "$fd_a" ] ||
+    fail "$victim: alpha's listener holds $(fd_count "$pid_a") descriptors, $fd_a before"
+  [ "${NODE_PID[beta]}" != "$pid_b" ] || [ "$(fd_count "$pid_b")" -le "$fd_b" ] ||
+    fail "$victim: beta's listener holds $(fd_count "$pid_b") descriptors, $fd_b before"
+done
+
+# The job that ignores SIGTERM and outlives its timeout_s while its
+# listener is dead: the restarted listener still kills it at its deadline.
+d="$T/stubborn"
+mkdir -p "$d"
+node_cmd alpha jsd-submit --no-wait --id stubborn-1 -p "PIDFILE=$d/pid" beta stubborn >/dev/null || fail "stubborn: not queued"
+wait_until "the stubborn job runs" test -s "$d/pid"
+jobpid=$(cat "$d/pid")
+kill -9 "${NODE_PID[beta]}"
+wait "${NODE_PID[beta]}" 2>/dev/null
+unset "NODE_PID[beta]"
+start_node beta
+wait_until "the stubborn job has its end" is_finished stubborn-1
+[ "$(record_state stubborn-1)" = timeout ] || fail "stubborn: state $(record_state stubborn-1), not timeout"
+kill -0 "$jobpid" 2>/dev/null && fail "stubborn: the job ($jobpid) still runs past its deadline"
+
+[ "$(sup_count)" = 0 ] || fail "supervisors left: $(pgrep -af jsd-job)"
+log "matrix: 5 cases x $RUNS runs, and $BATCH --no-wait batches of 20: no job lost or run twice, no wrong status, no line lost or doubled"
+pass
