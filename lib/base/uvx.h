@@ -91,6 +91,9 @@ class Stream : public detail::HandleBox {
   std::function<void(const std::string& why)> on_close;
 
   int start(size_t max_frame = kDefaultMaxFrame);
+  // Raises (or lowers) the frame limit of a started stream, e.g. once its
+  // peer has authenticated; the read buffer follows at the next read.
+  void set_max_frame(size_t max_frame);
   // Stop and resume reading (backpressure); frames already read stay.
   void pause();
   void resume();
@@ -138,10 +141,11 @@ class Stream : public detail::HandleBox {
   bool paused_ = false;
   bool writing_ = false;
   FrameDecoder dec_;
-  // Sized by start(): a connection that has not authenticated yet reads
-  // into a few KiB, not 64 (thousands of them may be open at once).
+  // Sized by start() and set_max_frame(), allocated at the first read: a
+  // connection that has not authenticated yet reads into a few KiB, not
+  // 64, and an idle one holds none (thousands of them may be open at once).
   std::unique_ptr<char[]> readbuf_;
-  size_t readbuf_size_ = 0;
+  size_t readbuf_size_ = 0, readbuf_want_ = 0;
   std::string inflight_, pending_;
   uv_write_t wreq_;
   std::vector<std::function<void()>> flushed_waiters_, inflight_waiters_;
