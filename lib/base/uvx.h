@@ -204,6 +204,9 @@ struct SpawnSpec {
   bool detached = false;  // own session and process group (setsid)
   std::vector<ChildFd> fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
 };
+// Started with posix_spawn (vfork-style in glibc: the parent's address
+// space is not copied, and the parent waits only until the exec) and
+// watched through a pidfd; where the kernel has no pidfds, with uv_spawn.
 class Child : public detail::HandleBox {
  public:
   static Child* spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
@@ -219,9 +222,15 @@ class Child : public detail::HandleBox {
 
  private:
   Child() = default;
-  ~Child() override = default;
+  ~Child() override;
+  static Child* spawn_uv(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
   static void exit_cb(uv_process_t*, int64_t, int);
-  uv_process_t p_;
+  void exited(int64_t status, int sig);
+  union {
+    uv_process_t p;  // uv_spawn's
+    uv_poll_t poll;  // on pidfd_, posix_spawn's
+  } h_;
+  int pidfd_ = -1;
   int pid_ = 0;
   bool exited_ = false;
 };
