@@ -34,6 +34,8 @@ class FrameDecoder {
   Result next(std::string_view& payload);
   size_t announced() const { return announced_; }
   size_t max_frame() const { return max_frame_; }
+  // A stream whose peer proved itself may send bigger frames from here on.
+  void set_max_frame(size_t max_frame) { max_frame_ = max_frame; }
   size_t buffered() const { return buf_.size() - pos_; }
 
  private:

@@ -104,6 +104,12 @@ Stream* Stream::open_fd(uv_loop_t* loop, int fd, std::string& err) {
 
 void Stream::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* s = from<Stream>(h->data);
+  // Resized here, between reads, where nothing points into the old buffer
+  // (on_read copies what it keeps into the decoder).
+  if (s->readbuf_want_ != s->readbuf_size_) {
+    s->readbuf_ = std::make_unique<char[]>(s->readbuf_want_);
+    s->readbuf_size_ = s->readbuf_want_;
+  }
   *buf = uv_buf_init(s->readbuf_.get(), static_cast<unsigned>(s->readbuf_size_));
 }
 
@@ -157,12 +163,13 @@ void Stream::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t*) {
 
 int Stream::start(size_t max_frame) {
   dec_ = FrameDecoder(max_frame);
-  size_t want = std::clamp<size_t>(max_frame + kFrameHeader, 4096, 65536);
-  if (readbuf_size_ != want) {
-    readbuf_ = std::make_unique<char[]>(want);
-    readbuf_size_ = want;
-  }
+  readbuf_want_ = std::clamp<size_t>(max_frame + kFrameHeader, 4096, 65536);
   return uv_read_start(stream(), on_alloc, on_read);
+}
+
+void Stream::set_max_frame(size_t max_frame) {
+  dec_.set_max_frame(max_frame);
+  readbuf_want_ = std::clamp<size_t>(max_frame + kFrameHeader, 4096, 65536);
 }
 
 void Stream::pause() {

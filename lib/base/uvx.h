@@ -91,6 +91,9 @@ class Stream : public detail::HandleBox {
   std::function<void(const std::string& why)> on_close;
 
   int start(size_t max_frame = kDefaultMaxFrame);
+  // Raises (or lowers) the frame limit of a started stream, e.g. once its
+  // peer has authenticated; the read buffer follows at the next read.
+  void set_max_frame(size_t max_frame);
   // Stop and resume reading (backpressure); frames already read stay.
   void pause();
   void resume();
@@ -138,10 +141,11 @@ class Stream : public detail::HandleBox {
   bool paused_ = false;
   bool writing_ = false;
   FrameDecoder dec_;
-  // Sized by start(): a connection that has not authenticated yet reads
-  // into a few KiB, not 64 (thousands of them may be open at once).
+  // Sized by start() and set_max_frame(), allocated at the first read: a
+  // connection that has not authenticated yet reads into a few KiB, not
+  // 64, and an idle one holds none (thousands of them may be open at once).
   std::unique_ptr<char[]> readbuf_;
-  size_t readbuf_size_ = 0;
+  size_t readbuf_size_ = 0, readbuf_want_ = 0;
   std::string inflight_, pending_;
   uv_write_t wreq_;
   std::vector<std::function<void()>> flushed_waiters_, inflight_waiters_;
@@ -200,6 +204,9 @@ struct SpawnSpec {
   bool detached = false;  // own session and process group (setsid)
   std::vector<ChildFd> fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
 };
+// Started with posix_spawn (vfork-style in glibc: the parent's address
+// space is not copied, and the parent waits only until the exec) and
+// watched through a pidfd; where the kernel has no pidfds, with uv_spawn.
 class Child : public detail::HandleBox {
  public:
   static Child* spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
@@ -215,9 +222,15 @@ class Child : public detail::HandleBox {
 
  private:
   Child() = default;
-  ~Child() override = default;
+  ~Child() override;
+  static Child* spawn_uv(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
   static void exit_cb(uv_process_t*, int64_t, int);
-  uv_process_t p_;
+  void exited(int64_t status, int sig);
+  union {
+    uv_process_t p;  // uv_spawn's
+    uv_poll_t poll;  // on pidfd_, posix_spawn's
+  } h_;
+  int pidfd_ = -1;
   int pid_ = 0;
   bool exited_ = false;
 };

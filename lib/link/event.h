@@ -66,4 +66,9 @@ bool peek_data_seq(std::string_view in, uint64_t& seq);
 // batch's length prefix and the AEAD tag.
 constexpr size_t kLinkSlack = 8192;
 
+// The ticket, the first frame on a queue-server port: the client's sealed
+// hello, sent on its own. Until it has come, a connection there may send no
+// bigger frame (and reads into a buffer of this size).
+constexpr size_t kTicketFrame = 4096;
+
 }  // namespace jsd

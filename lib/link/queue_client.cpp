@@ -161,6 +161,8 @@ class QueueClient {
     LinkMsg hello{LinkType::hello};
     hello.node = o_.cfg.node;
     hello.instance = o_.instance;
+    // Sealed and sent on its own: the queue-server reads no frame bigger
+    // than kTicketFrame before the ticket.
     send_link(encode_link(hello));
     state_ = State::up;
     deadline_.stop();

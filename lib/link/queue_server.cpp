@@ -1,12 +1,12 @@
 #include "queue_server.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <deque>
 #include <memory>
-#include <set>
 
 #include "crypto.h"
 #include "exit_codes.h"
@@ -52,6 +52,12 @@ class QueueServer {
     }
     server_open_ = true;
     server_.data = this;
+    reported_ms_ = now_ms();
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&server_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     // Nobody but our peer may take the link: if it has not arrived in time,
     // give the port back.
     timer_.start(uint64_t(o_.cfg.handshake_timeout_ms), [this] {
@@ -91,54 +97,82 @@ class QueueServer {
     }
     if (link_) {
       // One peer, one link: a second connection is not ours to take.
-      log_warn("refusing a second connection from " + c->peer_name());
+      ++closed_idle_;
       c->close();
       return;
     }
-    // Only the peer's ticket is wanted here: a few connections may try at
-    // once, a flood on the port is closed at once.
+    // Only the peer's ticket is wanted here, and the peer sends it as soon
+    // as it has connected: a few connections may try at once, each with a
+    // small buffer and a short deadline; a flood on the port costs a
+    // bounded number of descriptors and bytes.
     if (candidates_.size() >= kMaxCandidates) {
       // The oldest that has not shown the ticket makes room: idle
       // connections cannot keep the real peer out.
-      Stream* oldest = candidate_order_.front();
-      candidate_order_.pop_front();
-      candidates_.erase(oldest);
-      oldest->close();
+      drop_candidate(candidates_.front().c);
+      ++closed_idle_;
     }
     uv_tcp_nodelay(c->tcp_handle(), 1);
-    candidates_.insert(c);
-    candidate_order_.push_back(c);
+    candidates_.push_back({c, now_ms()});
+    if (!sweep_.active())
+      sweep_.start(
+          first_frame_ms() / 4 + 1, [this] { sweep(); }, first_frame_ms() / 4 + 1);
     c->on_frame = [this, c](std::string_view p) {
       if (link_ == c)
         on_link_frame(p);
       else
         on_candidate_frame(c, p);
     };
-    c->on_close = [this, c](const std::string&) { forget_candidate(c); };
-    c->start(o_.cfg.max_frame + kLinkSlack);
+    c->on_close = [this, c](const std::string& why) {
+      // Counted with the rest, not logged one by one: a frame too big to be
+      // the ticket, or a connection that hung up without one.
+      if (forget_candidate(c)) ++(why.rfind("frame of", 0) == 0 ? closed_refused_ : closed_idle_);
+    };
+    c->start(kTicketFrame);
+  }
+
+  uint64_t first_frame_ms() const { return std::min<uint64_t>(kFirstFrameMs, uint64_t(o_.cfg.handshake_timeout_ms)); }
+
+  // Candidates that have not sent the ticket within first_frame_ms() go.
+  void sweep() {
+    uint64_t now = now_ms();
+    while (!candidates_.empty() && now - candidates_.front().since >= first_frame_ms()) {
+      drop_candidate(candidates_.front().c);
+      ++closed_idle_;
+    }
+    if (candidates_.empty()) sweep_.stop();
+    report_closed(false);
   }
 
   void on_candidate_frame(Stream* c, std::string_view p) {
     LinkMsg m;
     std::string err;
-    if (stopping_) return c->close();
+    if (stopping_) return drop_candidate(c);
     // The ticket: the first sealed frame opens with this link's key and
     // starts with the client's hello.
     bool ok = sealed_->open(p, msgs_, err) && !msgs_.empty() && decode_link(msgs_[0], m, err) &&
               m.type == LinkType::hello && m.node == o_.peer;
     if (!ok) {
-      log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
-      c->close();
+      // The first one is logged as it is, the rest are counted (report_closed()).
+      if (!refusal_logged_)
+        log_warn("refused a connection from " + c->peer_name() + ": not " + o_.peer + "'s authenticated link");
+      else
+        ++closed_refused_;
+      refusal_logged_ = true;
+      drop_candidate(c);
       return;
     }
     link_ = c;
     sealed_->attach(c);
     forget_candidate(c);
+    c->set_max_frame(o_.cfg.max_frame + kLinkSlack);
     instance_ = m.instance;
-    // The link is up: give the port back now (the seed's port lingered).
+    // The link is up: give the port back now (the seed's port lingered),
+    // and with it every connection that is still trying.
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
     server_open_ = false;
     timer_.stop();
+    drop_candidates();
+    report_closed(true);
     c->on_close = [this](const std::string& why) {
       link_ = nullptr;
       sealed_->attach(nullptr);
@@ -158,9 +192,35 @@ class QueueServer {
     handle_msgs(1);
   }
 
-  void forget_candidate(Stream* c) {
-    candidates_.erase(c);
-    candidate_order_.erase(std::remove(candidate_order_.begin(), candidate_order_.end(), c), candidate_order_.end());
+  // True if c was a candidate.
+  bool forget_candidate(Stream* c) {
+    auto it = std::find_if(candidates_.begin(), candidates_.end(), [c](const Candidate& k) { return k.c == c; });
+    if (it == candidates_.end()) return false;
+    candidates_.erase(it);
+    return true;
+  }
+  void drop_candidate(Stream* c) {
+    forget_candidate(c);
+    c->discard();
+  }
+  void drop_candidates() {
+    closed_idle_ += candidates_.size();
+    while (!candidates_.empty()) drop_candidate(candidates_.front().c);
+    sweep_.stop();
+  }
+
+  // One line for the connections on our port that were not the peer's
+  // link: at the end of the join (final) and at most every kReportMs while
+  // it lasts, so that a flood on the port writes a few lines, not one each.
+  void report_closed(bool final) {
+    uint64_t now = now_ms();
+    if (closed_idle_ + closed_refused_ == 0 || (!final && now - reported_ms_ < kReportMs)) return;
+    reported_ms_ = now;
+    log_warn("closed " + std::to_string(closed_idle_ + closed_refused_) + " other connection(s) on port " +
+             std::to_string(port_) + (final ? " while waiting for " : " in the last 10 s while waiting for ") +
+             o_.peer + "'s link (" + std::to_string(closed_refused_) + " sent something else, " +
+             std::to_string(closed_idle_) + " sent nothing in time, hung up or made room)");
+    closed_idle_ = closed_refused_ = 0;
   }
 
   void check_alive() {
@@ -263,7 +323,8 @@ class QueueServer {
       link_->close();
     }
     // Connections that have not proved themselves yet go too.
-    for (Stream* c : std::set<Stream*>(candidates_)) c->close();
+    drop_candidates();
+    report_closed(true);
     if (sup_) sup_->close();
   }
 
@@ -277,10 +338,19 @@ class QueueServer {
   Stream* link_ = nullptr;
   std::unique_ptr<SealedLink> sealed_;
   std::vector<std::string_view> msgs_;
-  std::set<Stream*> candidates_;
-  std::deque<Stream*> candidate_order_;
+  struct Candidate {
+    Stream* c;
+    uint64_t since;  // accepted (now_ms)
+  };
+  std::deque<Candidate> candidates_;  // oldest first
+  Timer sweep_{loop_};
+  uint16_t port_ = 0;
+  uint64_t closed_idle_ = 0, closed_refused_ = 0, reported_ms_ = 0;
+  bool refusal_logged_ = false;
   static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
-  static constexpr size_t kMaxCandidates = 8;
+  // The peer connects and sends its ticket at once: a second is ample.
+  static constexpr uint64_t kFirstFrameMs = 1000, kReportMs = 10000;
+  static constexpr size_t kMaxCandidates = 32;
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
   bool ack_waiting_ = false, stopping_ = false, bye_ = false;

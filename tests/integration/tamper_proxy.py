@@ -50,7 +50,7 @@ commands on one connection. Every answer has "ok"; a failed command answers
                 target refused (the client gets a reset) is not.
 
   {"op":"rule", "dir":"c2s"|"s2c", "port":..., "conn":N, "frame":K,
-   "action":"flip"|"drop"|"dup"|"close", "offset":B, "mask":M, "rst":bool}
+   "action":"flip"|"drop"|"dup"|"close"|"hold", "offset":B, "mask":M, "rst":bool}
       A one-shot rule for frame K (0-based, counted per connection and
       direction from its start; "dir" c2s is what the accepted client sends).
       flip: XOR the byte at offset B (default 0) of the frame, counted from
@@ -63,8 +63,12 @@ commands on one connection. Every answer has "ok"; a failed command answers
       close: frames before K are forwarded (and flushed), frame K is not,
         and both sides of the connection are closed (FIN; with "rst": true
         they are reset instead).
+      hold: frame K and everything after it in that direction wait (the
+        proxy stops reading that side) until {"op":"release"} for this
+        rule; the other direction goes on. A hold fires (for "wait") when
+        frame K arrives.
       Several rules may hit the same frame: flips are applied first, then
-      close wins over drop, drop over dup.
+      close wins over drop, drop over dup; a hold comes last.
       -> {"ok":true, "id":ID}
   {"op":"record", "port":..., "conn":N}
       Records every frame of that connection, both directions.
@@ -89,6 +93,9 @@ commands on one connection. Every answer has "ok"; a failed command answers
           "error":"..." (only if the connection failed part way),
           "trailing_hex":"..." (only if an incomplete frame was left)}
       Replays are not counted as proxied connections.
+  {"op":"release", "id":ID}
+      Lets a hold rule's frames go (also before it fired: then it does not
+      hold at all). -> {"ok":true}
   {"op":"stats"}
       -> {"ok":true, "conns":{"4455":n, ...} (accepted per port),
           "forwarded":{...} (of those, reached the target), "refused":{...},
@@ -121,7 +128,7 @@ import time
 MAX_FRAME = 64 << 20
 READ_CHUNK = 256 * 1024
 DIRS = ("c2s", "s2c")
-ACTIONS = ("flip", "drop", "dup", "close")
+ACTIONS = ("flip", "drop", "dup", "close", "hold")
 
 
 def log(msg):
@@ -170,6 +177,7 @@ class Rule:
         self.offset, self.mask, self.rst = offset, mask, rst
         self.fired = asyncio.Event()
         self.fired_info = None
+        self.released = asyncio.Event()  # a hold's frames may go
 
     def describe(self):
         d = {"id": self.id, "port": self.kind, "conn": self.conn, "dir": self.dir,
@@ -274,7 +282,7 @@ class Direction:
                 out.append(frame)
                 continue
             frame = bytearray(frame)
-            close_rule = None
+            close_rule = hold_rule = None
             drop = dup = False
             for r in rules:
                 info = {"conn_port": self.conn.port, "conn_id": self.conn.cid, "applied": True}
@@ -292,6 +300,9 @@ class Direction:
                 elif r.action == "dup":
                     dup = True
                     what = "duplicated"
+                elif r.action == "hold":
+                    hold_rule = r
+                    what = "holding it and what follows until released"
                 else:
                     close_rule = r
                     what = "closing the connection (%s)" % ("rst" if r.rst else "fin")
@@ -306,6 +317,18 @@ class Direction:
                     self.writer.write(b"".join(out))
                 await self.conn.close_now(close_rule.rst, self)
                 return True
+            if hold_rule is not None:
+                # What came before goes now; this frame and the rest of
+                # buf wait (nothing more is read from this side meanwhile).
+                if out:
+                    self.writer.write(b"".join(out))
+                    out = []
+                    try:
+                        await self.writer.drain()
+                    except (ConnectionError, OSError):
+                        pass
+                await hold_rule.released.wait()
+                self.conn.note("rule %d released: %s frame %d goes" % (hold_rule.id, self.name, idx))
             if drop:
                 continue
             out.append(bytes(frame))
@@ -649,6 +672,14 @@ class Proxy:
                                                  ", error: " + ans["error"] if "error" in ans else ""))
         return ans
 
+    def op_release(self, cmd):
+        r = self.lookup(cmd)
+        if isinstance(r, Record) or r.action != "hold":
+            raise CmdError("id %r is not a hold rule" % (cmd.get("id"),))
+        r.released.set()
+        log("rule %d: released" % r.id)
+        return {"ok": True}
+
     def op_stats(self, cmd):
         return {"ok": True,
                 "conns": {str(p): c for p, c in self.per_port.items() if c},
@@ -687,6 +718,8 @@ class Proxy:
                 return await self.op_wait(cmd)
             if op == "replay":
                 return await self.op_replay(cmd)
+            if op == "release":
+                return self.op_release(cmd)
             if op == "stats":
                 return self.op_stats(cmd)
             if op == "clear":
@@ -761,6 +794,8 @@ class Proxy:
             % (self.listen_host, self.target_host, describe_ports(self.ports), self.node_port, path))
 
     async def shutdown(self):
+        for r in self.all_rules:
+            r.released.set()  # nothing waits on a hold any more
         for s in self.servers:
             s.close()
         for c in list(self.open):

@@ -1,5 +1,6 @@
 #include "uvx.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -260,4 +261,105 @@ TEST(CloseLoop, WithLiveHandlesReturnsZero) {
   int status = 0;
   EXPECT_EQ(waitpid(pid, &status, 0), pid);
   close(sv[1]);
+}
+
+// A stream may take bigger frames once set_max_frame() raised its limit
+// (a queue-server's link after the ticket), even in the middle of a read.
+TEST(Stream, SetMaxFrameRaisesTheLimitFromTheNextFrame) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  std::string big(20000, 'b');
+  write_all(sv[1], make_frame("ticket") + make_frame(big));
+  close(sv[1]);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::vector<std::string> got;
+  std::string why;
+  {
+    std::string err;
+    Stream* s = Stream::open_fd(&loop, sv[0], err);
+    ASSERT_NE(s, nullptr) << err;
+    s->on_frame = [&](std::string_view p) {
+      got.emplace_back(p);
+      if (got.size() == 1) s->set_max_frame(1 << 20);
+    };
+    s->on_close = [&](const std::string& w) { why = w; };
+    ASSERT_EQ(s->start(4096), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  EXPECT_EQ(close_loop(&loop), 0);
+  ASSERT_EQ(got.size(), 2u) << why;
+  EXPECT_EQ(got[1], big);
+  EXPECT_EQ(why, "closed by peer");
+}
+
+// A child gets exactly the descriptors it is given, as 0..n-1, even when a
+// source descriptor is one of those numbers; its exit status and its
+// signal come back through on_exit.
+TEST(Child, DescriptorsExitStatusAndSignal) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::string err;
+  // Swap 1 and 2 in the child: each source is the other's target.
+  int a[2], b[2];
+  ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(b, O_CLOEXEC), 0);
+  int saved1 = dup(1), saved2 = dup(2);
+  ASSERT_EQ(dup2(b[1], 1), 1);
+  ASSERT_EQ(dup2(a[1], 2), 2);
+  Stream* pipe = Stream::pipe(&loop);
+  ASSERT_NE(pipe, nullptr);
+  SpawnSpec spec;
+  spec.file = "/bin/sh";
+  spec.argv = {"sh", "-c", "echo out; echo err >&2; echo three >&3; exit 7"};
+  spec.fds = {ChildFd{}, ChildFd{2}, ChildFd{1}, ChildFd{-1, pipe}};
+  Child* child = Child::spawn(&loop, spec, err);
+  dup2(saved1, 1);
+  dup2(saved2, 2);
+  close(saved1);
+  close(saved2);
+  close(a[1]);
+  close(b[1]);
+  ASSERT_NE(child, nullptr) << err;
+  int64_t status = -1;
+  int sig = -1;
+  child->on_exit = [&](int64_t st, int sg) {
+    status = st;
+    sig = sg;
+  };
+  std::string from_fd3;
+  pipe->on_data = [&](std::string_view d) { from_fd3 += d; };
+  pipe->on_close = [&](const std::string&) { pipe = nullptr; };
+  ASSERT_EQ(pipe->start(), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(status, 7);
+  EXPECT_EQ(sig, 0);
+  EXPECT_EQ(from_fd3, "three\n");
+  auto read_rest = [](int fd) {
+    std::string r;
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) r.append(buf, size_t(n));
+    close(fd);
+    return r;
+  };
+  EXPECT_EQ(read_rest(a[0]), "out\n");
+  EXPECT_EQ(read_rest(b[0]), "err\n");
+
+  spec.argv = {"sh", "-c", "kill -TERM $$"};
+  spec.fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
+  child = Child::spawn(&loop, spec, err);
+  ASSERT_NE(child, nullptr) << err;
+  child->on_exit = [&](int64_t st, int sg) {
+    status = st;
+    sig = sg;
+  };
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(sig, SIGTERM);
+
+  spec.file = "/nonexistent/jsd-nothing";
+  EXPECT_EQ(Child::spawn(&loop, spec, err), nullptr);
+  EXPECT_NE(err.find("No such file"), std::string::npos) << err;
+  EXPECT_EQ(close_loop(&loop), 0);
 }
