@@ -51,6 +51,9 @@ int spawn_job(const JobSpawn& s, int& out_fd, int& err_fd, StartError& err) {
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, er[1], 2);
+  // A job gets descriptors 0-2 and nothing else, even one some library
+  // opened without close-on-exec (close_range in the child).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   if (!s.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, s.cwd.c_str());
   // A job starts clean: its own session, no blocked signals, default
   // dispositions (the listener ignores SIGPIPE; a job must not inherit that).

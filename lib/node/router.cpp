@@ -113,7 +113,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
   v.id = ++next_event_;
   v.from = node_;
   if (!t.name.empty()) v.to = t.name;
-  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of};
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of, now_ms()};
   links_.send(last_key_, v);
 }
 
@@ -143,9 +143,71 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
   });
 }
 
+// Its calls that still wait in a queue go back out of it: nobody waits for
+// their answers, and a queue that holds them keeps its client (and its
+// retries) alive for nothing.
 void Router::tool_gone(uint64_t tool) {
-  for (auto it = pending_.begin(); it != pending_.end();)
-    it = it->second.tool == tool && it->second.outbox_id.empty() ? pending_.erase(it) : std::next(it);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.tool != tool || !it->second.outbox_id.empty()) {
+      ++it;
+      continue;
+    }
+    if (!it->second.on_link) links_.withdraw(it->second.client_key, it->first, [](bool) {});
+    it = pending_.erase(it);
+  }
+}
+
+void Router::expire_calls(uint64_t now, uint64_t max_ms) {
+  std::vector<uint64_t> due;
+  for (auto& [id, p] : pending_) {
+    if (!p.outbox_id.empty() || p.on_link || p.expiring || now - p.since_ms < max_ms) continue;
+    auto st = link_states_.find(p.client_key);
+    if (st == link_states_.end() || st->second.first != LinkState::up) due.push_back(id);
+  }
+  std::string secs = std::to_string(max_ms / 1000);
+  for (uint64_t id : due)
+    take_back(id, [this, secs](const Pending& p) {
+      auto st = link_states_.find(p.client_key);
+      std::string why = st == link_states_.end()    ? std::string("no link")
+                        : st->second.second.empty() ? std::string(link_state_name(st->second.first))
+                                                    : st->second.second;
+      log_info("a call to " + p.client_key + " waited " + secs +
+               " s (idle_client_s) without a link: answered with an error");
+      return "cannot reach " + p.client_key + ": " + why + "; gave up after " + secs +
+             " s (idle_client_s): the call was not sent";
+    });
+}
+
+void Router::peer_removed(const std::string& key) {
+  last_to_.clear();
+  std::vector<uint64_t> due;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && p.outbox_id.empty() && !p.on_link && !p.expiring) due.push_back(id);
+  for (uint64_t id : due)
+    take_back(id, [](const Pending& p) {
+      return p.client_key + " is no longer a peer of this node (configuration reloaded): the call was not sent";
+    });
+}
+
+// A call goes back out of its queue if no link carried it, and its tool
+// hears why (an error: the call was not sent). One that may have gone out
+// stays: its answer may still come, and it never expires.
+void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> why) {
+  Pending& entry = pending_[id];
+  entry.expiring = true;
+  std::string key = entry.client_key;  // done() may run at once and erase the entry
+  links_.withdraw(key, id, [this, id, why = std::move(why)](bool dropped) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // answered, or its tool went, meanwhile
+    it->second.expiring = false;
+    if (!dropped) {
+      it->second.on_link = true;
+      return;
+    }
+    Pending p = it->second;
+    pending_.erase(it);
+    tool_error(p.tool, p.tool_id, why(p));
+  });
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
@@ -171,7 +233,7 @@ void Router::deliver_outbox_entry(const OutboxEntry& e) {
     return;
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {0, 0, t.key(), e.id, job_name_of(e.body), ""};
+  pending_[ev.id] = {0, 0, t.key(), e.id, job_name_of(e.body), "", now_ms()};
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
@@ -229,6 +291,7 @@ void Router::replay_outbox() {
 void Router::send_remote(const std::string& key, const Event& ev) { links_.send(key, view_of(ev)); }
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
+  link_states_[key] = {state, detail};
   if (state == LinkState::up || state == LinkState::connecting) return;
   // Tell every tool waiting on this node, once per tool: a refusal is final
   // for them, "down" is news while the events wait.
