@@ -67,6 +67,10 @@ struct Config {
   long job_records_max_age_s = 7 * 86400;   // finished records older than this go
   double job_kill_grace_s = 5;              // SIGTERM -> SIGKILL on timeout/cancel
   size_t job_output_keep = 1 << 20;         // bytes of each output stream kept per job, newest
+  // A jsd-client with nothing queued ends after this long without use; a
+  // call queued this long for a target that never came up is answered
+  // with an error.
+  int idle_client_s = 300;
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
   std::string audit_log() const { return state_dir + "/audit.log"; }

@@ -234,6 +234,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "job_records_max_age_s",
                                           "job_kill_grace_s",
                                           "job_output_keep",
+                                          "idle_client_s",
                                           "psk_file",
                                           "cert_file",
                                           "trusted_cas",
@@ -315,6 +316,7 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
   if (j.contains("handshake_timeout_ms"))
     get_int(j["handshake_timeout_ms"], "handshake_timeout_ms", 100, 600000, c.handshake_timeout_ms, errors);
   if (j.contains("heartbeat_ms")) get_int(j["heartbeat_ms"], "heartbeat_ms", 50, 600000, c.heartbeat_ms, errors);
+  if (j.contains("idle_client_s")) get_int(j["idle_client_s"], "idle_client_s", 1, 604800, c.idle_client_s, errors);
   if (j.contains("rekey_after_s")) get_int(j["rekey_after_s"], "rekey_after_s", 1, 86400, c.rekey_after_s, errors);
   if (j.contains("dead_after_ms")) get_int(j["dead_after_ms"], "dead_after_ms", 100, 3600000, c.dead_after_ms, errors);
   if (j.contains("reconnect_min_ms"))

@@ -1,10 +1,13 @@
 #include "files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace jsd {
@@ -84,6 +87,26 @@ bool read_file(const std::string& path, std::string& out, std::string& err) {
     out.append(buf, size_t(n));
   }
   close(fd);
+  return true;
+}
+
+bool cloexec_from(int lowfd) {
+#if defined(SYS_close_range)
+  // Linux 5.11 and later: one call, no descriptor to open for it.
+  constexpr unsigned kCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC (linux/close_range.h)
+  if (syscall(SYS_close_range, unsigned(lowfd), ~0u, kCloexec) == 0) return true;
+#endif
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return false;
+  int own = dirfd(d);
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long fd = strtol(e->d_name, &end, 10);
+    if (*end || end == e->d_name || fd < lowfd || fd == own) continue;
+    int fl = fcntl(int(fd), F_GETFD);
+    if (fl >= 0) fcntl(int(fd), F_SETFD, fl | FD_CLOEXEC);
+  }
+  closedir(d);
   return true;
 }
 

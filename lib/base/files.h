@@ -15,5 +15,10 @@ bool write_file_atomic(const std::string& path, const std::string& data, bool sy
 bool make_dir(const std::string& dir, std::string& err);
 // Reads a whole file into out.
 bool read_file(const std::string& path, std::string& out, std::string& err);
+// Marks every open descriptor from lowfd up close-on-exec: a daemon started
+// from a shell inherits whatever that shell had open, and descriptors are
+// capabilities that must not reach what it runs. False (errno set) if
+// neither close_range nor /proc/self/fd worked.
+bool cloexec_from(int lowfd);
 
 }  // namespace jsd

@@ -31,7 +31,8 @@ std::string encode_pipe(const PipeMsg& m) {
       w.u8(m.dropped ? 1 : 0);
       break;
     }
-    case PipeType::retry: {
+    case PipeType::retry:
+    case PipeType::alive: {
       WireWriter w(out, 1);
       w.u8(static_cast<uint8_t>(m.type));
       break;
@@ -71,6 +72,9 @@ bool decode_pipe(std::string_view in, PipeMsg& m, std::string& err) {
     }
     case static_cast<uint8_t>(PipeType::retry):
       m.type = PipeType::retry;
+      break;
+    case static_cast<uint8_t>(PipeType::alive):
+      m.type = PipeType::alive;
       break;
     case static_cast<uint8_t>(PipeType::withdraw):
       m.type = PipeType::withdraw;

@@ -222,6 +222,12 @@ class QueueClient {
   }
 
   void heartbeat() {
+    // The listener replaces a client whose loop stops (SIGSTOP, a hang).
+    if (sup_) {
+      PipeMsg m;
+      m.type = PipeType::alive;
+      sup_->send(encode_pipe(m));
+    }
     if (state_ != State::up || !conn_) return;
     uint64_t idle = now_ms() - last_rx_;
     if (idle > uint64_t(o_.cfg.dead_after_ms)) {

@@ -25,6 +25,7 @@ class QueueServer {
       : loop_(loop),
         o_(o),
         timer_(loop),
+        alive_(loop),
         sig_term_(loop, SIGTERM, [this] { stop("SIGTERM", true); }),
         sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }) {}
 
@@ -41,6 +42,17 @@ class QueueServer {
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
     };
     sup_->start(o_.cfg.max_frame + 4096);
+    // The listener replaces a queue-server whose loop stops (SIGSTOP, a hang).
+    alive_.start(
+        uint64_t(o_.cfg.heartbeat_ms),
+        [this] {
+          if (sup_) {
+            PipeMsg m;
+            m.type = PipeType::alive;
+            sup_->send(encode_pipe(m));
+          }
+        },
+        uint64_t(o_.cfg.heartbeat_ms));
 
     int rc = uv_tcp_init(loop_, &server_);
     server_open_ = rc == 0;
@@ -306,6 +318,7 @@ class QueueServer {
     stopping_ = true;
     if (!bye_) log_info("stopping: " + why);
     timer_.stop();
+    alive_.stop();
     ack_timer_.stop();
     if (server_open_) {
       uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
@@ -330,7 +343,7 @@ class QueueServer {
 
   uv_loop_t* loop_;
   ServerOptions o_;
-  Timer timer_;
+  Timer timer_, alive_;
   Signal sig_term_, sig_int_;
   uv_tcp_t server_{};
   bool server_open_ = false;

@@ -318,6 +318,9 @@ std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, Start
   posix_spawnattr_init(&at);
   for (int fd : {0, 1, 2}) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  // The supervisor gets its stream and nothing else of the listener's, even
+  // a descriptor some library opened without close-on-exec.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   // Its own session: a signal to the listener's process group (a terminal's
   // ^C, a shell's kill) does not reach it, and it outlives the listener.
   sigset_t none, all;

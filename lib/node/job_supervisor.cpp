@@ -195,6 +195,8 @@ class Supervisor {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, er[1], 2);
+    // A job gets descriptors 0-2 and nothing else (close_range in the child).
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (!o_.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, o_.cwd.c_str());
     // A job starts clean: its own session (its process group is signalled
     // as one, and is not ours), no blocked signals, default dispositions.

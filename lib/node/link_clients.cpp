@@ -17,10 +17,20 @@ void LinkClients::send(const std::string& key, const EventView& ev) {
   auto& slot = c.queue.emplace_back(seq, std::string());
   encode_data_into(slot.second, seq, ev);
   c.queued_bytes += slot.second.size();
+  c.used_ms = now_ms();
+  if (c.idle) return wake(c);  // its new client starts from the queue
   if (c.pipe) c.pipe->send(slot.second);
 }
 
-void LinkClients::ensure(const std::string& key) { ensure_proc(key); }
+void LinkClients::ensure(const std::string& key) { wake(ensure_proc(key)); }
+
+void LinkClients::wake(Proc& c) {
+  c.removed = false;  // back in the configuration
+  if (!c.idle || stopping_) return;
+  c.idle = false;
+  c.used_ms = now_ms();
+  spawn(c);
+}
 
 namespace {
 
@@ -71,6 +81,10 @@ void LinkClients::on_withdrawn(Proc& c, uint64_t seq, bool dropped) {
     }
   }
   for (auto& done : waiting) done(dropped);
+  if (c.removed && c.withdrawing.empty() && c.child && !c.ending) {
+    c.ending = true;
+    c.child->kill(SIGTERM);
+  }
 }
 
 // A client's pipe is gone: what it was handed may be on a link now, and the
@@ -88,6 +102,7 @@ LinkClients::Proc& LinkClients::ensure_proc(const std::string& key) {
   auto c = std::make_unique<Proc>();
   c->key = key;
   c->since = wall_time();
+  c->used_ms = now_ms();
   auto& ref = *c;
   procs_[key] = std::move(c);
   spawn(ref);
@@ -133,7 +148,9 @@ void LinkClients::spawn(Proc& c) {
   Stream* pipe = c.pipe;
   pipe->on_frame = [this, key](std::string_view p) {
     auto it = procs_.find(key);
-    if (it != procs_.end()) on_msg(*it->second, p);
+    if (it == procs_.end()) return;
+    it->second->silent_ticks = 0;
+    on_msg(*it->second, p);
   };
   pipe->on_close = [this, key, pipe](const std::string&) {
     auto it = procs_.find(key);
@@ -143,6 +160,12 @@ void LinkClients::spawn(Proc& c) {
     }
   };
   pipe->start(cfg_.max_frame + kPipeSlack);
+  c.silent_ticks = 0;
+  if (!watch_) {
+    watch_ = std::make_unique<Timer>(loop_);
+    watch_->start(
+        uint64_t(cfg_.heartbeat_ms), [this] { watch(); }, uint64_t(cfg_.heartbeat_ms));
+  }
   log_debug("started QueueClient_" + key + " (pid " + std::to_string(child->pid()) + ")");
   // A new client starts from everything not yet acknowledged, in order.
   for (auto& [seq, payload] : c.queue) pipe->send(payload);
@@ -161,6 +184,23 @@ void LinkClients::restart(const std::string& key) {
   if (c != procs_.end() && c->second->child) c->second->child->kill(SIGTERM);
 }
 
+void LinkClients::remove(const std::string& key) {
+  auto it = procs_.find(key);
+  if (it == procs_.end()) return;
+  Proc& c = *it->second;
+  c.removed = true;
+  c.restart_timer.reset();
+  if (!c.child) {
+    c.idle = true;
+    return;
+  }
+  if (c.withdrawing.empty() && !c.ending) {
+    c.ending = true;
+    c.child->kill(SIGTERM);
+    c.child->kill(SIGCONT);
+  }
+}
+
 void LinkClients::on_msg(Proc& c, std::string_view p) {
   PipeMsg m;
   std::string err;
@@ -169,6 +209,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     return;
   }
   if (m.type == PipeType::ack) {
+    c.used_ms = now_ms();
     while (!c.queue.empty() && c.queue.front().first <= m.seq) {
       c.queued_bytes -= c.queue.front().second.size();
       c.queue.pop_front();
@@ -199,6 +240,29 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
     c.pipe = nullptr;
   }
   if (child) pipe_lost(c);
+  if (c.removed) {
+    c.ending = false;
+    c.idle = true;
+    c.state = LinkState::down;
+    c.detail = "not a peer any more";
+    log_info("QueueClient_" + key + " ended: " + key + " left the configuration (" + std::to_string(c.queue.size()) +
+             " events kept)");
+    return;
+  }
+  if (c.ending) {
+    c.ending = false;
+    if (c.queue.empty()) {
+      // Its sequence numbers go on from here when it is needed again (the
+      // peer drops what it has seen by them), so the entry stays.
+      c.idle = true;
+      c.state = LinkState::down;
+      c.detail = "idle: no client running";
+      c.since = wall_time();
+      log_info("QueueClient_" + key + " ended: nothing queued for " + std::to_string(cfg_.idle_client_s) +
+               " s (idle_client_s)");
+      return;
+    }
+  }
   std::string how = sig ? "killed by signal " + std::to_string(sig) : "exited with status " + std::to_string(status);
   // Restart at once the first time; back off if it keeps dying young.
   uint64_t lived = now_ms() - c.started_ms;
@@ -217,23 +281,53 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
   });
 }
 
+// A client says it is alive every heartbeat_ms. One that stays silent for
+// dead_after_ms (stopped, or its loop hung) holds its link and our queue
+// hostage: it is killed, and on_exit() starts a new one from our queue.
+// Counted in our own ticks, with a read of the pipe between two of them, so
+// a listener that was itself stalled does not blame its children.
+void LinkClients::watch() {
+  if (stopping_) return;
+  int limit = std::max(2, cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  uint64_t now = now_ms();
+  for (auto& [k, c] : procs_) {
+    // Nothing queued or taken back, and no use for idle_client_s: a client
+    // nobody needs (to a host that is down, say) does not live on, unless
+    // the configuration asks for a standing link.
+    if (c->child && !c->ending && c->queue.empty() && c->withdrawing.empty() &&
+        now - c->used_ms >= uint64_t(cfg_.idle_client_s) * 1000 &&
+        std::find(cfg_.connect_at_startup.begin(), cfg_.connect_at_startup.end(), k) == cfg_.connect_at_startup.end()) {
+      c->ending = true;
+      c->child->kill(SIGTERM);
+      continue;
+    }
+    if (!c->child || !c->pipe || c->pipe->paused() || ++c->silent_ticks <= limit) continue;
+    log_warn("QueueClient_" + k + " (pid " + std::to_string(c->child->pid()) + ") has not answered for " +
+             std::to_string(c->silent_ticks * cfg_.heartbeat_ms) + " ms: replacing it");
+    c->silent_ticks = 0;
+    c->child->kill(SIGKILL);
+  }
+}
+
 nlohmann::json LinkClients::links_json() const {
   nlohmann::json links = nlohmann::json::array();
   for (auto& [k, c] : procs_)
-    links.push_back({{"peer", c->remote_node.empty() ? k : c->remote_node},
-                     {"direction", "out"},
-                     {"process", "QueueClient_" + k},
-                     {"pid", c->child ? c->child->pid() : 0},
-                     {"state", link_state_name(c->state)},
-                     {"detail", c->detail},
-                     {"queued", c->queue.size()},
-                     {"since", iso_time(c->since)},
-                     {"restarts", c->restarts}});
+    if (!c->removed || c->child)
+      links.push_back({{"peer", c->remote_node.empty() ? k : c->remote_node},
+                       {"direction", "out"},
+                       {"process", "QueueClient_" + k},
+                       {"pid", c->child ? c->child->pid() : 0},
+                       {"state", link_state_name(c->state)},
+                       {"detail", c->detail},
+                       {"queued", c->queue.size()},
+                       {"since", iso_time(c->since)},
+                       {"restarts", c->restarts}});
   return links;
 }
 
 void LinkClients::stop() {
   stopping_ = true;
+  watch_.reset();
   for (auto& [k, c] : procs_) {
     c->restart_timer.reset();
     if (c->child) c->child->kill(SIGTERM), c->child->kill(SIGCONT);
@@ -246,6 +340,7 @@ void LinkClients::kill() {
 }
 
 void LinkClients::clear() {
+  watch_.reset();
   for (auto& [k, c] : procs_)
     if (c->pipe) c->pipe->discard();
   procs_.clear();

@@ -42,6 +42,16 @@ class LinkClients : public RouterLinks {
   void kick(const std::string& peer);
   // Its address changed: the client restarts with the new one.
   void restart(const std::string& key);
+  // The peer left the configuration: its client ends once the withdraws
+  // under way are answered, and is not restarted. What stays queued is
+  // kept (sent if the peer comes back).
+  void remove(const std::string& key);
+  // The keys of the clients known (running, restarting or idle).
+  std::vector<std::string> keys() const {
+    std::vector<std::string> v;
+    for (auto& [k, c] : procs_) v.push_back(k);
+    return v;
+  }
   // Bytes queued for key and not yet acknowledged by the peer.
   size_t backlog(const std::string& key) const;
   nlohmann::json links_json() const;
@@ -71,13 +81,21 @@ class LinkClients : public RouterLinks {
     uint64_t restart_delay_ms = 0;
     uint64_t started_ms = 0;
     std::unique_ptr<Timer> restart_timer;
+    int silent_ticks = 0;  // heartbeat_ms ticks of ours without a frame from the child
+    uint64_t used_ms = 0;  // last event queued or acknowledged (now_ms())
+    bool ending = false;   // SIGTERM for being idle: not restarted
+    bool idle = false;     // ended for being idle: started again when needed
+    bool removed = false;  // its peer left the configuration
   };
+  // Starts c's client again if it ended for being idle.
+  void wake(Proc& c);
   Proc& ensure_proc(const std::string& key);
   void spawn(Proc& c);
   void on_msg(Proc& c, std::string_view p);
   void on_withdrawn(Proc& c, uint64_t seq, bool dropped);
   void pipe_lost(Proc& c);
   void on_exit(const std::string& key, Child* child, int64_t status, int sig);
+  void watch();
 
   uv_loop_t* loop_;
   const Config& cfg_;
@@ -86,6 +104,7 @@ class LinkClients : public RouterLinks {
   uint64_t instance_;
   ClientEvents& events_;
   std::map<std::string, std::unique_ptr<Proc>> procs_;
+  std::unique_ptr<Timer> watch_;  // replaces a stopped or hung client
   int live_ = 0;
   bool stopping_ = false;
 };

@@ -71,13 +71,21 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
     drop_if_done(sp);
     events_.child_gone();
   };
-  pipe->on_frame = [this, sp](std::string_view p) { on_msg(sp, p); };
+  pipe->on_frame = [this, sp](std::string_view p) {
+    sp->silent_ticks = 0;
+    on_msg(sp, p);
+  };
   pipe->on_close = [this, sp](const std::string&) {
     sp->pipe = nullptr;
     drop_if_done(sp);
     events_.child_gone();
   };
   pipe->start(cfg_.max_frame + kPipeSlack);
+  if (!watch_) {
+    watch_ = std::make_unique<Timer>(loop_);
+    watch_->start(
+        uint64_t(cfg_.heartbeat_ms), [this] { watch(); }, uint64_t(cfg_.heartbeat_ms));
+  }
   std::string enc = encode_session(keys);
   keys.wipe();
   pipe->send(enc);
@@ -162,6 +170,20 @@ void LinkServers::retire(Child* c) {
     });
 }
 
+void LinkServers::retire_peer(const std::string& peer) {
+  for (auto& j : joining_)
+    if (j->peer == peer && j->child) retire(j->child);
+  auto it = current_.find(peer);
+  if (it == current_.end()) return;
+  std::unique_ptr<Proc> old = std::move(it->second);
+  current_.erase(it);
+  if (old->child) retire(old->child);
+  if (old->pipe && !old->held) old->pipe->resume();
+  old->state = LinkState::retired;
+  retired_.push_back(std::move(old));
+  pump(peer);
+}
+
 void LinkServers::on_msg(Proc* s, std::string_view p) {
   PipeMsg m;
   std::string err;
@@ -211,6 +233,29 @@ void LinkServers::on_data(Proc* s, std::string_view p) {
       10);
 }
 
+// A queue-server says it is alive every heartbeat_ms; one silent for
+// dead_after_ms of our ticks (stopped, or its loop hung) is killed: its peer
+// links again to a new one, and what it acknowledged is in its pipe (read
+// to the end). A pipe we are not reading (held behind an older one, or a
+// slow tool) cannot show it alive, so it is not counted.
+void LinkServers::watch() {
+  if (stopping_) return;
+  int limit = std::max(2, cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  auto check = [&](Proc* s) {
+    if (!s->child || !s->pipe || s->held || s->pipe->paused() || retiring_.count(s->child)) {
+      s->silent_ticks = 0;
+      return;
+    }
+    if (++s->silent_ticks <= limit) return;
+    log_warn("QueueServer_" + s->peer + " (pid " + std::to_string(s->child->pid()) + ") has not answered for " +
+             std::to_string(s->silent_ticks * cfg_.heartbeat_ms) + " ms: ending it");
+    s->silent_ticks = 0;
+    s->child->kill(SIGKILL);
+  };
+  for (auto& s : joining_) check(s.get());
+  for (auto& [k, s] : current_) check(s.get());
+}
+
 nlohmann::json LinkServers::links_json() const {
   nlohmann::json links = nlohmann::json::array();
   for (auto& [k, s] : current_)
@@ -227,6 +272,7 @@ nlohmann::json LinkServers::links_json() const {
 
 void LinkServers::stop() {
   stopping_ = true;
+  watch_.reset();
   for (auto* list : {&joining_, &retired_})
     for (auto& s : *list)
       if (s->child) s->child->kill(SIGTERM), s->child->kill(SIGCONT);
@@ -244,6 +290,7 @@ void LinkServers::kill() {
 
 void LinkServers::clear() {
   retire_timer_.reset();
+  watch_.reset();
   for (auto* list : {&joining_, &retired_})
     for (auto& s : *list)
       if (s->pipe) s->pipe->discard();

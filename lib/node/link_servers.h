@@ -58,6 +58,16 @@ class LinkServers {
   // Queue-servers started for peer that wait for its ticket.
   int joining(const std::string& peer) const;
   nlohmann::json links_json() const;
+  // The peer left the configuration, or the keys it may link with changed:
+  // its queue-servers go (what they acknowledged is read to the end); a
+  // peer still allowed links again.
+  void retire_peer(const std::string& peer);
+  // The peers with a current queue-server.
+  std::vector<std::string> peers() const {
+    std::vector<std::string> v;
+    for (auto& [k, s] : current_) v.push_back(k);
+    return v;
+  }
   int live() const { return live_; }
   void stop();  // SIGTERM to all
   void kill();  // SIGKILL to all
@@ -82,6 +92,7 @@ class LinkServers {
     bool exited = false;
     bool joined = false;  // its peer's ticket arrived: it is the peer's link
     LinkClaim claim;
+    int silent_ticks = 0;  // heartbeat_ms ticks of ours without a frame from it
   };
   bool promote(Proc* sp);
   void drop_if_done(Proc* sp);
@@ -89,6 +100,7 @@ class LinkServers {
   void retire(Child* c);
   void on_msg(Proc* s, std::string_view p);
   void on_data(Proc* s, std::string_view p);
+  void watch();
 
   uv_loop_t* loop_;
   const Config& cfg_;
@@ -99,6 +111,7 @@ class LinkServers {
   std::vector<std::unique_ptr<Proc>> retired_;  // replaced, pipe still draining
   std::set<Child*> retiring_;
   std::unique_ptr<Timer> retire_timer_;
+  std::unique_ptr<Timer> watch_;  // kills a stopped or hung queue-server
   int live_ = 0;
   bool stopping_ = false;
 };

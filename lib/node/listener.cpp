@@ -12,11 +12,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <unordered_map>
 
 #include "audit.h"
 #include "control_msg.h"
 #include "exit_codes.h"
+#include "files.h"
 #include "jobs.h"
 #include "jsd_version.h"
 #include "libexec.h"
@@ -89,7 +91,7 @@ class OutboxStore : public DurableStore {
 // this class is what connects them (and owns the control socket).
 class Listener : public ClientEvents, public ServerEvents, public RouterTools, public LocalObjects {
  public:
-  Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust);
+  Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Trust> trust);
   ~Listener() override;
   int start();
   void shutdown(const std::string& why);
@@ -137,12 +139,16 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   void on_control_connection(int status);
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
+  void reload();
+  void reload_links(const Config& old);
 
   uv_loop_t* loop_;
   SdNotify notify_ = SdNotify::from_env();  // systemd's Type=notify (sd_notify.h)
   bool notify_failed_ = false;
   ListenerOptions o_;
-  const Config& cfg_;
+  const Config& cfg_;  // o_.cfg: every part reads it there, so a reload is one assignment
+  std::unique_ptr<Trust> trust_;
+  std::vector<std::unique_ptr<Trust>> old_trusts_;  // handshakes begun before a reload use them
   uint64_t instance_ = 0;
   std::string bin_dir_;
   double started_ = 0;
@@ -159,7 +165,8 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::unordered_map<uint64_t, Stream*> tools_;
   uint64_t next_tool_ = 0;
   bool stopping_ = false, stopped_ = false;
-  std::unique_ptr<Timer> kill_timer_;
+  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, expire_timer_;
+  static constexpr uint64_t kLinkStopMs = 2000;  // SIGTERM -> SIGKILL for link processes
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -169,10 +176,11 @@ uint64_t random_instance() {
   return v;
 }
 
-Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust)
+Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Trust> trust)
     : loop_(loop),
       o_(o),
       cfg_(o_.cfg),
+      trust_(std::move(trust)),
       instance_(random_instance()),
       bin_dir_(libexec_dir()),
       audit_(cfg_.audit_log(), cfg_.audit_max_bytes),
@@ -182,7 +190,7 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, const Trust& trust
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
       router_(cfg_.node, peers_, clients_, *this, outbox_, *this),
-      port_(loop, cfg_, trust, audit_, servers_, clients_) {}
+      port_(loop, cfg_, *trust_, audit_, servers_, clients_) {}
 
 Listener::~Listener() {
   for (auto& [id, s] : tools_) s->discard();
@@ -213,11 +221,13 @@ int Listener::start() {
   }
   sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { shutdown("SIGTERM"); });
   sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
-  sig_hup_ = std::make_unique<Signal>(
-      loop_, SIGHUP, [] { log_info("SIGHUP ignored: restart the listener to reload its configuration"); });
+  sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { reload(); });
   log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + cfg_.control_socket());
   for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
   router_.replay_outbox();
+  expire_timer_ = std::make_unique<Timer>(loop_);
+  expire_timer_->start(
+      1000, [this] { router_.expire_calls(now_ms(), uint64_t(cfg_.idle_client_s) * 1000); }, 1000);
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
     (void)n;  // nobody to tell if the reader is gone
@@ -306,6 +316,87 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
   return true;
 }
 
+// SIGHUP: the configuration file again, checked as at start; a bad one is
+// refused with one line per mistake and the running one stays. Peers,
+// groups, jobs, allow lists, log level and keys take effect at once; what
+// the node is (its name, address and state) needs a restart.
+void Listener::reload() {
+  if (stopping_) return;
+  std::string path = cfg_.path;
+  if (path.empty()) {
+    log_error("SIGHUP: no configuration file to re-read (the listener runs on the embedded defaults)");
+    return;
+  }
+  Config next;
+  std::vector<std::string> errors;
+  load_config(path, next, errors);
+  auto trust = std::make_unique<Trust>();
+  if (errors.empty()) {
+    auto fixed = [&](const char* key, const std::string& was, const std::string& now) {
+      if (was != now)
+        errors.push_back(path + ": " + key + ": cannot change from '" + was + "' to '" + now +
+                         "' while the listener runs (restart it)");
+    };
+    fixed("node", cfg_.node, next.node);
+    fixed("listen", cfg_.listen.str(), next.listen.str());
+    fixed("state_dir", cfg_.state_dir, next.state_dir);
+    load_trust(next, *trust, errors);
+  }
+  if (!errors.empty()) {
+    for (auto& e : errors) log_error("SIGHUP: " + e);
+    log_error("SIGHUP: configuration not reloaded (" + std::to_string(errors.size()) +
+              (errors.size() == 1 ? " mistake" : " mistakes") + "); the running one stays");
+    return;
+  }
+  Config old = cfg_;
+  o_.cfg = std::move(next);
+  old_trusts_.push_back(std::move(trust_));
+  trust_ = std::move(trust);
+  port_.set_trust(*trust_);
+  Level lv = Level::info;
+  parse_level(cfg_.log_level, lv);
+  log_init({"jsd-listener", lv, cfg_.syslog});
+  router_.forget_targets();
+  reload_links(old);
+  log_info("configuration reloaded from " + path + ": " + std::to_string(cfg_.peers.size()) + " peers, " +
+           std::to_string(cfg_.jobs.size()) + " jobs");
+}
+
+// Links to peers that stay as they were are not touched. A removed peer's
+// calls are answered with an error and its links close; a peer whose
+// address or keys changed links again (its new client reads the new file).
+void Listener::reload_links(const Config& old) {
+  auto keys_of = [](const Config& c, const std::string& n) {
+    auto it = c.peer_keys.find(n);
+    return it == c.peer_keys.end() ? std::vector<std::string>() : it->second;
+  };
+  // Who may link at all changed: every link is made again under the new rules.
+  bool all = old.trusted_cas != cfg_.trusted_cas || old.revoked != cfg_.revoked || old.psk_file != cfg_.psk_file;
+  std::set<std::string> changed;
+  if (all) {
+    for (auto& k : clients_.keys()) changed.insert(k);
+    for (auto& p : servers_.peers()) changed.insert(p);
+  }
+  for (auto& [name, addr] : old.peers) {
+    auto now = cfg_.peers.find(name);
+    if (now == cfg_.peers.end()) {
+      log_info("peer " + name + " left the configuration: its links close");
+      router_.peer_removed(name);
+      clients_.remove(name);
+      servers_.retire_peer(name);
+      changed.erase(name);
+    } else if (now->second.str() != addr.str() || keys_of(old, name) != keys_of(cfg_, name)) {
+      changed.insert(name);
+    }
+  }
+  for (auto& name : changed) {
+    log_info("peer " + name + ": its address or keys changed: it links again");
+    clients_.restart(name);
+    servers_.retire_peer(name);
+  }
+  for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
+}
+
 std::string Listener::status() {
   nlohmann::json links = clients_.links_json();
   for (auto& l : servers_.links_json()) links.push_back(l);
@@ -350,17 +441,24 @@ void Listener::shutdown(const std::string& why) {
   // the socket away from the one that is running.
   if (control_bound_) unlink(cfg_.control_socket().c_str());
   for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
+  expire_timer_.reset();
+  // Children that ignore SIGTERM get SIGKILL: nothing is left behind. A
+  // link process ends at once (SIGCONT wakes a stopped one); a job has its
+  // job_kill_grace_s from its own run, and the backstop here waits for that
+  // only while jobs run: the stop takes what its children need, no more.
+  // (Armed first: with nothing left to end, stop_all() finishes the stop.)
+  kill_timer_ = std::make_unique<Timer>(loop_);
+  kill_timer_->start(kLinkStopMs, [this] {
+    clients_.kill();
+    servers_.kill();
+  });
+  if (jobs_.running() > 0) {
+    job_kill_timer_ = std::make_unique<Timer>(loop_);
+    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] { jobs_.kill_all(); });
+  }
   clients_.stop();
   servers_.stop();
   jobs_.stop_all();
-  // Children that ignore SIGTERM get SIGKILL: nothing is left behind.
-  // Jobs get their configured grace; the link processes need far less.
-  kill_timer_ = std::make_unique<Timer>(loop_);
-  kill_timer_->start(uint64_t(std::max(5.0, cfg_.job_kill_grace_s + 1) * 1000), [this] {
-    clients_.kill();
-    servers_.kill();
-    jobs_.kill_all();
-  });
   maybe_finish_shutdown();
 }
 
@@ -368,12 +466,17 @@ void Listener::maybe_finish_shutdown() {
   if (!stopping_ || stopped_ || clients_.live() > 0 || servers_.live() > 0 || jobs_.running() > 0) return;
   stopped_ = true;
   kill_timer_.reset();
+  job_kill_timer_.reset();
   clients_.clear();
   servers_.clear();
   sig_term_.reset();
   sig_int_.reset();
   sig_hup_.reset();
   log_info("stopped");
+  // Nothing of the node's is left to finish: what still has a handle open
+  // (a timer for the refusal log, a tool's unread replies) must not keep the
+  // process for seconds; close_loop() closes it.
+  uv_stop(loop_);
 }
 
 }  // namespace
@@ -382,6 +485,10 @@ int run_listener(const ListenerOptions& o) {
   Level lv = Level::info;
   parse_level(o.cfg.log_level, lv);
   log_init({"jsd-listener", lv, o.cfg.syslog});
+  // Whatever the shell or service manager left open here (ready_fd too)
+  // must not reach the link processes or jobs: they get exactly what they
+  // are handed.
+  if (!cloexec_from(3)) log_warn(std::string("cannot mark inherited descriptors close-on-exec: ") + strerror(errno));
   // Descriptors are what a flood exhausts first: take all we may have.
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -389,13 +496,13 @@ int run_listener(const ListenerOptions& o) {
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_debug("cannot raise the descriptor limit");
   }
   std::vector<std::string> errors;
-  Trust trust;
-  if (!load_trust(o.cfg, trust, errors)) {
+  auto trust = std::make_unique<Trust>();
+  if (!load_trust(o.cfg, *trust, errors)) {
     for (auto& e : errors) log_error(e);
     return kExitStartupError;
   }
   return with_loop([&](uv_loop_t* loop) {
-    Listener l(loop, o, trust);
+    Listener l(loop, o, std::move(trust));
     int rc = l.start();
     if (rc != 0) l.shutdown("start-up failed");
     uv_run(loop, UV_RUN_DEFAULT);

@@ -76,7 +76,7 @@ bool NodePort::open(std::string& err) {
 
 NodePort::NodePort(uv_loop_t* loop, const Config& cfg, const Trust& trust, Audit& audit, LinkServers& servers,
                    LinkClients& clients)
-    : loop_(loop), cfg_(cfg), trust_(trust), audit_(audit), servers_(servers), clients_(clients), refusals_(loop) {}
+    : loop_(loop), cfg_(cfg), trust_(&trust), audit_(audit), servers_(servers), clients_(clients), refusals_(loop) {}
 
 NodePort::~NodePort() { close(); }
 
@@ -109,7 +109,7 @@ void NodePort::on_connection(int status) {
   h->from = from;
   h->host = host;
   ++pending_by_host_[host];
-  h->hs = std::make_unique<LinkResponder>(trust_, cfg_.node);
+  h->hs = std::make_unique<LinkResponder>(*trust_, cfg_.node);
   h->timer = std::make_unique<Timer>(loop_);
   // The first message comes within a second (or handshake_timeout_ms if
   // shorter): a connection that says nothing does not hold a slot long.
@@ -208,7 +208,7 @@ void NodePort::on_hello(Handshake* h) {
   std::string fp = key_fingerprint(h->hs->peer_key());
   const Hello& hello = h->hs->hello();
   h->claimed = hello.node;
-  PeerVerdict v = trust_.check_peer(hello.node, h->hs->peer_key(), hello.cert, static_cast<int64_t>(wall_time()));
+  PeerVerdict v = trust_->check_peer(hello.node, h->hs->peer_key(), hello.cert, static_cast<int64_t>(wall_time()));
   if (v.ok && !hello.to.empty() && hello.to != cfg_.node) {
     v.ok = false;
     v.reason = "it wants node '" + printable(hello.to) + "', this is " + cfg_.node;

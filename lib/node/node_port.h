@@ -45,6 +45,8 @@ class NodePort {
   ~NodePort();
   // Binds and listens on cfg.listen; false with err.
   bool open(std::string& err);
+  // A reloaded configuration's keys, for the handshakes from now on.
+  void set_trust(const Trust& t) { trust_ = &t; }
   // Stops listening and ends every pending handshake.
   void close();
 
@@ -65,7 +67,7 @@ class NodePort {
 
   uv_loop_t* loop_;
   const Config& cfg_;
-  const Trust& trust_;
+  const Trust* trust_;  // replaced by set_trust(); the old one outlives the handshakes that use it
   Audit& audit_;
   LinkServers& servers_;
   LinkClients& clients_;

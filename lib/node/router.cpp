@@ -113,7 +113,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
   v.id = ++next_event_;
   v.from = node_;
   if (!t.name.empty()) v.to = t.name;
-  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of};
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of, now_ms()};
   links_.send(last_key_, v);
 }
 
@@ -135,25 +135,89 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
   // or never sent. Only the node's record can tell what happened.
   if (it == pending_.end()) return answer(WithdrawVerdict::unknown);
   uint64_t event_id = it->first;
+  it->second.expiring = true;  // a withdraw is under way: no second one (tool_gone, expire_calls)
   links_.withdraw(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
     // Nothing can answer a call that was never sent: forget it, so that a
-    // reply claiming to be its answer goes nowhere.
-    if (dropped) pending_.erase(event_id);
+    // reply claiming to be its answer goes nowhere. One that went out waits
+    // for its answer.
+    auto p = pending_.find(event_id);
+    if (dropped && p != pending_.end()) pending_.erase(p);
+    if (!dropped && p != pending_.end()) {
+      p->second.expiring = false;
+      p->second.on_link = true;
+    }
     answer(dropped ? WithdrawVerdict::not_sent : WithdrawVerdict::unknown);
   });
 }
 
+// Its calls that still wait in a queue go back out of it: nobody waits for
+// their answers, and a queue that holds them keeps its client (and its
+// retries) alive for nothing.
 void Router::tool_gone(uint64_t tool) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.tool != tool) {
       ++it;
-    } else if (it->second.outbox_id.empty()) {
-      it = pending_.erase(it);
-    } else {  // a durable submission stays; nobody waits for its answer
+    } else if (!it->second.outbox_id.empty()) {  // a durable submission stays; nobody waits for its answer
       it->second.tool = 0;
       ++it;
+    } else {
+      if (!it->second.on_link && !it->second.expiring) links_.withdraw(it->second.client_key, it->first, [](bool) {});
+      it = pending_.erase(it);
     }
   }
+}
+
+void Router::expire_calls(uint64_t now, uint64_t max_ms) {
+  std::vector<uint64_t> due;
+  for (auto& [id, p] : pending_) {
+    if (!p.outbox_id.empty() || p.on_link || p.expiring || now - p.since_ms < max_ms) continue;
+    auto st = link_states_.find(p.client_key);
+    if (st == link_states_.end() || st->second.first != LinkState::up) due.push_back(id);
+  }
+  std::string secs = std::to_string(max_ms / 1000);
+  for (uint64_t id : due)
+    take_back(id, [this, secs](const Pending& p) {
+      auto st = link_states_.find(p.client_key);
+      std::string why = st == link_states_.end()    ? std::string("no link")
+                        : st->second.second.empty() ? std::string(link_state_name(st->second.first))
+                                                    : st->second.second;
+      log_info("a call to " + p.client_key + " waited " + secs +
+               " s (idle_client_s) without a link: answered with an error");
+      return "cannot reach " + p.client_key + ": " + why + "; gave up after " + secs +
+             " s (idle_client_s): the call was not sent";
+    });
+}
+
+void Router::peer_removed(const std::string& key) {
+  last_to_.clear();
+  std::vector<uint64_t> due;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && p.outbox_id.empty() && !p.on_link && !p.expiring) due.push_back(id);
+  for (uint64_t id : due)
+    take_back(id, [](const Pending& p) {
+      return p.client_key + " is no longer a peer of this node (configuration reloaded): the call was not sent";
+    });
+}
+
+// A call goes back out of its queue if no link carried it, and its tool
+// hears why (an error: the call was not sent). One that may have gone out
+// stays: its answer may still come, and it never expires.
+void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> why) {
+  Pending& entry = pending_[id];
+  entry.expiring = true;
+  std::string key = entry.client_key;  // done() may run at once and erase the entry
+  links_.withdraw(key, id, [this, id, why = std::move(why)](bool dropped) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // answered, or its tool went, meanwhile
+    it->second.expiring = false;
+    if (!dropped) {
+      it->second.on_link = true;
+      return;
+    }
+    Pending p = it->second;
+    pending_.erase(it);
+    tool_error(p.tool, p.tool_id, why(p));
+  });
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
@@ -170,7 +234,8 @@ void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
   // the tool waits for the answer (bounded, on its side): a refusal is then
   // an error it can report, not only a line in this node's log. Otherwise
   // "queued" is all there is to say until the link comes up.
-  bool wait = t.name == node_ || up_.count(t.key()) > 0;
+  auto st = link_states_.find(t.key());
+  bool wait = t.name == node_ || (st != link_states_.end() && st->second.first == LinkState::up);
   reply_to_tool(tool, {Kind::reply, ev.id, node_, node_, ev.object,
                        dump_json({{"type", "queued_locally"}, {"id", id}, {"waiting", wait}}), wait});
   if (wait)
@@ -197,7 +262,7 @@ void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t 
     return stop_waiting(p);
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), ""};
+  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", now_ms()};
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
@@ -258,10 +323,7 @@ void Router::replay_outbox() {
 void Router::send_remote(const std::string& key, const Event& ev) { links_.send(key, view_of(ev)); }
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
-  if (state == LinkState::up)
-    up_.insert(key);
-  else
-    up_.erase(key);
+  link_states_[key] = {state, detail};
   if (state == LinkState::up || state == LinkState::connecting) return;
   for (auto& [id, p] : pending_)
     if (p.client_key == key && !p.outbox_id.empty()) stop_waiting(p);

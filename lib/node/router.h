@@ -91,6 +91,13 @@ class Router {
   void replay_outbox();
   // An address may name another peer now: forget the last resolution.
   void forget_targets() { last_to_.clear(); }
+  // Calls from tools that have waited max_ms (idle_client_s) in a queue
+  // whose link is not up are taken back (if no link carried them) and
+  // answered with an error, so that the queue, and its client, can end.
+  void expire_calls(uint64_t now, uint64_t max_ms);
+  // A peer left the configuration: the calls waiting for it are taken back
+  // and answered with an error (durable ones stay in the outbox).
+  void peer_removed(const std::string& client_key);
 
   // A tool that reads its replies slower than they come: its link stops
   // being read above the high mark and resumes below the low one.
@@ -105,8 +112,12 @@ class Router {
     std::string outbox_id;  // a durable submission: removed when answered
     std::string job;        // a durable submission: its job's name, for the refusal record
     std::string status_of;  // a tool's job status call: the id asked about
+    uint64_t since_ms = 0;  // when it was queued (now_ms())
+    bool on_link = false;   // a withdraw said it may have gone out: it does not expire
+    bool expiring = false;  // a withdraw for expire_calls() is under way
   };
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
+  void take_back(uint64_t id, std::function<std::string(const Pending&)> why);
   void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
@@ -129,7 +140,7 @@ class Router {
   std::string last_to_;  // a burst of events mostly goes to one node
   Target last_target_;
   std::string last_key_;
-  std::set<std::string> up_;  // client keys whose link is up
+  std::map<std::string, std::pair<LinkState, std::string>> link_states_;  // by client key: last state, detail
 };
 
 }  // namespace jsd

@@ -1,5 +1,6 @@
 #include "ping.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -47,6 +48,7 @@ class Pinger {
     start_ = uv_hrtime();
     if (!o_.json && !o_.quiet)
       printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(), t.addr.str().c_str(), o_.object.c_str());
+    probe();
     send_one();
     if (o_.count != 1 && o_.interval_s > 0)
       tick_.start(
@@ -83,6 +85,7 @@ class Pinger {
     }
     sent_at_[seq] = uv_hrtime();
     s_->send(encode_control(m));
+    if (!probe_at_ && uv_hrtime() - probe_answered_ >= kProbeEveryNs) probe();
     if (o_.count > 0 && sent_ >= uint64_t(o_.count)) {
       tick_.stop();
       arm_wait();
@@ -90,6 +93,17 @@ class Pinger {
       // Adaptive mode: the reply sends the next call; a lost one ends it.
       wait_.start(uint64_t(o_.timeout_s * 1000), [this] { finish(); });
     }
+  }
+
+  // A status request now and then, so that at the end an unanswered call
+  // can be told from a local listener that does not answer at all (hung or
+  // stopped: the kernel still takes our connection and our bytes).
+  void probe() {
+    if (!s_) return;
+    ControlMsg m;
+    m.type = ControlType::status;
+    probe_at_ = uv_hrtime();
+    s_->send(encode_control(m));
   }
 
   // After the last call: wait for what is outstanding, at most -W.
@@ -114,6 +128,11 @@ class Pinger {
       case ControlNotice::none:
         break;
     }
+    if (m.type == ControlType::status_reply) {
+      probe_at_ = 0;
+      probe_answered_ = uv_hrtime();
+      return;
+    }
     if (m.type != ControlType::reply) return;
     auto it = sent_at_.find(m.ev.id);
     if (it == sent_at_.end()) return;
@@ -135,6 +154,12 @@ class Pinger {
 
   void finish() {
     if (done_) return;
+    // Calls unanswered, and our own listener has not answered its status
+    // request for a second (or all of -W): the failure is here, not there.
+    uint64_t wait_ns = uint64_t(o_.timeout_s * 1e9);
+    if (!sent_at_.empty() && probe_at_ && uv_hrtime() - probe_at_ >= std::min(kProbeEveryNs, wait_ns))
+      return (void)fail("the local jsd-listener did not answer for " +
+                        std::to_string((uv_hrtime() - probe_at_) / 1000000) + " ms");
     done_ = true;
     double total_ms = double(uv_hrtime() - start_) / 1e6;
     double mn = 0, mx = 0, sum = 0, sq = 0;
@@ -192,6 +217,8 @@ class Pinger {
     void reset() { p.reset(); }
   } sig_int_, sig_term_;
   uint64_t sent_ = 0, start_ = 0;
+  static constexpr uint64_t kProbeEveryNs = 1000000000;
+  uint64_t probe_at_ = 0, probe_answered_ = 0;  // uv_hrtime(); probe_at_ 0: none outstanding
   std::map<uint64_t, uint64_t> sent_at_;
   std::vector<std::pair<uint64_t, double>> rtts_;
   bool done_ = false, failed_ = false;

@@ -253,6 +253,9 @@ TEST(ConfigHostile, IntegersRefuseNegativesFractionsStringsAndOverflow) {
 }
 
 TEST(ConfigHostile, NumbersAreFiniteAndInRange) {
+  EXPECT_EQ(join(mistakes(R"({"idle_client_s": 0})")), "idle_client_s: must be an integer in 1-604800, not 0\n");
+  EXPECT_EQ(join(mistakes(R"({"idle_client_s": 1.5})")), "idle_client_s: must be an integer in 1-604800, not 1.5\n");
+  EXPECT_TRUE(mistakes(R"({"idle_client_s": 1})").empty());
   EXPECT_EQ(join(mistakes(R"({"job_kill_grace_s": -1})")),
             "job_kill_grace_s: must be a number of seconds in 0-3600, not -1\n");
   EXPECT_EQ(join(mistakes(R"({"job_kill_grace_s": "x"})")),

@@ -92,6 +92,12 @@ TEST(PipeMsg, RoundTrips) {
   retry.type = PipeType::retry;
   ASSERT_TRUE(decode_pipe(encode_pipe(retry), back, err)) << err;
   EXPECT_EQ(back.type, PipeType::retry);
+  PipeMsg alive;
+  alive.type = PipeType::alive;
+  ASSERT_EQ(encode_pipe(alive).size(), 1u);
+  ASSERT_TRUE(decode_pipe(encode_pipe(alive), back, err)) << err;
+  EXPECT_EQ(back.type, PipeType::alive);
+  EXPECT_FALSE(decode_pipe(encode_pipe(alive) + "x", back, err));
   every_truncation_fails<PipeMsg>(encode_pipe(st), decode_pipe);
   every_truncation_fails<PipeMsg>(encode_pipe(ack), decode_pipe);
 }
