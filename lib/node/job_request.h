@@ -12,7 +12,8 @@
 namespace jsd {
 
 struct JobRequest {
-  enum class Op { kSubmit, kStatus, kCancel };
+  // kHistory: the caller's last `limit` records; kJobs: the jobs it may run.
+  enum class Op { kSubmit, kStatus, kCancel, kHistory, kJobs };
   Op op = Op::kSubmit;
   std::string id;   // "" when absent
   std::string job;  // the configured job's name ("" when absent or ad hoc)
@@ -23,7 +24,10 @@ struct JobRequest {
   bool stream = true;  // reply with the output and the end, not only "accepted"
   bool has_expires = false;
   double expires = 0;  // seconds since the epoch: the submitter gives up then
+  int64_t limit = 20;  // kHistory: at most this many records (1..kMaxHistory)
 };
+
+constexpr int64_t kMaxHistory = 1000;
 
 // False, with the error to send back, for a request that is not one: not a
 // JSON object, a member of the wrong type, an unknown op; for a submission

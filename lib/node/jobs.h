@@ -65,6 +65,8 @@ class JobRunner {
   void submit(const std::string& from, JobRequest& req, ReplyFn& reply);
   void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void cancel(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  void history(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  void list_jobs(const std::string& from, ReplyFn& reply);
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
   bool audited(const JobRecord& r, bool ok, std::string& why);
   void save(const JobRecord& r);
