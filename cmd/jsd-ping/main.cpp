@@ -3,14 +3,17 @@
 
 #include "cli.h"
 #include "exit_codes.h"
-#include "ping.h"
+#include "ping_many.h"
+#include "targets.h"
 
 int main(int argc, char** argv) {
   cxxopts::Options opts("jsd-ping",
                         "Calls the ping object (or OBJECT) on NODE and prints round-trip times.\n"
-                        "Exit status: 0 a reply came back, 1 none did, 255 jsd failed.\n");
+                        "NODE may be a target set (NODE,NODE..., @GROUP, @all): every node is called.\n"
+                        "Exit status: 0 a reply came back (from every node), 1 none did (some node did not),\n"
+                        "255 jsd failed.\n");
   opts.custom_help("[-c COUNT] [-i INTERVAL] [-s SIZE] [-W TIMEOUT] [-q] [--json] [-f FILE]");
-  opts.positional_help("NODE [OBJECT]");
+  opts.positional_help("TARGETS [OBJECT]");
   jsd::cli_common_options(opts);
   // No default_value where the help names the default itself: cxxopts
   // would append "(default: 0)" to "(default: until interrupted)".
@@ -20,14 +23,18 @@ int main(int argc, char** argv) {
       "INTERVAL")("s,size", "body size in bytes", cxxopts::value<size_t>()->default_value("0"), "SIZE")(
       "W,timeout", "seconds to wait for replies after the last call", cxxopts::value<double>()->default_value("10"),
       "TIMEOUT")("q,quiet", "print only the summary")("json", "print one JSON object instead of text")(
-      "args", "NODE [OBJECT]", cxxopts::value<std::vector<std::string>>());
-  opts.parse_positional({"args"});
+      // One string each: a target set's commas are its own (targets.h).
+      "node", "NODE", cxxopts::value<std::string>())("object", "OBJECT", cxxopts::value<std::string>())(
+      "args", "more", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"node", "object", "args"});
   cxxopts::ParseResult r;
   int code = 0;
   if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitJsdFailure, code)) return code;
   jsd::PingOptions o;
-  auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  if (args.empty() || args.size() > 2) {
+  std::vector<std::string> args;
+  if (r.count("node")) args.push_back(r["node"].as<std::string>());
+  if (r.count("object")) args.push_back(r["object"].as<std::string>());
+  if (args.empty() || r.count("args")) {
     fprintf(stderr, "jsd-ping: error: expected NODE [OBJECT] (see --help)\n");
     return jsd::kExitJsdFailure;
   }
@@ -45,5 +52,5 @@ int main(int argc, char** argv) {
   }
   if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))
     return jsd::kExitJsdFailure;
-  return jsd::run_ping(o);
+  return jsd::is_target_set(o.node) ? jsd::run_ping_many(o) : jsd::run_ping(o);
 }

@@ -19,10 +19,14 @@ int main(int argc, char** argv) {
     }
   cxxopts::Options opts("jsd-submit",
                         "Runs JOB (defined in NODE's configuration) on NODE: prints its start, streams its\n"
-                        "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n");
+                        "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n"
+                        "NODE may be a target set: NODE,NODE..., @GROUP, @all, mixed; the job then runs on\n"
+                        "every node at once, each output line prefixed \"NODE: \"; the exit status is the highest.\n");
   opts.custom_help(
       "[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
-      "                  NODE JOB | NODE -- CMD [ARG]... | --status ID NODE | --cancel ID NODE | --attach ID NODE");
+      "                  [--fanout N] [--batch N] [--max-failures N] [--gather]\n"
+      "                  TARGETS JOB | TARGETS -- CMD [ARG]... | --status ID NODE | --cancel ID NODE\n"
+      "                  | --attach ID NODE | --history NODE [-n N] | --jobs NODE");
   opts.positional_help("");
   jsd::cli_common_options(opts);
   opts.add_options()("p,param", "pass K=V to the job as the environment variable JSD_PARAM_K (repeatable)",
@@ -36,22 +40,43 @@ int main(int argc, char** argv) {
       "status", "print the record of job ID on NODE", cxxopts::value<std::string>(), "ID")(
       "cancel", "cancel job ID on NODE", cxxopts::value<std::string>(), "ID")(
       "attach", "join job ID on NODE: print its output kept so far, follow it, exit with its status",
-      cxxopts::value<std::string>(), "ID")("args", "NODE JOB", cxxopts::value<std::vector<std::string>>());
-  opts.parse_positional({"args"});
+      cxxopts::value<std::string>(),
+      "ID")("history", "list your last jobs on NODE (-n N, default 20): id, job, state, exit status, times")(
+      "n", "with --history: at most N jobs", cxxopts::value<long>(), "N")(
+      "jobs", "list the jobs NODE defines that you may run (name, timeout, max_parallel, description)")(
+      "fanout", "with several targets: at most N nodes at a time (default 64)", cxxopts::value<size_t>(), "N")(
+      "batch", "with several targets: run N nodes at a time, the next when one ends (rolling)",
+      cxxopts::value<size_t>(),
+      "N")("max-failures", "with several targets: start no more nodes once N have failed", cxxopts::value<size_t>(),
+           "N")("gather", "with several targets: print each distinct output once, headed by its nodes (like dshbak -c)")
+      // One string each: a target set's commas are its own (targets.h).
+      ("node", "NODE", cxxopts::value<std::string>())("job", "JOB", cxxopts::value<std::string>())(
+          "args", "more", cxxopts::value<std::vector<std::string>>());
+  opts.parse_positional({"node", "job", "args"});
   cxxopts::ParseResult r;
   int code = 0;
   if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitJsdFailure, code)) return code;
   jsd::SubmitOptions o;
-  auto args = r.count("args") ? r["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  std::vector<std::string> args;
+  if (r.count("node")) args.push_back(r["node"].as<std::string>());
+  if (r.count("job")) args.push_back(r["job"].as<std::string>());
+  if (r.count("args"))
+    for (auto& a : r["args"].as<std::vector<std::string>>()) args.push_back(a);
   auto usage = [](const char* why) {
     fprintf(stderr, "jsd-submit: error: %s (see --help)\n", why);
     return jsd::kExitJsdFailure;
   };
-  size_t queries = r.count("status") + r.count("cancel") + r.count("attach");
-  if (queries > 1) return usage("--status, --cancel and --attach exclude each other");
+  size_t queries = r.count("status") + r.count("cancel") + r.count("attach") + r.count("history") + r.count("jobs");
+  if (queries > 1) return usage("--status, --cancel, --attach, --history and --jobs exclude each other");
   if (queries && (r.count("no-wait") || r.count("id") || r.count("param")))
-    return usage("--status, --cancel and --attach take no --no-wait, --id or --param");
-  if (queries) {
+    return usage("--status, --cancel, --attach, --history and --jobs take no --no-wait, --id or --param");
+  if (r.count("n") && !r.count("history")) return usage("-n goes with --history");
+  if (r.count("history") || r.count("jobs")) {
+    o.mode = r.count("history") ? jsd::SubmitOptions::Mode::history : jsd::SubmitOptions::Mode::jobs;
+    if (args.size() != 1 || has_dashdash) return usage("expected --history NODE [-n N] or --jobs NODE");
+    if (r.count("n")) o.count = r["n"].as<long>();
+    if (o.count < 1 || o.count > 1000) return usage("-n wants a number from 1 to 1000");
+  } else if (queries) {
     const char* which = r.count("status") ? "status" : r.count("cancel") ? "cancel" : "attach";
     o.mode = r.count("status")   ? jsd::SubmitOptions::Mode::status
              : r.count("cancel") ? jsd::SubmitOptions::Mode::cancel
@@ -81,6 +106,12 @@ int main(int argc, char** argv) {
   o.json = r.count("json") > 0;
   o.quiet = r.count("quiet") > 0;
   o.detach_on_interrupt = r.count("detach-on-interrupt") > 0;
+  if (r.count("fanout")) o.fanout = r["fanout"].as<size_t>();
+  if (r.count("batch")) o.batch = r["batch"].as<size_t>();
+  if (r.count("max-failures")) o.max_failures = r["max-failures"].as<size_t>();
+  if (o.fanout == 0 || (r.count("batch") && o.batch == 0) || (r.count("max-failures") && o.max_failures == 0))
+    return usage("--fanout, --batch and --max-failures want a number >= 1");
+  o.gather = r.count("gather") > 0;
   if (!jsd::cli_load_config("jsd-submit", r.count("config") ? r["config"].as<std::string>() : "", o.cfg))
     return jsd::kExitJsdFailure;
   return jsd::run_submit(o);

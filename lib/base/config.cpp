@@ -184,6 +184,7 @@ json config_to_json(const Config& c) {
     jd["timeout_s"] = d.timeout_s;
     jd["max_parallel"] = d.max_parallel;
     if (d.has_allow) jd["allow"] = d.allow;
+    if (!d.description.empty()) jd["description"] = d.description;
     j["jobs"][n] = jd;
   }
   j["allow_adhoc"] = json::array();

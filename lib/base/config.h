@@ -32,6 +32,7 @@ struct JobDef {
   // Who may run it: peer names and @groups. Unset: every authenticated peer.
   bool has_allow = false;
   std::vector<std::string> allow;
+  std::string description = {};  // one line for jsd-submit --jobs (optional)
 };
 
 struct Config {

@@ -118,7 +118,8 @@ void parse_job(const std::string& name, const json& j, JobDef& d, Errors& errors
     errors.push_back(k + ": must be an object");
     return;
   }
-  static const std::set<std::string> known = {"command", "cwd", "env", "timeout_s", "max_parallel", "allow"};
+  static const std::set<std::string> known = {"command",      "cwd",   "env",        "timeout_s",
+                                              "max_parallel", "allow", "description"};
   for (auto& [key, v] : j.items())
     if (!known.count(key)) errors.push_back(k + ": unknown key '" + nm(key) + "'");
   if (!j.contains("command")) {
@@ -129,6 +130,9 @@ void parse_job(const std::string& name, const json& j, JobDef& d, Errors& errors
     errors.push_back(k + ".command: argv[0] is empty");
   }
   if (j.contains("cwd")) get_string(j["cwd"], k + ".cwd", d.cwd, errors);
+  if (j.contains("description") && get_string(j["description"], k + ".description", d.description, errors) &&
+      (d.description.size() > 1024 || d.description.find_first_of(std::string("\0\n\r", 3)) != std::string::npos))
+    errors.push_back(k + ".description: must be one line of at most 1024 bytes");
   if (j.contains("env")) {
     if (!j["env"].is_object()) {
       errors.push_back(k + ".env: must be an object of strings");

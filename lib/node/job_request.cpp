@@ -106,6 +106,16 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
     req.op = JobRequest::Op::kCancel;
     return true;
   }
+  if (op == "history") {
+    req.op = JobRequest::Op::kHistory;
+    if (!read_int(j, "n", 1, kMaxHistory, req.limit, why))
+      return malformed(err, "\"n\" must be a number of records from 1 to " + std::to_string(kMaxHistory));
+    return true;
+  }
+  if (op == "jobs") {
+    req.op = JobRequest::Op::kJobs;
+    return true;
+  }
   if (op == "attach") {
     req.op = JobRequest::Op::kAttach;
     return true;

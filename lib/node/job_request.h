@@ -13,7 +13,8 @@
 namespace jsd {
 
 struct JobRequest {
-  enum class Op { kSubmit, kStatus, kCancel, kAttach };
+  // kHistory: the caller's last `limit` records; kJobs: the jobs it may run.
+  enum class Op { kSubmit, kStatus, kCancel, kAttach, kHistory, kJobs };
   Op op = Op::kSubmit;
   std::string id;   // "" when absent
   std::string job;  // the configured job's name ("" when absent or ad hoc)
@@ -34,7 +35,10 @@ struct JobRequest {
   // restarted, its link broke): when the id is known, it attaches from
   // stdout_from/stderr_from, whatever the job's state.
   bool resume = false;
+  int64_t limit = 20;  // kHistory: at most this many records (1..kMaxHistory)
 };
+
+constexpr int64_t kMaxHistory = 1000;
 
 // False, with the error to send back, for a request that is not one: not a
 // JSON object, a member of the wrong type, an unknown op; for a submission

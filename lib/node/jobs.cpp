@@ -1,6 +1,8 @@
 // The job runner's requests and records; job_run.cpp runs the jobs.
 #include "jobs.h"
 
+#include <algorithm>
+
 #include "config.h"
 #include "job_spawn.h"
 #include "log.h"
@@ -221,6 +223,10 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
     case JobRequest::Op::kAttach:
       if (JobRecord* r = own_record(from, req, reply)) attach(*r, req, reply);
       return;
+    case JobRequest::Op::kHistory:
+      return history(from, req, reply);
+    case JobRequest::Op::kJobs:
+      return list_jobs(from, reply);
   }
 }
 
@@ -361,6 +367,42 @@ void JobRunner::attach(JobRecord& r, const JobRequest& req, ReplyFn& reply) {
   if (!err.data.empty()) reply("job.stderr", std::move(err.data), true);
   if (live && runs_.watch_run(r, reply)) return;
   reply("job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+}
+
+// The caller's own records, newest first (nobody learns of another node's
+// jobs): what --history prints. Without the output tails: a list, not dumps.
+void JobRunner::history(const std::string& from, const JobRequest& req, ReplyFn& reply) {
+  std::vector<const JobRecord*> mine;
+  for (auto& [id, r] : store_.all())
+    if (r.from == from) mine.push_back(&r);
+  std::sort(mine.begin(), mine.end(), [](const JobRecord* a, const JobRecord* b) {
+    return a->submitted != b->submitted ? a->submitted > b->submitted : a->id > b->id;
+  });
+  if (mine.size() > size_t(req.limit)) mine.resize(size_t(req.limit));
+  json records = json::array();
+  for (const JobRecord* r : mine) {
+    json j = r->to_json();
+    j.erase("stdout_tail");
+    j.erase("stderr_tail");
+    j.erase("params");
+    records.push_back(std::move(j));
+  }
+  reply("job", dump_json({{"type", "history"}, {"node", cfg_.node}, {"records", records}}), false);
+}
+
+// The jobs the caller may run here, by the same rule as a submission.
+void JobRunner::list_jobs(const std::string& from, ReplyFn& reply) {
+  json jobs = json::array();
+  for (auto& [name, def] : cfg_.jobs) {
+    if (def.has_allow && !policy_.allowed(from, def.allow, true)) continue;
+    json j = {{"name", name}, {"timeout_s", def.timeout_s}, {"max_parallel", def.max_parallel}};
+    if (!def.description.empty()) j["description"] = def.description;
+    jobs.push_back(std::move(j));
+  }
+  std::vector<std::string> adhoc;
+  for (auto& [n, on] : cfg_.allow_adhoc) adhoc.push_back(n);
+  bool adhoc_ok = policy_.allowed(from, adhoc, false);
+  reply("job", dump_json({{"type", "jobs"}, {"node", cfg_.node}, {"jobs", jobs}, {"adhoc", adhoc_ok}}), false);
 }
 
 void JobRunner::stop_all() {

@@ -67,6 +67,8 @@ class JobRunner {
   void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void cancel(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void attach(JobRecord& r, const JobRequest& req, ReplyFn& reply);
+  void history(const std::string& from, const JobRequest& req, ReplyFn& reply);
+  void list_jobs(const std::string& from, ReplyFn& reply);
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
   bool audited(const JobRecord& r, bool ok, std::string& why);
   void adopt(const std::string& id, const std::string& started_text, double now);

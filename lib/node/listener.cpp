@@ -402,6 +402,7 @@ std::string Listener::status() {
   for (auto& l : servers_.links_json()) links.push_back(l);
   nlohmann::json j = {{"node", cfg_.node},           {"version", JSD_VERSION},      {"pid", getpid()},
                       {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
+  j["peers"] = peers_.directory_json(links);
   j["jobs"] = jobs_.status_json();
   return dump_json(j);
 }

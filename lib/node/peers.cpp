@@ -50,6 +50,34 @@ const Endpoint* Peers::learnt_address(const std::string& peer) const {
   return d == learnt_.end() ? nullptr : &d->second;
 }
 
+nlohmann::json Peers::directory_json(const nlohmann::json& links) const {
+  // Its outgoing link says most (the one its calls go over); an incoming
+  // one alone still shows that the peer is there.
+  std::map<std::string, std::string> out_state, in_state;
+  for (auto& l : links) {
+    if (!l.is_object() || !l.contains("peer") || !l["peer"].is_string() || !l.contains("state") ||
+        !l["state"].is_string())
+      continue;
+    bool out = l.value("direction", "") == "out";
+    (out ? out_state : in_state)[l["peer"].get<std::string>()] = l["state"].get<std::string>();
+  }
+  auto entry = [&](const std::string& name, const Endpoint& addr, bool by_cert) {
+    nlohmann::json groups = nlohmann::json::array(), cert = nlohmann::json::array();
+    for (auto& [g, members] : cfg_.groups)
+      if (std::find(members.begin(), members.end(), name) != members.end()) groups.push_back(g);
+    if (auto c = cert_groups_.find(name); c != cert_groups_.end())
+      for (auto& g : c->second) cert.push_back(g);
+    std::string state = out_state.count(name) ? out_state[name] : in_state.count(name) ? in_state[name] : "idle";
+    return nlohmann::json{{"peer", name},   {"address", addr.str()}, {"by", by_cert ? "certificate" : "config"},
+                          {"state", state}, {"groups", groups},      {"cert_groups", cert}};
+  };
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [name, addr] : cfg_.peers) out.push_back(entry(name, addr, false));
+  for (auto& [name, addr] : learnt_)
+    if (!cfg_.peers.count(name)) out.push_back(entry(name, addr, true));
+  return out;
+}
+
 std::string Peers::fingerprint(const std::string& peer) const {
   auto k = fingerprints_.find(peer);
   return k == fingerprints_.end() ? "" : k->second;

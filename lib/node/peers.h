@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ class Peers {
   // The address a certified (not configured) peer is reached at, or null.
   const Endpoint* learnt_address(const std::string& peer) const;
   std::string fingerprint(const std::string& peer) const;
+  // Every configured peer and every certified one that linked, with its
+  // address, groups (config, certificate) and the state of its links
+  // (links_json of the listener; "idle": no link now): for --status, and
+  // for the tools that read @groups a certificate gave.
+  nlohmann::json directory_json(const nlohmann::json& links) const;
 
  private:
   const Config& cfg_;

@@ -41,12 +41,31 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
          str(j, "listen").c_str(), str(j, "since").c_str());
   printf("%-16s %-4s %-28s %-8s %-11s %6s  %s\n", "PEER", "DIR", "PROCESS", "PID", "STATE", "QUEUED", "SINCE");
   auto links = j.find("links");
-  if (links == j.end() || !links->is_array()) return kExitOk;
-  for (auto& l : *links) {
-    if (!l.is_object()) continue;
-    printf("%-16s %-4s %-28s %-8lld %-11s %6lld  %s\n", str(l, "peer").c_str(), str(l, "direction").c_str(),
-           str(l, "process").c_str(), num(l, "pid"), str(l, "state").c_str(), num(l, "queued"),
-           str(l, "since").c_str());
+  if (links != j.end() && links->is_array())
+    for (auto& l : *links) {
+      if (!l.is_object()) continue;
+      printf("%-16s %-4s %-28s %-8lld %-11s %6lld  %s\n", str(l, "peer").c_str(), str(l, "direction").c_str(),
+             str(l, "process").c_str(), num(l, "pid"), str(l, "state").c_str(), num(l, "queued"),
+             str(l, "since").c_str());
+    }
+  // Every peer, linked or not ("idle"): which configured nodes are up.
+  auto peers = j.find("peers");
+  if (peers == j.end() || !peers->is_array()) return kExitOk;
+  auto list = [](const nlohmann::json& o, const char* k) {
+    std::string s;
+    auto it = o.find(k);
+    if (it != o.end() && it->is_array())
+      for (auto& g : *it)
+        if (g.is_string()) s += (s.empty() ? "@" : ",@") + g.get<std::string>();
+    return s;
+  };
+  printf("\n%-16s %-22s %-11s %-11s %s\n", "PEER", "ADDRESS", "BY", "STATE", "GROUPS");
+  for (auto& p : *peers) {
+    if (!p.is_object()) continue;
+    std::string groups = list(p, "groups"), cert = list(p, "cert_groups");
+    if (!cert.empty()) groups += (groups.empty() ? "" : ",") + cert;
+    printf("%-16s %-22s %-11s %-11s %s\n", str(p, "peer").c_str(), str(p, "address").c_str(), str(p, "by").c_str(),
+           str(p, "state").c_str(), groups.empty() ? "-" : groups.c_str());
   }
   return kExitOk;
 }

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "event.h"
 #include "exit_codes.h"
+#include "fanout.h"
 #include "submit_report.h"
 #include "submit_session.h"
 #include "submit_settle.h"
@@ -66,6 +67,10 @@ class Submitter : public SubmitSession {
     } else if (o_.mode == SubmitOptions::Mode::attach) {
       body = attach_body();
       not_ours_ = true;  // an observer: an interrupt never cancels the job
+    } else if (o_.mode == SubmitOptions::Mode::history) {
+      body = {{"op", "history"}, {"n", o_.count}};
+    } else if (o_.mode == SubmitOptions::Mode::jobs) {
+      body = {{"op", "jobs"}};
     } else {
       body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
     }
@@ -296,6 +301,7 @@ class Submitter : public SubmitSession {
     }
     if (type == "started") return on_started(j);
     if (type == "attached") return on_attached(j);
+    if (type == "history" || type == "jobs") return exit_with(print_listing(j, o_.node, type, o_.json));
     if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate" || type == "refused")
       return on_record(type, j["record"]);
     give_up("unexpected reply '" + type + "' from " + o_.node, kExitJsdFailure);
@@ -436,6 +442,21 @@ int run_submit(const SubmitOptions& o) {
   if (sodium_init() < 0) {
     fprintf(stderr, "jsd-submit: error: libsodium failed to initialise\n");
     return kExitJsdFailure;
+  }
+  if (is_target_set(o.node)) {
+    if (o.mode != SubmitOptions::Mode::submit) {
+      fprintf(
+          stderr,
+          "jsd-submit: error: --status, --cancel, --attach, --history and --jobs take one NODE, not a target set\n");
+      return kExitJsdFailure;
+    }
+    std::vector<TargetEntry> targets;
+    std::string err;
+    if (!read_target_set(o.node, o.cfg, targets, err)) {
+      fprintf(stderr, "jsd-submit: error: %s\n", err.c_str());
+      return kExitJsdFailure;
+    }
+    return run_fanout(o, targets);
   }
   return with_loop([&](uv_loop_t* loop) { return Submitter(loop, o).run(); }, kExitJsdFailure);
 }

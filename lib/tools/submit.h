@@ -19,7 +19,14 @@ struct SubmitOptions {
   std::string id;        // submission id; generated when empty
   double timeout_s = 0;  // 0: wait as long as the job runs
   bool no_wait = false, json = false, quiet = false, detach_on_interrupt = false;
-  enum class Mode { submit, status, cancel, attach } mode = Mode::submit;
+  // history: the caller's last `count` jobs on node; jobs: what it may run.
+  enum class Mode { submit, status, cancel, attach, history, jobs } mode = Mode::submit;
+  long count = 20;  // --history -n
+  // node may be a target set (NODE,NODE..., @GROUP, @all; targets.h): the
+  // job runs on each (fanout.h), at most fanout (and batch) at a time;
+  // max_failures stops starting more; gather prints outputs like dshbak -c.
+  size_t fanout = 64, batch = 0, max_failures = 0;
+  bool gather = false;
 };
 
 // Exit codes: the job's exit status (128+N for signal N, 127 if it could not

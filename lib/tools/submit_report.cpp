@@ -100,6 +100,52 @@ json unknown_json(const std::string& id, const std::string& node, const std::str
   return {{"id", id}, {"node", node}, {"job", job}, {"state", "unknown"}, {"submitted", submitted}};
 }
 
+int print_listing(const json& answer, const std::string& node, const std::string& type, bool as_json) {
+  const char* key = type == "history" ? "records" : "jobs";
+  auto it = answer.find(key);
+  if (it == answer.end() || !it->is_array()) {
+    fprintf(stderr, "jsd-submit: error: malformed %s answer from %s\n", type.c_str(), node.c_str());
+    return kExitJsdFailure;
+  }
+  if (as_json) {
+    for (auto& x : *it) {
+      if (!x.is_object()) continue;
+      json o = x;
+      o["node"] = node;
+      std::cout << dump_json(o) << "\n";
+    }
+    std::cout << std::flush;
+    return kExitOk;
+  }
+  if (type == "history") {
+    printf("%-20s %-16s %-10s %4s  %-20s %-20s %-20s %9s\n", "ID", "JOB", "STATE", "EXIT", "SUBMITTED", "STARTED",
+           "ENDED", "DURATION");
+    for (auto& r : *it) {
+      if (!r.is_object()) continue;
+      std::string exit = "-", err;
+      int64_t status = 0;
+      if (r.contains("exit_status") && read_int(r, "exit_status", 0, 255, status, err)) exit = std::to_string(status);
+      char dur[32] = "-";
+      if (r.contains("duration_s")) snprintf(dur, sizeof dur, "%.3fs", num_of(r, "duration_s"));
+      printf("%-20s %-16s %-10s %4s  %-20s %-20s %-20s %9s\n", str_of(r, "id").c_str(), str_of(r, "job").c_str(),
+             str_of(r, "state", "?").c_str(), exit.c_str(), fmt_time(num_of(r, "submitted")).c_str(),
+             fmt_time(num_of(r, "started")).c_str(), fmt_time(num_of(r, "ended")).c_str(), dur);
+    }
+    return kExitOk;
+  }
+  printf("%-20s %9s %12s  %s\n", "JOB", "TIMEOUT", "MAX_PARALLEL", "DESCRIPTION");
+  for (auto& d : *it) {
+    if (!d.is_object()) continue;
+    double t = num_of(d, "timeout_s");
+    char timeout[32] = "-";
+    if (t > 0) snprintf(timeout, sizeof timeout, "%gs", t);
+    printf("%-20s %9s %12lld  %s\n", str_of(d, "name").c_str(), timeout,
+           static_cast<long long>(num_of(d, "max_parallel")), str_of(d, "description", "-").c_str());
+  }
+  if (answer.value("adhoc", false)) printf("(ad-hoc commands allowed: jsd-submit %s -- CMD)\n", node.c_str());
+  return kExitOk;
+}
+
 void print_refusal_text(const json& r, const std::string& node) {
   printf("job %s (%s) to %s: refused, never run\n  refused %s\n  error: %s\n", str_of(r, "id").c_str(),
          str_of(r, "job", "?").c_str(), node.c_str(), fmt_time(num_of(r, "refused")).c_str(),

@@ -32,6 +32,11 @@ nlohmann::json end_json(const nlohmann::json& r, const std::string& id, const st
 // node: "state": "unknown", with the id to query.
 nlohmann::json unknown_json(const std::string& id, const std::string& node, const std::string& job, double submitted);
 
+// The answer to --history ("history": its records) or --jobs ("jobs"), as
+// a table or (json) JSON Lines, one object per record or job; 0, or 255
+// for an answer that is not one.
+int print_listing(const nlohmann::json& answer, const std::string& node, const std::string& type, bool json);
+
 // A submission this node recorded as refused by its target (a durable one
 // that the target can never accept): the text of --status.
 void print_refusal_text(const nlohmann::json& r, const std::string& node);

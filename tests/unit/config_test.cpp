@@ -137,6 +137,18 @@ TEST(Config, JobMistakes) {
   EXPECT_TRUE(has(e, "jobs.c.max_parallel"));
 }
 
+TEST(Config, JobDescription) {
+  Config c;
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse(R"({"jobs":{"a":{"command":["x"],"description":"backs up /srv"}}})", c, e));
+  EXPECT_EQ(c.jobs["a"].description, "backs up /srv");
+  EXPECT_EQ(config_to_json(c)["jobs"]["a"]["description"], "backs up /srv");
+  EXPECT_FALSE(parse(
+      R"({"jobs":{"a":{"command":["x"],"description":"two\nlines"},"b":{"command":["x"],"description":7}}})", c, e));
+  EXPECT_TRUE(has(e, "jobs.a.description: must be one line"));
+  EXPECT_TRUE(has(e, "jobs.b.description"));
+}
+
 TEST(Config, Endpoints) {
   Endpoint ep;
   std::string err;

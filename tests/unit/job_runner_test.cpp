@@ -490,3 +490,52 @@ TEST(JobRunner, TheRecordKeepsTheSubmittersTimeAndTheArrivalApart) {
   EXPECT_NE(n.submit("alpha", "t4", "hello", R"(,"submitted":"yesterday")").error().find("\"submitted\""),
             std::string::npos);
 }
+
+TEST(JobRunner, HistoryListsTheCallersOwnRecordsNewestFirst) {
+  Node n;
+  n.open();
+  for (const char* id : {"h1", "h2", "h3"}) {
+    n.submit("alpha", id);
+    n.procs.exit(id, 0);
+    n.clock.advance(1000);
+  }
+  n.submit("gamma", "g1");  // someone else's: never shown to alpha
+  Replies& h = n.call("alpha", R"({"op":"history","n":2})");
+  ASSERT_EQ(h.type(), "history");
+  json recs = h.last()["records"];
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].value("id", ""), "h3");
+  EXPECT_EQ(recs[1].value("id", ""), "h2");
+  EXPECT_EQ(recs[0].value("exit_status", -1), 0);
+  EXPECT_FALSE(recs[0].contains("stdout_tail"));
+  json all = n.call("alpha", R"({"op":"history"})").last()["records"];
+  EXPECT_EQ(all.size(), 3u);  // default 20
+  EXPECT_EQ(n.call("gamma", R"({"op":"history"})").last()["records"].size(), 1u);
+  EXPECT_NE(n.call("alpha", R"({"op":"history","n":0})").error().find("\"n\""), std::string::npos);
+  EXPECT_NE(n.call("alpha", R"({"op":"history","n":"x"})").error().find("\"n\""), std::string::npos);
+}
+
+TEST(JobRunner, JobsListsWhatTheCallerMayRun) {
+  Node n;
+  n.cfg.jobs["guarded"] = JobDef{{"/bin/true"}, "", {}, 0, 4, true, {"gamma", "@web"}};
+  n.cfg.jobs["hello"].description = "says hello";
+  n.cfg.allow_adhoc = {{"gamma", true}};
+  n.open();
+  n.runner->in_group = [](const std::string& peer, const std::string& group) {
+    return peer == "delta" && group == "web";
+  };
+  auto names = [&](const std::string& from) {
+    Replies& r = n.call(from, R"({"op":"jobs"})");
+    std::string s;
+    json jobs = r.last()["jobs"];
+    for (auto& j : jobs) s += (s.empty() ? "" : " ") + j.value("name", "");
+    return s + (r.last().value("adhoc", false) ? " +adhoc" : "");
+  };
+  EXPECT_EQ(names("alpha"), "hello");
+  EXPECT_EQ(names("gamma"), "guarded hello +adhoc");
+  EXPECT_EQ(names("delta"), "guarded hello");
+  EXPECT_EQ(names("beta"), "guarded hello");  // the node's own tools
+  json hello = n.call("alpha", R"({"op":"jobs"})").last()["jobs"][0];
+  EXPECT_EQ(hello.value("description", ""), "says hello");
+  EXPECT_EQ(hello.value("max_parallel", 0), 4);
+}

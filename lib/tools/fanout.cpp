@@ -1,0 +1,530 @@
+#include "fanout.h"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "control.h"
+#include "exit_codes.h"
+#include "names.h"
+#include "node_output.h"
+#include "submit_report.h"
+#include "submit_settle.h"
+#include "uvx.h"
+
+namespace jsd {
+
+using nlohmann::json;
+
+const char* fail_kind_name(FailKind k) {
+  switch (k) {
+    case FailKind::none:
+      return "";
+    case FailKind::unknown_node:
+      return "unknown_node";
+    case FailKind::unreachable:
+      return "unreachable";
+    case FailKind::timeout:
+      return "timeout";
+    case FailKind::refused:
+      return "refused";
+    case FailKind::lost:
+      return "lost";
+  }
+  return "";
+}
+
+std::string derived_id(const std::string& id, const std::string& node) {
+  std::string d = id + "." + node;
+  if (valid_name(d)) return d;
+  unsigned char h[8];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(node.data()), node.size(), nullptr, 0);
+  char hex[17];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return id + "." + hex;
+}
+
+namespace {
+
+std::string fmt_secs(double s) {
+  char b[32];
+  snprintf(b, sizeof b, "%g", s);
+  return b;
+}
+
+// One target's run. Its calls on the control connection have ids from
+// its index: the job call, its cancel, the watchdog's status call.
+struct NodeRun {
+  enum class Phase { waiting, running, done };
+  std::string node, id, target_error;
+  size_t index = 0;
+  Phase phase = Phase::waiting;
+  bool queued = false, cancel_sent = false, heard = false, not_started = false;
+  double submitted = 0, started = 0;
+  uint64_t last_rx_ms = 0;
+  std::string last_note;
+  std::unique_ptr<Timer> timeout;
+  std::unique_ptr<Settle> settle;
+  FailKind give_up_kind = FailKind::none;
+  std::string give_up_why;
+  // The result.
+  int code = kExitJsdFailure;
+  FailKind kind = FailKind::none;
+  std::string why;  // the jsd error, or the state of a job that failed
+
+  uint64_t call_id() const { return uint64_t(index) * 4 + 1; }
+  uint64_t cancel_id() const { return call_id() + 1; }
+  uint64_t watch_id() const { return call_id() + 2; }
+};
+
+class Fanout {
+ public:
+  Fanout(uv_loop_t* loop, const SubmitOptions& o, const std::vector<TargetEntry>& targets)
+      : loop_(loop), o_(o), out_(o.gather, o.json ? 2 : 1, 2), watchdog_(loop), grace_(loop) {
+    for (auto& t : targets) {
+      auto n = std::make_unique<NodeRun>();
+      n->node = t.key;
+      n->target_error = t.error;
+      n->index = runs_.size();
+      runs_.push_back(std::move(n));
+      order_.push_back(t.key);
+    }
+    width_ = o.fanout;
+    if (o.batch > 0 && o.batch < width_) width_ = o.batch;
+  }
+
+  int run() {
+    std::string err;
+    if (!o_.id.empty() && !valid_name(o_.id)) {
+      fprintf(stderr, "jsd-submit: error: invalid job id '%s' (letters, digits, . _ - :)\n", o_.id.c_str());
+      return kExitJsdFailure;
+    }
+    // Targets that are mistakes end first, each on its own line.
+    for (auto& n : runs_)
+      if (!n->target_error.empty()) finish_failed(*n, FailKind::unknown_node, n->target_error);
+    s_ = open_control_stream(loop_, o_.cfg, err);
+    if (!s_) {  // no listener: every target fails alike (not ready_: nothing starts)
+      for (auto& n : runs_)
+        if (n->phase != NodeRun::Phase::done) finish_failed(*n, FailKind::lost, err);
+      ready_ = true;
+      check_done();
+      return code_;
+    }
+    ready_ = true;
+    s_->on_frame = [this](std::string_view p) { on_frame(p); };
+    s_->on_close = [this](const std::string&) {
+      s_ = nullptr;
+      on_lost();
+    };
+    s_->start(o_.cfg.max_frame + kControlSlack);
+    sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { interrupted(SIGINT); });
+    sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { interrupted(SIGTERM); });
+    sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { interrupted(SIGHUP); });
+    if (!o_.no_wait)
+      watchdog_.start(
+          kWatchMs, [this] { watch(); }, kWatchMs);
+    start_more();
+    check_done();
+    uv_run(loop_, UV_RUN_DEFAULT);
+    return code_;
+  }
+
+ private:
+  static constexpr uint64_t kWatchMs = 15000;
+
+  std::string job_name() const { return o_.argv.empty() ? o_.job : "(adhoc)"; }
+
+  // Starts waiting targets while fewer than the width run and neither
+  // --max-failures nor a signal stopped us.
+  void start_more() {
+    if (!ready_ || done_) return;
+    while (running_ < width_ && next_ < runs_.size() && !stopping()) {
+      NodeRun& n = *runs_[next_++];
+      if (n.phase == NodeRun::Phase::waiting) start(n);
+    }
+    if (stopping())
+      for (; next_ < runs_.size(); ++next_) {
+        NodeRun& n = *runs_[next_];
+        if (n.phase != NodeRun::Phase::waiting) continue;
+        n.not_started = true;
+        n.phase = NodeRun::Phase::done;
+        n.why = interrupted_ ? "interrupted" : "--max-failures " + std::to_string(o_.max_failures) + " reached";
+        if (o_.json) print_json(n, {{"node", n.node}, {"job", job_name()}, {"state", "not_started"}, {"error", n.why}});
+      }
+  }
+
+  bool stopping() const { return interrupted_ != 0 || lost_ || (o_.max_failures > 0 && failures_ >= o_.max_failures); }
+
+  void start(NodeRun& n) {
+    n.phase = NodeRun::Phase::running;
+    ++running_;
+    n.id = o_.id.empty() ? new_job_id() : derived_id(o_.id, n.node);
+    n.submitted = wall_time();
+    json body = {
+        {"op", "submit"}, {"id", n.id}, {"params", o_.params}, {"stream", !o_.no_wait}, {"durable", o_.no_wait}};
+    if (o_.argv.empty())
+      body["job"] = o_.job;
+    else
+      body["argv"] = o_.argv;
+    // As for one node: a request that arrives after we gave up must not run.
+    if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = n.submitted + o_.timeout_s;
+    send_call(n, n.call_id(), body, o_.no_wait);
+    if (o_.timeout_s > 0) {
+      n.timeout = std::make_unique<Timer>(loop_);
+      n.timeout->start(uint64_t(o_.timeout_s * 1000), [this, &n] {
+        give_up(n, n.heard ? FailKind::timeout : FailKind::unreachable,
+                "no answer from " + n.node + " within " + fmt_secs(o_.timeout_s) + " s");
+      });
+    }
+  }
+
+  void send_call(NodeRun& n, uint64_t id, const json& body, bool durable) {
+    if (!s_) return;
+    ControlMsg m;
+    m.type = ControlType::send;
+    m.ev.kind = Kind::call;
+    m.ev.id = id;
+    m.ev.to = n.node;
+    m.ev.object = "job";
+    m.ev.body = dump_json(body);
+    m.durable = durable;
+    s_->send(encode_control(m));
+  }
+
+  void send_cancel(NodeRun& n) {
+    if (n.cancel_sent) return;
+    n.cancel_sent = true;
+    send_call(n, n.cancel_id(), {{"op", "cancel"}, {"id", n.id}}, false);
+  }
+
+  // We stop waiting for node n (see Submitter::give_up): what may still be
+  // queued is taken back first, so that 255 promises it did not run.
+  void give_up(NodeRun& n, FailKind kind, const std::string& why) {
+    if (done_ || n.phase != NodeRun::Phase::running || (n.settle && n.settle->active())) return;
+    if (n.timeout) n.timeout->stop();
+    n.give_up_kind = kind;
+    n.give_up_why = why;
+    if (o_.no_wait || !s_) return finish_failed(n, kind, why);
+    if (n.started > 0) return outcome_unknown(n);
+    n.settle = std::make_unique<Settle>(loop_);
+    auto settled = [this, &n](Settle::Outcome out) {
+      if (out == Settle::Outcome::not_run) {
+        std::string how = n.queued ? "it was cancelled before it started: the job did not run"
+                                   : "the request was withdrawn: the job was not run";
+        return finish_failed(n, n.give_up_kind, n.give_up_why + "; " + how,
+                             interrupted_ ? exit_for_signal(interrupted_) : kExitJsdFailure);
+      }
+      outcome_unknown(n);
+    };
+    if (n.queued) {
+      send_cancel(n);
+      return n.settle->await_cancel(n.call_id(), n.cancel_id(), settled);
+    }
+    n.settle->withdraw(
+        n.call_id(),
+        [this](const ControlMsg& m) {
+          if (!s_) return false;
+          s_->send(encode_control(m));
+          return true;
+        },
+        settled);
+  }
+
+  void outcome_unknown(NodeRun& n) {
+    bool started = n.started > 0;
+    if (started && !o_.detach_on_interrupt) send_cancel(n);
+    std::string what = started ? "job " + n.id + " had started" + (n.cancel_sent ? ", a cancel was sent" : "")
+                               : "job " + n.id + " may have reached " + n.node + " and may run";
+    std::string why = n.give_up_why + "; " + what + ": jsd-submit --status " + n.id + " " + n.node;
+    int code = interrupted_ ? exit_for_signal(interrupted_) : kExitOutcomeUnknown;
+    json j = unknown_json(n.id, n.node, job_name(), n.submitted);
+    j["exit_status"] = code;
+    j["error"] = why;
+    j["error_kind"] = fail_kind_name(n.give_up_kind);
+    finish(n, code, n.give_up_kind, why, j, true);
+  }
+
+  // jsd failed for n and its job did not (and will not) run.
+  void finish_failed(NodeRun& n, FailKind kind, const std::string& why, int code = kExitJsdFailure) {
+    json j = {{"node", n.node},      {"job", job_name()}, {"state", "error"},
+              {"exit_status", code}, {"error", why},      {"error_kind", fail_kind_name(kind)}};
+    if (!n.id.empty()) j["id"] = n.id;
+    finish(n, code, kind, why, j, true);
+  }
+
+  void finish(NodeRun& n, int code, FailKind kind, const std::string& why, const json& j, bool say) {
+    if (n.phase == NodeRun::Phase::done || done_) return;
+    if (n.phase == NodeRun::Phase::running) --running_;
+    n.phase = NodeRun::Phase::done;
+    n.code = code;
+    n.kind = kind;
+    n.why = why;
+    if (n.timeout) n.timeout->stop();
+    if (n.settle) n.settle->stop();
+    out_.node_done(n.node);
+    if (say && !why.empty() && !o_.json) fprintf(stderr, "jsd-submit: %s: error: %s\n", n.node.c_str(), why.c_str());
+    if (o_.json && !j.is_null()) print_json(n, j);
+    if (code != kExitOk) ++failures_;
+    start_more();
+    check_done();
+  }
+
+  void print_json(const NodeRun&, const json& j) { std::cout << dump_json(j) << "\n" << std::flush; }
+
+  NodeRun* node_of(uint64_t id, int& which) {
+    if (id == 0) return nullptr;
+    size_t i = size_t((id - 1) / 4);
+    which = int((id - 1) % 4);
+    if (i >= runs_.size()) return nullptr;
+    return runs_[i].get();
+  }
+
+  void on_frame(std::string_view p) {
+    ControlMsg m;
+    std::string err;
+    if (!decode_control(p, m, err)) {
+      fprintf(stderr, "jsd-submit: error: malformed answer from the listener: %s\n", err.c_str());
+      return on_lost();
+    }
+    int which = 0;
+    NodeRun* n = node_of(m.type == ControlType::reply ? m.ev.id : m.id, which);
+    if (!n || n->phase != NodeRun::Phase::running) return;
+    if (n->settle && n->settle->on_msg(m)) return;
+    try {
+      on_control(*n, m, which);
+    } catch (const std::exception& e) {
+      give_up(*n, FailKind::lost, "malformed reply from " + n->node + ": " + e.what());
+    }
+  }
+
+  void on_control(NodeRun& n, const ControlMsg& m, int which) {
+    std::string text;
+    switch (read_control_notice(m, n.node, text)) {
+      case ControlNotice::fatal:
+        if (m.type == ControlType::error) return finish_failed(n, FailKind::refused, text);
+        return give_up(n, FailKind::refused, text);
+      case ControlNotice::note:
+        if (!o_.quiet && text != n.last_note)
+          fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", n.node.c_str(), text.c_str());
+        n.last_note = text;
+        return;
+      case ControlNotice::none:
+        break;
+    }
+    if (m.type != ControlType::reply) return;
+    n.heard = true;
+    n.last_rx_ms = now_ms();
+    if (which == 1) return;  // the answer to our cancel: the end confirmation follows
+    if (which == 2) return on_watchdog(n, m.ev.body);
+    if (m.ev.object == "job.stdout") return out_.data(n.node, 0, m.ev.body);
+    if (m.ev.object == "job.stderr") return out_.data(n.node, 1, m.ev.body);
+    auto j = json::parse(m.ev.body, nullptr, false);
+    if (!j.is_object()) return give_up(n, FailKind::lost, "malformed reply from " + n.node);
+    std::string type = j.value("type", "");
+    if (j.contains("error"))
+      return finish_failed(n, FailKind::refused,
+                           j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+    if (type == "queued_locally") {
+      if (o_.json)
+        print_json(n, queued_json(n.id, n.node, job_name(), n.submitted));
+      else
+        std::cout << n.node << " " << n.id << "\n" << std::flush;
+      return finish(n, kExitOk, FailKind::none, "", nullptr, false);
+    }
+    if (type == "queued") {
+      n.queued = true;
+      return;
+    }
+    if (type == "started") {
+      n.started = j.value("started", wall_time());
+      return;
+    }
+    if (type == "ended" || type == "duplicate") return on_record(n, type, j["record"]);
+    give_up(n, FailKind::lost, "unexpected reply '" + type + "' from " + n.node);
+  }
+
+  // The end confirmation waits in the node's memory; a node that stopped
+  // lost it. After a quiet spell each running job's record is asked for.
+  void watch() {
+    for (auto& n : runs_)
+      if (n->phase == NodeRun::Phase::running && n->started > 0 && now_ms() - n->last_rx_ms >= kWatchMs)
+        send_call(*n, n->watch_id(), {{"op", "status"}, {"id", n->id}}, false);
+  }
+
+  void on_watchdog(NodeRun& n, const std::string& body) {
+    auto j = json::parse(body, nullptr, false);
+    if (!j.is_object() || !j.contains("record") || !j["record"].is_object()) return;
+    const json& r = j["record"];
+    std::string state = r.value("state", "");
+    if (state == "queued" || state == "running") return;
+    if (!o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
+              n.node.c_str(), n.id.c_str());
+    if (state == "lost") {
+      json out = end_json(r, n.id, n.node, job_name(), n.submitted, false);
+      out["error_kind"] = "lost";
+      return finish(n, kExitJsdFailure, FailKind::lost,
+                    "job " + n.id + " was lost: " + r.value("error", "the node restarted"), out, true);
+    }
+    on_record(n, "ended", r);
+  }
+
+  void on_record(NodeRun& n, const std::string& type, const json& r) {
+    if (!r.is_object()) return give_up(n, FailKind::lost, "malformed reply from " + n.node);
+    std::string state = r.value("state", "?");
+    if (type == "duplicate" && (state == "queued" || state == "running"))
+      return finish_failed(n, FailKind::refused,
+                           "job id " + n.id + " is already " + state + " on " + n.node + " (jsd-submit --status " +
+                               n.id + " " + n.node + ")");
+    if (type == "duplicate" && !o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: job id %s already ran there; not run again\n", n.node.c_str(), n.id.c_str());
+    print_end_notes(r, n.node, n.id, o_.quiet, interrupted_ != 0);
+    int status = kExitJobLost;
+    if (r.contains("exit_status") && r["exit_status"].is_number_integer()) status = r["exit_status"].get<int>();
+    if (status < 0 || status > 255) status = kExitJobLost;
+    // The summary says how a job ended when its exit status does not.
+    std::string why = state == "exited" ? "" : state;
+    if (interrupted_) status = exit_for_signal(interrupted_);
+    finish(n, status, FailKind::none, why, end_json(r, n.id, n.node, job_name(), n.submitted, type == "duplicate"),
+           false);
+  }
+
+  void on_lost() {
+    if (done_) return;
+    lost_ = true;
+    for (auto& n : runs_) {
+      if (n->phase != NodeRun::Phase::running) continue;
+      if (n->settle) n->settle->stop();
+      n->give_up_kind = FailKind::lost;
+      n->give_up_why = "lost contact with the local jsd-listener";
+      // Nothing can be taken back without the listener: whatever it was
+      // given may go out still.
+      outcome_unknown(*n);
+    }
+    start_more();
+    check_done();
+  }
+
+  void interrupted(int sig) {
+    if (interrupted_ || o_.detach_on_interrupt) {
+      // A second signal, or leaving the jobs be: at once.
+      interrupted_ = sig;
+      for (auto& n : runs_)
+        if (n->phase == NodeRun::Phase::running) {
+          if (n->started > 0 || n->queued)
+            fprintf(stderr, "jsd-submit: %s: job %s keeps running (jsd-submit --status %s %s)\n", n->node.c_str(),
+                    n->id.c_str(), n->id.c_str(), n->node.c_str());
+          else
+            fprintf(stderr,
+                    "jsd-submit: %s: interrupted before the job was confirmed; it may still run: jsd-submit "
+                    "--status %s %s\n",
+                    n->node.c_str(), n->id.c_str(), n->node.c_str());
+        }
+      code_override_ = exit_for_signal(sig);
+      end_now();
+      return;
+    }
+    interrupted_ = sig;
+    start_more();  // the rest: not started
+    for (auto& n : runs_) {
+      if (n->phase != NodeRun::Phase::running) continue;
+      if (n->started > 0 || n->queued) {
+        fprintf(stderr, "jsd-submit: %s: cancelling job %s\n", n->node.c_str(), n->id.c_str());
+        send_cancel(*n);
+      } else {
+        give_up(*n, FailKind::lost, "interrupted before " + n->node + " confirmed the job");
+      }
+    }
+    grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
+      fprintf(stderr, "jsd-submit: error: no end confirmation from every node after cancelling\n");
+      code_override_ = exit_for_signal(interrupted_);
+      end_now();
+    });
+    check_done();
+  }
+
+  void check_done() {
+    if (done_ || !ready_) return;
+    for (auto& n : runs_)
+      if (n->phase != NodeRun::Phase::done) return;
+    end_now();
+  }
+
+  int end_now() {
+    if (done_) return code_;
+    done_ = true;
+    out_.finish(order_);
+    int code = 0;
+    size_t ok = 0, failed = 0, not_started = 0;
+    for (auto& n : runs_) {
+      if (n->not_started) {
+        ++not_started;
+        continue;
+      }
+      if (n->phase != NodeRun::Phase::done) continue;
+      (n->code == kExitOk ? ok : failed)++;
+      code = std::max(code, n->code);
+    }
+    if (!o_.quiet) {
+      fprintf(stderr, "jsd-submit: %zu node%s: %zu ok, %zu failed", runs_.size(), runs_.size() == 1 ? "" : "s", ok,
+              failed);
+      if (not_started) fprintf(stderr, ", %zu not started", not_started);
+      fprintf(stderr, "\n");
+      for (auto& n : runs_) {
+        if (n->not_started)
+          fprintf(stderr, "jsd-submit:   %s: not started (%s)\n", n->node.c_str(), n->why.c_str());
+        else if (n->phase == NodeRun::Phase::done && n->code != kExitOk)
+          fprintf(
+              stderr, "jsd-submit:   %s: %s%s%s\n", n->node.c_str(),
+              n->kind == FailKind::none ? ("exit status " + std::to_string(n->code)).c_str() : fail_kind_name(n->kind),
+              n->why.empty() ? "" : ": ", n->why.c_str());
+      }
+    }
+    code_ = code_override_ ? code_override_ : code;
+    watchdog_.stop();
+    grace_.stop();
+    for (auto& n : runs_) {
+      if (n->timeout) n->timeout->stop();
+      if (n->settle) n->settle->stop();
+    }
+    sig_int_.reset();
+    sig_term_.reset();
+    sig_hup_.reset();
+    if (s_) {
+      // The last cancels and withdraws must reach the listener before we go.
+      Stream* s = s_;
+      s_ = nullptr;
+      s->mute();
+      s->on_close = nullptr;
+      s->when_flushed([s] { s->close(); });
+    }
+    return code_;
+  }
+
+  uv_loop_t* loop_;
+  const SubmitOptions& o_;
+  NodeOutput out_;
+  std::vector<std::unique_ptr<NodeRun>> runs_;
+  std::vector<std::string> order_;
+  Stream* s_ = nullptr;
+  Timer watchdog_, grace_;
+  std::unique_ptr<Signal> sig_int_, sig_term_, sig_hup_;
+  size_t width_ = 64, running_ = 0, next_ = 0, failures_ = 0;
+  int interrupted_ = 0, code_ = kExitJsdFailure, code_override_ = 0;
+  bool done_ = false, lost_ = false, ready_ = false;
+};
+
+}  // namespace
+
+int run_fanout(const SubmitOptions& o, const std::vector<TargetEntry>& targets) {
+  if (sodium_init() < 0) {
+    fprintf(stderr, "jsd-submit: error: libsodium failed to initialise\n");
+    return kExitJsdFailure;
+  }
+  return with_loop([&](uv_loop_t* loop) { return Fanout(loop, o, targets).run(); }, kExitJsdFailure);
+}
+
+}  // namespace jsd
