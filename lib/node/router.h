@@ -18,6 +18,7 @@
 #include "link_state.h"
 #include "outbox.h"
 #include "peers.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -121,7 +122,12 @@ class Router {
   LocalObjects& local_;
   std::unordered_map<uint64_t, Pending> pending_;              // by the event id sent
   std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
-  uint64_t next_event_ = 0;
+  // Event ids go on from the clock (microseconds), not from 0: a reply
+  // the peer still sends to a call of this node's previous run (it
+  // restarted; the peer re-sends what it had not delivered) must not
+  // match a new call's id (a re-attaching jsd-submit would print its
+  // output twice).
+  uint64_t next_event_ = uint64_t(wall_time() * 1e6);
   std::string last_to_;  // a burst of events mostly goes to one node
   Target last_target_;
   std::string last_key_;
