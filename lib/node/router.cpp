@@ -128,42 +128,60 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
     m.verdict = v;
     tools_.send(tool, encode_control(m));
   };
-  auto it = std::find_if(pending_.begin(), pending_.end(), [&](const auto& kv) {
-    return kv.second.tool == tool && kv.second.tool_id == tool_id && kv.second.outbox_id.empty();
-  });
+  auto it = std::find_if(pending_.begin(), pending_.end(),
+                         [&](const auto& kv) { return kv.second.tool == tool && kv.second.tool_id == tool_id; });
   // Not in flight: answered already, sent to this node itself (run at once)
   // or never sent. Only the node's record can tell what happened.
   if (it == pending_.end()) return answer(WithdrawVerdict::unknown);
   uint64_t event_id = it->first;
   links_.withdraw(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
     // Nothing can answer a call that was never sent: forget it, so that a
-    // reply claiming to be its answer goes nowhere.
-    if (dropped) pending_.erase(event_id);
+    // reply claiming to be its answer goes nowhere; and a durable one
+    // leaves the outbox, or a restart would send it after all.
+    if (dropped) {
+      auto p = pending_.find(event_id);
+      if (p != pending_.end() && !p->second.outbox_id.empty()) durable_.remove(p->second.outbox_id);
+      pending_.erase(event_id);
+    }
     answer(dropped ? WithdrawVerdict::not_sent : WithdrawVerdict::unknown);
   });
 }
 
 void Router::tool_gone(uint64_t tool) {
-  for (auto it = pending_.begin(); it != pending_.end();)
-    it = it->second.tool == tool && it->second.outbox_id.empty() ? pending_.erase(it) : std::next(it);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.tool != tool) {
+      ++it;
+    } else if (it->second.outbox_id.empty()) {
+      it = pending_.erase(it);
+    } else {  // still in the outbox: delivered like --no-wait's, answered to nobody
+      it->second.tool = 0;
+      ++it;
+    }
+  }
 }
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
 // so it survives a restart of this node; removed once the remote answered.
+// A waiting jsd-submit's submission (it streams) goes the same way, and
+// its tool gets the replies: its node's restart delivers it again, and the
+// submitter, reconnecting, joins it by id (the id runs once).
 void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
   auto body = json::parse(ev.body, nullptr, false);
   std::string id =
       body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
   if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
+  bool waits = body.is_object() && body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
   OutboxEntry e{id, t.key(), ev.object, ev.body};
+  e.sync = !waits;
   std::string err;
   if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
+  if (waits) return deliver_outbox_entry(e, tool, ev.id);
   reply_to_tool(
       tool, {Kind::reply, ev.id, node_, node_, ev.object, dump_json({{"type", "queued_locally"}, {"id", id}}), false});
   deliver_outbox_entry(e);
 }
 
-void Router::deliver_outbox_entry(const OutboxEntry& e) {
+void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t tool_id) {
   Target t;
   std::string err;
   if (!peers_.resolve(e.to, t, err)) {
@@ -171,10 +189,21 @@ void Router::deliver_outbox_entry(const OutboxEntry& e) {
     return;
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {0, 0, t.key(), e.id, job_name_of(e.body), ""};
+  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), ""};
   if (t.name == node_) {
     uint64_t id = ev.id;
-    dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
+    dispatch_local(ev, [this, id](const std::string& object, std::string body, bool more) {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      if (!it->second.tool) return outbox_answered(id, body);
+      Pending p = it->second;
+      if (!it->second.outbox_id.empty()) {
+        settle_outbox(p, body);
+        it->second.outbox_id.clear();
+      }
+      if (!more) pending_.erase(id);
+      reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, object, std::move(body), more});
+    });
   } else {
     send_remote(t.key(), ev);
   }
@@ -189,6 +218,10 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
   if (it == pending_.end()) return;
   Pending p = it->second;
   pending_.erase(it);
+  settle_outbox(p, body);
+}
+
+void Router::settle_outbox(const Pending& p, const std::string& body) {
   json j;
   std::string why = answer_error(body, j);
   if (!why.empty()) {
@@ -234,7 +267,7 @@ void Router::on_link_state(const std::string& key, LinkState state, const std::s
   // for them, "down" is news while the events wait.
   std::map<uint64_t, uint64_t> told;
   for (auto& [id, p] : pending_)
-    if (p.client_key == key && p.outbox_id.empty() && !told.count(p.tool)) told[p.tool] = p.tool_id;
+    if (p.client_key == key && p.tool && !told.count(p.tool)) told[p.tool] = p.tool_id;
   for (auto& [tool, tool_id] : told) {
     ControlMsg m;
     m.type = ControlType::notice;
@@ -272,9 +305,13 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
       log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + p.client_key + "; dropped");
       return 0;
     }
-    if (!p.outbox_id.empty()) {
+    if (!p.outbox_id.empty() && !p.tool) {
       outbox_answered(ev.id, ev.body);
       return 0;
+    }
+    if (!p.outbox_id.empty()) {  // a waiting durable submission: answered, out of the outbox
+      settle_outbox(p, ev.body);
+      it->second.outbox_id.clear();
     }
     if (!ev.more) pending_.erase(it);
     Event r = ev;

@@ -108,8 +108,12 @@ class Router {
   void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
-  void deliver_outbox_entry(const OutboxEntry& e);
+  // tool, tool_id: the tool that waits for its replies (0: none).
+  void deliver_outbox_entry(const OutboxEntry& e, uint64_t tool = 0, uint64_t tool_id = 0);
   void outbox_answered(uint64_t id, const std::string& body);
+  // Its first answer takes a durable submission out of the outbox (kept
+  // as refused when the answer is an error).
+  void settle_outbox(const Pending& p, const std::string& body);
   std::string with_refusal(const std::string& status_of, const std::string& client_key, std::string body);
   void send_remote(const std::string& client_key, const Event& ev);
   void dispatch_local(const Event& ev, ReplyFn reply);

@@ -228,6 +228,33 @@ TEST_F(RouterTest, DurableSubmissionIsOnDiskBeforeTheToolHearsAndGoesWhenAnswere
   EXPECT_TRUE(durable.entries.empty());
 }
 
+// A waiting submission (it streams) is in the outbox before it is sent,
+// like --no-wait's, but its tool hears the replies; the first answer takes
+// it out of the outbox. Its tool going leaves it to be answered to nobody.
+TEST_F(RouterTest, WaitingSubmissionIsInTheOutboxUntilAnsweredAndStreamsToItsTool) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"w1","job":"hello","stream":true})", true);
+  ASSERT_EQ(durable.log, std::vector<std::string>{"put w1"});
+  EXPECT_TRUE(tools.got[1].empty());  // no "queued_locally": it waits
+  ASSERT_EQ(links.sent.size(), 1u);
+  uint64_t wire = last_wire_id();
+  router.on_delivered("beta", 1, 1, {Kind::reply, wire, "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(durable.log.back(), "remove w1");
+  router.on_delivered("beta", 1, 2, {Kind::reply, wire, "beta", "alpha", "job.stdout", "hi\n", true});
+  router.on_delivered("beta", 1, 3, {Kind::reply, wire, "beta", "alpha", "job", R"({"type":"ended"})", false});
+  ASSERT_EQ(tools.got[1].size(), 3u);
+  EXPECT_EQ(tools.got[1][0].ev.id, 9u);
+  EXPECT_EQ(tools.got[1][1].ev.body, "hi\n");
+  EXPECT_FALSE(tools.got[1][2].ev.more);
+  EXPECT_EQ(durable.log.size(), 2u);
+
+  tool_sends(2, Kind::call, 4, "beta", "job", R"({"op":"submit","id":"w2","job":"hello","stream":true})", true);
+  router.tool_gone(2);
+  router.on_delivered("beta", 1, 4,
+                      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(durable.log.back(), "remove w2");
+  EXPECT_TRUE(tools.got[2].empty());
+}
+
 TEST_F(RouterTest, DurableNeedsAnIdAndAWorkingDisk) {
   tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":8})", true);
   durable.fail = true;
