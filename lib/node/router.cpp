@@ -113,7 +113,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
   v.id = ++next_event_;
   v.from = node_;
   if (!t.name.empty()) v.to = t.name;
-  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of};
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of, "", "", false};
   links_.send(last_key_, v);
 }
 
@@ -189,7 +189,7 @@ void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t 
     return;
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), ""};
+  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", e.object, e.body, false};
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string& object, std::string body, bool more) {
@@ -253,6 +253,24 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
   return dump_json({{"type", "refused"}, {"record", r}});
 }
 
+void Router::resend_durable(const std::string& key) {
+  std::vector<uint64_t> again;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && !p.outbox_id.empty() && p.resend) again.push_back(id);
+  for (uint64_t old : again) {
+    Pending p = pending_[old];
+    pending_.erase(old);
+    p.resend = false;
+    Target t;
+    std::string err;
+    if (!peers_.resolve(p.client_key, t, err)) continue;
+    Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? p.client_key : t.name, p.object, p.body, false};
+    pending_[ev.id] = p;
+    log_info("durable submission " + p.outbox_id + " sent to " + key + " again (its link broke)");
+    send_remote(key, ev);
+  }
+}
+
 void Router::replay_outbox() {
   auto entries = durable_.load();
   if (!entries.empty()) log_info("outbox: " + std::to_string(entries.size()) + " durable submissions to deliver");
@@ -262,7 +280,13 @@ void Router::replay_outbox() {
 void Router::send_remote(const std::string& key, const Event& ev) { links_.send(key, view_of(ev)); }
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
-  if (state == LinkState::up || state == LinkState::connecting) return;
+  if (state == LinkState::up) return resend_durable(key);
+  if (state == LinkState::connecting) return;
+  // A durable submission the link carried may have been acknowledged by a
+  // queue-server whose listener then died before it kept it: once the link
+  // is up again it is sent again (its id makes it run once).
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && !p.outbox_id.empty()) p.resend = true;
   // Tell every tool waiting on this node, once per tool: a refusal is final
   // for them, "down" is news while the events wait.
   std::map<uint64_t, uint64_t> told;

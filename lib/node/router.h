@@ -100,9 +100,11 @@ class Router {
   struct Pending {
     uint64_t tool, tool_id;
     std::string client_key;
-    std::string outbox_id;  // a durable submission: removed when answered
-    std::string job;        // a durable submission: its job's name, for the refusal record
-    std::string status_of;  // a tool's job status call: the id asked about
+    std::string outbox_id;     // a durable submission: removed when answered
+    std::string job;           // a durable submission: its job's name, for the refusal record
+    std::string status_of;     // a tool's job status call: the id asked about
+    std::string object, body;  // a durable submission: sent again after a broken link
+    bool resend = false;       // ... because its link broke after it was sent
   };
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
   void withdraw(uint64_t tool, uint64_t tool_id);
@@ -114,6 +116,7 @@ class Router {
   // Its first answer takes a durable submission out of the outbox (kept
   // as refused when the answer is an error).
   void settle_outbox(const Pending& p, const std::string& body);
+  void resend_durable(const std::string& key);
   std::string with_refusal(const std::string& status_of, const std::string& client_key, std::string body);
   void send_remote(const std::string& client_key, const Event& ev);
   void dispatch_local(const Event& ev, ReplyFn reply);

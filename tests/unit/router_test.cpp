@@ -255,6 +255,26 @@ TEST_F(RouterTest, WaitingSubmissionIsInTheOutboxUntilAnsweredAndStreamsToItsToo
   EXPECT_TRUE(tools.got[2].empty());
 }
 
+// A durable submission whose link broke after it was sent may have been
+// acknowledged by a queue-server whose listener died before it kept it: it
+// goes again once the link is up (the id makes it run once).
+TEST_F(RouterTest, DurableSubmissionGoesAgainAfterABrokenLink) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"r1","job":"hello"})", true);
+  ASSERT_EQ(links.sent.size(), 1u);
+  router.on_link_state("beta", LinkState::up, "");
+  EXPECT_EQ(links.sent.size(), 1u);  // up, never broken: nothing again
+  router.on_link_state("beta", LinkState::down, "connection reset");
+  router.on_link_state("beta", LinkState::up, "");
+  ASSERT_EQ(links.sent.size(), 2u);
+  EXPECT_EQ(links.sent[1].ev.body, links.sent[0].ev.body);
+  EXPECT_NE(links.sent[1].ev.id, links.sent[0].ev.id);
+  router.on_delivered("beta", 1, 1, {Kind::reply, last_wire_id(), "beta", "alpha", "job", "{}", false});
+  EXPECT_EQ(durable.log.back(), "remove r1");
+  router.on_link_state("beta", LinkState::down, "");
+  router.on_link_state("beta", LinkState::up, "");
+  EXPECT_EQ(links.sent.size(), 2u);  // answered: never again
+}
+
 TEST_F(RouterTest, DurableNeedsAnIdAndAWorkingDisk) {
   tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":8})", true);
   durable.fail = true;
