@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "files.h"
+#include "job_files.h"
 #include "log.h"
 
 namespace jsd {
@@ -142,6 +143,9 @@ bool FileRecordDisk::write(const std::string& id, const std::string& text, bool 
 }
 
 bool FileRecordDisk::remove(const std::string& id, std::string& err) {
+  // The job's directory (its kept output) goes with its record; the
+  // record last, so a crash in between leaves it to be pruned again.
+  remove_job_dir(job_dir(dir_, id));
   if (unlink(path(id).c_str()) != 0 && errno != ENOENT) {
     err = "cannot remove " + path(id) + ": " + strerror(errno);
     return false;

@@ -50,7 +50,7 @@ bool Outbox::put(const OutboxEntry& e, std::string& err) {
     return false;
   }
   json j = {{"id", e.id}, {"to", e.to}, {"object", e.object}, {"body", e.body}};
-  if (!write_file_atomic(path, dump_json(j), true, err)) return false;
+  if (!write_file_atomic(path, dump_json(j), e.sync, err)) return false;
   unlink((dir_ + "/refused/" + e.id + ".json").c_str());  // an earlier refusal of the id is history now
   return true;
 }

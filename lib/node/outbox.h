@@ -15,6 +15,11 @@ struct OutboxEntry {
   std::string to;  // target key: peer name or host:port
   std::string object;
   std::string body;
+  // Flushed to stable storage (fsync) before put() returns. A waiting
+  // submission's entry is not: it has to outlive a killed listener (the
+  // page cache does), and its submitter is waiting for every microsecond;
+  // --no-wait's promise is a power cut too. Not stored in the file.
+  bool sync = true;
 };
 
 // An outbox file's text; false, with err, when it is not a valid entry (a

@@ -113,7 +113,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
   v.id = ++next_event_;
   v.from = node_;
   if (!t.name.empty()) v.to = t.name;
-  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of, now_ms()};
+  if (v.kind == Kind::call) pending_[v.id] = {tool, tool_id, last_key_, "", "", status_of, "", "", now_ms()};
   links_.send(last_key_, v);
 }
 
@@ -128,9 +128,8 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
     m.verdict = v;
     tools_.send(tool, encode_control(m));
   };
-  auto it = std::find_if(pending_.begin(), pending_.end(), [&](const auto& kv) {
-    return kv.second.tool == tool && kv.second.tool_id == tool_id && kv.second.outbox_id.empty();
-  });
+  auto it = std::find_if(pending_.begin(), pending_.end(),
+                         [&](const auto& kv) { return kv.second.tool == tool && kv.second.tool_id == tool_id; });
   // Not in flight: answered already, sent to this node itself (run at once)
   // or never sent. Only the node's record can tell what happened.
   if (it == pending_.end()) return answer(WithdrawVerdict::unknown);
@@ -138,11 +137,14 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
   it->second.expiring = true;  // a withdraw is under way: no second one (tool_gone, expire_calls)
   links_.withdraw(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
     // Nothing can answer a call that was never sent: forget it, so that a
-    // reply claiming to be its answer goes nowhere. One that went out waits
-    // for its answer.
+    // reply claiming to be its answer goes nowhere; and a durable one
+    // leaves the outbox, or a restart would send it after all. One that
+    // went out waits for its answer.
     auto p = pending_.find(event_id);
-    if (dropped && p != pending_.end()) pending_.erase(p);
-    if (!dropped && p != pending_.end()) {
+    if (dropped && p != pending_.end()) {
+      if (!p->second.outbox_id.empty()) durable_.remove(p->second.outbox_id);
+      pending_.erase(p);
+    } else if (p != pending_.end()) {
       p->second.expiring = false;
       p->second.on_link = true;
     }
@@ -222,50 +224,73 @@ void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> w
 
 // jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
 // so it survives a restart of this node; removed once the remote answered.
+// A waiting jsd-submit's submission (it streams) goes the same way, and
+// its tool gets the replies: its node's restart delivers it again, and the
+// submitter, reconnecting, joins it by id (the id runs once).
 void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
   auto body = json::parse(ev.body, nullptr, false);
   std::string id =
       body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
   if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
+  bool waits = body.is_object() && body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
   OutboxEntry e{id, t.key(), ev.object, ev.body};
+  e.sync = !waits;
   std::string err;
   if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
-  // When the target can answer soon (its link is up, or it is this node),
-  // the tool waits for the answer (bounded, on its side): a refusal is then
-  // an error it can report, not only a line in this node's log. Otherwise
-  // "queued" is all there is to say until the link comes up.
+  // A waiting jsd-submit (it streams) gets the replies; its node's restart
+  // delivers the submission again and the reconnecting submitter joins it.
+  if (waits) return deliver_outbox_entry(e, tool, ev.id);
+  // --no-wait: when the target can answer soon (its link is up, or it is
+  // this node), the tool waits for the answer (bounded, on its side): a
+  // refusal is then an error it can report, not only a line in this node's
+  // log. Otherwise "queued" is all there is to say until the link comes up.
   auto st = link_states_.find(t.key());
   bool wait = t.name == node_ || (st != link_states_.end() && st->second.first == LinkState::up);
   reply_to_tool(tool, {Kind::reply, ev.id, node_, node_, ev.object,
                        dump_json({{"type", "queued_locally"}, {"id", id}, {"waiting", wait}}), wait});
   if (wait)
-    deliver_outbox_entry(e, tool, ev.id);
+    deliver_outbox_entry(e, tool, ev.id, true);
   else
     deliver_outbox_entry(e);
 }
 
-// The tool that waits for a durable submission's answer hears that it will
-// not come soon (the link went down): its submission stays queued here.
+// The --no-wait tool that waits for its submission's acceptance hears that
+// it will not come soon (the link went down): its submission stays queued
+// here.
 void Router::stop_waiting(Pending& p) {
-  if (p.tool == 0) return;
+  if (p.tool == 0 || !p.until_accepted) return;
   reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job",
                          dump_json({{"type", "queued_locally"}, {"id", p.outbox_id}, {"waiting", false}}), false});
   p.tool = 0;
 }
 
-void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t tool_id) {
+void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t tool_id, bool until_accepted) {
   Target t;
   std::string err;
   if (!peers_.resolve(e.to, t, err)) {
     log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
-    Pending p{tool, tool_id, e.to, e.id, "", ""};
+    Pending p{tool, tool_id, e.to, e.id, "", "", "", ""};
+    p.until_accepted = until_accepted;
     return stop_waiting(p);
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", now_ms()};
+  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", e.object, e.body, now_ms()};
+  pending_[ev.id].until_accepted = until_accepted;
   if (t.name == node_) {
     uint64_t id = ev.id;
-    dispatch_local(ev, [this, id](const std::string&, std::string body, bool) { outbox_answered(id, body); });
+    dispatch_local(ev, [this, id](const std::string& object, std::string body, bool more) {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      // Nobody waits, or a --no-wait tool waits for this answer only.
+      if (!it->second.tool || it->second.until_accepted) return outbox_answered(id, body);
+      Pending p = it->second;
+      if (!it->second.outbox_id.empty()) {
+        settle_outbox(p, body);
+        it->second.outbox_id.clear();
+      }
+      if (!more) pending_.erase(id);
+      reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, object, std::move(body), more});
+    });
   } else {
     send_remote(t.key(), ev);
   }
@@ -280,6 +305,10 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
   if (it == pending_.end()) return;
   Pending p = it->second;
   pending_.erase(it);
+  settle_outbox(p, body);
+}
+
+void Router::settle_outbox(const Pending& p, const std::string& body) {
   json j;
   std::string why = answer_error(body, j);
   if (!why.empty()) {
@@ -294,9 +323,11 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
     log_info("durable submission " + p.outbox_id + " delivered to " + p.client_key);
   }
   durable_.remove(p.outbox_id);
-  // The waiting tool gets the target's answer as it is: accepted (with the
-  // record), a duplicate, or the error that refused it.
-  if (p.tool != 0) reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job", body, false});
+  // A --no-wait tool waiting for it gets the target's answer as it is:
+  // accepted (with the record), a duplicate, or the error that refused it.
+  // (A waiting jsd-submit gets every reply on its way: on_delivered.)
+  if (p.tool != 0 && p.until_accepted)
+    reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job", body, false});
 }
 
 // A status call's answer: when the target answers with an error (it does
@@ -314,6 +345,24 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
   return dump_json({{"type", "refused"}, {"record", r}});
 }
 
+void Router::resend_durable(const std::string& key) {
+  std::vector<uint64_t> again;
+  for (auto& [id, p] : pending_)
+    if (p.client_key == key && !p.outbox_id.empty() && p.resend) again.push_back(id);
+  for (uint64_t old : again) {
+    Pending p = pending_[old];
+    pending_.erase(old);
+    p.resend = false;
+    Target t;
+    std::string err;
+    if (!peers_.resolve(p.client_key, t, err)) continue;
+    Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? p.client_key : t.name, p.object, p.body, false};
+    pending_[ev.id] = p;
+    log_info("durable submission " + p.outbox_id + " sent to " + key + " again (its link broke)");
+    send_remote(key, ev);
+  }
+}
+
 void Router::replay_outbox() {
   auto entries = durable_.load();
   if (!entries.empty()) log_info("outbox: " + std::to_string(entries.size()) + " durable submissions to deliver");
@@ -324,14 +373,21 @@ void Router::send_remote(const std::string& key, const Event& ev) { links_.send(
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
   link_states_[key] = {state, detail};
-  if (state == LinkState::up || state == LinkState::connecting) return;
+  if (state == LinkState::up) return resend_durable(key);
+  if (state == LinkState::connecting) return;
+  // A durable submission the link carried may have been acknowledged by a
+  // queue-server whose listener then died before it kept it: once the link
+  // is up again it is sent again (its id makes it run once).
   for (auto& [id, p] : pending_)
-    if (p.client_key == key && !p.outbox_id.empty()) stop_waiting(p);
+    if (p.client_key == key && !p.outbox_id.empty()) {
+      p.resend = true;
+      stop_waiting(p);
+    }
   // Tell every tool waiting on this node, once per tool: a refusal is final
   // for them, "down" is news while the events wait.
   std::map<uint64_t, uint64_t> told;
   for (auto& [id, p] : pending_)
-    if (p.client_key == key && p.outbox_id.empty() && !told.count(p.tool)) told[p.tool] = p.tool_id;
+    if (p.client_key == key && p.tool && !told.count(p.tool)) told[p.tool] = p.tool_id;
   for (auto& [tool, tool_id] : told) {
     ControlMsg m;
     m.type = ControlType::notice;
@@ -369,9 +425,13 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
       log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + p.client_key + "; dropped");
       return 0;
     }
-    if (!p.outbox_id.empty()) {
+    if (!p.outbox_id.empty() && (!p.tool || p.until_accepted)) {  // nobody waits, or only for this answer
       outbox_answered(ev.id, ev.body);
       return 0;
+    }
+    if (!p.outbox_id.empty()) {  // a waiting durable submission: answered, out of the outbox
+      settle_outbox(p, ev.body);
+      it->second.outbox_id.clear();
     }
     if (!ev.more) pending_.erase(it);
     Event r = ev;

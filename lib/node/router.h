@@ -19,6 +19,7 @@
 #include "link_state.h"
 #include "outbox.h"
 #include "peers.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -109,21 +110,30 @@ class Router {
     // the target's answer; 0 when nobody waits.
     uint64_t tool, tool_id;
     std::string client_key;
-    std::string outbox_id;  // a durable submission: removed when answered
-    std::string job;        // a durable submission: its job's name, for the refusal record
-    std::string status_of;  // a tool's job status call: the id asked about
-    uint64_t since_ms = 0;  // when it was queued (now_ms())
-    bool on_link = false;   // a withdraw said it may have gone out: it does not expire
-    bool expiring = false;  // a withdraw for expire_calls() is under way
+    std::string outbox_id;        // a durable submission: removed when answered
+    std::string job;              // a durable submission: its job's name, for the refusal record
+    std::string status_of;        // a tool's job status call: the id asked about
+    std::string object, body;     // a durable submission: sent again after a broken link
+    uint64_t since_ms = 0;        // when it was queued (now_ms())
+    bool resend = false;          // a durable submission whose link broke after it was sent
+    bool on_link = false;         // a withdraw said it may have gone out: it does not expire
+    bool expiring = false;        // a withdraw is under way
+    bool until_accepted = false;  // its tool (--no-wait) waits only for the acceptance
   };
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
   void take_back(uint64_t id, std::function<std::string(const Pending&)> why);
   void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
-  void deliver_outbox_entry(const OutboxEntry& e, uint64_t tool = 0, uint64_t tool_id = 0);
+  // tool, tool_id: the tool that waits for its replies (0: none); until_accepted:
+  // a --no-wait tool, which waits only for the node's acceptance.
+  void deliver_outbox_entry(const OutboxEntry& e, uint64_t tool = 0, uint64_t tool_id = 0, bool until_accepted = false);
   void stop_waiting(Pending& p);
   void outbox_answered(uint64_t id, const std::string& body);
+  // Its first answer takes a durable submission out of the outbox (kept
+  // as refused when the answer is an error).
+  void settle_outbox(const Pending& p, const std::string& body);
+  void resend_durable(const std::string& key);
   std::string with_refusal(const std::string& status_of, const std::string& client_key, std::string body);
   void send_remote(const std::string& client_key, const Event& ev);
   void dispatch_local(const Event& ev, ReplyFn reply);
@@ -136,7 +146,12 @@ class Router {
   LocalObjects& local_;
   std::unordered_map<uint64_t, Pending> pending_;              // by the event id sent
   std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
-  uint64_t next_event_ = 0;
+  // Event ids go on from the clock (microseconds), not from 0: a reply
+  // the peer still sends to a call of this node's previous run (it
+  // restarted; the peer re-sends what it had not delivered) must not
+  // match a new call's id (a re-attaching jsd-submit would print its
+  // output twice).
+  uint64_t next_event_ = uint64_t(wall_time() * 1e6);
   std::string last_to_;  // a burst of events mostly goes to one node
   Target last_target_;
   std::string last_key_;

@@ -75,7 +75,9 @@ class Submitter : public SubmitSession {
       body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
     }
     body_ = body;
-    send_call(kCallId, body, o_.no_wait);
+    // A submission is durable: on this node's disk before it is sent
+    // (--no-wait: and flushed), delivered after a restart of this node.
+    send_call(kCallId, body, o_.mode == SubmitOptions::Mode::submit);
     if (o_.timeout_s > 0)
       timer_.start(uint64_t(o_.timeout_s * 1000), [this] {
         give_up("no answer from " + o_.node + " within " + fmt_secs(o_.timeout_s) + " s", kExitJsdFailure);

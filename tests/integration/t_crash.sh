@@ -24,7 +24,10 @@ sup_count() { pgrep -f "^$JSD_BIN/jsd-job --dir $T/" | wc -l; }
 
 # has_lines FILE N: FILE has at least N lines.
 has_lines() { [ "$(wc -l < "$1" 2>/dev/null)" -ge "$2" ]; }
-record_state() { node_cmd alpha jsd-submit --status "$1" beta --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("state",""))'; }
+# A member of a job's record (--status --json, one line: no JSON parser
+# process per query, there are hundreds).
+record_field() { node_cmd alpha jsd-submit --status "$1" beta --json 2>/dev/null | sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+record_state() { record_field "$1" state; }
 is_finished() { s=$(record_state "$1"); [ -n "$s" ] && [ "$s" != running ] && [ "$s" != queued ]; }
 
 # check_run ID DIR SUBMIT_RC VICTIM: the assertions after one case.
@@ -33,13 +36,8 @@ check_run() {
   [ "$(cat "$d/mark" 2>/dev/null | wc -l)" = 1 ] || fail "$victim: job $id ran $(cat "$d/mark" 2>/dev/null | wc -l) times"
   wait_until "job $id has its end" is_finished "$id"
   node_cmd alpha jsd-submit --status "$id" beta --json > "$d/status.json" 2>&1
-  python3 - "$d/status.json" <<'EOP' || fail "$victim: job $id's record: $(cat "$d/status.json")"
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["state"] == "exited", r
-assert r["exit_status"] == 7, r
-assert r["stdout_tail"] == "one\ntwo\n", r
-EOP
+  grep -q '"state":"exited"' "$d/status.json" && grep -q '"exit_status":7,' "$d/status.json" &&
+    grep -q '"stdout_tail":"one\\ntwo\\n"' "$d/status.json" || fail "$victim: job $id's record: $(cat "$d/status.json")"
   if [ "$victim" != submit ]; then
     [ "$rc" = 7 ] || fail "$victim: the waiting jsd-submit exited $rc, not 7: $(cat "$d/err")"
     [ "$(cat "$d/out")" = "$(printf 'one\ntwo')" ] || fail "$victim: the waiting jsd-submit printed: $(cat "$d/out")"
@@ -65,7 +63,7 @@ one_case() {
     # Release the job: it prints its second line, marks and exits 7.
     echo go > "$d/fifo"
     local rc=0
-    wait "$sub" || rc=$?
+    wait "$sub" 2>/dev/null || rc=$?
     check_run "$id" "$d" "$rc" "$victim"
   done
   log "$victim: $RUNS runs, each ran once with its status and output"
@@ -104,7 +102,7 @@ batch_check() {
     [ "$(record_status "batch-$1-$k")" = 3 ] || fail "batch $1: job $k's status is $(record_status "batch-$1-$k")"
   done
 }
-record_status() { node_cmd alpha jsd-submit --status "$1" beta --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("exit_status",""))'; }
+record_status() { record_field "$1" exit_status; }
 
 # no_leak: one queue-server and one client per direction, no supervisor
 # left, and the listeners that were not killed hold no more descriptors.
@@ -118,7 +116,8 @@ no_leak() {
   [ "$(sup_count)" = 0 ] || fail "$victim: supervisors left: $(pgrep -af jsd-job)"
 }
 
-for victim in beta-listener alpha-listener alpha-client beta-server submit; do
+# JSD_CRASH_CASES picks cases (default: all).
+for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit}; do
   case $victim in
     beta-listener) kill_cmd="restart_node beta" ;;
     alpha-listener) kill_cmd="restart_node alpha" ;;

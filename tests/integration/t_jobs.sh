@@ -135,13 +135,16 @@ kill -0 "$jobpid" 2>/dev/null && fail "the cancelled job's process $jobpid still
 sub alpha --status nosuchid beta 2>/dev/null && fail "--status of an unknown id succeeded"
 
 # Resubmitting an id that is still running neither runs it again nor
-# disturbs the running job; --cancel ends it.
+# disturbs the running job: it attaches to it and exits with its status
+# (issue 7 item 9); --cancel ends it.
 JSD_CONFIG="$T/alpha.json" jsd-submit -q --id busy-1 -p PIDFILE="$T/busy.pid" beta sleeper &
 bpid=$!
 busy() { sub alpha --status busy-1 --json beta | grep -q '"state":"running"'; }
 wait_until "busy-1 runs" busy
-sub alpha -q --id busy-1 -p PIDFILE="$T/busy2.pid" beta sleeper 2> "$T/err"; rc=$?
-[ $rc = 255 ] && grep -q "job id busy-1 is already running on beta" "$T/err" || fail "running duplicate: $rc $(cat "$T/err")"
+JSD_CONFIG="$T/alpha.json" jsd-submit --id busy-1 -p PIDFILE="$T/busy2.pid" beta sleeper 2> "$T/err" &
+dpid=$!
+attached() { grep -q "attached to job busy-1 (running)" "$T/err"; }
+wait_until "the duplicate attached" attached
 busy || fail "the duplicate disturbed the running job"
 [ -e "$T/busy2.pid" ] && fail "the duplicate ran"
 sub beta -q --id busy-1 -p PIDFILE="$T/busy3.pid" beta sleeper 2> "$T/err"; rc=$?
@@ -149,6 +152,8 @@ sub beta -q --id busy-1 -p PIDFILE="$T/busy3.pid" beta sleeper 2> "$T/err"; rc=$
 sub alpha --cancel busy-1 beta > "$T/cancel.out" || fail "--cancel failed"
 wait "$bpid"; rc=$?
 [ $rc = 143 ] || fail "cancelled job gave $rc, not 143"
+wait "$dpid"; rc=$?
+[ $rc = 143 ] || fail "the attached duplicate gave $rc, not 143: $(cat "$T/err")"
 grep -q "cancelled" <(sub alpha --status busy-1 beta) || fail "busy-1 not cancelled"
 
 # The same id twice runs once.

@@ -264,6 +264,15 @@ TEST(ConfigHostile, IntegersRefuseNegativesFractionsStringsAndOverflow) {
             "jobs.a.max_parallel: must be an integer in 1-10000, not 2.5\n");
 }
 
+TEST(ConfigHostile, JobOutputKeepIsBytesInRange) {
+  EXPECT_EQ(default_config().job_output_keep, 1u << 20);
+  EXPECT_EQ(join(mistakes(R"({"job_output_keep": 100})")),
+            "job_output_keep: must be an integer in 4096-17179869184, not 100\n");
+  EXPECT_EQ(join(mistakes(R"({"job_output_keep": 1e20})")),
+            "job_output_keep: must be an integer in 4096-17179869184, not 1e+20\n");
+  EXPECT_EQ(join(mistakes(R"({"job_output_keep": 65536})")), "");
+}
+
 TEST(ConfigHostile, NumbersAreFiniteAndInRange) {
   EXPECT_EQ(join(mistakes(R"({"idle_client_s": 0})")), "idle_client_s: must be an integer in 1-604800, not 0\n");
   EXPECT_EQ(join(mistakes(R"({"idle_client_s": 1.5})")), "idle_client_s: must be an integer in 1-604800, not 1.5\n");

@@ -228,6 +228,53 @@ TEST_F(RouterTest, DurableSubmissionIsOnDiskBeforeTheToolHearsAndGoesWhenAnswere
   EXPECT_TRUE(durable.entries.empty());
 }
 
+// A waiting submission (it streams) is in the outbox before it is sent,
+// like --no-wait's, but its tool hears the replies; the first answer takes
+// it out of the outbox. Its tool going leaves it to be answered to nobody.
+TEST_F(RouterTest, WaitingSubmissionIsInTheOutboxUntilAnsweredAndStreamsToItsTool) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"w1","job":"hello","stream":true})", true);
+  ASSERT_EQ(durable.log, std::vector<std::string>{"put w1"});
+  EXPECT_TRUE(tools.got[1].empty());  // no "queued_locally": it waits
+  ASSERT_EQ(links.sent.size(), 1u);
+  uint64_t wire = last_wire_id();
+  router.on_delivered("beta", 1, 1, {Kind::reply, wire, "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(durable.log.back(), "remove w1");
+  router.on_delivered("beta", 1, 2, {Kind::reply, wire, "beta", "alpha", "job.stdout", "hi\n", true});
+  router.on_delivered("beta", 1, 3, {Kind::reply, wire, "beta", "alpha", "job", R"({"type":"ended"})", false});
+  ASSERT_EQ(tools.got[1].size(), 3u);
+  EXPECT_EQ(tools.got[1][0].ev.id, 9u);
+  EXPECT_EQ(tools.got[1][1].ev.body, "hi\n");
+  EXPECT_FALSE(tools.got[1][2].ev.more);
+  EXPECT_EQ(durable.log.size(), 2u);
+
+  tool_sends(2, Kind::call, 4, "beta", "job", R"({"op":"submit","id":"w2","job":"hello","stream":true})", true);
+  router.tool_gone(2);
+  router.on_delivered("beta", 1, 4,
+                      {Kind::reply, last_wire_id(), "beta", "alpha", "job", R"({"type":"started"})", true});
+  EXPECT_EQ(durable.log.back(), "remove w2");
+  EXPECT_TRUE(tools.got[2].empty());
+}
+
+// A durable submission whose link broke after it was sent may have been
+// acknowledged by a queue-server whose listener died before it kept it: it
+// goes again once the link is up (the id makes it run once).
+TEST_F(RouterTest, DurableSubmissionGoesAgainAfterABrokenLink) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"r1","job":"hello"})", true);
+  ASSERT_EQ(links.sent.size(), 1u);
+  router.on_link_state("beta", LinkState::up, "");
+  EXPECT_EQ(links.sent.size(), 1u);  // up, never broken: nothing again
+  router.on_link_state("beta", LinkState::down, "connection reset");
+  router.on_link_state("beta", LinkState::up, "");
+  ASSERT_EQ(links.sent.size(), 2u);
+  EXPECT_EQ(links.sent[1].ev.body, links.sent[0].ev.body);
+  EXPECT_NE(links.sent[1].ev.id, links.sent[0].ev.id);
+  router.on_delivered("beta", 1, 1, {Kind::reply, last_wire_id(), "beta", "alpha", "job", "{}", false});
+  EXPECT_EQ(durable.log.back(), "remove r1");
+  router.on_link_state("beta", LinkState::down, "");
+  router.on_link_state("beta", LinkState::up, "");
+  EXPECT_EQ(links.sent.size(), 2u);  // answered: never again
+}
+
 TEST_F(RouterTest, DurableNeedsAnIdAndAWorkingDisk) {
   tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":8})", true);
   durable.fail = true;
