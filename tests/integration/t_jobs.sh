@@ -175,10 +175,11 @@ queued_for_gamma() {
     python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(l["queued"] > 0 for l in d["links"] if l["peer"] == "gamma" and l["direction"] == "out") else 1)'
 }
 queued_for_gamma && fail "the withdrawn submission is still queued"
-# (long enough a --timeout to kill it while it waits: it would withdraw)
-JSD_CONFIG="$T/alpha.json" jsd-submit -q --timeout 2 --id retry-1 -p FILE="$T/retry" gamma append 2> /dev/null &
+# (long enough a --timeout to kill it while it waits: it would withdraw;
+# each poll of queued_for_gamma starts python3, over a second when loaded)
+JSD_CONFIG="$T/alpha.json" jsd-submit -q --timeout 8 --id retry-1 -p FILE="$T/retry" gamma append 2> /dev/null &
 spid=$!
-deadline=$(python3 -c 'import time; print(time.time() + 2.1)')
+deadline=$(python3 -c 'import time; print(time.time() + 8.1)')
 wait_until "alpha queues retry-1" queued_for_gamma
 kill -KILL $spid
 wait $spid
