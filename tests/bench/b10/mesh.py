@@ -482,9 +482,10 @@ def main():
     signal.alarm(LIMIT_S)
     t_begin = time.time()
     # A snapshot of the binaries: BIN_DIR may be rebuilt while this runs (the
-    # listener starts jsd-client and jsd-queue-server from its own folder).
+    # listener starts jsd-client, jsd-queue-server and jsd-job from its own
+    # folder when all three are there: a build tree).
     os.makedirs(f"{T}/bin")
-    for b in ("jsd-listener", "jsd-client", "jsd-queue-server"):
+    for b in ("jsd-listener", "jsd-client", "jsd-queue-server", "jsd-job"):
         shutil.copy2(f"{BIN}/{b}", f"{T}/bin/{b}")
     BIN = f"{T}/bin"
     try:
