@@ -137,26 +137,27 @@ def wall(cmd, env, check=True):
 # ---- ssh baseline ---------------------------------------------------------
 
 class Sshd:
-    def __init__(self):
+    def __init__(self, listen="127.0.0.1", tag="ssh"):
         self.ok = False
         self.why = ""
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         if not os.path.exists(sshd) or not shutil.which("ssh"):
             self.why = "sshd not installed (make -f Makefile.dist bench-deps installs openssh-server)"
             return
-        d = os.path.join(TMP, "ssh")
+        d = os.path.join(TMP, tag)
+        self.dir = d
         os.makedirs(d)
         for k in ("host", "id"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{d}/{k}"], check=True)
         shutil.copy(f"{d}/id.pub", f"{d}/authorized_keys")
         os.chmod(f"{d}/authorized_keys", 0o600)
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        s.bind((listen, 0))
         self.port = s.getsockname()[1]
         s.close()
         with open(f"{d}/sshd_config", "w") as f:
             f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
+ListenAddress {listen}
 HostKey {d}/host
 AuthorizedKeysFile {d}/authorized_keys
 PidFile {d}/sshd.pid
@@ -493,6 +494,140 @@ def b11():
                round(med, 1), None, "ms", "<= 100 ms", max(xs) <= 100)
 
 
+def b8():
+    """B8: `true` on 63 nodes from one, one jsd-submit over warm links, beside
+    pdsh over ssh with ControlMaster connections open, against the same 63
+    loopback addresses (127.0.3.2-64); cold against cold; memory; hub CPU."""
+    n_leaves = 63
+    pdsh = shutil.which("pdsh")
+    # OpenSSH listens on at most 16 addresses: this sshd takes any address,
+    # on a random port, for this user's key only, for the minute B8 runs.
+    sshd = Sshd(listen="0.0.0.0", tag="ssh8") if pdsh else None
+    why = ("pdsh not installed (make -f Makefile.dist bench-deps installs it)" if not pdsh
+           else "" if sshd.ok else sshd.why)
+    ips = [f"127.0.3.{i}" for i in range(2, 2 + n_leaves)]
+    names = [f"l{i}" for i in range(1, 1 + n_leaves)]
+    hub_ip = "127.0.3.1"
+
+    def make_nodes():
+        leaves = [Node(n, ip, None, {"hub8": f"{hub_ip}:4455"}) for n, ip in zip(names, ips)]
+        hub = Node("hub8", hub_ip, None, {n: f"{ip}:4455" for n, ip in zip(names, ips)})
+        return hub, leaves
+
+    def start(hub, leaves):
+        for nd in leaves + [hub]:
+            nd.start()
+
+    def stop(hub, leaves):
+        for nd in [hub] + leaves:
+            nd.stop()
+        for nd in [hub] + leaves:
+            shutil.rmtree(os.path.join(nd.dir, "state"), ignore_errors=True)
+
+    submit = [f"{BIN}/jsd-submit", "-q", "@all", "true"]
+    hub, leaves = make_nodes()
+    # Cold: every listener just started, no link exists; one jsd-submit
+    # brings up all 63 pairs of links and runs the job everywhere.
+    cold = []
+    for _ in range(1 if QUICK else 3):
+        start(hub, leaves)
+        cold.append(wall(submit, hub.env()) * 1000)
+        if len(cold) < (1 if QUICK else 3):
+            stop(hub, leaves)
+    # Warm: the links are up.
+    wall(submit, hub.env())
+    rounds = 3 if QUICK else 5
+    jsd, base = [], []
+    if sshd and sshd.ok:
+        args = " ".join(sshd.base[1:-2] + ["-p", str(sshd.port), "-o", "ControlMaster=auto",
+                                          "-o", f"ControlPath={sshd.dir}/cm-%h", "-o", "ControlPersist=120",
+                                          "-l%u", "%h"])
+        pd_env = dict(os.environ, PDSH_SSH_ARGS=args, PDSH_RCMD_TYPE="ssh")
+        cold_args = args.replace(f"ControlPath={sshd.dir}/cm-%h", "ControlPath=none")
+        pd_cold_env = dict(os.environ, PDSH_SSH_ARGS=cold_args, PDSH_RCMD_TYPE="ssh")
+        pd = [pdsh, "-R", "ssh", "-f", "64", "-w", ",".join(ips), "true"]
+        pd_cold = [wall(pd, pd_cold_env) * 1000 for _ in range(1 if QUICK else 3)]
+        wall(pd, pd_env)  # opens the 63 masters
+    # CPU of the hub's processes (listener, its link processes) and memory
+    # of every jsd process, over the warm fan-outs.
+    def tree_pids():
+        pids, kids = [], {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    kids.setdefault(ppid, []).append(int(d))
+                except (OSError, ValueError, IndexError):
+                    pass
+        return kids
+
+    def descendants(pid, kids):
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            todo += kids.get(p, [])
+        return out
+
+    def cpu_s(pids):
+        t = 0
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                t += int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                pass
+        return t / os.sysconf("SC_CLK_TCK")
+
+    kids = tree_pids()
+    hub_pids = descendants(hub.proc.pid, kids)
+    cpu0 = cpu_s(hub_pids)
+    for _ in range(rounds):
+        jsd += [wall(submit, hub.env()) * 1000 for _ in range(10)]
+        if sshd and sshd.ok:
+            base += [wall(pd, pd_env) * 1000 for _ in range(10)]
+    hub_cpu_ms = (cpu_s(hub_pids) - cpu0) * 1000 / len(jsd)
+    kids = tree_pids()
+    rss = pss = 0
+    nproc = 0
+    for nd in [hub] + leaves:
+        for p in descendants(nd.proc.pid, kids):
+            try:
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    for line in f:
+                        if line.startswith("Rss:"):
+                            rss += int(line.split()[1])
+                        elif line.startswith("Pss:"):
+                            pss += int(line.split()[1])
+                nproc += 1
+            except OSError:
+                pass
+    if sshd and sshd.ok:
+        for ip in ips:
+            subprocess.run(sshd.base[:-2] + ["-p", str(sshd.port), "-o", f"ControlPath={sshd.dir}/cm-%h",
+                                             "-O", "exit", ip], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        sshd.stop()
+    stop(hub, leaves)
+    med = statistics.median(jsd)
+    b = statistics.median(base) if base else None
+    record("B8", f"warm jsd-submit @all true on {n_leaves} nodes (one process, warm links), median of {len(jsd)} "
+           f"in {rounds} alternating rounds (p99 {pct(jsd, 99):.1f})", round(med, 2), round(b, 2) if b else None, "ms",
+           "<= 0.1 x pdsh -R ssh -f 64 over ControlMaster", (med <= 0.1 * b) if b else None,
+           "pdsh " + sshd.note if b and sshd.note else why)
+    cb = statistics.median(pd_cold) if base else None
+    record("B8c", f"cold jsd-submit @all true on {n_leaves} freshly started nodes (126 links made), median of "
+           f"{len(cold)}", round(statistics.median(cold), 1), round(cb, 1) if cb else None, "ms",
+           "- (cold pdsh, no ControlMaster)", None, why)
+    record("B8m", f"memory of all {nproc} jsd processes of the {n_leaves + 1} nodes (hub: 1 listener + "
+           f"{2 * n_leaves} link processes), RSS; PSS {pss / 1024:.1f} MiB", round(rss / 1024, 1), None, "MiB",
+           "-", None)
+    record("B8cpu", f"hub CPU time (listener + its link processes) per warm fan-out to {n_leaves} nodes",
+           round(hub_cpu_ms, 2), None, "ms", "-", None)
+
+
 def main():
     t_start = time.time()
     sshd = Sshd() if (ONLY is None or ONLY & {"B1", "B2", "B7"}) else None
@@ -507,6 +642,8 @@ def main():
             b3_b4_b5()
         if want("B6"):
             b6()
+        if want("B8"):
+            b8()
         if want("B11"):
             b11()
         if want("B10"):
