@@ -172,7 +172,12 @@ void Router::tool_gone(uint64_t tool) {
 void Router::expire_calls(uint64_t now, uint64_t max_ms) {
   std::vector<uint64_t> due;
   for (auto& [id, p] : pending_) {
-    if (!p.outbox_id.empty() || p.on_link || p.expiring || now - p.since_ms < max_ms) continue;
+    // A --no-wait submission waits for its link however long it takes; a
+    // waiting jsd-submit's (in the outbox too, for restarts) does not.
+    bool no_wait = !p.outbox_id.empty() && (p.tool == 0 || p.until_accepted);
+    // One sent again (resend_durable) may have an older copy in the queue
+    // that one withdraw would not take back: it waits for its answer.
+    if (no_wait || p.resent || p.on_link || p.expiring || now - p.since_ms < max_ms) continue;
     auto st = link_states_.find(p.client_key);
     if (st == link_states_.end() || st->second.first != LinkState::up) due.push_back(id);
   }
@@ -218,6 +223,7 @@ void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> w
     }
     Pending p = it->second;
     pending_.erase(it);
+    if (!p.outbox_id.empty()) durable_.remove(p.outbox_id);  // never sent: it must not be after a restart
     tool_error(p.tool, p.tool_id, why(p));
   });
 }
@@ -353,6 +359,7 @@ void Router::resend_durable(const std::string& key) {
     Pending p = pending_[old];
     pending_.erase(old);
     p.resend = false;
+    p.resent = true;
     Target t;
     std::string err;
     if (!peers_.resolve(p.client_key, t, err)) continue;

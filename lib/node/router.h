@@ -116,6 +116,7 @@ class Router {
     std::string object, body;     // a durable submission: sent again after a broken link
     uint64_t since_ms = 0;        // when it was queued (now_ms())
     bool resend = false;          // a durable submission whose link broke after it was sent
+    bool resent = false;          // ... and was sent again: it never expires (an older copy may wait)
     bool on_link = false;         // a withdraw said it may have gone out: it does not expire
     bool expiring = false;        // a withdraw is under way
     bool until_accepted = false;  // its tool (--no-wait) waits only for the acceptance

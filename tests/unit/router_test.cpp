@@ -496,3 +496,26 @@ TEST_F(RouterTest, AWaitingToolHearsWhenTheLinkGoesDownAndLeavingIsHarmless) {
   EXPECT_EQ(tools.got[2].size(), 1u);
   EXPECT_EQ(durable.entries.count("g2"), 0u);
 }
+
+// idle_client_s (issue 7) meets the durable waiting submission (issue 8):
+// a waiting jsd-submit's call that never left this node's queue is taken
+// back after max_ms without a link, out of the outbox too (so a restart does
+// not send what its tool was told was not sent); a --no-wait one stays, for
+// as long as its link takes.
+TEST_F(RouterTest, AWaitingSubmissionNeverSentExpiresAndLeavesTheOutbox) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"w1","job":"hello","stream":true})", true);
+  tool_sends(2, Kind::call, 4, "beta", "job", R"({"op":"submit","id":"n1","job":"hello"})", true);
+  ASSERT_EQ(durable.entries.size(), 2u);
+  router.expire_calls(now_ms(), 60000);  // not yet
+  EXPECT_TRUE(links.withdraws.empty());
+  router.expire_calls(now_ms() + 61000, 60000);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  links.withdraws[0].done(true);  // still in the queue: taken out
+  ASSERT_FALSE(tools.got[1].empty());
+  EXPECT_EQ(tools.got[1].back().type, ControlType::error);
+  EXPECT_NE(tools.got[1].back().why.find("the call was not sent"), std::string::npos) << tools.got[1].back().why;
+  EXPECT_EQ(durable.entries.count("w1"), 0u);
+  EXPECT_EQ(durable.entries.count("n1"), 1u);
+  router.expire_calls(now_ms() + 3600000, 60000);
+  EXPECT_EQ(links.withdraws.size(), 1u);  // the --no-wait one is never expired
+}
