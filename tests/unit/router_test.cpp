@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control_msg.h"
+#include "uvx.h"
 
 using namespace jsd;
 using nlohmann::json;
@@ -392,9 +393,41 @@ TEST_F(RouterTest, AWithdrawAnsweredAfterTheToolLeftIsHarmless) {
   tool_sends(1, Kind::call, 7, "beta", "job", R"({"op":"submit","id":"x"})");
   tool_withdraws(1, 7);
   router.tool_gone(1);
-  ASSERT_EQ(links.withdraws.size(), 1u);
+  // Its own withdraw, and the one for the tool that went (nobody waits).
+  ASSERT_EQ(links.withdraws.size(), 2u);
   links.withdraws[0].done(true);  // the fake tools record it; the listener's drop it
+  links.withdraws[1].done(false);
   EXPECT_EQ(tools.got[1].size(), 1u);
+}
+
+TEST_F(RouterTest, AToolThatGoesTakesItsQueuedCallsBack) {
+  tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
+  router.tool_gone(1);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  EXPECT_EQ(links.withdraws[0].key, "beta");
+  links.withdraws[0].done(true);
+  EXPECT_TRUE(tools.got[1].empty());
+}
+
+TEST_F(RouterTest, ACallWaitingPastIdleClientSForALinkGetsAnError) {
+  tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
+  router.on_link_state("beta", LinkState::down, "connection refused");
+  router.expire_calls(now_ms(), 60000);  // not yet
+  EXPECT_TRUE(links.withdraws.empty());
+  router.expire_calls(now_ms() + 60000, 60000);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  links.withdraws[0].done(true);
+  ASSERT_EQ(tools.got[1].size(), 2u);  // the "down" notice, then the error
+  EXPECT_EQ(tools.got[1][1].type, ControlType::error);
+  EXPECT_EQ(tools.got[1][1].why,
+            "cannot reach beta: connection refused; gave up after 60 s (idle_client_s): the call was not sent");
+  // One that may have gone out on a link never expires.
+  tool_sends(1, Kind::call, 8, "beta", "ping", "{}");
+  router.expire_calls(now_ms() + 60000, 60000);
+  ASSERT_EQ(links.withdraws.size(), 2u);
+  links.withdraws[1].done(false);
+  router.expire_calls(now_ms() + 120000, 60000);
+  EXPECT_EQ(links.withdraws.size(), 2u);
 }
 
 TEST_F(RouterTest, ADurableSubmissionTheTargetRefusesIsKeptAsRefusedNotResent) {
