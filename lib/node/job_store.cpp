@@ -79,7 +79,25 @@ void JobStore::enqueue(const std::string& id, Op op) {
 
 void JobStore::launch(const std::string& id, Op op) {
   auto w = std::make_shared<Work>(Work{id, std::move(op), {}});
-  disk_.background([this, w] { apply(w->id, w->op, w->err); }, [this, w] { landed(*w); });
+  {
+    std::lock_guard<std::mutex> lock(flight_mu_);
+    ++in_flight_;
+  }
+  disk_.background(
+      [this, w] {
+        apply(w->id, w->op, w->err);
+        std::lock_guard<std::mutex> lock(flight_mu_);
+        if (--in_flight_ == 0) flight_cv_.notify_all();
+      },
+      [this, w, alive = alive_] {
+        if (*alive) landed(*w);
+      });
+}
+
+JobStore::~JobStore() {
+  std::unique_lock<std::mutex> lock(flight_mu_);
+  flight_cv_.wait(lock, [this] { return in_flight_ == 0; });
+  *alive_ = false;
 }
 
 // On the loop thread, once a background write is done: the next one of the

@@ -11,7 +11,9 @@
 
 #include <uv.h>
 
+#include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,6 +29,10 @@ namespace jsd {
 class JobStore {
  public:
   JobStore(RecordDisk& disk, size_t keep, double max_age_s) : disk_(disk), keep_(keep), max_age_(max_age_s) {}
+  // Waits for the writes under way in the background: they use this store
+  // and its disk, and a listener that stops its loop (uv_stop) and goes
+  // would otherwise leave a thread writing through freed memory.
+  ~JobStore();
   // Loads every record; one that is not valid is left alone with one log line.
   bool open(std::string& err);
   JobRecord* find(const std::string& id);
@@ -55,6 +61,10 @@ class JobStore {
   void launch(const std::string& id, Op op);
   void landed(Work& w);
   RecordDisk& disk_;
+  std::mutex flight_mu_;  // guards in_flight_
+  std::condition_variable flight_cv_;
+  size_t in_flight_ = 0;                                          // background writes not yet done
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);    // false once destroyed: a late landed() is dropped
   std::map<std::string, std::pair<bool, std::vector<Op>>> busy_;  // id -> in flight, waiting ops
   size_t keep_;
   double max_age_;
