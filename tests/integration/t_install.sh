@@ -16,7 +16,7 @@ done
 for f in bin/jsd-client bin/jsd-queue-server bin/jsd-job; do
   [ -e "$P/$f" ] && fail "an internal program is on PATH: $prefix/$f"
 done
-for m in man1/jsd-submit.1 man1/jsd-ping.1 man5/jsd.conf.5 man7/jsd.7 man8/jsd-listener.8 man8/jsd-client.8; do
+for m in man1/jsd-submit.1 man1/jsd-ping.1 man5/jsd.conf.5 man7/jsd.7 man8/jsd-listener.8 man8/jsd-client.8 man8/jsd-job.8; do
   [ -f "$P/share/man/$m" ] || fail "man page not installed: $m"
 done
 for p in jsd-listener jsd-submit jsd-ping jsd-client jsd-queue-server; do
