@@ -126,6 +126,25 @@ void handshake_seeds() {
   put("handshake_fuzz", "hello-ik", b(5) + b(1) + jsd::hello_to_json({"alpha", "127.0.0.2:4455", "beta", ""}));
 }
 
+void sealed_link_seeds() {
+  // Part modes: 0 sealed batch, 1 raw, 2 sealed and altered, 3 replay.
+  jsd::Event call{jsd::Kind::call, 7, "alpha", "beta", "job", R"({"op":"submit","id":"j1","job":"hello"})", false};
+  jsd::LinkMsg hello{jsd::LinkType::hello};
+  hello.node = "alpha";
+  hello.instance = 99;
+  std::string batch = jsd::make_frame(jsd::encode_link(hello)) + jsd::make_frame(jsd::encode_data(1, call)) +
+                      jsd::make_frame(jsd::encode_link({jsd::LinkType::heartbeat}));
+  std::string rekey =
+      jsd::make_frame(jsd::encode_data(2, call)) + jsd::make_frame(jsd::encode_link({jsd::LinkType::rekey}));
+  std::string after = jsd::make_frame(jsd::encode_link({jsd::LinkType::bye}));
+  put("sealed_link_fuzz", "batch", b(0) + batch);
+  put("sealed_link_fuzz", "rekey", jsd_fuzz::join({b(0) + batch, b(0) + rekey, b(0) + after}));
+  put("sealed_link_fuzz", "malformed", b(0) + batch.substr(0, batch.size() - 3));
+  put("sealed_link_fuzz", "altered", jsd_fuzz::join({b(0) + batch, b(2) + b(17) + after}));
+  put("sealed_link_fuzz", "replay", jsd_fuzz::join({b(0) + batch, b(3)}));
+  put("sealed_link_fuzz", "raw", b(1) + std::string(40, 'x'));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,5 +158,6 @@ int main(int argc, char** argv) {
   config_seeds();
   cert_seeds();
   handshake_seeds();
+  sealed_link_seeds();
   return 0;
 }
