@@ -288,7 +288,10 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
 // a listener that was itself stalled does not blame its children.
 void LinkClients::watch() {
   if (stopping_) return;
-  int limit = std::max(2, cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
+  // link process first and makes a new link (the usual path, and the one
+  // its log names); this watch is the backstop for what that cannot see.
+  int limit = std::max(2, 2 * cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
   uint64_t now = now_ms();
   for (auto& [k, c] : procs_) {
     // Nothing queued or taken back, and no use for idle_client_s: a client

@@ -240,7 +240,10 @@ void LinkServers::on_data(Proc* s, std::string_view p) {
 // slow tool) cannot show it alive, so it is not counted.
 void LinkServers::watch() {
   if (stopping_) return;
-  int limit = std::max(2, cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
+  // link process first and makes a new link (the usual path, and the one
+  // its log names); this watch is the backstop for what that cannot see.
+  int limit = std::max(2, 2 * cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
   auto check = [&](Proc* s) {
     if (!s->child || !s->pipe || s->held || s->pipe->paused() || retiring_.count(s->child)) {
       s->silent_ticks = 0;

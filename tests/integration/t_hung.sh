@@ -1,5 +1,5 @@
 # A stopped (SIGSTOP) link process is noticed by its own listener, not only
-# by the far side: the listener hears nothing on the pipe for dead_after_ms,
+# by the far side: the listener hears nothing on the pipe for twice dead_after_ms,
 # kills it and starts a new one from its queue, so a job submitted while it
 # was stopped runs exactly once. And a tool whose own listener is stopped
 # says so (exit 255), instead of blaming the remote node (exit 1).
