@@ -60,6 +60,7 @@ class WireReader {
   // Everything read, nothing left over.
   bool done() const { return ok_ && pos_ == in_.size(); }
   size_t pos() const { return pos_; }
+  size_t left() const { return in_.size() - pos_; }
   uint8_t u8() { return need(1) ? static_cast<uint8_t>(in_[pos_++]) : 0; }
   uint32_t u32() {
     if (!need(4)) return 0;

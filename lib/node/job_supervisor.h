@@ -1,21 +1,31 @@
-// The per-job supervisor (the program jsd-job, in the spirit of conmon and
-// containerd's shims): a small process between the listener and one job
-// that owns the job's stdio and exit status, so that the listener can die
-// (SIGKILL, OOM) and restart without losing the job, its output or how it
-// ended. The listener spawns it in its own session; it spawns the job in
-// another one, writes the job's output into the job's directory as it comes
-// (job_files.h) and forwards it to whichever listener is connected, and
-// writes the job's end durably before it exits.
+// The node's job supervisor (the program jsd-job, in the spirit of conmon
+// and containerd's shims): one small process per node, between the listener
+// and every job it runs, that owns the jobs' stdio and exit statuses, so
+// that the listener can die (SIGKILL, OOM) and restart without losing a
+// job, its output or how it ended. The listener spawns it in its own
+// session when it first needs it; it spawns each job in another session,
+// writes the job's output into the job's directory as it comes
+// (job_files.h), forwards it to whichever listener is connected, and
+// writes each job's end durably. It ends once no listener is connected and
+// no job runs. One process for all jobs, not one per job: a process start
+// costs milliseconds on a small VM, which a warm `jsd-submit NODE true`
+// cannot afford twice (jsd(7), "JOBS AND THEIR SUPERVISOR").
 //
-// Messages on its stream (fd 3 from the listener that spawned it, or a
-// connection to its socket from a restarted one), each a frame (frame.h)
-// whose first byte is its type:
-//   S pid(u32)          the job started                      (to the listener)
-//   H pid(u32) out(u64) err(u64)  hello to a re-adopting listener: the
-//                       stream offsets from which output follows
-//   O fd(u8) bytes      output of stream fd
-//   E end-json          how it ended (job_end_text), or why it did not start
-//   K sig(u8)           send sig to the job's process group   (from the listener)
+// A listener holds two connections to it: the first listener the socket
+// pairs it was spawned with (descriptors 3 and 4), a restarted one two
+// connections to JOBS_DIR/supervisor.sock, whose first frame names them.
+// Every message is a frame (frame.h) whose first byte is its type:
+//   control (listener -> supervisor, one reply where noted):
+//     C                  "this connection is the control one"
+//     R id cwd argv env record  start a job  -> S pid, or E end (why not)
+//     K id sig           signal the job's process group
+//     P id / U id        stop / go on reading the job's output (backpressure)
+//   events (supervisor -> listener):
+//     V                  (listener -> supervisor) "this one is for events"
+//     H {id pid out err} first: every job it runs, and the stream offsets
+//                        from which each one's output follows
+//     O id fd bytes      output of the job's stream fd
+//     E id end           how the job ended (job_end_text)
 #pragma once
 
 #include <cstdint>
@@ -23,23 +33,63 @@
 #include <string_view>
 #include <vector>
 
+#include "job_files.h"
+
 namespace jsd {
 
-enum class SupMsg : char { started = 'S', hello = 'H', output = 'O', end = 'E', kill = 'K' };
-
-struct SupervisorOptions {
-  std::string dir;                // the job's directory (job_files.h), created by the listener
-  uint64_t keep = 1 << 20;        // job_output_keep: bytes kept per stream
-  std::string cwd;                // the job's working directory ("" : ours)
-  std::vector<std::string> argv;  // the job's command; its environment is ours
-  int fd = 3;                     // the stream to the listener that spawned us
+enum class SupMsg : char {
+  control = 'C',
+  events = 'V',
+  start = 'R',
+  kill = 'K',
+  pause = 'P',
+  resume = 'U',
+  started = 'S',
+  jobs = 'H',
+  output = 'O',
+  end = 'E',
 };
 
-// Runs the job to its end; the supervisor's exit status (0, or 1 when it
-// could not do its part) is for its parent's log only.
+struct SupStart {
+  std::string id, cwd;  // cwd "": the supervisor's own
+  std::vector<std::string> argv, env;
+  std::string record;  // the job's record as it starts: its directory's job.json
+};
+std::string encode_sup_start(const SupStart& s);
+bool decode_sup_start(std::string_view msg, SupStart& s);
+
+// K (with sig), P, U.
+std::string encode_sup_job(SupMsg type, std::string_view id, int sig = 0);
+bool decode_sup_job(std::string_view msg, std::string_view& id, int& sig);
+
+std::string encode_sup_output(std::string_view id, int fd, std::string_view bytes);
+bool decode_sup_output(std::string_view msg, std::string_view& id, int& fd, std::string_view& bytes);
+
+// E: on the events connection with the job's id; as a reply to R without.
+std::string encode_sup_end(std::string_view id, const JobEnd& e);
+bool decode_sup_end(std::string_view msg, std::string_view& id, JobEnd& e);
+
+struct SupJob {
+  std::string id;
+  int pid = 0;
+  uint64_t out = 0, err = 0;
+};
+std::string encode_sup_jobs(const std::vector<SupJob>& jobs);
+bool decode_sup_jobs(std::string_view msg, std::vector<SupJob>& jobs);
+
+inline std::string supervisor_socket(const std::string& jobs_dir) { return jobs_dir + "/supervisor.sock"; }
+
+struct SupervisorOptions {
+  std::string jobs_dir;               // STATE_DIR/jobs: the jobs' directories, the socket, the lock
+  uint64_t keep = 1 << 20;            // job_output_keep: bytes kept per stream
+  int control_fd = 3, events_fd = 4;  // the spawning listener's connections
+};
+
+// Runs until no listener is connected and no job runs; its exit status (0,
+// or 1 when it could not do its part) is for its parent's log only.
 int run_supervisor(const SupervisorOptions& o);
 
-// Parses jsd-job's command line: --dir DIR --keep BYTES [--cwd DIR] -- CMD...
+// Parses jsd-job's command line: --jobs-dir DIR --keep BYTES
 bool parse_supervisor_args(int argc, char** argv, SupervisorOptions& o, std::string& err);
 
 }  // namespace jsd

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,9 +153,10 @@ TEST(Jobs, WrongFieldTypesGetAnErrorNotACrash) {
   }
 }
 
-// When jsd itself cannot start a job (here: no descriptor left for its
-// pipes, as under a connection flood), the job gets a "failed" record and
-// jsd's failure code, 255, not the 127 of a command that does not exist.
+// When jsd itself cannot start a job (here: no descriptor left for the
+// connections to the job supervisor it must start first, as under a
+// connection flood), the job gets a "failed" record and jsd's failure code,
+// 255, not the 127 of a command that does not exist.
 TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
   jsd_test::TempDir dir("jobs-emfile");
   Config cfg = job_config(dir);
@@ -167,8 +169,7 @@ TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
     JobRunner jr(&loop, cfg, self_dir());
     std::string err;
     ASSERT_TRUE(jr.open(err)) << err;
-    jr.handle("alpha", R"({"op":"submit","id":"m1","job":"missing"})", collect(missing));
-    // No descriptor above the lowest free one: the job's pipe cannot be made.
+    // No descriptor above the lowest free one: no supervisor can be started.
     rlimit old{};
     ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
     int lowest = dup(0);
@@ -179,6 +180,7 @@ TEST(Jobs, NoDescriptorsForTheJobIsJsdsFailure) {
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
     jr.handle("alpha", R"({"op":"submit","id":"e1","job":"hello"})", collect(starved));
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    jr.handle("alpha", R"({"op":"submit","id":"m1","job":"missing"})", collect(missing));
     uv_run(&loop, UV_RUN_DEFAULT);
   }
   EXPECT_EQ(close_loop(&loop), 0);
@@ -261,5 +263,63 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
   EXPECT_EQ(sig, 0);
   EXPECT_EQ(end.out_bytes, 8u);
   EXPECT_EQ(read_kept_output(job_dir(jobs, "a1"), 1, 0).data, "one\ntwo\n");
+  // The supervisor tells the listener first, then writes end.json (and
+  // only then forgets the job): it comes within moments.
+  JobEnd on_disk;
+  for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "a1"), on_disk); ++i) usleep(5000);
+  EXPECT_EQ(on_disk.exit_code, 5);
+  EXPECT_EQ(on_disk.out_bytes, 8u);
+  EXPECT_EQ(close_loop(&loop), 0);
+}
+
+// A supervisor killed while its listener lives: the running job is
+// reported lost (nobody knows its end), and the next job gets a new
+// supervisor.
+TEST(Jobs, ASupervisorKilledUnderItsListenerLosesItsJobsAndIsReplaced) {
+  jsd_test::TempDir dir("supkill");
+  Config cfg = job_config(dir);
+  std::string jobs = cfg.state_dir + "/jobs", err;
+  ASSERT_TRUE(make_dir(jobs, err)) << err;
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  {
+    PosixJobProcesses procs(&loop, jobs, self_dir() + "/jsd-job", 4096);
+    StartError serr;
+    JobSpawn spec{{"/bin/sh", "-c", "echo up; exec sleep 30"}, {"PATH=/usr/bin:/bin"}, "", "k1", "{}"};
+    auto p = procs.start(spec, serr);
+    ASSERT_TRUE(p) << serr.what;
+    int first = procs.supervisor_pid();
+    ASSERT_GT(first, 0);
+    int code = -2, job = p->pid();
+    std::string seen;
+    JobEvents ev;
+    ev.output = [&](int, std::string_view d) { seen += d; };
+    ev.output_closed = [](int) {};
+    ev.exited = [&](int c, int) { code = c; };
+    p->run(std::move(ev));
+    while (seen != "up\n") ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0);
+    ASSERT_EQ(kill(first, SIGKILL), 0);
+    while (code == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
+    EXPECT_EQ(code, -1);  // lost
+    kill(-job, SIGKILL);  // its own session: nobody else ends it now
+    JobSpawn next{{"/bin/sh", "-c", "exit 4"}, {"PATH=/usr/bin:/bin"}, "", "k2", "{}"};
+    auto q = procs.start(next, serr);
+    ASSERT_TRUE(q) << serr.what;
+    EXPECT_NE(procs.supervisor_pid(), first);
+    int code2 = -2;
+    JobEvents ev2;
+    ev2.output = [](int, std::string_view) {};
+    ev2.output_closed = [](int) {};
+    ev2.exited = [&](int c, int) { code2 = c; };
+    q->run(std::move(ev2));
+    // Its end is the last thing on the loop: uv_run may say so.
+    while (code2 == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
+    EXPECT_EQ(code2, 4);
+    JobEnd on_disk;  // written just after the listener was told
+    for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "k2"), on_disk); ++i) usleep(5000);
+    EXPECT_EQ(on_disk.exit_code, 4);
+  }
   EXPECT_EQ(close_loop(&loop), 0);
 }
