@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
@@ -17,12 +18,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "files.h"
 #include "frame.h"
@@ -199,6 +203,63 @@ std::string find_program(const std::string& name, const std::vector<std::string>
   return "";
 }
 
+// Makes written files durable off the loop: an fsync costs milliseconds on
+// a VM, and the next job's start (a listener waiting for its answer) must
+// not wait behind the last job's end. A file is complete and renamed into
+// place before it gets here, so a process crash loses nothing; only a power
+// cut in the moment before its fsync can (the listener then finds no end
+// and records the job lost).
+class Syncer {
+ public:
+  // The thread takes no signal: SIGCHLD must stay pending for the loop's
+  // signalfd (a thread with it unblocked would swallow it, and a job's
+  // end would go unnoticed).
+  Syncer() {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    t_ = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  ~Syncer() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    t_.join();
+  }
+  void push(std::string path) {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      q_.push_back(std::move(path));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> l(m_);
+    for (;;) {
+      cv_.wait(l, [this] { return done_ || !q_.empty(); });
+      if (q_.empty()) return;
+      std::string path = std::move(q_.front());
+      q_.pop_front();
+      l.unlock();
+      for (const std::string& p : {path, path.substr(0, path.rfind('/'))}) {
+        int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) fsync(fd), close(fd);
+      }
+      l.lock();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::string> q_;
+  bool done_ = false;
+  std::thread t_;
+};
+
 class Supervisor {
  public:
   explicit Supervisor(const SupervisorOptions& o) : o_(o) {}
@@ -365,7 +426,13 @@ class Supervisor {
     std::string dir = job_dir(o_.jobs_dir, s.id), tmp = o_.jobs_dir + "/" + s.id + ".new", err;
     remove_job_dir(tmp);  // a previous attempt's, cut short before its rename: it never ran
     if (mkdir(tmp.c_str(), 0700) != 0) return refuse("cannot create " + tmp + ": " + strerror(errno));
-    if (!write_file_atomic(tmp + "/job.json", s.record, false, err)) {
+    // No temporary file and rename for job.json: the whole directory is
+    // renamed into place once it is complete.
+    int rfd = open((tmp + "/job.json").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    bool written = rfd >= 0 && write(rfd, s.record.data(), s.record.size()) == ssize_t(s.record.size());
+    if (rfd >= 0 && close(rfd) != 0) written = false;
+    if (!written) {
+      err = "cannot write " + tmp + "/job.json: " + strerror(errno);
       remove_job_dir(tmp);
       return refuse(err);
     }
@@ -525,7 +592,9 @@ class Supervisor {
       if (!ev_->flush()) ev_.reset();
     }
     std::string err;
-    if (!write_file_atomic(j.dir + "/end.json", job_end_text(e), true, err))
+    if (write_file_atomic(j.dir + "/end.json", job_end_text(e), false, err))
+      syncer_.push(j.dir + "/end.json");
+    else
       fprintf(stderr, "jsd-job: error: %s\n", err.c_str());
     close(j.dirfd);
   }
@@ -626,6 +695,7 @@ class Supervisor {
   std::unique_ptr<Conn> ctl_, ev_;  // the listener's (none while it is away)
   std::vector<std::unique_ptr<Conn>> fresh_;
   int sigfd_ = -1, lsock_ = -1, lockfd_ = -1;
+  Syncer syncer_;  // joined (every end synced) before the process ends
 };
 
 }  // namespace
