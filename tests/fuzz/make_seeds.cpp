@@ -15,6 +15,7 @@
 #include "fuzz_util.h"
 #include "fuzz_world.h"
 #include "handshake.h"
+#include "job_supervisor.h"
 #include "link_msg.h"
 #include "pipe_msg.h"
 
@@ -75,6 +76,16 @@ void message_seeds() {
   n.state = jsd::LinkState::refused;
   n.detail = "key not known for alpha";
   put("messages_fuzz", "control-notice", jsd::encode_control(n));
+  put("messages_fuzz", "sup-start",
+      jsd::encode_sup_start({"j1", "/tmp", {"/bin/echo", "hi"}, {"PATH=/bin", "A=1"}, R"({"id":"j1"})"}));
+  put("messages_fuzz", "sup-kill", jsd::encode_sup_job(jsd::SupMsg::kill, "j1", 15));
+  put("messages_fuzz", "sup-output", jsd::encode_sup_output("j1", 1, "hello\n"));
+  put("messages_fuzz", "sup-jobs", jsd::encode_sup_jobs({{"j1", 42, 6, 0}, {"j2", 43, 0, 0}}));
+  jsd::JobEnd end;
+  end.known = true;
+  end.exit_code = 3;
+  end.out_bytes = 6;
+  put("messages_fuzz", "sup-end", jsd::encode_sup_end("j1", end));
 }
 
 void config_seeds() {
