@@ -10,10 +10,14 @@ int main(int argc, char** argv) {
   cxxopts::Options opts("jsd-client",
                         "The local end of the link to REMOTE (QueueClient_REMOTE). Started and\n"
                         "supervised by jsd-listener, which holds the other end of fd 3.\n");
-  opts.custom_help("[-f FILE] [-t] [--instance ID] [--address HOST:PORT]");
+  opts.custom_help("[-f FILE] [--running-config FILE] [-t] [--instance ID] [--address HOST:PORT]");
   jsd::cli_common_options(opts);
-  opts.add_options()("t,check-config",
-                     "check the configuration (and REMOTE, and the key), print it with defaults filled in, and exit")(
+  opts.add_options()("running-config",
+                     "read the configuration from FILE, the listener's copy of the one it runs (the file of "
+                     "--config may have been edited since)",
+                     cxxopts::value<std::string>(), "FILE")(
+      "t,check-config",
+      "check the configuration (and REMOTE, and the key), print it with defaults filled in, and exit")(
       "instance", "the listener's instance id (hex)", cxxopts::value<std::string>()->default_value("0"), "ID")(
       "address", "REMOTE's address, for a peer known by its certificate rather than from peers",
       cxxopts::value<std::string>(), "HOST:PORT")("remote", "peer name or address:port", cxxopts::value<std::string>());
@@ -30,6 +34,7 @@ int main(int argc, char** argv) {
   std::string config_path = r.count("config") ? r["config"].as<std::string>() : std::string();
   o.remote = r["remote"].as<std::string>();
   if (r.count("check-config")) return jsd::check_config({"jsd-client", config_path, o.remote, true, false});
+  if (r.count("running-config")) config_path = r["running-config"].as<std::string>();
   if (!jsd::cli_load_config("jsd-client", config_path, o.cfg)) return jsd::kExitStartupError;
   if (r.count("address")) o.address = r["address"].as<std::string>();
   o.instance = std::strtoull(r["instance"].as<std::string>().c_str(), nullptr, 16);

@@ -107,6 +107,7 @@ bool load_config(const std::string& explicit_path, Config& out, std::vector<std:
   ss << f.rdbuf();
   std::vector<std::string> errs;
   bool ok = parse_config_text(ss.str(), out, errs);
+  out.text = ss.str();
   if (json_read) *json_read = json::accept(ss.str());
   for (auto& e : errs) errors.push_back(path + ": " + e);
   if (path[0] == '/')

@@ -37,6 +37,11 @@ struct JobDef {
 
 struct Config {
   std::string path;  // file it came from; empty for embedded defaults
+  std::string text;  // what that file held when it was read
+  // The listener's copy of the configuration it runs (STATE_DIR/config.running),
+  // which its link processes read: the file may have been edited since, or
+  // refused at a reload.
+  std::string running_path;
   std::string node;
   Endpoint listen;
   uint16_t port_min = 50000, port_max = 59999;

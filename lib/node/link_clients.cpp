@@ -121,6 +121,7 @@ void LinkClients::spawn(Proc& c) {
   c.pipe = Stream::pipe(loop_);
   std::vector<std::string> argv = {"QueueClient_" + c.key};
   if (!cfg_.path.empty()) argv.insert(argv.end(), {"--config", cfg_.path});
+  if (!cfg_.running_path.empty()) argv.insert(argv.end(), {"--running-config", cfg_.running_path});
   char inst[32];
   snprintf(inst, sizeof inst, "%016llx", static_cast<unsigned long long>(instance_));
   argv.insert(argv.end(), {"--instance", inst});

@@ -34,6 +34,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
   Stream* pipe = Stream::pipe(loop_);
   std::vector<std::string> argv = {"QueueServer_" + peer};
   if (!cfg_.path.empty()) argv.insert(argv.end(), {"--config", cfg_.path});
+  if (!cfg_.running_path.empty()) argv.insert(argv.end(), {"--running-config", cfg_.running_path});
   argv.push_back(peer);
   SpawnSpec spec;
   spec.file = bin_dir_ + "/jsd-queue-server";

@@ -135,6 +135,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
 
  private:
   bool claim_control_socket(std::string& err);
+  bool write_running_config(Config& c, std::string& err);
   bool open_control_socket(std::string& err);
   void on_control_connection(int status);
   void maybe_finish_shutdown();
@@ -199,8 +200,8 @@ Listener::~Listener() {
 int Listener::start() {
   std::string err;
   started_ = wall_time();
-  if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !audit_.open(err) || !jobs_.open(err) ||
-      !outbox_.open(err)) {
+  if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !write_running_config(o_.cfg, err) ||
+      !audit_.open(err) || !jobs_.open(err) || !outbox_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }
@@ -235,6 +236,18 @@ int Listener::start() {
   }
   tell_manager("READY=1\n");
   return kExitOk;
+}
+
+// The link processes read the configuration the listener runs, not the
+// file: that may have been edited since, or refused at a reload, and a
+// client started again later must not link by other rules than its
+// listener's. The copy is the file's text as it was read.
+bool Listener::write_running_config(Config& c, std::string& err) {
+  if (c.path.empty()) return true;  // the embedded defaults: the link processes have them too
+  std::string path = c.state_dir + "/config.running";
+  if (!write_file_atomic(path, c.text, false, err)) return false;
+  c.running_path = path;
+  return true;
 }
 
 // Before anything else of the node's is touched: one listener per node.
@@ -342,6 +355,8 @@ void Listener::reload() {
     fixed("state_dir", cfg_.state_dir, next.state_dir);
     load_trust(next, *trust, errors);
   }
+  std::string werr;
+  if (errors.empty() && !write_running_config(next, werr)) errors.push_back(werr);
   if (!errors.empty()) {
     for (auto& e : errors) log_error("SIGHUP: " + e);
     log_error("SIGHUP: configuration not reloaded (" + std::to_string(errors.size()) +

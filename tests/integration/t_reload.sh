@@ -1,7 +1,8 @@
 # SIGHUP re-reads the configuration: a job and a peer added take effect, a
 # removed peer's links close, a link to a peer that stayed is not touched
 # (same client process), and a file with mistakes is refused line by line
-# while the running configuration stays.
+# while the running configuration stays (also for a link process started
+# after it).
 source "$JSD_TEST_LIB"
 JOB_ADDED='"jobs": { "added": { "command": ["/bin/echo", "added"] } }'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455","gamma":"127.0.0.4:4455"}'
@@ -49,4 +50,15 @@ out=$(node_cmd beta jsd-submit -q alpha added) || fail "the job went with the re
 reloads 2 && fail "the bad file counted as reloaded"
 # (The tools read the file too: this one is given the good copy.)
 JSD_CONFIG="$T/alpha.good" jsd-ping -c 1 -q beta >/dev/null || fail "ping beta after the refused reload failed"
+
+# A link process started after the refused reload reads the listener's
+# running configuration, not the bad file: beta's client, killed, comes
+# back and links.
+kill -9 "$beta_client"
+new_client() { c=$(client_of beta) && [ -n "$c" ] && [ "$c" != "$beta_client" ]; }
+wait_until "alpha starts beta's client again" new_client
+tr '\0' ' ' < "/proc/$(client_of beta)/cmdline" | grep -q -- "--running-config $T/alpha/state/config.running" ||
+  fail "the new client does not read the running copy: $(tr '\0' ' ' < "/proc/$(client_of beta)/cmdline")"
+JSD_CONFIG="$T/alpha.good" jsd-ping -c 1 -q -W 20 beta >/dev/null ||
+  fail "beta's new client did not link under the running configuration: $(grep QueueClient_beta "$T/alpha.log" | tail -3)"
 pass
