@@ -18,6 +18,9 @@ make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "$JOBS"
 start_node alpha
 start_node beta
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "first ping failed"
+# One job first: beta's job supervisor, and the listener's two connections
+# to it, are there before any descriptor is counted.
+node_cmd alpha jsd-submit -q -p "MARK=$T/warm" beta quick >/dev/null; [ $? = 3 ] || fail "the first job did not run"
 
 fd_count() { ls /proc/"$1"/fd 2>/dev/null | wc -l; }
 # The job supervisors of a node (all nodes without an argument): at most
@@ -122,7 +125,9 @@ no_leak() {
 }
 
 # JSD_CRASH_CASES picks cases (default: all).
+CASES=0
 for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit}; do
+  CASES=$((CASES + 1))
   case $victim in
     beta-listener) kill_cmd="restart_node beta" ;;
     alpha-listener) kill_cmd="restart_node alpha" ;;
@@ -162,5 +167,5 @@ stop_node alpha
 stop_node beta
 no_supervisor() { [ "$(sup_count)" = 0 ]; }
 wait_until "the job supervisors ended with their listeners" no_supervisor
-log "matrix: 5 cases x $RUNS runs, and $BATCH --no-wait batches of 20: no job lost or run twice, no wrong status, no line lost or doubled"
+log "matrix: $CASES cases x $RUNS runs, and $BATCH --no-wait batches of 20: no job lost or run twice, no wrong status, no line lost or doubled"
 pass
