@@ -1,6 +1,6 @@
-// jsd-job: the per-job supervisor, started by jsd-listener for every job
-// with an explicit argv (not for operators). See jsd(7), "JOBS AND THEIR
-// SUPERVISORS", and lib/node/job_supervisor.h.
+// jsd-job: the node's job supervisor, started by jsd-listener when it first
+// needs to run a job, with an explicit argv (not for operators). See jsd(7),
+// "Jobs and their supervisor", and lib/node/job_supervisor.h.
 #include <cstdio>
 
 #include "exit_codes.h"

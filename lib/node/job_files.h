@@ -1,15 +1,18 @@
 // A started job's directory, STATE_DIR/jobs/ID.d/, shared by the listener
-// and the job's supervisor (jsd-job, job_supervisor.h):
+// and the node's job supervisor (jsd-job, job_supervisor.h), which makes it
+// under a temporary name (ID.new) and renames it into place just before it
+// spawns the job: a directory means "this id was started": never start it
+// again.
 //
-//   job.json         the job's record as it started; written by the listener
-//                    before the supervisor is spawned, so a directory with
-//                    one means "this id was started": never start it again
-//   sock             the supervisor's Unix socket while it runs (a restarted
-//                    listener connects to it to re-adopt the job)
+//   job.json         the job's record as it started
 //   stdout.OFFSET    the job's output kept so far, in segments named by the
 //   stderr.OFFSET    stream offset of their first byte (oldest dropped first)
-//   end.json         how the job ended: written by the supervisor (temporary
-//                    file, fsync, rename) before it exits
+//   end.json         how the job ended: written by the supervisor once it
+//                    has told the listener (temporary file, rename; synced
+//                    by its helper thread)
+//
+// Beside the directories: supervisor.sock, where a restarted listener
+// connects, and supervisor.lock (one supervisor a node).
 #pragma once
 
 #include <cstdint>
