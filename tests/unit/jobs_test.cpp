@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -274,6 +275,14 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
   EXPECT_EQ(on_disk.exit_code, 5);
   EXPECT_EQ(on_disk.out_bytes, 8u);
   EXPECT_EQ(close_loop(&loop), 0);
+  // Neither listener here spawned the supervisor that runs now, so neither
+  // waited for it: it ends (no listener, no job) and lets go of its lock
+  // only after it removed its socket, and the directory must not go
+  // while it still removes things in it.
+  int lock = open((jobs + "/supervisor.lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(lock, 0);
+  EXPECT_EQ(flock(lock, LOCK_EX), 0);
+  close(lock);
 }
 
 // A supervisor killed while its listener lives: the running job is
