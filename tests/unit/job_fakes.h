@@ -1,4 +1,4 @@
-// Fakes of the JobRunner's processes, clock and disk (lib/node/job_io.h):
+// Fakes of the JobRunner's processes, clock and disk (lib/jobs/job_io.h):
 // the runner's rules are tested without a loop, a process or a disk. Every
 // fake writes what it was asked to do into one Journal, so a test can check
 // the order of things (a durable record is synced before its job starts).
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "node/job_io.h"
+#include "jobs/job_io.h"
 
 namespace jsd::fake {
 

@@ -9,8 +9,8 @@
 
 #include "files.h"
 #include "job_fakes.h"
-#include "node/job_request.h"
-#include "node/job_store.h"
+#include "jobs/job_request.h"
+#include "jobs/job_store.h"
 #include "node/outbox.h"
 #include "temp_dir.h"
 

@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "job_fakes.h"
-#include "node/jobs.h"
+#include "jobs/jobs.h"
 
 using namespace jsd;
 using nlohmann::json;
