@@ -31,8 +31,10 @@ constexpr int kExitOutcomeUnknown = 254;
 // The status of a job, as jsd-submit exits with it: the job's own exit code
 // (0-255), or one of these.
 constexpr int kExitJobNotStarted = 127;  // its command could not start
-constexpr int kExitJobLost = 255;        // its node lost track of it
-constexpr int kExitSignalBase = 128;     // 128+N: killed by signal N
+// Its node cannot know how it ended (its supervisor died and the job was
+// not the listener's child): "cannot know", like jsd-submit's own 254.
+constexpr int kExitJobLost = kExitOutcomeUnknown;
+constexpr int kExitSignalBase = 128;  // 128+N: killed by signal N
 
 // 128+N: a job killed by signal N, or jsd-submit itself interrupted by it.
 constexpr int exit_for_signal(int sig) { return kExitSignalBase + sig; }

@@ -3,12 +3,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "config.h"
@@ -115,6 +118,63 @@ KeptOutput read_kept_output(const std::string& dir, int fd, uint64_t from) {
     }
   }
   return KeptOutput{{}, from, from};
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> kept_segments(const std::string& dir, int fd) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (auto& [off, name] : segments(dir, fd)) {
+    struct stat st;
+    if (stat((dir + "/" + name).c_str(), &st) == 0) out.emplace_back(off, uint64_t(st.st_size));
+  }
+  return out;
+}
+
+uint64_t kept_end(const std::string& dir, int fd) {
+  auto segs = kept_segments(dir, fd);
+  return segs.empty() ? 0 : segs.back().first + segs.back().second;
+}
+
+bool write_job_pid(const std::string& dir, int pid, uint64_t start_ticks) {
+  std::string err;
+  // Not synced: after a power cut no job runs any more.
+  return write_file_atomic(dir + "/pid", std::to_string(pid) + " " + std::to_string(start_ticks) + "\n", false, err);
+}
+
+bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks) {
+  std::string text, err;
+  if (!read_file(dir + "/pid", text, err)) return false;
+  unsigned long long p = 0, t = 0;
+  if (sscanf(text.c_str(), "%llu %llu", &p, &t) != 2 || p == 0 || p > 1u << 22) return false;
+  pid = int(p);
+  start_ticks = t;
+  return true;
+}
+
+uint64_t process_start_ticks(int pid) {
+  std::string text, err;
+  if (!read_file("/proc/" + std::to_string(pid) + "/stat", text, err)) return 0;
+  // The command name (field 2) may hold spaces and parentheses: count from
+  // the last ')'.
+  size_t at = text.rfind(')');
+  if (at == std::string::npos) return 0;
+  const char* p = text.c_str() + at + 1;
+  char state = 0;
+  unsigned long long v = 0;
+  // Fields 3 (state) to 22 (starttime).
+  if (sscanf(p, " %c", &state) != 1 || state == 'Z' || state == 'X') return 0;
+  for (int field = 3; field < 22; ++field) {
+    p = strchr(p + 1, ' ');
+    if (!p) return 0;
+  }
+  if (sscanf(p, " %llu", &v) != 1) return 0;
+  return v;
+}
+
+bool job_process_lives(const std::string& dir, int& pid) {
+  uint64_t ticks = 0;
+  if (!read_job_pid(dir, pid, ticks)) return false;
+  uint64_t now = process_start_ticks(pid);
+  return now != 0 && now == ticks;
 }
 
 void remove_job_dir(const std::string& dir) {

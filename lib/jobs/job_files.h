@@ -10,6 +10,17 @@
 //   end.json         how the job ended: written by the supervisor once it
 //                    has told the listener (temporary file, rename; synced
 //                    by its helper thread)
+//   pid              the job's pid and its start time in clock ticks since
+//                    boot (/proc/PID/stat), written just after the spawn:
+//                    how a process is found again once its supervisor is
+//                    gone, and told from a later one with the same pid
+//   stdout.pipe      FIFOs: the job's stdout and stderr. The job holds each
+//   stderr.pipe      open read-write, so a write never meets a pipe without
+//                    reader (no SIGPIPE when its supervisor dies) and the
+//                    bytes wait in the pipe until the next supervisor opens
+//                    it by name and reads on; the listener holds a read end
+//                    too, so what a job wrote before it ended outlives a
+//                    supervisor that died meanwhile.
 //
 // Beside the directories: supervisor.sock, where a restarted listener
 // connects, and supervisor.lock (one supervisor a node).
@@ -49,6 +60,25 @@ struct KeptOutput {
   uint64_t first = 0, end = 0;
 };
 KeptOutput read_kept_output(const std::string& dir, int fd, uint64_t from);
+
+// The segments of stream fd's output on disk: offset and size, in order.
+std::vector<std::pair<uint64_t, uint64_t>> kept_segments(const std::string& dir, int fd);
+// The end offset of stream fd's output on disk (0 when nothing is kept).
+uint64_t kept_end(const std::string& dir, int fd);
+
+// The FIFO of a job's stream fd (1 or 2) in its directory.
+inline std::string job_fifo(const std::string& dir, int fd) {
+  return dir + (fd == 1 ? "/stdout.pipe" : "/stderr.pipe");
+}
+
+// The pid file: written by the supervisor after the spawn.
+bool write_job_pid(const std::string& dir, int pid, uint64_t start_ticks);
+bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks);
+// A process's start time (field 22 of /proc/PID/stat); 0 when it is gone.
+uint64_t process_start_ticks(int pid);
+// Does the job of dir still run: its pid file names a process that lives
+// and started when the job did (not a later one with its pid)?
+bool job_process_lives(const std::string& dir, int& pid);
 
 // Removes dir and the files in it (a finished job's record is pruned).
 void remove_job_dir(const std::string& dir);

@@ -40,10 +40,15 @@ struct StartError {
 
 // What a running job reports, on the loop thread, after run() was called.
 struct JobEvents {
+  // A start answered later (a JobProcess whose pid() was 0 when start()
+  // returned): it runs with this pid, or it did not start (err). A slow
+  // supervisor makes a job wait here; it never fails it.
+  std::function<void(int pid)> started;
+  std::function<void(const StartError& err)> start_failed;
   std::function<void(int fd, std::string_view bytes)> output;  // fd 1: stdout, 2: stderr
   std::function<void(int fd)> output_closed;                   // that stream is at its end (or closed)
-  // once: exit code, or the signal that ended it; code -1: the job was
-  // lost (its supervisor died and nothing says how it ended)
+  // once: exit code, or the signal that ended it; code -1: how it ended
+  // (or whether it started) cannot be known
   std::function<void(int code, int sig)> exited;
   // Just before exited, when known: the streams' sizes and what was dropped.
   std::function<void(const JobEnd& end)> end;
@@ -54,7 +59,10 @@ struct JobEvents {
 class JobProcess {
  public:
   virtual ~JobProcess() = default;
-  virtual int pid() const = 0;
+  virtual int pid() const = 0;  // 0 while its start is not answered yet
+  // Signals the job's process group (once it starts, if it has not yet);
+  // false when this process cannot (the caller uses signal_group).
+  virtual bool signal(int sig) { return false; }
   // Starts reporting; events may come from within this call.
   virtual void run(JobEvents events) = 0;
   // Backpressure: stop and resume reading the job's output.

@@ -50,8 +50,8 @@ json JobRecord::to_json() const {
 
 namespace {
 bool known_state(const std::string& s) {
-  static const char* const states[] = {"queued",  "running",   "exited", "killed",
-                                       "timeout", "cancelled", "failed", "lost"};
+  static const char* const states[] = {"queued",    "running", "exited", "killed", "timeout",
+                                       "cancelled", "failed",  "lost",   "unknown"};
   for (const char* k : states)
     if (s == k) return true;
   return false;

@@ -13,7 +13,7 @@ namespace jsd {
 
 struct JobRecord {
   std::string id, job, from;
-  std::string state = "queued";   // queued running exited killed timeout cancelled failed lost
+  std::string state = "queued";   // queued running exited killed timeout cancelled failed unknown (lost: older records)
   std::vector<std::string> argv;  // ad-hoc commands only
   std::map<std::string, std::string> params;
   bool durable = false;

@@ -80,21 +80,36 @@ void JobRuns::start(std::unique_ptr<Run> owned) {
   StartError err;
   run->proc = procs_.start(spec, err);
   if (!run->proc) {
-    // The job's own command missing is its failure (127, like a shell);
-    // anything else (no descriptors, no processes) is jsd's (255).
-    r.state = "failed";
-    r.deadline = 0;
-    r.error = "cannot start " + err.what;
-    r.jsd_failure = !err.command;
-    r.ended = r.started;
-    log_warn("job " + r.id + " (" + r.job + "): " + r.error);
-    hooks_.save(r);
-    tell(run, "job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+    not_started(run, err);
     return start_next(r.job);
   }
-  run->pid = run->proc->pid();
   running_count_[r.job]++;
   runs_[run] = std::move(owned);
+  // The supervisor answers on the loop (or at once, for fakes): the job is
+  // confirmed to its submitter when it runs.
+  if (!run->proc->pid()) return watch(run);
+  started(run);
+  watch(run);
+}
+
+// The job's own command missing is its failure (127, like a shell);
+// anything else (no descriptors, no processes) is jsd's (255): it did not
+// run and will not.
+void JobRuns::not_started(Run* run, const StartError& err) {
+  JobRecord& r = *run->rec;
+  r.state = "failed";
+  r.deadline = 0;
+  r.error = "cannot start " + err.what;
+  r.jsd_failure = !err.command;
+  r.ended = r.started;
+  log_warn("job " + r.id + " (" + r.job + "): " + r.error);
+  hooks_.save(r);
+  tell(run, "job", dump_json({{"type", "ended"}, {"record", r.to_json()}}), false);
+}
+
+void JobRuns::started(Run* run) {
+  JobRecord& r = *run->rec;
+  run->pid = run->proc->pid();
   r.pid = run->pid;
   // Confirm first, then write: the record is already in memory for status
   // queries, and the submitter should not wait for the file system.
@@ -109,7 +124,8 @@ void JobRuns::start(std::unique_ptr<Run> owned) {
     run->persist->start(kPersistRunningMs, [this, run] { hooks_.save(*run->rec); });
   }
   log_info("job " + r.id + " (" + r.job + " from " + r.from + ") started, pid " + std::to_string(r.pid));
-  watch(run);
+  // A cancel or timeout that came while it was starting.
+  if (run->term_sig) procs_.signal_group(run->pid, run->term_sig);
 }
 
 void JobRuns::adopt(std::unique_ptr<Run> owned) {
@@ -144,6 +160,16 @@ void JobRuns::watch(Run* run) {
     maybe_finish(run);
   };
   ev.exited = [this, run](int code, int sig) { on_exit(run, code, sig); };
+  ev.started = [this, run](int) { started(run); };
+  ev.start_failed = [this, run](const StartError& err) {
+    std::string job = run->rec->job;
+    not_started(run, err);
+    running_count_[job]--;
+    runs_.erase(run);
+    hooks_.ended();
+    start_next(job);
+    if (stopping_ && runs_.empty() && hooks_.on_idle) hooks_.on_idle();
+  };
   ev.end = [run](const JobEnd& e) {
     JobRecord& r = *run->rec;
     run->ended_at = e.ended;
@@ -167,7 +193,7 @@ void JobRuns::watch(Run* run) {
 void JobRuns::on_exit(Run* run, int code, int sig) {
   run->pid = 0;
   run->exited = true;
-  run->lost = code < 0 && sig == 0;
+  run->unknown = code < 0 && sig == 0;
   run->status = code;
   run->sig = sig;
   run->drain = clock_.timer();
@@ -182,13 +208,23 @@ void JobRuns::on_exit(Run* run, int code, int sig) {
 }
 
 void JobRuns::terminate(Run* run, const std::string& why) {
-  if (!run->pid) return;
+  if (run->exited) return;
   log_info("job " + run->rec->id + ": " + why + "; sending SIGTERM to its process group");
-  procs_.signal_group(run->pid, SIGTERM);
+  send_signal(run, SIGTERM);
   run->grace = clock_.timer();
   run->grace->start(uint64_t(cfg_.job_kill_grace_s * 1000), [this, run] {
-    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
+    if (!run->exited) send_signal(run, SIGKILL);
   });
+}
+
+// Through the job's own process (which reaches it while it starts, and
+// after its supervisor changed), else by pid.
+void JobRuns::send_signal(Run* run, int sig) {
+  if (run->proc && run->proc->signal(sig)) return;
+  if (run->pid)
+    procs_.signal_group(run->pid, sig);
+  else
+    run->term_sig = sig;  // sent once it runs
 }
 
 // Backpressure: a job whose output its submitter's link cannot take waits
@@ -221,9 +257,11 @@ void JobRuns::maybe_finish(Run* run) {
 void JobRuns::finish(Run* run) {
   JobRecord& r = *run->rec;
   r.ended = run->ended_at > 0 ? run->ended_at : clock_.wall_time();
-  if (run->lost) {
-    r.state = "lost";
-    r.error = "its supervisor ended before it could say how the job ended";
+  if (run->unknown) {
+    // jsd cannot know how it ended (exit status 254, like jsd-submit's
+    // "cannot know"): never a false end.
+    r.state = "unknown";
+    r.error = "how the job ended is unknown: its supervisor died and the job was not its listener's child";
   } else if (run->sig) {
     r.signal = run->sig;
     r.state = run->timed_out ? "timeout" : run->cancelled ? "cancelled" : "killed";
@@ -286,7 +324,7 @@ void JobRuns::stop_all() {
 
 void JobRuns::kill_all() {
   for (auto& [p, run] : runs_)
-    if (run->pid) procs_.signal_group(run->pid, SIGKILL);
+    if (!run->exited) send_signal(run.get(), SIGKILL);
 }
 
 json JobRuns::status_json() const {

@@ -35,7 +35,8 @@ class JobRuns {
     bool out_open = false, err_open = false;
     std::unique_ptr<JobTimer> timeout, grace, drain, persist, resume;
     bool paused = false;
-    bool exited = false, timed_out = false, cancelled = false, lost = false;
+    bool exited = false, timed_out = false, cancelled = false, unknown = false;
+    int term_sig = 0;  // a signal asked for before its start was answered
     int64_t status = 0;
     int sig = 0;
     double ended_at = 0;  // when its supervisor saw it end
@@ -69,6 +70,9 @@ class JobRuns {
  private:
   void start_next(const std::string& job);
   void start(std::unique_ptr<Run> run);
+  void started(Run* run);
+  void not_started(Run* run, const StartError& err);
+  void send_signal(Run* run, int sig);
   void watch(Run* run);
   void on_exit(Run* run, int code, int sig);
   void terminate(Run* run, const std::string& why);

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,6 +15,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <utility>
 
 #include "files.h"
 #include "job_supervisor.h"
@@ -23,189 +26,34 @@
 
 namespace jsd {
 
-struct Reaper::PidWatch {
-  uv_poll_t poll;
-  int fd = -1;
-  int pid = 0;
-  std::function<void(int, int)> cb;
-  Reaper* owner = nullptr;
-};
-
-namespace {
-void decode_status(int st, int& code, int& sig) {
-  code = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-  sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-}
-void close_watch(uv_poll_t* p) {
-  uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
-    auto* w = static_cast<Reaper::PidWatch*>(h->data);
-    ::close(w->fd);
-    delete w;
-  });
-}
-}  // namespace
-
-Reaper::Reaper(uv_loop_t* loop) : loop_(loop), sig_(new uv_signal_t) {
-  int rc = uv_signal_init(loop, sig_);
-  sig_inited_ = rc == 0;
-  if (rc == 0) {
-    sig_->data = this;
-    rc = uv_signal_start(
-        sig_, [](uv_signal_t* h, int) { static_cast<Reaper*>(h->data)->reap(); }, SIGCHLD);
-    uv_unref(reinterpret_cast<uv_handle_t*>(sig_));
-  }
-  // Jobs are still reaped where pidfds work (Linux 5.3 and later).
-  if (rc != 0) log_error("cannot watch SIGCHLD: " + uv_error(rc));
-}
-
-Reaper::~Reaper() {
-  for (auto& [w, b] : polls_) {
-    uv_poll_stop(&w->poll);
-    close_watch(&w->poll);
-  }
-  if (!sig_inited_) {
-    delete sig_;
-    return;
-  }
-  uv_signal_stop(sig_);
-  uv_close(reinterpret_cast<uv_handle_t*>(sig_), [](uv_handle_t* h) { delete reinterpret_cast<uv_signal_t*>(h); });
-}
-
-void Reaper::watch(int pid, std::function<void(int, int)> on_exit, bool weak) {
-  // glibc 2.36 declares pidfd_open without C linkage for C++; ask the kernel.
-  int fd = int(syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    auto* w = new PidWatch;
-    w->fd = fd;
-    w->pid = pid;
-    w->cb = std::move(on_exit);
-    w->owner = this;
-    if (uv_poll_init(loop_, &w->poll, fd) == 0) {
-      w->poll.data = w;
-      int rc = uv_poll_start(&w->poll, UV_READABLE, [](uv_poll_t* p, int, int) {
-        auto* pw = static_cast<PidWatch*>(p->data);
-        int st = 0;
-        pid_t got;
-        do got = waitpid(pw->pid, &st, WNOHANG);
-        while (got < 0 && errno == EINTR);
-        if (got == 0) return;  // not yet (a spurious wake-up)
-        uv_poll_stop(p);
-        auto cb = std::move(pw->cb);
-        pw->owner->polls_.erase(pw);
-        close_watch(p);
-        int code = 255, sig = 0;
-        if (got > 0) decode_status(st, code, sig);
-        cb(code, sig);
-      });
-      if (rc == 0) {
-        if (weak) uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
-        polls_[w] = true;
-        return;
-      }
-      // Watch it the SIGCHLD way instead (the poll handle closes the pidfd).
-      on_exit = std::move(w->cb);
-      close_watch(&w->poll);
-    } else {
-      on_exit = std::move(w->cb);
-      ::close(fd);
-      delete w;
-    }
-  }
-  watched_[pid] = std::move(on_exit);
-  // It may have exited before we watched it: look once now.
-  reap();
-}
-
-void Reaper::reap() {
-  // Collect first, call after: a callback may start (and watch) a new job.
-  std::vector<std::pair<std::function<void(int, int)>, std::pair<int, int>>> done;
-  for (auto it = watched_.begin(); it != watched_.end();) {
-    int st = 0;
-    pid_t got;
-    do got = waitpid(it->first, &st, WNOHANG);
-    while (got < 0 && errno == EINTR);
-    if (got == 0 || (got < 0 && errno != ECHILD)) {
-      ++it;
-      continue;
-    }
-    std::pair<int, int> how = got < 0           ? std::make_pair(255, 0)  // not ours any more: lost
-                              : WIFSIGNALED(st) ? std::make_pair(0, WTERMSIG(st))
-                                                : std::make_pair(WEXITSTATUS(st), 0);
-    done.emplace_back(std::move(it->second), how);
-    it = watched_.erase(it);
-  }
-  for (auto& [fn, how] : done) fn(how.first, how.second);
-}
-
-namespace {
-
-constexpr int kReplyMs = 10000;  // a start is a posix_spawn away; a supervisor silent this long is hung
-
-// Reads one frame from a blocking socket (a reply of the supervisor, or
-// its first message). False on EOF, a timeout or garbage.
-bool read_frame(int fd, std::string& payload, int timeout_ms, size_t max = 1 << 16) {
-  std::string buf;
-  size_t need = kFrameHeader;
-  while (buf.size() < need) {
-    pollfd p{fd, POLLIN, 0};
-    int rc = poll(&p, 1, timeout_ms);
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return false;
-    char tmp[4096];
-    ssize_t n = recv(fd, tmp, std::min(sizeof tmp, need - buf.size()), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf.append(tmp, size_t(n));
-    if (need == kFrameHeader && buf.size() == kFrameHeader) {
-      uint32_t len = WireReader(buf).u32();
-      if (len == 0 || len > max) return false;
-      need += len;
-    }
-  }
-  payload = buf.substr(kFrameHeader);
-  return true;
-}
-
-bool write_all(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes.remove_prefix(size_t(n));
-  }
-  return true;
-}
-
-int connect_unix_blocking(const std::string& where) {
-  int dfd = -1;
-  std::string path = unix_socket_path(where, dfd);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  bool ok = fd >= 0 && !path.empty();
-  if (ok) {
-    memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  int e = errno;
-  if (dfd >= 0) ::close(dfd);
-  if (!ok && fd >= 0) ::close(fd);
-  errno = e;
-  return ok ? fd : -1;
-}
-
-}  // namespace
-
 // One job as the supervisor reports it; shared with its JobProcess and
 // kept by id in the PosixJobProcesses while the job runs.
 struct PosixJobProcesses::Sup {
   PosixJobProcesses* owner = nullptr;  // null once it is gone
   std::string id, dir;
+  std::string start_msg;  // while its start is not answered: the R message, to send again
   JobEvents ev;
   int pid = 0;
   uint64_t first[2] = {0, 0};
-  bool gone = false, ended = false, out_open = true, err_open = true;
+  uint64_t seen[2] = {0, 0};  // stream offsets reported so far
+  int hold[2] = {-1, -1};     // our read ends of its FIFOs (job_files.h)
+  bool starting = false, gone = false, ended = false, out_open = true, err_open = true;
+  bool ours = false;                     // its reaper is this listener (it is our child now, or will be)
+  bool orphan = false;                   // its supervisor died; the next one adopts it
+  int reaped_code = -2, reaped_sig = 0;  // how it ended, as we reaped it (-2: not yet)
+  std::vector<std::string> early;        // its events read before the answer to its start
 
+  ~Sup() { release(); }
+  void release() {
+    for (int& fd : hold)
+      if (fd >= 0) ::close(fd), fd = -1;
+  }
+  // Hold a read end of each FIFO: bytes a job wrote before it ended stay
+  // in the pipe for the next supervisor even when this one dies.
+  void hold_fifos() {
+    for (int k : {0, 1})
+      if (hold[k] < 0) hold[k] = open(job_fifo(dir, k + 1).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  }
   void close_streams() {
     for (int fd : {1, 2}) {
       bool& open = fd == 1 ? out_open : err_open;
@@ -215,26 +63,56 @@ struct PosixJobProcesses::Sup {
       if (f) f(fd);
     }
   }
-  // The end, once: from the E message, end.json, or nothing (lost).
+  // The end, once: from the E message, end.json, or nothing (unknown).
   void deliver(const JobEnd& e) {
     if (ended || gone) return;
     ended = true;
-    if (owner) owner->forget(id);
+    starting = false;
+    release();
+    if (owner) owner->forget(id, this);
     if (ev.end && e.known) ev.end(e);
     if (gone) return;
     close_streams();
     if (gone) return;
     auto f = ev.exited;
     if (!f) return;
-    if (!e.known || !e.error.empty())
+    if (!e.known || !e.error.empty() || (e.exit_code < 0 && !e.signal))
       f(-1, 0);
     else
       f(e.signal ? 0 : e.exit_code, e.signal);
   }
   void output(int fd, std::string_view bytes) {
+    seen[fd == 2 ? 1 : 0] += bytes.size();
     if (gone || ended || !ev.output) return;
     auto f = ev.output;
     f(fd, bytes);
+  }
+  // The output its dead supervisor kept on disk but did not report.
+  void catch_up() {
+    for (int fd : {1, 2}) {
+      uint64_t& at = seen[fd - 1];
+      KeptOutput k = read_kept_output(dir, fd, at);
+      if (k.end <= at) continue;
+      if (k.first > at) at = k.first;  // dropped meanwhile
+      if (!k.data.empty()) output(fd, k.data);
+      at = k.end;
+    }
+  }
+  void started(int p) {
+    pid = p;
+    starting = false;
+    start_msg.clear();
+    hold_fifos();
+    auto f = ev.started;
+    if (f && !gone) f(p);
+  }
+  void start_failed(const StartError& err) {
+    if (ended || gone) return;
+    ended = true;
+    starting = false;
+    if (owner) owner->forget(id, this);
+    auto f = ev.start_failed;
+    if (f) f(err);
   }
 };
 
@@ -244,12 +122,16 @@ class SupervisedJob : public JobProcess {
   explicit SupervisedJob(std::shared_ptr<PosixJobProcesses::Sup> st) : st_(std::move(st)) {}
   ~SupervisedJob() override {
     st_->gone = true;  // not cleared: one of its functions may be running right now
-    if (st_->owner) st_->owner->forget(st_->id);
+    if (st_->owner && !st_->starting) st_->owner->forget(st_->id, st_.get());
   }
   int pid() const override { return st_->pid; }
   void run(JobEvents events) override { st_->ev = std::move(events); }
   void pause_output() override { tell(SupMsg::pause); }
   void resume_output() override { tell(SupMsg::resume); }
+  bool signal(int sig) override {
+    tell(SupMsg::kill, sig);
+    return true;
+  }
   // The supervisor drains the pipes itself; only the reports are left.
   void close_output() override {
     auto st = st_;
@@ -258,25 +140,34 @@ class SupervisedJob : public JobProcess {
   uint64_t first_offset(int fd) const override { return st_->first[fd == 2 ? 1 : 0]; }
 
  private:
-  void tell(SupMsg m) {
-    if (st_->owner && !st_->ended) st_->owner->control(encode_sup_job(m, st_->id));
+  void tell(SupMsg m, int sig = 0) {
+    if (st_->owner && !st_->ended) st_->owner->control(encode_sup_job(m, st_->id, sig));
   }
   std::shared_ptr<PosixJobProcesses::Sup> st_;
 };
 }  // namespace
 
+PosixJobProcesses::PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep)
+    : loop_(loop), reaper_(loop), jobs_dir_(std::move(jobs_dir)), supervisor_(std::move(supervisor)), keep_(keep) {
+  // The jobs of a supervisor we spawn are our descendants: if it dies, they
+  // become our children, and we learn how they end.
+  subreaper_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
+}
+
 PosixJobProcesses::~PosixJobProcesses() {
   bool idle = sups_.empty();
   for (auto& [id, st] : sups_) st->owner = nullptr;
+  for (auto& st : pending_) st->owner = nullptr;
   // The supervisor goes on with the jobs, if any; it ends itself once it
   // has none and no listener. (uv_close closes the stream's descriptor at
   // once: it sees both connections end now.)
-  if (ctl_ >= 0) ::close(ctl_);
+  if (ctl_) ctl_->discard();
   if (ev_) ev_->discard();
+  ctl_ = ev_ = nullptr;
   // A listener that stops in order has ended its jobs: it reaps the
   // supervisor it started rather than leave it to init (and the state
   // directory is quiet once it is gone).
-  if (!idle || sup_pid_ <= 0) return;
+  if (!idle || sup_pid_ <= 0 || !sup_ours_) return;
   int fd = int(syscall(SYS_pidfd_open, sup_pid_, 0));
   if (fd < 0) return;
   pollfd p{fd, POLLIN, 0};
@@ -287,172 +178,183 @@ PosixJobProcesses::~PosixJobProcesses() {
   if (rc > 0) waitpid(sup_pid_, nullptr, WNOHANG);
 }
 
-bool PosixJobProcesses::control(const std::string& payload) {
-  if (ctl_ < 0) return false;
-  if (write_all(ctl_, make_frame(payload))) return true;
-  supervisor_gone("cannot write to it: " + std::string(strerror(errno)));
-  return false;
-}
-
-// Reads the supervisor's list of jobs, then the rest on the loop.
-bool PosixJobProcesses::take_events(int fd, std::string& err) {
-  std::string first;
-  std::vector<SupJob> jobs;
-  if (!read_frame(fd, first, kReplyMs, 64 << 20) || !decode_sup_jobs(first, jobs)) {
-    ::close(fd);
-    err = "it did not say which jobs it runs";
-    return false;
-  }
-  running_.clear();
-  for (auto& j : jobs) running_[j.id] = j;
-  ev_ = Stream::open_fd(loop_, fd, err);
-  if (!ev_) {
-    ::close(fd);
-    return false;
-  }
-  ev_->on_frame = [this](std::string_view p) { on_event(p); };
-  ev_->on_close = [this](const std::string& why) {
-    ev_ = nullptr;
-    supervisor_gone(why.empty() ? "it ended" : why);
-  };
-  if (int rc = ev_->start(); rc != 0) {
-    err = "cannot read from it: " + uv_error(rc);
-    ev_->discard();
-    ev_ = nullptr;
-    return false;
+void PosixJobProcesses::forget(const std::string& id, const Sup* which) {
+  auto it = sups_.find(id);
+  // Only that one: a refused second start of a running id is not the job.
+  if (it != sups_.end() && it->second.get() == which) {
+    it->second->release();
+    sups_.erase(it);
   }
   hold_loop();
-  return true;
+  if (sups_.empty() && pending_.empty()) retire();
 }
 
-void PosixJobProcesses::hold_loop() {
-  if (!ev_) return;
-  if (sups_.empty())
-    uv_unref(ev_->handle());
+void PosixJobProcesses::control(const std::string& payload) {
+  if (ctl_)
+    ctl_->send(payload);
   else
-    uv_ref(ev_->handle());
+    queued_.push_back(payload);
 }
 
-// The supervisor a previous run of the listener left (its jobs run on).
-bool PosixJobProcesses::connect_supervisor(std::string& err) {
-  std::string where = supervisor_socket(jobs_dir_);
-  int c = connect_unix_blocking(where);
-  if (c < 0) {
-    err = where + ": " + strerror(errno);
-    return false;
-  }
-  int e = connect_unix_blocking(where);
-  if (e < 0 || !write_all(c, make_frame(std::string(1, char(SupMsg::control)))) ||
-      !write_all(e, make_frame(std::string(1, char(SupMsg::events))))) {
-    err = where + ": " + strerror(errno);
-    ::close(c);
-    if (e >= 0) ::close(e);
-    return false;
-  }
-  ctl_ = c;
-  sup_pid_ = 0;
-  if (take_events(e, err)) return true;
-  ::close(ctl_);
-  ctl_ = -1;
-  return false;
-}
-
-bool PosixJobProcesses::spawn_supervisor(std::string& err) {
-  int c[2] = {-1, -1}, e[2] = {-1, -1};
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c) != 0 ||
-      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, e) != 0) {
-    err = std::string("socketpair: ") + strerror(errno);
-    for (int fd : {c[0], c[1]})
-      if (fd >= 0) ::close(fd);
-    return false;
-  }
-  std::vector<std::string> args = {supervisor_, "--jobs-dir", jobs_dir_, "--keep", std::to_string(keep_)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  char* envp[] = {nullptr};
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  for (int fd : {0, 1}) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-  // Its stderr is ours: its rare complaints reach the listener's log.
-  posix_spawn_file_actions_adddup2(&fa, c[1], 3);
-  posix_spawn_file_actions_adddup2(&fa, e[1], 4);
-  // It gets its connections and nothing else of the listener's, even a
-  // descriptor some library opened without close-on-exec.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 5);
-  // Its own session: a signal to the listener's process group (a terminal's
-  // ^C, a shell's kill) does not reach it, and it outlives the listener.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, supervisor_.c_str(), &fa, &at, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  ::close(c[1]);
-  ::close(e[1]);
-  if (rc != 0) {
-    ::close(c[0]);
-    ::close(e[0]);
-    err = "cannot start " + supervisor_ + ": " + strerror(rc);
-    return false;
-  }
-  reaper_.watch(
-      pid, [](int, int) {}, true);
-  sup_pid_ = pid;
-  ctl_ = c[0];
-  if (take_events(e[0], err)) {
-    log_debug("job supervisor started (pid " + std::to_string(pid) + ")");
-    return true;
-  }
-  ::close(ctl_);
-  ctl_ = -1;
-  return false;
-}
-
-// The supervisor, connected: the one that runs, or a new one.
-bool PosixJobProcesses::supervisor(std::string& err) {
-  if (ctl_ >= 0 && ev_) return true;
-  std::string why;
-  if (connect_supervisor(why)) {
-    log_info("re-attached to the job supervisor: " + std::to_string(running_.size()) + " job(s) still run");
-    return true;
-  }
-  if (spawn_supervisor(err)) return true;
-  // One that was just ending held its lock; the next one has it now.
-  return connect_supervisor(why) || (err += "; " + why, false);
-}
-
+// Its jobs are not ended by its death: each is taken over by the next
+// supervisor, and a start it never answered is settled by the disk.
 void PosixJobProcesses::supervisor_gone(const std::string& why) {
-  if (ctl_ >= 0) ::close(ctl_);
-  ctl_ = -1;
+  ++generation_;  // the dead one's watches and connections are stale now
+  bool ours = sup_ours_ && subreaper_;
+  if (ctl_) ctl_->discard();
   if (ev_) ev_->discard();
-  ev_ = nullptr;
+  ctl_ = ev_ = nullptr;
+  sup_pid_ = 0;
+  sup_ours_ = false;
   running_.clear();
-  auto sups = std::move(sups_);
-  sups_.clear();
-  if (!sups.empty())
-    log_error("the job supervisor went away (" + why + "): " + std::to_string(sups.size()) +
-              " running job(s) end with what their directories say");
-  for (auto& [id, st] : sups) {
-    st->owner = nullptr;
+  queued_.clear();  // for the dead one: the takeover says everything again
+  auto pending = std::move(pending_);
+  pending_.clear();
+  size_t running = 0;
+  for (auto& [id, st] : sups_)
+    if (!st->starting) ++running;
+  if (running || !pending.empty())
+    log_error("the job supervisor went away (" + why + "): " + std::to_string(running) + " running job(s) go on and " +
+              std::to_string(pending.size()) + " start(s) were unanswered; a new supervisor takes them over");
+  std::vector<std::shared_ptr<Sup>> resend;
+  for (auto& st : pending) {
+    if (st->ended || !st->owner) continue;
+    struct stat sb;
+    if (stat(st->dir.c_str(), &sb) != 0) {
+      resend.push_back(st);  // it never made the job's directory: the job did not start
+      continue;
+    }
     JobEnd e;
-    read_job_end(st->dir, e);
-    st->deliver(e);
+    int pid = 0;
+    uint64_t ticks = 0;
+    bool ended = read_job_end(st->dir, e);
+    if (ended && !e.error.empty()) {
+      st->start_failed({e.error, e.command});
+    } else if (read_job_pid(st->dir, pid, ticks) || ended) {
+      // It started: its end is on disk, or it is an orphan like the others.
+      st->ours = ours;
+      sups_[st->id] = st;
+      st->started(pid);
+    } else {
+      // Its directory is there, its pid is not: it may have run.
+      log_error("job " + st->id + ": its supervisor died as it started it; whether it ran is unknown");
+      JobEnd unknown;
+      unknown.known = true;
+      unknown.ended = double(time(nullptr));
+      st->deliver(unknown);
+    }
   }
+  for (auto& [id, st] : sups_) {
+    if (st->starting) continue;
+    if (ours) st->ours = true;
+    take_over(*st);
+  }
+  for (auto& st : resend) {
+    pending_.push_back(st);
+    queued_.push_back(st->start_msg);
+  }
+  hand_over();
+}
+
+// A job whose supervisor died: the output it kept is reported, its end
+// read if it wrote one, else the job is an orphan for the next supervisor.
+void PosixJobProcesses::take_over(Sup& st) {
+  auto keep = sups_[st.id];  // deliver() may forget it
+  st.catch_up();
+  JobEnd e;
+  if (read_job_end(st.dir, e)) return st.deliver(e);
+  int pid = 0;
+  if (!st.ours && !job_process_lives(st.dir, pid)) {
+    // Not our child, and gone: how it ended is unknown, when is now.
+    JobEnd unknown;
+    unknown.known = true;
+    unknown.ended = double(time(nullptr));
+    return st.deliver(unknown);
+  }
+  st.orphan = true;
+  st.hold_fifos();
+  if (st.ours && st.reaped_code == -2) {
+    std::weak_ptr<Sup> w = keep;
+    reaper_.watch(st.pid, [this, w](int code, int sig) {
+      auto s = w.lock();
+      if (!s || s->ended) return;
+      s->reaped_code = sig ? 0 : code;
+      s->reaped_sig = sig;
+      control(encode_sup_reaped(s->id, s->reaped_code, sig));
+    });
+  }
+}
+
+// A new supervisor for the orphans and the starts to send again.
+void PosixJobProcesses::hand_over() {
+  bool orphans = false;
+  for (auto& [id, st] : sups_) orphans |= st->orphan;
+  if (!orphans && pending_.empty()) return;
+  std::string err;
+  if (!ctl_ && !spawn_supervisor(err) && !connect_supervisor(err)) {
+    log_error("cannot start a job supervisor: " + err);
+    // Nothing will start the ones not started: they did not run and will not.
+    auto pending = std::move(pending_);
+    pending_.clear();
+    queued_.clear();
+    for (auto& st : pending) st->start_failed({"no job supervisor: " + err, false});
+    for (auto& [id, st] : std::map<std::string, std::shared_ptr<Sup>>(sups_)) {
+      if (!st->orphan) continue;
+      JobEnd unknown;
+      unknown.known = true;
+      unknown.ended = double(time(nullptr));
+      st->deliver(unknown);
+    }
+    return;
+  }
+  std::vector<std::string> later = std::move(queued_);
+  queued_.clear();
+  for (auto& [id, st] : sups_) {
+    if (!st->orphan) continue;
+    ctl_->send(encode_sup_adopt(id, st->pid, st->ours));
+    if (st->reaped_code != -2) ctl_->send(encode_sup_reaped(id, st->reaped_code, st->reaped_sig));
+    st->orphan = false;
+  }
+  for (auto& m : later) ctl_->send(m);
+  hold_loop();
+}
+
+void PosixJobProcesses::on_reply(std::string_view reply) {
+  if (pending_.empty()) return;
+  auto st = pending_.front();
+  pending_.pop_front();
+  if (reply.size() == 5 && reply[0] == char(SupMsg::started)) {
+    int pid = int(WireReader(reply.substr(1)).u32());
+    if (st->ended) return;
+    st->ours = sup_ours_ && subreaper_;
+    sups_[st->id] = st;
+    st->started(pid);
+    for (auto& m : std::exchange(st->early, {})) on_event(m);
+    hold_loop();
+    return;
+  }
+  std::string_view none;
+  JobEnd e;
+  if (decode_sup_end(reply, none, e) && !e.error.empty())
+    st->start_failed({e.error, e.command});
+  else
+    st->start_failed({"the job supervisor's answer to a start is garbled", false});
+  hold_loop();
 }
 
 void PosixJobProcesses::on_event(std::string_view p) {
   if (p.empty()) return;
   std::string_view id;
+  // The answer to a start comes on the control connection, the job's
+  // output and end on this one: either may be read first. What comes for
+  // a job whose start is not answered yet waits for that answer.
+  int fd = 0;
+  std::string_view bytes;
+  JobEnd e;
+  if ((decode_sup_output(p, id, fd, bytes) || decode_sup_end(p, id, e)) && !sups_.count(std::string(id)))
+    for (auto& st : pending_)
+      if (st->id == id) return (void)st->early.emplace_back(p);
   if (p[0] == char(SupMsg::output)) {
-    int fd = 0;
-    std::string_view bytes;
     if (!decode_sup_output(p, id, fd, bytes)) return;
     auto it = sups_.find(std::string(id));
     if (it != sups_.end()) {
@@ -460,27 +362,34 @@ void PosixJobProcesses::on_event(std::string_view p) {
       st->output(fd, bytes);
     }
   } else if (p[0] == char(SupMsg::end)) {
-    JobEnd e;
     if (!decode_sup_end(p, id, e)) return;
     auto it = sups_.find(std::string(id));
     if (it != sups_.end()) {
       auto st = it->second;
+      // An adopted job's end is the supervisor's; how it exited is ours
+      // when we reaped it.
+      if (st->reaped_code != -2 && e.exit_code < 0 && !e.signal) {
+        e.exit_code = st->reaped_sig ? -1 : st->reaped_code;
+        e.signal = st->reaped_sig;
+      }
       st->deliver(e);
     }
   }
 }
 
-std::unique_ptr<JobProcess> PosixJobProcesses::attach(const std::string& id, int pid, uint64_t out, uint64_t err) {
+std::shared_ptr<PosixJobProcesses::Sup> PosixJobProcesses::attach(const std::string& id, int pid, uint64_t out,
+                                                                  uint64_t err) {
   auto st = std::make_shared<Sup>();
   st->owner = this;
   st->id = id;
   st->dir = job_dir(jobs_dir_, id);
   st->pid = pid;
-  st->first[0] = out;
-  st->first[1] = err;
+  st->first[0] = st->seen[0] = out;
+  st->first[1] = st->seen[1] = err;
   sups_[id] = st;
+  st->hold_fifos();
   hold_loop();
-  return std::make_unique<SupervisedJob>(st);
+  return st;
 }
 
 std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, StartError& err) {
@@ -494,32 +403,26 @@ std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, Start
     err = {"cwd " + spec.cwd + ": " + strerror(errno), true};
     return nullptr;
   }
+  // A supervisor whose connection ended but whose process has not (yet)
+  // been seen to end: the start waits for the takeover (supervisor_gone).
   std::string why;
-  if (!supervisor(why)) {
+  if (!(ctl_ || sup_pid_ > 0) && !supervisor(why)) {
     err = {"no job supervisor: " + why, false};
     return nullptr;
   }
   // The supervisor makes the job's directory, the mark of a started id
   // (job_files.h), and spawns the job; an id whose directory exists is
-  // never started again.
-  SupStart s{spec.id, spec.cwd, spec.argv, spec.env, spec.record};
-  std::string reply;
-  if (!control(encode_sup_start(s)) || !read_frame(ctl_, reply, kReplyMs)) {
-    // It may have started the job before it went: if so, the directory
-    // stays and the id is not run again.
-    supervisor_gone("no answer to a start");
-    err = {"the job supervisor did not say whether the job started", false};
-    return nullptr;
-  }
-  if (reply.size() == 5 && reply[0] == char(SupMsg::started))
-    return attach(spec.id, int(WireReader(std::string_view(reply).substr(1)).u32()), 0, 0);
-  std::string_view none;
-  JobEnd e;
-  if (decode_sup_end(reply, none, e) && !e.error.empty())
-    err = {e.error, e.command};
-  else
-    err = {"the job supervisor's answer to a start is garbled", false};
-  return nullptr;
+  // never started again. Its answer comes on the loop (on_reply).
+  auto st = std::make_shared<Sup>();
+  st->owner = this;
+  st->id = spec.id;
+  st->dir = job_dir(jobs_dir_, spec.id);
+  st->starting = true;
+  st->start_msg = encode_sup_start(SupStart{spec.id, spec.cwd, spec.argv, spec.env, spec.record});
+  pending_.push_back(st);
+  control(st->start_msg);
+  hold_loop();
+  return std::make_unique<SupervisedJob>(st);
 }
 
 void PosixJobProcesses::signal_group(int pid, int sig) {
@@ -534,7 +437,9 @@ std::vector<std::pair<std::string, std::string>> PosixJobProcesses::started_befo
   // The supervisor first: it takes what the previous listener asked of it
   // before it lists its jobs, so every job it started has its directory.
   std::string why;
-  if (ctl_ < 0 && !connect_supervisor(why)) log_debug("no job supervisor runs: " + why);
+  if (!ctl_ && !connect_supervisor(why)) log_debug("no job supervisor runs: " + why);
+  // One that runs nothing is let go at once (retire()).
+  if (ctl_ && running_.empty()) retire();
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& id : list_job_dirs(jobs_dir_)) {
     std::string text, err;
@@ -548,11 +453,27 @@ std::unique_ptr<JobProcess> PosixJobProcesses::adopt(const std::string& id, JobE
   std::string dir = job_dir(jobs_dir_, id);
   if (read_job_end(dir, end)) return nullptr;
   // The supervisor writes a job's end.json before it forgets the job: one
-  // it does not list has its end on disk, or nobody knows how it ended.
+  // it does not list has its end on disk, or it runs without a supervisor
+  // (found by its pid file), or nobody knows how it ended.
   auto it = running_.find(id);
-  if (it != running_.end() && ctl_ >= 0 && !sups_.count(id))
-    return attach(id, it->second.pid, it->second.out, it->second.err);
-  read_job_end(dir, end);
+  if (it != running_.end() && ctl_ && !sups_.count(id))
+    return std::make_unique<SupervisedJob>(attach(id, it->second.pid, it->second.out, it->second.err));
+  int pid = 0;
+  if (!sups_.count(id) && job_process_lives(dir, pid)) {
+    std::string why;
+    if (supervisor(why)) {
+      // Not our descendant: its end is seen, its exit status unknown.
+      auto st = attach(id, pid, kept_end(dir, 1), kept_end(dir, 2));
+      log_info("job " + id + " runs without a supervisor (pid " + std::to_string(pid) + "); the supervisor adopts it");
+      control(encode_sup_adopt(id, pid, false));
+      return std::make_unique<SupervisedJob>(st);
+    }
+    log_error("job " + id + " runs without a supervisor (pid " + std::to_string(pid) + "), and none starts: " + why);
+  }
+  if (read_job_end(dir, end)) return nullptr;
+  end = JobEnd{};
+  end.known = true;  // it ended, when is all we know
+  end.ended = double(time(nullptr));
   return nullptr;
 }
 

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,49 +13,33 @@
 #include <vector>
 
 #include "job_io.h"
+#include "job_reaper.h"
 #include "job_supervisor.h"
 
 namespace jsd {
 
 class Stream;
 
-// Reaps the pids it was given, and only those (libuv reaps its own children
-// by pid too). Each pid is watched through a pidfd, so an exit costs one
-// wake-up and one waitpid; where pidfds are missing, SIGCHLD makes it try
-// every watched pid.
-class Reaper {
- public:
-  explicit Reaper(uv_loop_t* loop);
-  ~Reaper();
-  Reaper(const Reaper&) = delete;
-  Reaper& operator=(const Reaper&) = delete;
-  // exit_status, term_signal. weak: the watch alone does not keep the
-  // loop running (a long-lived helper process, not a job).
-  void watch(int pid, std::function<void(int, int)> on_exit, bool weak = false);
-  size_t watching() const { return watched_.size() + polls_.size(); }
-
-  struct PidWatch;
-
- private:
-  void reap();
-  uv_loop_t* loop_;
-  uv_signal_t* sig_;
-  bool sig_inited_ = false;
-  std::map<int, std::function<void(int, int)>> watched_;
-  std::map<PidWatch*, bool> polls_;
-};
-
 // The real JobProcesses: the node's job supervisor (jsd-job,
 // job_supervisor.h) runs the jobs; this end starts it when it is first
 // needed (or connects to the one a previous run of the listener left),
 // asks it to start and signal jobs on the control connection, and reads
-// every job's output and end from the events connection on the loop.
+// every job's output and end from the events connection, all on the loop:
+// nothing here waits for the supervisor, so a slow (stopped, swapped out)
+// supervisor makes jobs wait, never the listener.
+//
+// A supervisor is gone when its process is gone (a pidfd), not when it is
+// slow. Then its jobs run on (their own sessions; their FIFOs keep them
+// from SIGPIPE, job_files.h): this listener, their subreaper when it
+// spawned that supervisor, reaps them, and a new supervisor adopts them
+// (reads on from their FIFOs, writes their ends); a start that had not made
+// its job's directory is sent again; one that had is a job that runs (or,
+// without a pid file, one whose fate is unknown).
 class PosixJobProcesses : public JobProcesses {
  public:
   // jobs_dir: STATE_DIR/jobs; supervisor: the jsd-job program; keep:
   // job_output_keep.
-  PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep)
-      : loop_(loop), reaper_(loop), jobs_dir_(std::move(jobs_dir)), supervisor_(std::move(supervisor)), keep_(keep) {}
+  PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep);
   ~PosixJobProcesses() override;
   std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override;
   void signal_group(int pid, int sig) override;
@@ -63,32 +48,42 @@ class PosixJobProcesses : public JobProcesses {
   KeptOutput kept_output(const std::string& id, int fd, uint64_t from) override;
 
   struct Sup;  // one job as the supervisor reports it, shared with its JobProcess
-  // Sends a control message (false: the supervisor is gone).
-  bool control(const std::string& payload);
+  // Sends a control message (queued while no supervisor is connected).
+  void control(const std::string& payload);
   // The supervisor this one spawned (0: none, or one it connected to).
   int supervisor_pid() const { return sup_pid_; }
-  void forget(const std::string& id) {
-    sups_.erase(id);
-    hold_loop();
-  }
+  void forget(const std::string& id, const Sup* which);
 
  private:
   bool connect_supervisor(std::string& err);
   bool spawn_supervisor(std::string& err);
   bool supervisor(std::string& err);
-  bool take_events(int fd, std::string& err);
+  bool take_events(int fd, bool wait_for_list, std::string& err);
+  bool take_control(int fd, std::string& err);
+  // weak: the watch alone does not keep the loop running.
+  void watch_supervisor(int pid, bool ours, bool weak = true);
   void on_event(std::string_view payload);
+  void on_reply(std::string_view payload);
   void supervisor_gone(const std::string& why);
+  void take_over(Sup& st);
+  void hand_over();
+  void retire();
   // The events connection keeps the loop running only while jobs run.
   void hold_loop();
-  std::unique_ptr<JobProcess> attach(const std::string& id, int pid, uint64_t out, uint64_t err);
+  std::shared_ptr<Sup> attach(const std::string& id, int pid, uint64_t out, uint64_t err);
   uv_loop_t* loop_;
   Reaper reaper_;
   std::string jobs_dir_, supervisor_;
   uint64_t keep_;
-  int ctl_ = -1;  // the control connection (blocking)
-  int sup_pid_ = 0;
-  Stream* ev_ = nullptr;                              // the events connection, read on the loop
+  bool subreaper_ = false;                            // the jobs of a supervisor we spawned become ours when it dies
+  Stream* ctl_ = nullptr;                             // the control connection
+  Stream* ev_ = nullptr;                              // the events connection
+  int sup_pid_ = 0;                                   // the supervisor's pid (0: unknown)
+  bool sup_ours_ = false;                             // we spawned it (its orphans are our children)
+  bool spawn_next_ = false;                           // we let one go that was not ours: spawn, do not connect
+  uint64_t generation_ = 0;                           // of the supervisor connection (stale watches ignore it)
+  std::vector<std::string> queued_;                   // control messages while none is connected
+  std::deque<std::shared_ptr<Sup>> pending_;          // starts sent, answer awaited, in order
   std::map<std::string, SupJob> running_;             // what the supervisor ran when we connected
   std::map<std::string, std::shared_ptr<Sup>> sups_;  // by job id
 };

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@
 #include "files.h"
 #include "frame.h"
 #include "job_files.h"
+#include "job_supervisor_parts.h"
 #include "wire.h"
 
 namespace jsd {
@@ -63,202 +65,9 @@ bool parse_supervisor_args(int argc, char** argv, SupervisorOptions& o, std::str
   return true;
 }
 
+using namespace supervisor_parts;
+
 namespace {
-
-constexpr int kDrainMs = 2000;             // output after the job's exit (see job_run.cpp)
-constexpr size_t kForwardMax = 256 << 10;  // unsent to the listener: stop reading the jobs
-constexpr size_t kMaxFrame = 16 << 20;     // a start request (argv and environment)
-constexpr int kLockWaitMs = 2000;          // for a supervisor that is just ending
-
-double wall_now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
-}
-int64_t mono_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-// One output stream of a job, kept in segments of the job's directory.
-struct Kept {
-  int fd;         // 1 or 2
-  int pipe = -1;  // our read end; -1 once at its end
-  uint64_t total = 0;
-  std::deque<std::pair<uint64_t, uint64_t>> segs;  // offset, size
-  int seg_fd = -1;
-  uint64_t seg_max = 0, keep = 0;
-
-  std::string name(uint64_t off) const { return (fd == 1 ? "stdout." : "stderr.") + std::to_string(off); }
-  uint64_t dropped() const { return segs.empty() ? total : segs.front().first; }
-
-  // Appends data; the oldest segments go once more than keep is kept.
-  void append(int dirfd, const char* p, size_t n) {
-    while (n > 0) {
-      if (seg_fd < 0 || segs.back().second >= seg_max) {
-        if (seg_fd >= 0) close(seg_fd);
-        seg_fd = openat(dirfd, name(total).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-        segs.emplace_back(total, 0);
-      }
-      size_t room = size_t(seg_max - segs.back().second);
-      size_t w = n < room ? n : room;
-      if (seg_fd >= 0) {
-        size_t off = 0;
-        while (off < w) {
-          ssize_t k = write(seg_fd, p + off, w - off);
-          if (k < 0 && errno == EINTR) continue;
-          if (k <= 0) break;  // a full disk: the output still goes to the listener
-          off += size_t(k);
-        }
-      }
-      segs.back().second += w;
-      total += w;
-      p += w;
-      n -= w;
-      while (segs.size() > 1 && total - segs[1].first >= keep) {
-        unlinkat(dirfd, name(segs.front().first).c_str(), 0);
-        segs.pop_front();
-      }
-    }
-  }
-  void close_all() {
-    if (pipe >= 0) close(pipe), pipe = -1;
-    if (seg_fd >= 0) close(seg_fd), seg_fd = -1;
-  }
-};
-
-struct Job {
-  std::string id, dir;
-  int dirfd = -1;
-  pid_t pid = 0;
-  Kept out, err;
-  bool reaped = false, paused = false;
-  int status = 0;
-  double ended = 0;
-  int64_t drain_until = 0;
-};
-
-// A connection to a listener: frames in, frames out (never blocking).
-struct Conn {
-  int fd = -1;
-  FrameDecoder dec{kMaxFrame};
-  std::string out;
-  explicit Conn(int f) : fd(f) {}
-  ~Conn() {
-    if (fd >= 0) close(fd);
-  }
-  void queue(std::string_view payload) { append_frame(out, payload); }
-  // False once the peer is gone.
-  bool flush() {
-    while (!out.empty()) {
-      ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      if (n <= 0) return false;
-      out.erase(0, size_t(n));
-    }
-    return true;
-  }
-  // Reads what is there; false on EOF, an error or a frame too large.
-  bool read(std::vector<std::string>& frames) {
-    char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    if (n <= 0) return false;
-    dec.feed(buf, size_t(n));
-    std::string_view payload;
-    for (;;) {
-      auto r = dec.next(payload);
-      if (r == FrameDecoder::Result::need_more) return true;
-      if (r == FrameDecoder::Result::too_large) return false;
-      frames.emplace_back(payload);
-    }
-  }
-};
-
-// The executable a job's argv[0] names, looked up in the job's own PATH
-// as execvp would (the supervisor's environment is not the job's).
-std::string find_program(const std::string& name, const std::vector<std::string>& env, int& err) {
-  err = 0;
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (auto& e : env)
-    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
-  int first_err = ENOENT;
-  size_t at = 0;
-  for (;;) {
-    size_t colon = path.find(':', at);
-    std::string d = path.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
-    std::string p = (d.empty() ? "." : d) + "/" + name;
-    struct stat st;
-    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(p.c_str(), X_OK) == 0) return p;
-      first_err = EACCES;
-    }
-    if (colon == std::string::npos) break;
-    at = colon + 1;
-  }
-  err = first_err;
-  return "";
-}
-
-// Makes written files durable off the loop: an fsync costs milliseconds on
-// a VM, and the next job's start (a listener waiting for its answer) must
-// not wait behind the last job's end. A file is complete and renamed into
-// place before it gets here, so a process crash loses nothing; only a power
-// cut in the moment before its fsync can (the listener then finds no end
-// and records the job lost).
-class Syncer {
- public:
-  // The thread takes no signal: SIGCHLD must stay pending for the loop's
-  // signalfd (a thread with it unblocked would swallow it, and a job's
-  // end would go unnoticed).
-  Syncer() {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    t_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  }
-  ~Syncer() {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    t_.join();
-  }
-  void push(std::string path) {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      q_.push_back(std::move(path));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    std::unique_lock<std::mutex> l(m_);
-    for (;;) {
-      cv_.wait(l, [this] { return done_ || !q_.empty(); });
-      if (q_.empty()) return;
-      std::string path = std::move(q_.front());
-      q_.pop_front();
-      l.unlock();
-      for (const std::string& p : {path, path.substr(0, path.rfind('/'))}) {
-        int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) fsync(fd), close(fd);
-      }
-      l.lock();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::string> q_;
-  bool done_ = false;
-  std::thread t_;
-};
 
 class Supervisor {
  public:
@@ -266,6 +75,9 @@ class Supervisor {
 
   int run() {
     signal(SIGPIPE, SIG_IGN);  // a listener that died is EPIPE, not our death
+    // A job's background processes that outlive it are ours to reap (the
+    // listener is a subreaper too, for the jobs themselves should we die).
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     // Nothing of the listener's but the two connections reaches a job
     // (a job gets descriptors 0-2 only).
     int top = std::max(o_.control_fd, o_.events_fd);
@@ -376,14 +188,29 @@ class Supervisor {
       if (poll(&p, 1, 0) <= 0) break;
       read_control();
     }
-    ctl_.reset();
+    lost_listener();
   }
 
   void read_control() {
     std::vector<std::string> frames;
     bool ok = ctl_->read(frames);
     for (auto& f : frames) on_control(f);
-    if (!ok) ctl_.reset();  // the listener is gone: its jobs go on
+    if (!ok) lost_listener();
+  }
+
+  // The listener is gone: its jobs go on. The adopted ones it would have
+  // reaped can only be seen to end now.
+  void lost_listener() {
+    ctl_.reset();
+    for (auto& [id, j] : jobs_) {
+      if (!j->await_status) continue;
+      j->await_status = false;
+      j->pidfd = int(syscall(SYS_pidfd_open, j->pid, 0));
+      if (j->pidfd < 0) {
+        mark_ended(*j);
+        j->status_unknown = true;
+      }
+    }
   }
 
   void on_control(std::string_view f) {
@@ -393,8 +220,20 @@ class Supervisor {
       if (!decode_sup_start(f, s)) return ctl_->queue(encode_sup_end("", failed("malformed start request", false)));
       return start(s);
     }
+    if (f[0] == char(SupMsg::adopt)) return adopt(f);
     std::string_view id;
     int sig = 0;
+    if (f[0] == char(SupMsg::reaped)) {
+      int code = 0;
+      if (!decode_sup_reaped(f, id, code, sig)) return;
+      auto it = jobs_.find(std::string(id));
+      if (it == jobs_.end() || !it->second->adopted || it->second->reaped) return;
+      Job& j = *it->second;
+      j.status_unknown = code < 0 && sig == 0;
+      j.status = sig ? sig : (code & 0xff) << 8;  // as waitpid says it
+      mark_ended(j);
+      return;
+    }
     if (!decode_sup_job(f, id, sig)) return;
     auto it = jobs_.find(std::string(id));
     if (it == jobs_.end()) return;
@@ -405,6 +244,50 @@ class Supervisor {
       j.paused = true;
     else if (f[0] == char(SupMsg::resume))
       j.paused = false;
+  }
+
+  void mark_ended(Job& j) {
+    if (j.pidfd >= 0) close(j.pidfd), j.pidfd = -1;
+    j.reaped = true;
+    j.await_status = false;
+    j.ended = wall_now();
+    j.drain_until = mono_ms() + kDrainMs;
+  }
+
+  // A job a supervisor that died started: it runs on (its own session);
+  // its output waits in its FIFOs, its directory says how much was kept.
+  void adopt(std::string_view f) {
+    std::string_view idv;
+    int pid = 0;
+    bool listener_reaps = false;
+    if (!decode_sup_adopt(f, idv, pid, listener_reaps)) return;
+    std::string id(idv);
+    if (jobs_.count(id) || id.find('/') != std::string::npos || id[0] == '.') return;
+    auto j = std::make_unique<Job>();
+    j->id = id;
+    j->dir = job_dir(o_.jobs_dir, id);
+    j->pid = pid;
+    j->adopted = true;
+    j->out.fd = 1;
+    j->err.fd = 2;
+    j->dirfd = open(j->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0) return;
+    for (Kept* k : {&j->out, &j->err}) {
+      k->keep = o_.keep;
+      k->seg_max = o_.keep / 4 ? o_.keep / 4 : 1;
+      // On from the end on disk, in a new segment; the old ones count
+      // against keep as before.
+      for (auto& [off, size] : kept_segments(j->dir, k->fd)) k->segs.emplace_back(off, size);
+      k->total = k->segs.empty() ? 0 : k->segs.back().first + k->segs.back().second;
+      k->pipe = open(job_fifo(j->dir, k->fd).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (listener_reaps) {
+      j->await_status = true;
+    } else {
+      j->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+      if (j->pidfd < 0) mark_ended(*j), j->status_unknown = true;
+    }
+    jobs_[id] = std::move(j);
   }
 
   static JobEnd failed(const std::string& why, bool command) {
@@ -436,6 +319,16 @@ class Supervisor {
       remove_job_dir(tmp);
       return refuse(err);
     }
+    // The job's stdout and stderr (job_files.h): FIFOs, so that the next
+    // supervisor finds them by name if this one dies.
+    for (int fd : {1, 2}) {
+      std::string f = job_fifo(tmp, fd);
+      if (mkfifo(f.c_str(), 0600) != 0) {
+        err = "cannot create " + f + ": " + strerror(errno);
+        remove_job_dir(tmp);
+        return refuse(err);
+      }
+    }
     if (rename(tmp.c_str(), dir.c_str()) != 0) {
       int e = errno;
       remove_job_dir(tmp);
@@ -460,6 +353,9 @@ class Supervisor {
       std::string m(1, char(SupMsg::started));
       WireWriter(m, 4).u32(uint32_t(j->pid));
       ctl_->queue(m);
+      // Found again by whoever comes after us (job_files.h).
+      if (!write_job_pid(dir, j->pid, process_start_ticks(j->pid)))
+        fprintf(stderr, "jsd-job: error: cannot write %s/pid: %s\n", dir.c_str(), strerror(errno));
       by_pid_[j->pid] = j.get();
       jobs_[s.id] = std::move(j);
       return;
@@ -481,16 +377,25 @@ class Supervisor {
       err = s.argv[0] + ": " + strerror(lookup);
       return false;
     }
-    int out[2], er[2];
-    if (pipe2(out, O_CLOEXEC) != 0) {
-      err = std::string("pipe: ") + strerror(errno);
-      return false;
-    }
-    if (pipe2(er, O_CLOEXEC) != 0) {
-      err = std::string("pipe: ") + strerror(errno);
-      close(out[0]);
-      close(out[1]);
-      return false;
+    // Our read ends first (a FIFO opened for reading alone, non-blocking,
+    // does not wait for a writer), then the job's ends, read-write: the job
+    // itself keeps a reader, so its writes never raise SIGPIPE, whoever of
+    // jsd dies (job_files.h).
+    int out[2] = {-1, -1}, er[2] = {-1, -1};
+    auto close_all = [&] {
+      for (int fd : {out[0], out[1], er[0], er[1]})
+        if (fd >= 0) close(fd);
+    };
+    for (int k : {1, 2}) {
+      int* e = k == 1 ? out : er;
+      std::string f = job_fifo(j.dir, k);
+      e[0] = open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (e[0] >= 0) e[1] = open(f.c_str(), O_RDWR | O_CLOEXEC);
+      if (e[1] < 0) {
+        err = f + ": " + strerror(errno);
+        close_all();
+        return false;
+      }
     }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -532,8 +437,6 @@ class Supervisor {
     j.pid = pid;
     j.out.pipe = out[0];
     j.err.pipe = er[0];
-    fcntl(j.out.pipe, F_SETFL, O_NONBLOCK);
-    fcntl(j.err.pipe, F_SETFL, O_NONBLOCK);
     return true;
   }
 
@@ -577,7 +480,9 @@ class Supervisor {
     JobEnd e;
     e.known = true;
     e.ended = j.ended;
-    if (WIFSIGNALED(j.status))
+    if (j.status_unknown)
+      e.exit_code = -1;  // it ended; nobody could say how
+    else if (WIFSIGNALED(j.status))
       e.signal = WTERMSIG(j.status);
     else
       e.exit_code = WEXITSTATUS(j.status);
@@ -599,13 +504,13 @@ class Supervisor {
     close(j.dirfd);
   }
 
-  enum Kind { kPipeOut, kPipeErr, kSig, kListen, kCtl, kEv, kFresh };
+  enum Kind { kPipeOut, kPipeErr, kSig, kListen, kCtl, kEv, kFresh, kPidfd };
 
   int loop() {
     std::vector<pollfd> p;
     std::vector<std::pair<Kind, void*>> what;
     for (;;) {
-      if (ctl_ && !ctl_->flush()) ctl_.reset();
+      if (ctl_ && !ctl_->flush()) lost_listener();
       if (ev_ && !ev_->flush()) ev_.reset();
       int64_t now = mono_ms(), next = -1;
       for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -634,6 +539,7 @@ class Supervisor {
         if (j.reaped && !take) j.drain_until = now + kDrainMs;  // waiting for room is not draining
         if (j.reaped) next = next < 0 ? j.drain_until - now : std::min(next, j.drain_until - now);
         if (!take) continue;
+        if (j.pidfd >= 0) add(j.pidfd, POLLIN, kPidfd, &j);
         if (j.out.pipe >= 0) add(j.out.pipe, POLLIN, kPipeOut, &j);
         if (j.err.pipe >= 0) add(j.err.pipe, POLLIN, kPipeErr, &j);
       }
@@ -676,6 +582,12 @@ class Supervisor {
           case kFresh:
             read_fresh(reinterpret_cast<size_t>(x));
             break;
+          case kPidfd: {
+            Job& j = *static_cast<Job*>(x);
+            mark_ended(j);
+            j.status_unknown = true;
+            break;
+          }
         }
       }
     }

@@ -20,6 +20,12 @@
 //     R id cwd argv env record  start a job  -> S pid, or E end (why not)
 //     K id sig           signal the job's process group
 //     P id / U id        stop / go on reading the job's output (backpressure)
+//     A id pid flags     take over a running job whose supervisor died: read
+//                        on from its FIFOs, write its end; flag 1: the
+//                        listener reaps it (it is the job's subreaper) and
+//                        says how it ended with X, else the job's end is
+//                        seen through a pidfd and its status is unknown
+//     X id code sig      how an adopted job ended (code -1: unknown)
 //   events (supervisor -> listener):
 //     V                  (listener -> supervisor) "this one is for events"
 //     H {id pid out err} first: every job it runs, and the stream offsets
@@ -46,6 +52,8 @@ enum class SupMsg : char {
   resume = 'U',
   started = 'S',
   jobs = 'H',
+  adopt = 'A',
+  reaped = 'X',
   output = 'O',
   end = 'E',
 };
@@ -68,6 +76,13 @@ bool decode_sup_output(std::string_view msg, std::string_view& id, int& fd, std:
 // E: on the events connection with the job's id; as a reply to R without.
 std::string encode_sup_end(std::string_view id, const JobEnd& e);
 bool decode_sup_end(std::string_view msg, std::string_view& id, JobEnd& e);
+
+// A: a running job another supervisor started.
+std::string encode_sup_adopt(std::string_view id, int pid, bool listener_reaps);
+bool decode_sup_adopt(std::string_view msg, std::string_view& id, int& pid, bool& listener_reaps);
+// X: how an adopted job ended, as its reaper saw it (code -1: unknown).
+std::string encode_sup_reaped(std::string_view id, int code, int sig);
+bool decode_sup_reaped(std::string_view msg, std::string_view& id, int& code, int& sig);
 
 struct SupJob {
   std::string id;

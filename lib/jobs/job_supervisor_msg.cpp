@@ -70,6 +70,46 @@ bool decode_sup_job(std::string_view msg, std::string_view& id, int& sig) {
   return r.done() && !id.empty();
 }
 
+std::string encode_sup_adopt(std::string_view id, int pid, bool listener_reaps) {
+  std::string out;
+  WireWriter w(out, 1 + WireWriter::str32_size(id) + 4 + 1);
+  w.u8(uint8_t(SupMsg::adopt));
+  w.str32(id);
+  w.u32(uint32_t(pid));
+  w.u8(listener_reaps ? 1 : 0);
+  return out;
+}
+
+bool decode_sup_adopt(std::string_view msg, std::string_view& id, int& pid, bool& listener_reaps) {
+  if (!typed(msg, SupMsg::adopt)) return false;
+  WireReader r(msg.substr(1));
+  id = r.str32();
+  uint32_t p = r.u32();
+  uint8_t f = r.u8();
+  pid = int(p);
+  listener_reaps = f & 1;
+  return r.done() && !id.empty() && p > 0 && p < (1u << 22) && f <= 1;
+}
+
+std::string encode_sup_reaped(std::string_view id, int code, int sig) {
+  std::string out;
+  WireWriter w(out, 1 + WireWriter::str32_size(id) + 4 + 1);
+  w.u8(uint8_t(SupMsg::reaped));
+  w.str32(id);
+  w.u32(uint32_t(code));
+  w.u8(uint8_t(sig));
+  return out;
+}
+
+bool decode_sup_reaped(std::string_view msg, std::string_view& id, int& code, int& sig) {
+  if (!typed(msg, SupMsg::reaped)) return false;
+  WireReader r(msg.substr(1));
+  id = r.str32();
+  code = int32_t(r.u32());
+  sig = r.u8();
+  return r.done() && !id.empty() && code >= -1 && code <= 255 && sig < 128;
+}
+
 std::string encode_sup_output(std::string_view id, int fd, std::string_view bytes) {
   std::string out;
   WireWriter w(out, 1 + WireWriter::str32_size(id) + 1 + bytes.size());

@@ -60,7 +60,7 @@ bool JobRunner::open(std::string& err) {
   for (auto& [id, r] : store_.all()) {
     if (started.count(id)) continue;
     if (r.state == "running") {  // a record from before job directories
-      r.state = "lost";
+      r.state = "unknown";
       r.error = "the node stopped while the job ran";
       r.ended = now;
       save(r);
@@ -131,10 +131,10 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   }
   if (r->started == 0) r->started = now;
   r->pid = 0;
-  if (!end.known) {
-    r->state = "lost";
-    r->error = "the node stopped while the job ran, and its supervisor is gone";
-    r->ended = now;
+  if (!end.known || (end.error.empty() && end.exit_code < 0 && !end.signal)) {
+    r->state = "unknown";
+    r->error = "the job ended while no supervisor watched it: how it ended is unknown";
+    r->ended = end.ended > 0 ? end.ended : now;
   } else if (!end.error.empty()) {
     r->state = "failed";
     r->error = "cannot start " + end.error;

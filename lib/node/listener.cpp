@@ -2,6 +2,7 @@
 // jobs, control socket) and runs it until SIGTERM/SIGINT.
 #include "listener.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -501,6 +502,12 @@ int run_listener(const ListenerOptions& o) {
   Level lv = Level::info;
   parse_level(o.cfg.log_level, lv);
   log_init({"jsd-listener", lv, o.cfg.syslog});
+  // A --ready-fd that is not open would be closed later under another
+  // owner's feet (the loop's own descriptors take the lowest numbers).
+  if (o.ready_fd >= 0 && fcntl(o.ready_fd, F_GETFD) < 0) {
+    log_error("--ready-fd " + std::to_string(o.ready_fd) + ": not an open descriptor");
+    return kExitStartupError;
+  }
   // Whatever the shell or service manager left open here (ready_fd too)
   // must not reach the link processes or jobs: they get exactly what they
   // are handed.

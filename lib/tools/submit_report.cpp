@@ -52,6 +52,9 @@ void print_end_notes(const json& r, const std::string& node, const std::string& 
   int64_t sig = 0;
   if (state == "failed")
     fprintf(stderr, "jsd-submit: %s: %s\n", node.c_str(), str_of(r, "error", "the job could not start").c_str());
+  else if (state == "unknown" || state == "lost")  // 254: jsd cannot know
+    fprintf(stderr, "jsd-submit: %s: job %s: %s (jsd-submit --status %s %s)\n", node.c_str(), id.c_str(),
+            str_of(r, "error", "how the job ended is unknown").c_str(), id.c_str(), node.c_str());
   else if (quiet)
     return;
   else if (state == "timeout")

@@ -80,6 +80,8 @@ void message_seeds() {
       jsd::encode_sup_start({"j1", "/tmp", {"/bin/echo", "hi"}, {"PATH=/bin", "A=1"}, R"({"id":"j1"})"}));
   put("messages_fuzz", "sup-kill", jsd::encode_sup_job(jsd::SupMsg::kill, "j1", 15));
   put("messages_fuzz", "sup-output", jsd::encode_sup_output("j1", 1, "hello\n"));
+  put("messages_fuzz", "sup-adopt", jsd::encode_sup_adopt("j1", 4242, true));
+  put("messages_fuzz", "sup-reaped", jsd::encode_sup_reaped("j1", -1, 0));
   put("messages_fuzz", "sup-jobs", jsd::encode_sup_jobs({{"j1", 42, 6, 0}, {"j2", 43, 0, 0}}));
   jsd::JobEnd end;
   end.known = true;

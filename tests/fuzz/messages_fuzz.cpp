@@ -43,6 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!in.empty() && jsd::decode_sup_job(in, id, sig))
     FUZZ_CHECK(jsd::encode_sup_job(static_cast<jsd::SupMsg>(in[0]), id, sig) == in);
   if (jsd::decode_sup_output(in, id, fd, bytes)) FUZZ_CHECK(jsd::encode_sup_output(id, fd, bytes) == in);
+  int pid = 0, code = 0;
+  bool reaps = false;
+  if (jsd::decode_sup_adopt(in, id, pid, reaps)) FUZZ_CHECK(jsd::encode_sup_adopt(id, pid, reaps) == in);
+  if (jsd::decode_sup_reaped(in, id, code, sig)) FUZZ_CHECK(jsd::encode_sup_reaped(id, code, sig) == in);
   std::vector<jsd::SupJob> jobs;
   if (jsd::decode_sup_jobs(in, jobs)) FUZZ_CHECK(jsd::encode_sup_jobs(jobs) == in);
   jsd::JobEnd end, again;

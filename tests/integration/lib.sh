@@ -165,7 +165,9 @@ link_is_up() { [ "$(link_state "$1" "$2" "$3")" = up ]; }
 children_of() { pgrep -P "$1" | tr '\n' ' '; }
 
 # procs PATTERN: matching processes' args (for the seed names).
-procs() { ps -eo args | grep -E "^$1( |$)" | grep -v grep; }
+# Only this test's (their command lines name its directory): another
+# checkout's tests or a running node may have the same names.
+procs() { ps -eo args | grep -E "^$1( |$)" | grep -F -- "$T/" | grep -v grep; }
 
 pass() { echo "$TEST_NAME: PASS${1:+: $1}"; }
 

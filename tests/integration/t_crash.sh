@@ -83,6 +83,21 @@ restart_node() {
 kill_qc() { local p; p=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && kill -9 $p; }
 kill_qs() { local p; p=$(pgrep -f "^QueueServer_alpha --config $T/beta.json") && kill -9 $p; }
 kill_submit() { kill -9 "$sub"; }
+# beta's job supervisor: found by beta's own jobs directory (this test's).
+sup_pid() { pgrep -f "^$JSD_BIN/jsd-job --jobs-dir $T/beta/" | head -1; }
+kill_sup() { local p; p=$(sup_pid) && kill -9 "$p"; }
+# Hung (SIGSTOP, as a stalled disk would), with starts sent to it meanwhile;
+# then it goes on, or is killed with those starts unanswered.
+hang_sup() {
+  local p
+  p=$(sup_pid) || fail "no job supervisor on beta"
+  kill -STOP "$p"
+  batch_submit
+  # The listener is not blocked by it: it answers and accepts meanwhile.
+  node_cmd beta jsd-listener --status >/dev/null || fail "beta's listener does not answer while its supervisor hangs"
+  kill -"$1" "$p"
+  [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null
+}
 
 # A --no-wait batch of 20 goes out just before each kill: each runs once.
 BATCH=0
@@ -126,7 +141,7 @@ no_leak() {
 
 # JSD_CRASH_CASES picks cases (default: all).
 CASES=0
-for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit}; do
+for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit sup-kill sup-hang sup-hang-kill}; do
   CASES=$((CASES + 1))
   case $victim in
     beta-listener) kill_cmd="restart_node beta" ;;
@@ -134,10 +149,20 @@ for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-
     alpha-client) kill_cmd=kill_qc ;;
     beta-server) kill_cmd=kill_qs ;;
     submit) kill_cmd=kill_submit ;;
+    sup-kill) kill_cmd=kill_sup ;;
+    sup-hang) kill_cmd="hang_sup CONT" ;;
+    sup-hang-kill) kill_cmd="hang_sup KILL" ;;
   esac
+  # A job first: a listener that restarted lets its predecessor's job
+  # supervisor go once it runs none of its jobs, and starts its own (two
+  # connections and a pidfd) at the next job.
+  node_cmd alpha jsd-submit -q -p "MARK=$T/warm" beta quick >/dev/null; [ $? = 3 ] || fail "$victim: the warm-up job did not run"
   fd_a=$(fd_count "${NODE_PID[alpha]}") fd_b=$(fd_count "${NODE_PID[beta]}")
   pid_a=${NODE_PID[alpha]} pid_b=${NODE_PID[beta]}
-  one_case "$victim" "batch_submit; $kill_cmd"
+  case $victim in
+    sup-hang*) one_case "$victim" "$kill_cmd" ;;
+    *) one_case "$victim" "batch_submit; $kill_cmd" ;;
+  esac
   for b in $(seq $((BATCH - RUNS + 1)) "$BATCH"); do batch_check "$b"; done
   wait_until "no process left over" no_leak
   # The descriptors of a listener that lived through the case.
@@ -161,6 +186,33 @@ start_node beta
 wait_until "the stubborn job has its end" is_finished stubborn-1
 [ "$(record_state stubborn-1)" = timeout ] || fail "stubborn: state $(record_state stubborn-1), not timeout"
 kill -0 "$jobpid" 2>/dev/null && fail "stubborn: the job ($jobpid) still runs past its deadline"
+
+# The same job with its supervisor killed: its timeout still reaches it
+# (the orphan is signalled by the next supervisor), and its end is true.
+d="$T/stubborn2"
+mkdir -p "$d"
+node_cmd alpha jsd-submit --no-wait --id stubborn-2 -p "PIDFILE=$d/pid" beta stubborn >/dev/null || fail "stubborn 2: not queued"
+wait_until "the second stubborn job runs" test -s "$d/pid"
+jobpid=$(cat "$d/pid")
+kill_sup || fail "no job supervisor to kill"
+wait_until "the second stubborn job has its end" is_finished stubborn-2
+[ "$(record_state stubborn-2)" = timeout ] || fail "stubborn 2: state $(record_state stubborn-2), not timeout"
+kill -0 "$jobpid" 2>/dev/null && fail "stubborn 2: the job ($jobpid) still runs past its deadline"
+
+# A cancel reaches a job whose supervisor was killed.
+d="$T/cancel"
+mkdir -p "$d"
+mkfifo "$d/fifo"
+node_cmd alpha jsd-submit --id cancel-1 -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two > "$d/out" 2> "$d/err" &
+sub=$!
+wait_until "the job to cancel printed its first line" has_lines "$d/out" 1
+kill_sup || fail "no job supervisor to kill"
+node_cmd alpha jsd-submit --cancel cancel-1 beta > "$d/cancel.out" 2>&1 || fail "cancel of an orphaned job: $(cat "$d/cancel.out")"
+rc=0
+wait "$sub" 2>/dev/null || rc=$?
+[ "$rc" = 143 ] || fail "the cancelled job's jsd-submit exited $rc, not 143: $(cat "$d/err")"
+[ "$(record_state cancel-1)" = cancelled ] || fail "cancel: state $(record_state cancel-1), not cancelled"
+[ -e "$d/mark" ] && fail "the cancelled job ran to its end"
 
 # With no job left, a listener's job supervisor ends with it.
 stop_node alpha

@@ -194,8 +194,8 @@ TEST(JobRunner, DurableRecordIsSyncedBeforeTheJobStarts) {
 }
 
 // What a node that stopped left behind: its queued jobs start when the node
-// starts again, its running ones are recorded as lost.
-TEST(JobRunner, RestartStartsQueuedJobsAndLosesRunningOnes) {
+// starts again, its running ones are recorded as unknown (254: jsd cannot know how they ended).
+TEST(JobRunner, RestartStartsQueuedJobsAndRecordsRunningOnesUnknown) {
   Node n;
   n.cfg.jobs["hello"].max_parallel = 1;
   n.cfg.jobs["gone"] = JobDef{{"/bin/true"}, "", {}, 0, 1, false, {}};
@@ -219,10 +219,10 @@ TEST(JobRunner, RestartStartsQueuedJobsAndLosesRunningOnes) {
   EXPECT_EQ(n.procs.started(), 1u);
   EXPECT_NE(n.procs.pid_of("k2"), 0);
   n.clock.advance(100);
-  json lost = n.disk.record("k1");
-  EXPECT_EQ(lost.value("state", ""), "lost");
-  EXPECT_EQ(lost.value("error", ""), "the node stopped while the job ran");
-  EXPECT_EQ(lost.value("exit_status", 0), 255);
+  json unknown = n.disk.record("k1");
+  EXPECT_EQ(unknown.value("state", ""), "unknown");
+  EXPECT_EQ(unknown.value("error", ""), "the node stopped while the job ran");
+  EXPECT_EQ(unknown.value("exit_status", 0), 254);
   json refused = n.disk.record("k4");
   EXPECT_EQ(refused.value("state", ""), "failed");
   EXPECT_EQ(refused.value("error", ""), "no job 'gone' on beta");

@@ -226,15 +226,20 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
     auto p = first.start(spec, serr);
     ASSERT_TRUE(p) << serr.what;
     // A second start of the id is refused: its directory says it started.
-    EXPECT_FALSE(first.start(spec, serr));
-    EXPECT_NE(serr.what.find("was started here before"), std::string::npos) << serr.what;
+    auto again = first.start(spec, serr);
+    ASSERT_TRUE(again) << serr.what;  // answered on the loop
+    std::string refused;
+    JobEvents ev2;
+    ev2.start_failed = [&](const StartError& e) { refused = e.what; };
+    again->run(std::move(ev2));
     std::string seen;
     JobEvents ev;
     ev.output = [&](int, std::string_view d) { seen += d; };
     ev.output_closed = [](int) {};
     ev.exited = [](int, int) {};
     p->run(std::move(ev));
-    while (seen != "one\n") ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0) << seen;
+    while (seen != "one\n" || refused.empty()) ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0) << seen;
+    EXPECT_NE(refused.find("was started here before"), std::string::npos) << refused;
     p.reset();  // the listener is gone; the supervisor is not
   }
   // The job blocks on its gate, its first line on disk (written before it
@@ -285,41 +290,58 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
   close(lock);
 }
 
-// A supervisor killed while its listener lives: the running job is
-// reported lost (nobody knows its end), and the next job gets a new
-// supervisor.
-TEST(Jobs, ASupervisorKilledUnderItsListenerLosesItsJobsAndIsReplaced) {
+// A supervisor killed while its listener lives: the running job runs on
+// (no SIGPIPE: its FIFOs), the listener reaps it (its subreaper), a new
+// supervisor adopts it and reads on, and its end is true: exit status and
+// every line. The next job runs under the new supervisor.
+TEST(Jobs, ASupervisorKilledUnderItsListenerHandsItsJobsToTheNext) {
   jsd_test::TempDir dir("supkill");
   Config cfg = job_config(dir);
   std::string jobs = cfg.state_dir + "/jobs", err;
   ASSERT_TRUE(make_dir(jobs, err)) << err;
+  std::string fifo = cfg.state_dir + "/gate";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   {
     PosixJobProcesses procs(&loop, jobs, self_dir() + "/jsd-job", 4096);
     StartError serr;
-    JobSpawn spec{{"/bin/sh", "-c", "echo up; exec sleep 30"}, {"PATH=/usr/bin:/bin"}, "", "k1", "{}"};
+    JobSpawn spec{{"/bin/sh", "-c", "echo up; read x < \"$GATE\"; echo after; exit 5"},
+                  {"GATE=" + fifo, "PATH=/usr/bin:/bin"},
+                  "",
+                  "k1",
+                  "{}"};
     auto p = procs.start(spec, serr);
     ASSERT_TRUE(p) << serr.what;
     int first = procs.supervisor_pid();
     ASSERT_GT(first, 0);
-    int code = -2, job = p->pid();
+    int code = -2, started = 0;
     std::string seen;
     JobEvents ev;
+    ev.started = [&](int pid) { started = pid; };
     ev.output = [&](int, std::string_view d) { seen += d; };
     ev.output_closed = [](int) {};
     ev.exited = [&](int c, int) { code = c; };
     p->run(std::move(ev));
     while (seen != "up\n") ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0);
+    ASSERT_GT(started, 0);
+    EXPECT_EQ(p->pid(), started);
     ASSERT_EQ(kill(first, SIGKILL), 0);
+    // The listener learns of the death from the process, then hands the job
+    // over to a new supervisor.
+    while (procs.supervisor_pid() == first) ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0);
+    int gate = open(fifo.c_str(), O_WRONLY);
+    ASSERT_GE(gate, 0);
+    ASSERT_EQ(write(gate, "go\n", 3), 3);
+    close(gate);
     while (code == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
     }
-    EXPECT_EQ(code, -1);  // lost
-    kill(-job, SIGKILL);  // its own session: nobody else ends it now
+    EXPECT_EQ(code, 5);
+    EXPECT_EQ(seen, "up\nafter\n");
+    EXPECT_NE(procs.supervisor_pid(), first);
     JobSpawn next{{"/bin/sh", "-c", "exit 4"}, {"PATH=/usr/bin:/bin"}, "", "k2", "{}"};
     auto q = procs.start(next, serr);
     ASSERT_TRUE(q) << serr.what;
-    EXPECT_NE(procs.supervisor_pid(), first);
     int code2 = -2;
     JobEvents ev2;
     ev2.output = [](int, std::string_view) {};
@@ -331,8 +353,8 @@ TEST(Jobs, ASupervisorKilledUnderItsListenerLosesItsJobsAndIsReplaced) {
     }
     EXPECT_EQ(code2, 4);
     JobEnd on_disk;  // written just after the listener was told
-    for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "k2"), on_disk); ++i) usleep(5000);
-    EXPECT_EQ(on_disk.exit_code, 4);
+    for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "k1"), on_disk); ++i) usleep(5000);
+    EXPECT_EQ(on_disk.out_bytes, 9u);
   }
   EXPECT_EQ(close_loop(&loop), 0);
 }
