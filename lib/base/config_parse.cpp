@@ -7,6 +7,8 @@
 #include <set>
 
 #include "config.h"
+#include "jsd_limits.h"
+#include "json_read.h"
 #include "log.h"
 #include "names.h"
 
@@ -428,6 +430,11 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
 }
 
 bool parse_config_text(std::string_view text, Config& c, std::vector<std::string>& errors) {
+  // The same depth bound as every other JSON read from outside (json_read.h).
+  if (!json_depth_within(text, kMaxJsonDepth)) {
+    errors.push_back("not valid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return false;
+  }
   KeyTracker keys;
   json j;
   try {

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "json_read.h"
 #include "names.h"
 
 namespace jsd {
@@ -197,8 +198,8 @@ bool parse_cert_impl(std::string_view text, Cert& out, std::string& err) {
       slen != sizeof sig)
     return fail(err, "invalid certificate: signature is not 64 bytes of base64url");
 
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return fail(err, "invalid certificate: body is not a JSON object");
+  json j;
+  if (!parse_json(body, j) || !j.is_object()) return fail(err, "invalid certificate: body is not a JSON object");
 
   // Verify before interpreting anything but the CA key the signature needs:
   // unsigned input never reaches the field checks below.
