@@ -49,6 +49,12 @@ bool parse_submission(const json& j, JobRequest& req, std::string& err) {
         err = "argv must be an array of strings";
         return false;
       }
+      // execve(2) would see the element cut at its first NUL, while the
+      // record and the audit line show it whole.
+      if (e.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        err = "argv must be an array of strings without NUL bytes";
+        return false;
+      }
       if (e.get_ref<const std::string&>().size() > kMaxArgBytes) {
         err = "an argv element of " + std::to_string(e.get_ref<const std::string&>().size()) + " bytes (at most " +
               std::to_string(kMaxArgBytes) + ")";
