@@ -13,6 +13,7 @@
 
 #include "json_read.h"
 #include "names.h"
+#include "node_name.h"
 
 namespace jsd {
 
@@ -216,8 +217,8 @@ bool parse_cert_impl(std::string_view text, Cert& out, std::string& err) {
 
   int64_t v = 0;
   if (!j.contains("v") || !get_int64(j["v"], v) || v != 1) return fail(err, "invalid certificate: \"v\" is not 1");
-  if (!j.contains("name") || !j["name"].is_string() || !valid_cert_name(j["name"].get_ref<const std::string&>()))
-    return fail(err, "invalid certificate: \"name\" is not 1..64 chars of [A-Za-z0-9._:-]");
+  if (!j.contains("name") || !j["name"].is_string() || !valid_node_name(j["name"].get_ref<const std::string&>()))
+    return fail(err, std::string("invalid certificate: \"name\" is not a node name (") + kNodeNameRule + ")");
   c.name = j["name"].get<std::string>();
   if (!j.contains("groups") || !j["groups"].is_array())
     return fail(err, "invalid certificate for " + c.name + ": \"groups\" is not an array");
@@ -336,7 +337,7 @@ std::string sign_cert(const CaKey& ca, const Cert& c) {
   if (!sodium_ready(err)) return "";
   // Refuse to issue what parse_cert would refuse, so a CA never hands out a
   // certificate that no node accepts.
-  if (!valid_cert_name(c.name) || c.not_before < 0 || c.not_after > kMaxTime || c.not_before > c.not_after) return "";
+  if (!valid_node_name(c.name) || c.not_before < 0 || c.not_after > kMaxTime || c.not_before > c.not_after) return "";
   for (const auto& g : c.groups)
     if (!valid_cert_name(g)) return "";
   Key32 derived;

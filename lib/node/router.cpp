@@ -249,7 +249,11 @@ void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
       body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
   if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
   bool waits = body.is_object() && body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
-  OutboxEntry e{id, t.key(), ev.object, ev.body};
+  // Filed as the tool named it: a name or address this node resolves
+  // again after a restart. (An address that a certified peer linked from
+  // resolves to that peer only while it is known; filed under its name,
+  // the entry could not be delivered after a restart, and stayed.)
+  OutboxEntry e{id, ev.to, ev.object, ev.body};
   e.sync = !waits;
   std::string err;
   if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);

@@ -469,6 +469,32 @@ TEST_F(RouterTest, ADurableAnswerNestedTooDeepLeavesTheOutboxWithoutACrash) {
   EXPECT_EQ(tools.got[1].back().why, "a durable event's body is nested deeper than 32 levels");
 }
 
+// Issue 24: the outbox files the target as the tool named it, which this
+// node resolves again after a restart (it filed the certified peer's
+// name "delta", unknown after a restart: the entry stayed for good).
+TEST_F(RouterTest, ADurableCallByAddressIsFiledUnderTheAddress) {
+  Endpoint at;
+  std::string err;
+  ASSERT_TRUE(parse_endpoint("127.0.6.21:4455", at, err));
+  peers.learn_address("delta", at);
+  tool_sends(1, Kind::call, 9, "127.0.6.21:4455", "job", R"({"op":"submit","id":"a1","job":"hello"})", true);
+  ASSERT_EQ(durable.entries.count("a1"), 1u);
+  EXPECT_EQ(durable.entries["a1"].to, "127.0.6.21:4455");
+  ASSERT_FALSE(links.sent.empty());
+  EXPECT_EQ(links.sent.back().key, "delta");  // one link per peer, however it is named
+  // After a restart (delta not linked yet) the entry goes to the address.
+  Peers fresh{cfg};
+  Router again{"alpha", fresh, links, tools, durable, local};
+  links.sent.clear();
+  again.replay_outbox();
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "127.0.6.21:4455");
+  // A configured peer's address names that peer, in the outbox too.
+  tool_sends(1, Kind::call, 10, "127.0.0.3:4455", "job", R"({"op":"submit","id":"a2","job":"hello"})", true);
+  EXPECT_EQ(durable.entries["a2"].to, "127.0.0.3:4455");
+  EXPECT_EQ(links.sent.back().key, "beta");
+}
+
 TEST_F(RouterTest, StatusOfARefusedIdTheTargetDoesNotKnowSaysWhy) {
   durable.refused["j5"] = R"({"id":"j5","to":"beta","job":"nosuch","state":"refused","error":"no job 'nosuch'"})";
   tool_sends(1, Kind::call, 1, "beta", "job", R"({"op":"status","id":"j5"})");
