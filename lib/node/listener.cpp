@@ -156,6 +156,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::string bin_dir_;
   double started_ = 0;
   Audit audit_;
+  Audit refused_audit_;  // links refused at the handshake (before port_: it writes to it to the end)
   Peers peers_;
   OutboxStore outbox_;
   JobRunner jobs_;
@@ -187,13 +188,14 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       instance_(random_instance()),
       bin_dir_(libexec_dir()),
       audit_(cfg_.audit_log(), cfg_.audit_max_bytes),
+      refused_audit_(cfg_.state_dir + "/audit-refused.log", cfg_.audit_max_bytes),
       peers_(cfg_),
       outbox_(cfg_.state_dir + "/outbox"),
       jobs_(loop, cfg_, bin_dir_),
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
       router_(cfg_.node, peers_, clients_, *this, outbox_, *this),
-      port_(loop, cfg_, *trust_, audit_, servers_, clients_) {}
+      port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_) {}
 
 Listener::~Listener() {
   for (auto& [id, s] : tools_) s->discard();
@@ -203,7 +205,7 @@ int Listener::start() {
   std::string err;
   started_ = wall_time();
   if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !write_running_config(o_.cfg, err) ||
-      !audit_.open(err)) {
+      !audit_.open(err) || !refused_audit_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }

@@ -1,7 +1,9 @@
 # Hostile input, second round (issue 24). JSON nested 300,000 deep, sent
 # directly and durably, by a local tool and through a peer, and read back
 # from the outbox at start-up: refused or answered, never a crash (it was a
-# SIGSEGV in dump()'s recursion, and a crash loop from the outbox).
+# SIGSEGV in dump()'s recursion, and a crash loop from the outbox). Then
+# the smaller ones: oversized fields, NUL bytes in argv, times out of range,
+# refusals that flooded the audit log, two live holders of one key.
 source "$JSD_TEST_LIB"
 RAW="python3 $(dirname "$0")/raw_send.py"
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
@@ -63,4 +65,62 @@ stop_node alpha
 start_node alpha
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta after a restart"
 alive beta
+
+# 4. Oversized fields: refused, and quoted cut with their length.
+big=$(printf '%*s' 100000 '' | tr ' ' x)
+out=$($RAW "$ASOCK" 0 beta job 0 '{"op":"submit","id":"big1","job":"'"$big"'"}' '') || fail "big job name: $out"
+[[ $out == 'reply {"error":"malformed job request: invalid job name '"'"'xxxx'*'... (100000 bytes)'"'"'"'* ]] ||
+  fail "big job name: $out"
+awk 'length > 2000 { exit 1 }' "$T/alpha.log" "$T/beta.log" "$T/beta/state/audit.log" ||
+  fail "a log or audit line of more than 2000 bytes"
+
+# 5. NUL bytes in argv: refused (the command would have run cut at the NUL
+# while its record and audit line showed the whole argv).
+out=$($RAW "$ASOCK" 0 beta job 0 '{"op":"submit","id":"nul1","argv":["/bin/echo","a\u0000b"]}' '') || fail "NUL: $out"
+[[ $out == 'reply {"error":"argv must be an array of strings without NUL bytes"'* ]] || fail "NUL in argv: $out"
+
+# 6. Times out of range: refused before any arithmetic (1e20 gave 254 at
+# once while the job ran, 1e308 255).
+for t in 1e20 1e308 inf nan 0 -1; do
+  node_cmd alpha jsd-submit --timeout "$t" beta -- /bin/true > /dev/null 2> "$T/err"; rc=$?
+  [ $rc = 255 ] || fail "--timeout $t: expected 255, got $rc"
+  # (cxxopts itself refuses inf and nan: a usage line too)
+  case $t in inf | nan) want="jsd-submit: error: .* (see --help)" ;;
+  *) want="jsd-submit: error: --timeout wants a number of seconds > 0 and at most 100000000 (see --help)" ;;
+  esac
+  grep -qx "$want" "$T/err" || fail "--timeout $t: $(cat "$T/err")"
+  node_cmd alpha jsd-ping -W "$t" -c 1 beta > /dev/null 2> "$T/err"; rc=$?
+  [ $rc = 255 ] || fail "jsd-ping -W $t: expected 255, got $rc"
+done
+node_cmd alpha jsd-ping -i 1e20 -c 1 beta > /dev/null 2>&1 && fail "jsd-ping -i 1e20 accepted"
+
+# 7. Refused handshakes: one audit line per address and reason per minute,
+# in audit-refused.log (a flood of them pushed decisions out of audit.log).
+gen_key "$T/other.key"
+make_node imp 127.0.0.6 "$T/other.key" '{"beta":"127.0.0.3:4455"}'
+sed -i 's/"node": "imp"/"node": "alpha"/' "$T/imp.json"
+start_node imp
+for i in 1 2 3 4 5; do node_cmd imp jsd-ping -c 1 -W 5 beta > /dev/null 2>&1 && fail "the impostor was let in"; done
+refusals() { grep -c '"address":"127.0.0.6:' "$T/beta/state/audit-refused.log"; }
+[ "$(refusals)" = 1 ] || fail "expected one audit line for the impostor, got: $(cat "$T/beta/state/audit-refused.log")"
+grep -q '"verdict":"refused".*"what":"link"' "$T/beta/state/audit.log" && fail "a refused link in audit.log"
+stop_node imp
+
+# 8. Two live holders of alpha's key: beta warns, naming both addresses;
+# alpha sees its link go down (not "beta is stopping").
+node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta before the thief"
+make_node thief 127.0.0.5 "$T/keys/alpha.key" '{"beta":"127.0.0.3:4455"}'
+sed -i 's/"node": "thief"/"node": "alpha"/' "$T/thief.json"
+start_node thief
+node_cmd thief jsd-ping -c 1 -W 2 -q beta > /dev/null 2>&1  # its answer goes to the real alpha
+wait_until "beta warns of two holders of alpha's key" grep -q \
+  "two live holders of alpha's key: a link from 127.0.0.5:[0-9]* replaces the live one from 127.0.0.2:[0-9]*" "$T/beta.log"
+stop_node thief
+grep -q "beta is stopping" "$T/alpha.log" && fail "alpha took the displacement for beta stopping"
+node_cmd alpha jsd-ping -c 1 -W 20 -q beta >/dev/null || fail "alpha -> beta after the thief"
+
+# The impostor's refusals counted: written when beta stops.
+stop_node beta
+grep -q '"address":"127.0.0.6:[0-9]*".*"repeated":[1-9]' "$T/beta/state/audit-refused.log" ||
+  fail "no count of the impostor's refusals: $(cat "$T/beta/state/audit-refused.log")"
 pass
