@@ -46,8 +46,13 @@ int main(int argc, char** argv) {
   o.json = r.count("json") > 0;
   o.quiet = r.count("quiet") > 0;
   o.size = r["size"].as<size_t>();
-  if (o.count < 0 || (o.interval_s != 0 && o.interval_s < 0.001) || o.timeout_s <= 0 || o.size > 512 * 1024) {
-    fprintf(stderr, "jsd-ping: error: COUNT must be >= 0, INTERVAL 0 or >= 0.001, TIMEOUT > 0, SIZE <= 524288\n");
+  // Times are range-checked before any arithmetic on them (NaN fails every test).
+  bool interval_ok = o.interval_s == 0 || (o.interval_s >= 0.001 && o.interval_s <= jsd::kMaxSeconds);
+  bool timeout_ok = o.timeout_s > 0 && o.timeout_s <= jsd::kMaxSeconds;
+  if (o.count < 0 || !interval_ok || !timeout_ok || o.size > 512 * 1024) {
+    fprintf(stderr,
+            "jsd-ping: error: COUNT must be >= 0, INTERVAL 0 or from 0.001 to 100000000, TIMEOUT > 0 and at most "
+            "100000000, SIZE <= 524288\n");
     return jsd::kExitJsdFailure;
   }
   if (!jsd::cli_load_config("jsd-ping", (r.count("config") ? r["config"].as<std::string>() : std::string()), o.cfg))

@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
   if (r.count("id")) o.id = r["id"].as<std::string>();
   if (r.count("timeout")) {
     o.timeout_s = r["timeout"].as<double>();
-    if (!(o.timeout_s > 0)) return usage("--timeout wants a number of seconds > 0");
+    if (!(o.timeout_s > 0 && o.timeout_s <= jsd::kMaxSeconds))  // NaN fails both
+      return usage("--timeout wants a number of seconds > 0 and at most 100000000");
   }
   o.no_wait = r.count("no-wait") > 0;
   o.json = r.count("json") > 0;

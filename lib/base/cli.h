@@ -13,6 +13,11 @@ static_assert(CXXOPTS_VECTOR_DELIMITER == '\0', "build with -DCXXOPTS_VECTOR_DEL
 
 namespace jsd {
 
+// The longest time an option takes (jsd-submit --timeout, jsd-ping -i and
+// -W): about three years, so that it still fits in 64 bits as nanoseconds.
+// A time is range-checked before any arithmetic (1e20 overflowed).
+constexpr double kMaxSeconds = 1e8;
+
 // Loads --config FILE (or $JSD_CONFIG, /etc/jsd/jsd.conf, the embedded
 // defaults). Prints "prog: error: ..." lines and returns false on mistakes.
 bool cli_load_config(const std::string& prog, const std::string& path, Config& cfg);

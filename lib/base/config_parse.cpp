@@ -7,8 +7,11 @@
 #include <set>
 
 #include "config.h"
+#include "jsd_limits.h"
+#include "json_read.h"
 #include "log.h"
 #include "names.h"
+#include "node_name.h"
 
 namespace jsd {
 
@@ -252,8 +255,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
     if (!kKnownKeys.count(k)) errors.push_back("unknown key '" + nm(k) + "'");
 
   bool state_dir_set = j.contains("state_dir");
-  if (j.contains("node") && get_string(j["node"], "node", c.node, errors) && !valid_name(c.node))
-    errors.push_back("node: '" + nm(c.node) + "' is not a valid name (1-64 of letters, digits, . _ - :)");
+  if (j.contains("node") && get_string(j["node"], "node", c.node, errors) && !valid_node_name(c.node))
+    errors.push_back("node: '" + nm(c.node) + "' is not a node name (" + kNodeNameRule + ")");
   if (!state_dir_set)
     c.state_dir = default_config().state_dir.substr(0, default_config().state_dir.rfind('/')) + "/" + c.node;
   if (j.contains("listen")) {
@@ -272,8 +275,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
       errors.push_back("peers: must be an object of name -> {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
     } else {
       for (auto& [name, v] : j["peers"].items()) {
-        if (!valid_name(name))
-          errors.push_back("peers: '" + nm(name) + "' is not a valid node name");
+        if (!valid_node_name(name))
+          errors.push_back("peers: '" + nm(name) + "' is not a node name (" + kNodeNameRule + ")");
         else
           parse_peer(name, v, c, errors);
       }
@@ -309,7 +312,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
           errors.push_back("groups: '" + nm(g) + "' is not a valid group name");
         else if (get_strings(v, "groups." + g, c.groups[g], errors, "peer names"))
           for (auto& n : c.groups[g])
-            if (!valid_name(n)) errors.push_back("groups." + g + ": '" + nm(n) + "' is not a valid node name");
+            if (!valid_node_name(n))
+              errors.push_back("groups." + g + ": '" + nm(n) + "' is not a node name (" + kNodeNameRule + ")");
       }
   }
   if (j.contains("audit_max_bytes"))
@@ -428,6 +432,11 @@ bool parse_config(const json& j, Config& c, std::vector<std::string>& errors) {
 }
 
 bool parse_config_text(std::string_view text, Config& c, std::vector<std::string>& errors) {
+  // The same depth bound as every other JSON read from outside (json_read.h).
+  if (!json_depth_within(text, kMaxJsonDepth)) {
+    errors.push_back("not valid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return false;
+  }
   KeyTracker keys;
   json j;
   try {

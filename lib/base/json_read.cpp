@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "jsd_limits.h"
+
 namespace jsd {
 
 using nlohmann::json;
@@ -95,11 +97,50 @@ bool read_string_map(const json& obj, const char* key, std::map<std::string, std
   return true;
 }
 
-bool parse_json(std::string_view text, json& out) {
+bool json_depth_within(std::string_view text, int limit) {
+  // Brackets count outside strings only; in a string a backslash escapes
+  // the next byte (\" does not end it). For JSON the count is exact; text
+  // that is not JSON can only miscount after the point where the parser
+  // refuses it (an unbalanced bracket, a stray quote or backslash).
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if (c == ']' || c == '}') {
+      if (--depth < 0) return true;  // unbalanced: the parser stops here
+    }
+  }
+  return true;
+}
+
+bool parse_json(std::string_view text, json& out, std::string& why) {
+  if (!json_depth_within(text, kMaxJsonDepth)) {
+    out = json(json::value_t::discarded);
+    why = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return false;
+  }
   // Without exceptions nlohmann reports every error (a syntax error, a
   // number too large for a double) as a discarded value.
   out = json::parse(text.begin(), text.end(), nullptr, false);
-  return !out.is_discarded();
+  if (out.is_discarded()) {
+    why = "not valid JSON";
+    return false;
+  }
+  return true;
+}
+
+bool parse_json(std::string_view text, json& out) {
+  std::string why;
+  return parse_json(text, out, why);
 }
 
 }  // namespace jsd

@@ -35,8 +35,21 @@ bool read_strings(const nlohmann::json& obj, const char* key, std::vector<std::s
 bool read_string_map(const nlohmann::json& obj, const char* key, std::map<std::string, std::string>& out,
                      std::string& err, Need need = Need::kOptional);
 
-// Parses text as JSON without throwing; false (and a discarded value) when
-// it is not JSON.
+// The one parser for JSON read from outside (messages from peers, link
+// processes, tools and the job supervisor; outbox entries, records and
+// other files; certificates; the configuration). Parses text without
+// throwing; false (and a discarded value) when it is not JSON or nests
+// arrays and objects deeper than kMaxJsonDepth (jsd_limits.h). The depth is
+// checked by one pass over the bytes before nlohmann builds anything, so no
+// recursion ever runs over an unbounded document.
 bool parse_json(std::string_view text, nlohmann::json& out);
+// The same, with why it failed: "not valid JSON" or "nested deeper than 32
+// levels".
+bool parse_json(std::string_view text, nlohmann::json& out, std::string& why);
+
+// True when the arrays and objects of text (outside its strings) nest at
+// most limit deep. Does not validate text otherwise; stops at the first
+// bracket too deep.
+bool json_depth_within(std::string_view text, int limit);
 
 }  // namespace jsd

@@ -56,8 +56,8 @@ void log(Level lv, std::string_view msg) {
 std::string printable(std::string_view s, size_t max) {
   std::string o;
   for (char c : s) {
-    if (o.size() >= max) {
-      o += "...";
+    if (o.size() >= max) {  // cut, with the length it had
+      o += "... (" + std::to_string(s.size()) + " bytes)";
       break;
     }
     unsigned char u = static_cast<unsigned char>(c);

@@ -1,5 +1,7 @@
 #include "names.h"
 
+#include "node_name.h"
+
 namespace jsd {
 
 bool valid_name(std::string_view s) {
@@ -12,5 +14,7 @@ bool valid_name(std::string_view s) {
   }
   return true;
 }
+
+bool valid_node_name(std::string_view s) { return valid_name(s) && s.find(':') == std::string_view::npos; }
 
 }  // namespace jsd

@@ -4,7 +4,9 @@
 #include <cfloat>
 #include <climits>
 
+#include "jsd_limits.h"
 #include "json_read.h"
+#include "log.h"
 #include "names.h"
 
 namespace jsd {
@@ -30,7 +32,7 @@ bool malformed(std::string& err, const std::string& why) {
 // and its parameters.
 bool parse_submission(const json& j, JobRequest& req, std::string& err) {
   if (!valid_name(req.id)) {
-    err = "invalid job id '" + req.id + "'";
+    err = "invalid job id '" + printable(req.id, 64) + "'";
     return false;
   }
   if (auto a = j.find("argv"); a != j.end()) {
@@ -38,9 +40,24 @@ bool parse_submission(const json& j, JobRequest& req, std::string& err) {
       err = "argv must be an array";
       return false;
     }
+    if (a->size() > kMaxArgs) {
+      err = "argv has " + std::to_string(a->size()) + " elements (at most " + std::to_string(kMaxArgs) + ")";
+      return false;
+    }
     for (auto& e : *a) {
       if (!e.is_string()) {
         err = "argv must be an array of strings";
+        return false;
+      }
+      // execve(2) would see the element cut at its first NUL, while the
+      // record and the audit line show it whole.
+      if (e.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        err = "argv must be an array of strings without NUL bytes";
+        return false;
+      }
+      if (e.get_ref<const std::string&>().size() > kMaxArgBytes) {
+        err = "an argv element of " + std::to_string(e.get_ref<const std::string&>().size()) + " bytes (at most " +
+              std::to_string(kMaxArgBytes) + ")";
         return false;
       }
       req.argv.push_back(e.get<std::string>());
@@ -53,9 +70,18 @@ bool parse_submission(const json& j, JobRequest& req, std::string& err) {
       err = "params must be an object";
       return false;
     }
+    if (p->size() > kMaxParams) {
+      err = std::to_string(p->size()) + " parameters (at most " + std::to_string(kMaxParams) + ")";
+      return false;
+    }
     for (auto& [k, v] : p->items()) {
       if (!valid_param_name(k)) {
-        err = "invalid parameter name '" + k + "' (letters, digits, _; not starting with a digit)";
+        err = "invalid parameter name '" + printable(k, 64) + "' (letters, digits, _; not starting with a digit)";
+        return false;
+      }
+      if (v.is_string() && v.get_ref<const std::string&>().size() > kMaxArgBytes) {
+        err = "parameter " + k + " has " + std::to_string(v.get_ref<const std::string&>().size()) + " bytes (at most " +
+              std::to_string(kMaxArgBytes) + ")";
         return false;
       }
       if (!v.is_string() || v.get_ref<const std::string&>().find('\0') != std::string::npos) {
@@ -80,6 +106,14 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
   if (!read_string(j, "id", req.id, why) || !read_string(j, "job", req.job, why) ||
       !read_bool(j, "durable", req.durable, why) || !read_bool(j, "stream", req.stream, why))
     return malformed(err, why);
+  // Names and ids are short (names.h): a longer one names nothing, and is
+  // refused before it reaches a log line, an audit line or a record.
+  if (!req.job.empty() && !valid_name(req.job))
+    return malformed(err, "invalid job name '" + printable(req.job, 64) + "'");
+  if (!req.id.empty() && !valid_name(req.id)) {
+    err = "invalid job id '" + printable(req.id, 64) + "'";
+    return false;
+  }
   int64_t out = 0, errs = 0;
   if (!read_int(j, "stdout_from", 0, INT64_MAX, out, why) || !read_int(j, "stderr_from", 0, INT64_MAX, errs, why) ||
       !read_bool(j, "resume", req.resume, why))

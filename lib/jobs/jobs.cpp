@@ -15,6 +15,36 @@ namespace {
 constexpr uint64_t kFlushMs = 20;
 }  // namespace
 
+// Every start of a job passes here first (JobRuns starts the processes
+// through it): who may run it is decided again, at the moment it would
+// start, under the configuration of that moment. A job accepted from a
+// peer whose key was revoked since, which is no peer any more, or which
+// its allow list no longer admits, does not start: it fails as jsd's
+// refusal (255: it did not run), recorded, audited and told its submitter.
+class JobRunner::StartGate : public JobProcesses {
+ public:
+  StartGate(JobRunner& runner, JobProcesses& procs) : runner_(runner), procs_(procs) {}
+  std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override {
+    std::string why;
+    if (JobRecord* r = runner_.store_.find(spec.id); r && !runner_.may_start(*r, why)) {
+      err.what = "the job: " + why + " (checked again at its start)";
+      err.command = false;
+      return nullptr;
+    }
+    return procs_.start(spec, err);
+  }
+  void signal_group(int pid, int sig) override { procs_.signal_group(pid, sig); }
+  std::vector<std::pair<std::string, std::string>> started_before() override { return procs_.started_before(); }
+  std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) override { return procs_.adopt(id, end); }
+  KeptOutput kept_output(const std::string& id, int fd, uint64_t from) override {
+    return procs_.kept_output(id, fd, from);
+  }
+
+ private:
+  JobRunner& runner_;
+  JobProcesses& procs_;
+};
+
 struct JobRunner::Real {
   Real(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
       : clock(loop),
@@ -39,7 +69,8 @@ JobRunner::JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes
       procs_(processes),
       store_(disk, cfg.job_records_keep, double(cfg.job_records_max_age_s)),
       flush_timer_(clock.timer()),
-      runs_(cfg, clock, processes,
+      gate_(std::make_unique<StartGate>(*this, processes)),
+      runs_(cfg, clock, *gate_,
             {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {}
 
 JobRunner::~JobRunner() = default;
@@ -232,7 +263,7 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
 
 // Writes the authorization decision (when there is an audit log); a job it
 // could not write down is refused.
-bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why) {
+bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why, bool at_start) {
   if (!audit) return ok;
   json entry = {{"what", r.job == kAdhoc ? "adhoc" : "job"},
                 {"peer", r.from},
@@ -243,11 +274,23 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why) {
   else
     entry["job"] = r.job;
   if (!ok) entry["reason"] = why;
+  if (at_start) entry["at"] = "start";
   if (!audit(entry, ok) && ok) {
     why = "cannot write the audit log on " + cfg_.node;
     return false;
   }
   return ok;
+}
+
+bool JobRunner::may_start(const JobRecord& r, std::string& why) {
+  bool known = true;
+  bool ok = r.from == cfg_.node || !peer_ok || peer_ok(r.from, known, why);
+  JobDef def;
+  if (ok && known) ok = policy_.resolve(r, def, why);
+  if (ok) return true;
+  log_warn("job " + r.id + " (" + printable(r.job) + ") from " + r.from + " refused at its start: " + why);
+  audited(r, false, why, true);
+  return false;
 }
 
 void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {

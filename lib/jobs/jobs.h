@@ -57,6 +57,12 @@ class JobRunner {
   std::function<size_t(const std::string& from)> backlog;
   static constexpr size_t kHighWater = kOutputHighWater, kLowWater = kOutputLowWater;
   std::function<void()> on_pause;  // for tests: a job's output was paused
+  // Asked again at the start of every job (one that waited in a queue, or
+  // across a restart, was accepted under what may no longer hold): is its
+  // submitter still a peer whose key is not revoked? false, with why,
+  // refuses the start. known: the node knows enough of it now (its groups)
+  // to judge the job's allow list again. Unset: every start goes ahead.
+  std::function<bool(const std::string& from, bool& known, std::string& why)> peer_ok;
   nlohmann::json status_json() const;
 
  private:
@@ -70,7 +76,8 @@ class JobRunner {
   void history(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void list_jobs(const std::string& from, ReplyFn& reply);
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
-  bool audited(const JobRecord& r, bool ok, std::string& why);
+  bool audited(const JobRecord& r, bool ok, std::string& why, bool at_start = false);
+  bool may_start(const JobRecord& r, std::string& why);
   void adopt(const std::string& id, const std::string& started_text, double now);
   void save(const JobRecord& r);
   void flush_records();
@@ -87,6 +94,9 @@ class JobRunner {
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   bool stopping_ = false;
+  // Between the runs and the processes: the check at each job's start.
+  class StartGate;
+  std::unique_ptr<StartGate> gate_;
   JobRuns runs_;  // last: its runs go first
 };
 

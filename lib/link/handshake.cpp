@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_read.h"
 #include "log.h"
 #include "uvx.h"
 
@@ -68,9 +69,9 @@ std::string hello_to_json(const Hello& h) {
 }
 
 bool hello_from_json(std::string_view text, Hello& h, std::string& err) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !get_str(j, "node", h.node, true) || !get_str(j, "addr", h.addr, false) ||
-      !get_str(j, "to", h.to, false) || !get_str(j, "cert", h.cert, false)) {
+  nlohmann::json j;
+  if (!parse_json(text, j) || !j.is_object() || !get_str(j, "node", h.node, true) ||
+      !get_str(j, "addr", h.addr, false) || !get_str(j, "to", h.to, false) || !get_str(j, "cert", h.cert, false)) {
     err = "malformed hello";
     return false;
   }
@@ -107,9 +108,9 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
   }
   std::string payload;
   auto parse = [&](bool want_port) {
-    auto j = nlohmann::json::parse(payload, nullptr, false);
+    nlohmann::json j;
     std::string cert;
-    if (j.is_discarded() || !j.is_object()) return false;
+    if (!parse_json(payload, j) || !j.is_object()) return false;
     if (want_port) {
       auto it = j.find("port");
       if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535)
@@ -120,8 +121,8 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
   };
   if (ik_ && type == 'A' && hs_.my_turn() == false && !split_) {
     if (!hs_.read_message(f, payload, err)) return Step::failed;
-    auto j = nlohmann::json::parse(payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !get_str(j, "node", server_node_, true) || !parse(true)) {
+    nlohmann::json j;
+    if (!parse_json(payload, j) || !j.is_object() || !get_str(j, "node", server_node_, true) || !parse(true)) {
       err = "malformed accept";
       return Step::failed;
     }
@@ -135,9 +136,9 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
   }
   if (!ik_ && type == 'x' && !hs_.my_turn() && !split_) {
     if (!hs_.read_message(f, payload, err)) return Step::failed;
-    auto j = nlohmann::json::parse(payload, nullptr, false);
+    nlohmann::json j;
     std::string cert;
-    if (j.is_discarded() || !j.is_object() || !get_str(j, "node", server_node_, true) ||
+    if (!parse_json(payload, j) || !j.is_object() || !get_str(j, "node", server_node_, true) ||
         !get_str(j, "cert", cert, false)) {
       err = "malformed answer";
       return Step::failed;

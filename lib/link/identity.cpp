@@ -11,7 +11,9 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "json_read.h"
 #include "names.h"
+#include "node_name.h"
 
 namespace jsd {
 
@@ -197,8 +199,8 @@ bool parse_cert_impl(std::string_view text, Cert& out, std::string& err) {
       slen != sizeof sig)
     return fail(err, "invalid certificate: signature is not 64 bytes of base64url");
 
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return fail(err, "invalid certificate: body is not a JSON object");
+  json j;
+  if (!parse_json(body, j) || !j.is_object()) return fail(err, "invalid certificate: body is not a JSON object");
 
   // Verify before interpreting anything but the CA key the signature needs:
   // unsigned input never reaches the field checks below.
@@ -215,8 +217,8 @@ bool parse_cert_impl(std::string_view text, Cert& out, std::string& err) {
 
   int64_t v = 0;
   if (!j.contains("v") || !get_int64(j["v"], v) || v != 1) return fail(err, "invalid certificate: \"v\" is not 1");
-  if (!j.contains("name") || !j["name"].is_string() || !valid_cert_name(j["name"].get_ref<const std::string&>()))
-    return fail(err, "invalid certificate: \"name\" is not 1..64 chars of [A-Za-z0-9._:-]");
+  if (!j.contains("name") || !j["name"].is_string() || !valid_node_name(j["name"].get_ref<const std::string&>()))
+    return fail(err, std::string("invalid certificate: \"name\" is not a node name (") + kNodeNameRule + ")");
   c.name = j["name"].get<std::string>();
   if (!j.contains("groups") || !j["groups"].is_array())
     return fail(err, "invalid certificate for " + c.name + ": \"groups\" is not an array");
@@ -335,7 +337,7 @@ std::string sign_cert(const CaKey& ca, const Cert& c) {
   if (!sodium_ready(err)) return "";
   // Refuse to issue what parse_cert would refuse, so a CA never hands out a
   // certificate that no node accepts.
-  if (!valid_cert_name(c.name) || c.not_before < 0 || c.not_after > kMaxTime || c.not_before > c.not_after) return "";
+  if (!valid_node_name(c.name) || c.not_before < 0 || c.not_after > kMaxTime || c.not_before > c.not_after) return "";
   for (const auto& g : c.groups)
     if (!valid_cert_name(g)) return "";
   Key32 derived;

@@ -7,6 +7,7 @@
 #include "exit_codes.h"
 #include "identity.h"
 #include "names.h"
+#include "node_name.h"
 
 namespace jsd {
 
@@ -46,7 +47,7 @@ int run_keytool(const KeyToolOptions& o) {
     return kExitOk;
   }
   if (!o.sign_cert.empty()) {
-    if (!valid_name(o.name)) return fail("--sign-cert needs --name NAME (1-64 of letters, digits, . _ - :)");
+    if (!valid_node_name(o.name)) return fail(std::string("--sign-cert needs --name NAME (") + kNodeNameRule + ")");
     for (auto& g : o.groups)
       if (!valid_name(g)) return fail("--groups: '" + g + "' is not a valid group name");
     if (o.days < 1 || o.days > 36500) return fail("--days: must be 1-36500");

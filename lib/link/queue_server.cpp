@@ -27,7 +27,12 @@ class QueueServer {
         timer_(loop),
         alive_(loop),
         sig_term_(loop, SIGTERM, [this] { stop("SIGTERM", true); }),
-        sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }) {}
+        sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }),
+        // Replaced by a newer link of the same peer: no "bye", which would
+        // tell the node at the other end that this node is stopping. If
+        // that node is the real one and the newer link came from another
+        // holder of its key, it sees its link drop and says so (a warning).
+        sig_usr1_(loop, SIGUSR1, [this] { stop("retired by the listener (a newer link replaces it)"); }) {}
 
   int start() {
     std::string err;
@@ -344,7 +349,7 @@ class QueueServer {
   uv_loop_t* loop_;
   ServerOptions o_;
   Timer timer_, alive_;
-  Signal sig_term_, sig_int_;
+  Signal sig_term_, sig_int_, sig_usr1_;
   uv_tcp_t server_{};
   bool server_open_ = false;
   Stream* sup_ = nullptr;

@@ -6,6 +6,7 @@
 
 #include "crypto.h"
 #include "names.h"
+#include "node_name.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -89,7 +90,9 @@ PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, cons
     v.reason = std::move(why);
     return v;
   };
-  if (!valid_name(claimed)) return refuse("invalid node name");
+  // Not an address either: a peer named "host:port" would take the calls
+  // made to that address.
+  if (!valid_node_name(claimed)) return refuse("invalid node name");
   if (claimed == node_) return refuse("it claims this node's own name");
   if (std::find(revoked_.begin(), revoked_.end(), key) != revoked_.end())
     return refuse("key of " + claimed + " is revoked");

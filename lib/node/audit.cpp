@@ -42,9 +42,24 @@ bool Audit::rotate() {
   return true;
 }
 
+namespace {
+void cut(nlohmann::json& v) {
+  if (v.is_string() && v.get_ref<const std::string&>().size() > Audit::kMaxField) {
+    size_t n = v.get_ref<const std::string&>().size();
+    v = v.get_ref<const std::string&>().substr(0, Audit::kMaxField) + "... (" + std::to_string(n) + " bytes)";
+  }
+}
+}  // namespace
+
 bool Audit::record(nlohmann::json entry, bool sync) {
   if (fd_ < 0) return false;
-  entry["time"] = iso_time(wall_time());
+  // One level deep: entries are flat, but for argv (an array of strings).
+  for (auto& v : entry) {
+    cut(v);
+    if (v.is_array())
+      for (auto& e : v) cut(e);
+  }
+  if (!entry.contains("time")) entry["time"] = iso_time(wall_time());
   std::string line = dump_json(entry) + "\n";
   if (size_ + line.size() > max_ && size_ > 0 && !rotate())
     log_warn("cannot rotate audit log " + path_ + ": " + strerror(errno));
@@ -66,6 +81,49 @@ bool Audit::record(nlohmann::json entry, bool sync) {
     return false;
   }
   return true;
+}
+
+void AuditRefusals::add(nlohmann::json entry, const std::string& source, const std::string& reason, uint64_t now_ms) {
+  auto key = std::make_pair(source, reason);
+  auto it = open_.find(key);
+  if (it != open_.end() && now_ms - it->second.since_ms < interval_ms_) {
+    ++it->second.repeated;
+    return;
+  }
+  if (it != open_.end()) {
+    write_count(it->second);
+    open_.erase(it);
+  }
+  if (open_.size() >= kMaxSources) flush(UINT64_MAX);
+  Open o;
+  o.since_ms = now_ms;
+  o.since = iso_time(wall_time());
+  entry["time"] = o.since;
+  file_.record(entry, false);
+  o.first = std::move(entry);
+  open_.emplace(key, std::move(o));
+}
+
+void AuditRefusals::flush(uint64_t now_ms) {
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (now_ms != UINT64_MAX && now_ms - it->second.since_ms < interval_ms_) {
+      ++it;
+      continue;
+    }
+    write_count(it->second);
+    it = open_.erase(it);
+  }
+}
+
+// The same members as the first one of the interval (its address is that
+// one's), with how many more came since it.
+void AuditRefusals::write_count(Open& o) {
+  if (o.repeated == 0) return;
+  nlohmann::json line = o.first;
+  line.erase("time");
+  line["repeated"] = o.repeated;
+  line["since"] = o.since;
+  file_.record(line, false);
 }
 
 }  // namespace jsd

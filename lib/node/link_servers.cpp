@@ -111,6 +111,15 @@ bool LinkServers::promote(Proc* sp) {
   if (auto it = current_.find(sp->peer); it != current_.end()) {
     std::unique_ptr<Proc> old = std::move(it->second);
     current_.erase(it);
+    // A peer that reconnects comes from the host it came from before. A
+    // live link replaced from another host is the one sign that two nodes
+    // hold this peer's key (a stolen key): a warning naming both.
+    Endpoint was, now;
+    std::string perr;
+    if (old->state == LinkState::up && parse_endpoint(old->claim.from, was, perr) &&
+        parse_endpoint(sp->claim.from, now, perr) && was.host != now.host)
+      log_warn("two live holders of " + sp->peer + "'s key: a link from " + sp->claim.from +
+               " replaces the live one from " + old->claim.from + " (a stolen key? see jsd(7))");
     log_info("replacing QueueServer_" + sp->peer + " (pid " + std::to_string(old->child ? old->child->pid() : 0) + ")");
     if (old->child) retire(old->child);
     // Read to the end (unless it waits behind an older one: pump()).
@@ -158,10 +167,11 @@ void LinkServers::pump(std::string peer) {  // by value: it may free the server 
 }
 
 // A replaced queue-server may be hung or stopped (that is often why its
-// peer reconnected): SIGTERM, SIGCONT so a stopped one can act on it, and
-// SIGKILL if it is still there after kRetireGraceMs. No process is left behind.
+// peer reconnected): SIGUSR1 (it ends its link without saying this node
+// stops), SIGCONT so a stopped one can act on it, and SIGKILL if it is
+// still there after kRetireGraceMs. No process is left behind.
 void LinkServers::retire(Child* c) {
-  c->kill(SIGTERM);
+  c->kill(SIGUSR1);
   c->kill(SIGCONT);
   retiring_.insert(c);
   if (!retire_timer_) retire_timer_ = std::make_unique<Timer>(loop_);

@@ -20,6 +20,7 @@
 #include "control_msg.h"
 #include "exit_codes.h"
 #include "files.h"
+#include "identity.h"
 #include "jobs.h"
 #include "jsd_version.h"
 #include "libexec.h"
@@ -142,6 +143,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
   void reload();
+  bool peer_may_run(const std::string& from, bool& known, std::string& why);
   void reload_links(const Config& old);
 
   uv_loop_t* loop_;
@@ -155,6 +157,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::string bin_dir_;
   double started_ = 0;
   Audit audit_;
+  Audit refused_audit_;  // links refused at the handshake (before port_: it writes to it to the end)
   Peers peers_;
   OutboxStore outbox_;
   JobRunner jobs_;
@@ -186,13 +189,14 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       instance_(random_instance()),
       bin_dir_(libexec_dir()),
       audit_(cfg_.audit_log(), cfg_.audit_max_bytes),
+      refused_audit_(cfg_.state_dir + "/audit-refused.log", cfg_.audit_max_bytes),
       peers_(cfg_),
       outbox_(cfg_.state_dir + "/outbox"),
       jobs_(loop, cfg_, bin_dir_),
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
       router_(cfg_.node, peers_, clients_, *this, outbox_, *this),
-      port_(loop, cfg_, *trust_, audit_, servers_, clients_) {}
+      port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_) {}
 
 Listener::~Listener() {
   for (auto& [id, s] : tools_) s->discard();
@@ -202,10 +206,15 @@ int Listener::start() {
   std::string err;
   started_ = wall_time();
   if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !write_running_config(o_.cfg, err) ||
-      !audit_.open(err) || !jobs_.open(err) || !outbox_.open(err)) {
+      !audit_.open(err) || !refused_audit_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }
+  // The runner's hooks before it opens: the jobs queued before a restart
+  // start in open(), and their starts are judged and audited like any.
+  jobs_.peer_ok = [this](const std::string& from, bool& known, std::string& why) {
+    return peer_may_run(from, known, why);
+  };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
   jobs_.audit = [this](nlohmann::json entry, bool sync) {
@@ -216,6 +225,10 @@ int Listener::start() {
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
+  if (!jobs_.open(err) || !outbox_.open(err)) {
+    log_error(err);
+    return kExitStartupError;
+  }
   // Node port first: if it is taken, fail before touching anything else.
   if (!port_.open(err) || !open_control_socket(err)) {
     log_error(err);
@@ -327,6 +340,49 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
     router_.forget_targets();  // an address may name this peer now
   }
   clients_.kick(peer);
+  return true;
+}
+
+// At a job's start (JobRunner::peer_ok), under the configuration of that
+// moment: a peer no longer in peers, whose key is revoked, or whose key is
+// no longer pinned for it, may not run anything. A certified peer that has
+// not linked since this node started cannot be judged again (its
+// certificate is not known until it links): the decision made when its
+// job was accepted stands, allow list included (known = false).
+bool Listener::peer_may_run(const std::string& from, bool& known, std::string& why) {
+  std::string fp = peers_.fingerprint(from);
+  auto fp_of = [](const std::string& text) {
+    Key32 k;
+    return key_from_text(text, k) ? key_fingerprint(k) : std::string();
+  };
+  std::set<std::string> revoked;
+  for (auto& r : cfg_.revoked) revoked.insert(fp_of(r));
+  if (!fp.empty() && revoked.count(fp)) {
+    why = "the key of " + from + " (" + fp + ") is revoked";
+    return false;
+  }
+  if (cfg_.peers.count(from)) {
+    auto pk = cfg_.peer_keys.find(from);
+    if (pk == cfg_.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
+    std::set<std::string> pinned;
+    for (auto& k : pk->second)
+      if (!revoked.count(fp_of(k))) pinned.insert(fp_of(k));
+    if (pinned.empty()) {
+      why = "every key pinned for " + from + " is revoked";
+      return false;
+    }
+    if (!fp.empty() && !pinned.count(fp)) {
+      why = "the key " + from + " linked with (" + fp + ") is no longer pinned for it";
+      return false;
+    }
+    return true;
+  }
+  if (peers_.learnt_address(from)) return true;  // certified, linked since this node started
+  if (!fp.empty() || cfg_.trusted_cas.empty()) {
+    why = from + " is no longer a peer of " + cfg_.node;
+    return false;
+  }
+  known = false;
   return true;
 }
 

@@ -76,7 +76,13 @@ bool NodePort::open(std::string& err) {
 
 NodePort::NodePort(uv_loop_t* loop, const Config& cfg, const Trust& trust, Audit& audit, LinkServers& servers,
                    LinkClients& clients)
-    : loop_(loop), cfg_(cfg), trust_(&trust), audit_(audit), servers_(servers), clients_(clients), refusals_(loop) {}
+    : loop_(loop),
+      cfg_(cfg),
+      trust_(&trust),
+      refused_audit_(audit, kRefusalIntervalMs),
+      servers_(servers),
+      clients_(clients),
+      refusals_(loop) {}
 
 NodePort::~NodePort() { close(); }
 
@@ -236,13 +242,22 @@ void NodePort::on_hello(Handshake* h) {
     // A refusal is recorded now; an allowed link once its ticket arrives,
     // so a replayed message 1 leaves no "allowed" line. Not synced: a
     // refusal allows nothing, and anyone can make keys.
-    audit_.record({{"what", "link"},
-                   {"peer", printable(hello.node)},
-                   {"key", fp},
-                   {"address", h->from},
-                   {"verdict", "refused"},
-                   {"reason", v.reason}},
-                  false);
+    refused_audit_.add({{"what", "link"},
+                        {"peer", printable(hello.node)},
+                        {"key", fp},
+                        {"address", h->from},
+                        {"verdict", "refused"},
+                        {"reason", v.reason}},
+                       h->host, v.reason, now_ms());
+    if (!refused_flush_) refused_flush_ = std::make_unique<Timer>(loop_);
+    if (!refused_flush_->active())
+      refused_flush_->start(
+          kRefusalIntervalMs,
+          [this] {
+            refused_audit_.flush(now_ms());
+            if (!refused_audit_.pending()) refused_flush_->stop();
+          },
+          kRefusalIntervalMs);
     refusals_.add("refused " + h->from + " ('" + printable(h->claimed) + "'): " + v.reason + " (key " + fp + ")");
     if (h->s) h->s->send(LinkResponder::refuse(v.reason));
     return finish(h);

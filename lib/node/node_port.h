@@ -55,6 +55,7 @@ class NodePort {
   static constexpr uint64_t kFirstMessageMs = 1000;
   static constexpr size_t kHandshakeFrame = 8192;  // a handshake message with a certificate fits
   static constexpr int kMaxJoiningPerPeer = 4;
+  static constexpr uint64_t kRefusalIntervalMs = 60000;
 
  private:
   struct Handshake;
@@ -68,7 +69,10 @@ class NodePort {
   uv_loop_t* loop_;
   const Config& cfg_;
   const Trust* trust_;  // replaced by set_trust(); the old one outlives the handshakes that use it
-  Audit& audit_;
+  // Refused links: STATE_DIR/audit-refused.log, one line per address and
+  // reason per minute (audit.h).
+  AuditRefusals refused_audit_;
+  std::unique_ptr<Timer> refused_flush_;
   LinkServers& servers_;
   LinkClients& clients_;
   RefusalLog refusals_;

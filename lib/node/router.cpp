@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control_msg.h"
+#include "jsd_limits.h"
 #include "json_read.h"
 #include "log.h"
 #include "uvx.h"
@@ -16,10 +17,16 @@ using nlohmann::json;
 
 namespace {
 
-// The error of an answer from a job object ("" when it is not one).
-std::string answer_error(const std::string& body, json& j) {
-  if (!parse_json(body, j) || !j.is_object() || !j.contains("error")) return "";
+// The error of an answer from a job object ("" when it is not one; bad says
+// so when the answer is JSON nested too deep to be read at all).
+std::string answer_error(const std::string& body, json& j, std::string* bad = nullptr) {
   std::string why, err;
+  if (!parse_json(body, j, why)) {
+    if (bad && !json_depth_within(body, kMaxJsonDepth)) *bad = why;
+    return "";
+  }
+  if (!j.is_object() || !j.contains("error")) return "";
+  // The error's dump is bounded: parse_json refused anything deeper.
   return read_string(j, "error", why, err) && !why.empty() ? why : j["error"].dump();
 }
 
@@ -234,12 +241,19 @@ void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> w
 // its tool gets the replies: its node's restart delivers it again, and the
 // submitter, reconnecting, joins it by id (the id runs once).
 void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
-  auto body = json::parse(ev.body, nullptr, false);
+  json body;
+  std::string bad;
+  if (!parse_json(ev.body, body, bad) && !json_depth_within(ev.body, kMaxJsonDepth))
+    return tool_error(tool, ev.id, "a durable event's body is " + bad);
   std::string id =
       body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
   if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
   bool waits = body.is_object() && body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
-  OutboxEntry e{id, t.key(), ev.object, ev.body};
+  // Filed as the tool named it: a name or address this node resolves
+  // again after a restart. (An address that a certified peer linked from
+  // resolves to that peer only while it is known; filed under its name,
+  // the entry could not be delivered after a restart, and stayed.)
+  OutboxEntry e{id, ev.to, ev.object, ev.body};
   e.sync = !waits;
   std::string err;
   if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
@@ -316,7 +330,11 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
 
 void Router::settle_outbox(const Pending& p, const std::string& body) {
   json j;
-  std::string why = answer_error(body, j);
+  std::string bad;
+  std::string why = answer_error(body, j, &bad);
+  if (!bad.empty())
+    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + ": its answer is malformed (" + bad +
+             "); it leaves the outbox as answered");
   if (!why.empty()) {
     durable_.refuse(p.outbox_id, dump_json({{"id", p.outbox_id},
                                             {"to", p.client_key},

@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "exit_codes.h"
+#include "json_read.h"
 #include "names.h"
 #include "node_output.h"
 #include "submit_report.h"
@@ -321,7 +322,8 @@ class Fanout {
     if (which == 2) return on_watchdog(n, m.ev.body);
     if (m.ev.object == "job.stdout") return out_.data(n.node, 0, m.ev.body);
     if (m.ev.object == "job.stderr") return out_.data(n.node, 1, m.ev.body);
-    auto j = json::parse(m.ev.body, nullptr, false);
+    json j;
+    parse_json(m.ev.body, j);
     if (!j.is_object()) return give_up(n, FailKind::lost, "malformed reply from " + n.node);
     std::string type = j.value("type", "");
     if (j.contains("error"))
@@ -355,7 +357,8 @@ class Fanout {
   }
 
   void on_watchdog(NodeRun& n, const std::string& body) {
-    auto j = json::parse(body, nullptr, false);
+    json j;
+    parse_json(body, j);
     if (!j.is_object() || !j.contains("record") || !j["record"].is_object()) return;
     const json& r = j["record"];
     std::string state = r.value("state", "");

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "event.h"
 #include "exit_codes.h"
+#include "json_read.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -140,7 +141,8 @@ class Pinger {
     sent_at_.erase(it);
     // Only an error reply needs parsing; an echo of a large body does not.
     if (m.ev.body.find("\"error\"") != std::string::npos) {
-      auto body = json::parse(m.ev.body, nullptr, false);
+      json body;
+      parse_json(m.ev.body, body);
       if (body.is_object() && body.contains("error") && body["error"].is_string())
         return (void)fail(body["error"].get<std::string>());
     }

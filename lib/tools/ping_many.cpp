@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "exit_codes.h"
+#include "json_read.h"
 #include "targets.h"
 #include "uvx.h"
 
@@ -150,7 +151,8 @@ class ManyPinger {
     double ms = double(uv_hrtime() - it->second) / 1e6;
     n.sent_at.erase(it);
     if (m.ev.body.find("\"error\"") != std::string::npos) {
-      auto body = json::parse(m.ev.body, nullptr, false);
+      json body;
+      parse_json(m.ev.body, body);
       if (body.is_object() && body.contains("error") && body["error"].is_string())
         return node_error(n, "refused", body["error"].get<std::string>());
     }

@@ -7,6 +7,7 @@
 
 #include "control.h"
 #include "exit_codes.h"
+#include "json_read.h"
 
 namespace jsd {
 
@@ -18,7 +19,8 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
     fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
     return kExitJsdFailure;
   }
-  auto j = nlohmann::json::parse(rep.status, nullptr, false);
+  nlohmann::json j;
+  parse_json(rep.status, j);
   if (rep.type != ControlType::status_reply || !j.is_object()) {
     fprintf(stderr, "%s: error: the listener sent a malformed status\n", prog.c_str());
     return kExitJsdFailure;

@@ -14,6 +14,7 @@
 #include "event.h"
 #include "exit_codes.h"
 #include "fanout.h"
+#include "json_read.h"
 #include "submit_report.h"
 #include "submit_session.h"
 #include "submit_settle.h"
@@ -275,7 +276,8 @@ class Submitter : public SubmitSession {
     if (m.ev.id != live_call_) return;  // a call we no longer follow
     if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
     if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
-    auto j = json::parse(m.ev.body, nullptr, false);
+    json j;
+    parse_json(m.ev.body, j);
     if (!j.is_object()) return give_up("malformed reply from " + o_.node, kExitJsdFailure);
     std::string type = j.value("type", "");
     if (j.contains("error"))
@@ -353,7 +355,8 @@ class Submitter : public SubmitSession {
 
   // The answer to a watchdog status call.
   void on_watchdog(const std::string& body) {
-    auto j = json::parse(body, nullptr, false);
+    json j;
+    parse_json(body, j);
     if (!j.is_object() || !j.contains("record")) return;  // no answer yet is fine: the link may be down
     const json& r = j["record"];
     std::string state = r.value("state", "");

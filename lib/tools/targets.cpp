@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "control.h"
+#include "json_read.h"
 #include "names.h"
 
 namespace jsd {
@@ -142,8 +143,11 @@ bool read_target_set(const std::string& arg, const Config& cfg, std::vector<Targ
     ControlMsg req, rep;
     req.type = ControlType::status;
     std::string why;
-    if (control_request(cfg, req, rep, 5000, why) && rep.type == ControlType::status_reply)
-      add_listener_peers(d, nlohmann::json::parse(rep.status, nullptr, false));
+    if (control_request(cfg, req, rep, 5000, why) && rep.type == ControlType::status_reply) {
+      nlohmann::json j;
+      parse_json(rep.status, j);
+      add_listener_peers(d, j);
+    }
   }
   return expand_targets(items, d, out, err);
 }

@@ -160,6 +160,23 @@ void sealed_link_seeds() {
 
 }  // namespace
 
+// json_depth_fuzz: COUNT FF FE OPEN FF FE CLOSE FF FE CORE (the document is
+// OPEN x COUNT, CORE, CLOSE x COUNT): the issue-24 reproducer and its
+// neighbours at the depth limit.
+void json_depth_seeds() {
+  auto count = [](unsigned n) { return std::string{char(n & 0xff), char((n >> 8) & 0xff), char((n >> 16) & 0xff)}; };
+  auto doc = [&](unsigned n, const std::string& open, const std::string& close, const std::string& core) {
+    return jsd_fuzz::join({count(n), open, close, core});
+  };
+  put("json_depth_fuzz", "at_limit", doc(31, "[", "]", "[1]"));
+  put("json_depth_fuzz", "past_limit", doc(32, "[", "]", "[1]"));
+  put("json_depth_fuzz", "deep_error", doc(200000, "[", "]", R"({"id":"deep1"})"));
+  put("json_depth_fuzz", "deep_objects", doc(100000, R"({"error":)", "}", "null"));
+  put("json_depth_fuzz", "in_strings", doc(1000, R"(["\\","[[\"",)", "]", R"("]]")"));
+  put("json_depth_fuzz", "job_request", doc(40, R"({"op":"submit","id":"j1","argv":[)", "]}", R"("true")"));
+  put("json_depth_fuzz", "unbalanced", doc(50000, "]", "[", "0"));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s CORPUS_DIR (tests/fuzz/corpus)\n", argv[0]);
@@ -172,5 +189,6 @@ int main(int argc, char** argv) {
   cert_seeds();
   handshake_seeds();
   sealed_link_seeds();
+  json_depth_seeds();
   return 0;
 }

@@ -407,3 +407,23 @@ TEST(ConfigGuard, NodesOwnNameIsNotAPeer) {
   EXPECT_FALSE(parse_config(j, c, errs));
   EXPECT_EQ(join(errs), "peers: '" + default_config().node + "' is this node's own name\n");
 }
+
+// Issue 24: node names are names, never addresses: one line each.
+TEST(Config, NodeNamesLikeAddressesAreRefused) {
+  Config c;
+  std::vector<std::string> e;
+  EXPECT_FALSE(parse(R"({"node": "127.0.6.21:4455",
+                         "peers": {"10.0.0.1:4455": "10.0.0.1:4455", "beta": "127.0.0.3:4455"},
+                         "groups": {"ops": ["a:b"]}})",
+                     c, e));
+  const std::string rule = "(1-64 of letters, digits, . _ -; a name, not an address: no ':' or '/')";
+  EXPECT_TRUE(has(e, "node: '127.0.6.21:4455' is not a node name " + rule));
+  EXPECT_TRUE(has(e, "peers: '10.0.0.1:4455' is not a node name " + rule));
+  EXPECT_TRUE(has(e, "groups.ops: 'a:b' is not a node name " + rule));
+  e.clear();
+  EXPECT_FALSE(parse(R"({"node": "a/b"})", c, e));
+  EXPECT_TRUE(has(e, "is not a node name"));
+  // Job names may hold ':' as before: they are never addresses.
+  e.clear();
+  EXPECT_TRUE(parse(R"({"node": "alpha", "jobs": {"db:backup": {"command": ["/bin/true"]}}})", c, e)) << e[0];
+}

@@ -456,7 +456,18 @@ TEST(IdentityCert, RefusesBadBodies) {
   EXPECT_TRUE(parse_cert(sign_body(ca, body_with(ca, "\"alpha\"", g, "1", "2")), out, err)) << err;
   EXPECT_TRUE(parse_cert(sign_body(ca, body_with(ca, "\"" + std::string(64, 'a') + "\"", "[]", "0", "0")), out, err))
       << err;
-  EXPECT_TRUE(parse_cert(sign_body(ca, body_with(ca, "\"A-z_0.9:x\"", g, "5", "253402300799")), out, err)) << err;
+  EXPECT_TRUE(parse_cert(sign_body(ca, body_with(ca, "\"A-z_0.9-x\"", g, "5", "253402300799")), out, err)) << err;
+  // Issue 24: a name is never an address. A CA's signature does not make
+  // "127.0.6.21:4455" a node name (it took the calls made to that address).
+  for (const char* name : {"\"127.0.6.21:4455\"", "\"a:b\"", "\"a/b\""}) {
+    EXPECT_FALSE(parse_cert(sign_body(ca, body_with(ca, name, g, "5", "253402300799")), out, err)) << name;
+    EXPECT_EQ(err,
+              "invalid certificate: \"name\" is not a node name (1-64 of letters, digits, . _ -; a name, not an "
+              "address: no ':' or '/')");
+  }
+  Cert named = sample_cert();
+  named.name = "127.0.6.21:4455";
+  EXPECT_EQ(sign_cert(ca, named), "");
   // The body names a CA other than the signer: the signature does not verify.
   CaKey other = make_ca();
   EXPECT_FALSE(parse_cert(sign_body(other, body_with(ca, "\"alpha\"", g, "1", "2")), out, err));

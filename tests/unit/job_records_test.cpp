@@ -11,6 +11,7 @@
 #include "job_fakes.h"
 #include "jobs/job_request.h"
 #include "jobs/job_store.h"
+#include "jsd_limits.h"
 #include "node/outbox.h"
 #include "temp_dir.h"
 
@@ -74,6 +75,31 @@ TEST(JobRequest, WrongTypesAreErrors) {
   EXPECT_EQ(request_error(R"({"op":"submit","id":"p9","params":{"K":"a\u0000b"}})"),
             "parameter K must be a string without NUL bytes");
   EXPECT_EQ(request_error(R"({"op":"submit","id":"pa","argv":[null]})"), "argv must be an array of strings");
+}
+
+// Issue 24: fields are bounded before they reach a log, an audit line or a
+// record (a 900 KiB job name cost 2.7 MB of log and audit per request), and
+// the refusal quotes no more than a cut of them.
+TEST(JobRequest, OversizedFieldsAreRefused) {
+  std::string big(900 << 10, 'x');
+  EXPECT_EQ(request_error(R"({"op":"submit","id":"q1","job":")" + big + "\"}"),
+            "malformed job request: invalid job name '" + std::string(64, 'x') + "... (921600 bytes)'");
+  EXPECT_EQ(request_error(R"({"op":"status","id":")" + big + "\"}"),
+            "invalid job id '" + std::string(64, 'x') + "... (921600 bytes)'");
+  std::string arg(kMaxArgBytes + 1, 'a');
+  EXPECT_EQ(request_error(R"({"op":"submit","id":"q2","argv":["/bin/echo",")" + arg + "\"]}"),
+            "an argv element of 131073 bytes (at most 131072)");
+  EXPECT_EQ(request_error(R"({"op":"submit","id":"q3","params":{"K":")" + arg + "\"}}"),
+            "parameter K has 131073 bytes (at most 131072)");
+  json many = {{"op", "submit"}, {"id", "q4"}, {"argv", json::array()}};
+  for (size_t i = 0; i <= kMaxArgs; ++i) many["argv"].push_back("a");
+  EXPECT_EQ(request_error(many.dump()), "argv has 4097 elements (at most 4096)");
+  // At the limits: accepted.
+  many["argv"].erase(many["argv"].begin());
+  many["argv"][0] = std::string(kMaxArgBytes, 'a');
+  JobRequest req;
+  std::string err;
+  EXPECT_TRUE(parse_job_request(many.dump(), req, err)) << err;
 }
 
 json good_record() {

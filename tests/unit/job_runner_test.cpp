@@ -281,6 +281,56 @@ TEST(JobRunner, MaxParallelQueuesTheRest) {
   EXPECT_EQ(q2.type(), "started");
 }
 
+// Issue 24: a job that waited is judged again at its start. Its submitter
+// lost the right to run it meanwhile (a revoked key, no longer a peer, an
+// allow list emptied): it does not start, its record says why, the audit
+// has a refusal "at":"start", and its submitter hears the end (255).
+TEST(JobRunner, AQueuedJobIsJudgedAgainAtItsStart) {
+  Node n;
+  n.cfg.jobs["hello"].max_parallel = 1;
+  std::vector<json> audited;
+  bool revoked = false;
+  n.open();
+  n.runner->audit = [&](json entry, bool) {
+    audited.push_back(entry);
+    return true;
+  };
+  n.runner->peer_ok = [&](const std::string& from, bool& known, std::string& why) {
+    if (revoked && from == "alpha") why = "the key of alpha (b2:x) is revoked";
+    return !(revoked && from == "alpha");
+  };
+  n.submit("gamma", "s1");
+  Replies& s2 = n.submit("alpha", "s2");
+  Replies& s3 = n.submit("gamma", "s3");
+  ASSERT_EQ(s2.type(), "queued");
+  revoked = true;
+  n.procs.exit("s1", 0);
+  // s2 is refused at its start; s3, from a peer still in good standing, runs.
+  ASSERT_TRUE(s2.ended);
+  EXPECT_EQ(s2.record().value("state", ""), "failed");
+  EXPECT_EQ(s2.record().value("exit_status", 0), 255);
+  EXPECT_EQ(s2.record().value("error", ""),
+            "cannot start the job: the key of alpha (b2:x) is revoked (checked again at its start)");
+  EXPECT_EQ(n.procs.pid_of("s2"), 0);
+  EXPECT_NE(n.procs.pid_of("s3"), 0);
+  // Only the refusal is audited at a start (the acceptance was, before).
+  ASSERT_EQ(audited.size(), 4u);
+  bool found = false;
+  for (auto& e : audited)
+    if (e.value("id", "") == "s2" && e.value("at", "") == "start") {
+      found = true;
+      EXPECT_EQ(e.value("verdict", ""), "refused");
+      EXPECT_EQ(e.value("reason", ""), "the key of alpha (b2:x) is revoked");
+    }
+  EXPECT_TRUE(found);
+  // The allow list emptied: judged by the configuration of the moment.
+  n.cfg.jobs["hello"].has_allow = true;
+  n.cfg.jobs["hello"].allow = {};
+  Replies& s4 = n.submit("gamma", "s4");  // refused at once: not queued
+  EXPECT_EQ(s4.error(), "beta refused job hello: gamma is not allowed to run it");
+  (void)s3;
+}
+
 TEST(JobRunner, TimeoutSendsTermThenKill) {
   Node n;
   n.cfg.jobs["slow"] = JobDef{{"/bin/sleep", "9"}, "", {}, 1.0, 4, false, {}};

@@ -289,6 +289,18 @@ TEST_F(TrustTest, KeyPinnedUnderAnotherNameCannotClaimThisOne) {
   EXPECT_EQ(v.reason, "key belongs to alpha, not gamma");
 }
 
+// Issue 24: a certified peer named like an address took that address's
+// calls. Such a name is refused at the handshake, certificate or not.
+TEST_F(TrustTest, ANameLikeAnAddressIsRefused) {
+  Config c = config();
+  c.peer_keys["alpha"] = {key_text("alpha")};
+  auto t = load(c);
+  PeerVerdict v = t->check_peer("127.0.6.21:4455", key("mallory"), "", kNow);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.reason, "invalid node name");
+  EXPECT_FALSE(t->check_peer("alpha:1", key("alpha"), "", kNow).ok);
+}
+
 TEST_F(TrustTest, KeyPinnedForTwoNamesClaimingAThirdRefused) {
   Config c = config();
   c.peer_keys["alpha"] = {key_text("alpha")};
