@@ -22,16 +22,18 @@ constexpr int kExitNoReply = 1;
 // listener, a refused link, no answer in time, a wrong command line...).
 constexpr int kExitJsdFailure = 255;
 
-// jsd-submit: it gave up on a submission that may have reached its node
-// (the request could not be withdrawn, the job had started, or the local
-// listener was lost): the job may run or have run; --status ID tells.
+// jsd-submit: it cannot know whether the job ran: it gave up on a
+// submission that may have reached its node (the request could not be
+// withdrawn, the job had started, or the local listener was lost), or the
+// job's record says lost or unknown (job_wire.h); --status ID tells more.
 // 255, by contrast, promises that the job did not run and will not.
 constexpr int kExitOutcomeUnknown = 254;
 
 // The status of a job, as jsd-submit exits with it: the job's own exit code
 // (0-255), or one of these.
 constexpr int kExitJobNotStarted = 127;  // its command could not start
-constexpr int kExitJobLost = 255;        // its node lost track of it
+constexpr int kExitJobLost = 255;        // its node lost track of it (a record's
+                                         // own member; jsd-submit says 254: job_wire.h)
 constexpr int kExitSignalBase = 128;     // 128+N: killed by signal N
 
 // 128+N: a job killed by signal N, or jsd-submit itself interrupted by it.

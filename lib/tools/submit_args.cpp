@@ -11,9 +11,10 @@ namespace {
 cxxopts::Options submit_options() {
   cxxopts::Options opts("jsd-submit",
                         "Runs JOB (defined in NODE's configuration) on NODE: prints its start, streams its\n"
-                        "output, and exits with its exit status (128+N for signal N; 255: jsd failed).\n"
-                        "NODE may be a target set: NODE,NODE..., @GROUP, @all, mixed; the job then runs on\n"
-                        "every node at once, each output line prefixed \"NODE: \"; the exit status is the highest.\n");
+                        "output, and exits with its exit status (128+N for signal N; 255: jsd failed and the job\n"
+                        "did not run; 254: jsd cannot know whether it ran). NODE may be a target set:\n"
+                        "NODE,NODE..., @GROUP, @all, mixed; the job then runs on every node at once, each output\n"
+                        "line prefixed \"NODE: \"; the exit status is the highest (254 if any node's is unknown).\n");
   opts.custom_help(
       "[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
       "                  [--fanout N] [--batch N] [--max-failures N] [--gather]\n"
@@ -26,7 +27,7 @@ cxxopts::Options submit_options() {
       "id", "submission id (default: random); a node runs an id at most once", cxxopts::value<std::string>(), "ID")(
       "timeout", "give up after S seconds: cancel the job and exit 255", cxxopts::value<double>(), "S")(
       "no-wait", "return once the submission is safely queued on this node; print its id")(
-      "json", "print one JSON object at the end (id, node, job, state, exit status, times)")(
+      "json", "print one JSON object at the end (id, node, job, state, exit status and exit_from, times)")(
       "q,quiet", "do not print the start confirmation and notes")(
       "detach-on-interrupt", "on SIGINT/SIGTERM leave the job running instead of cancelling it")(
       "status", "print the record of job ID on NODE", cxxopts::value<std::string>(), "ID")(
