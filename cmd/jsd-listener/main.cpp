@@ -1,6 +1,5 @@
 // jsd-listener: the node's supervisor. See jsd-listener(8).
 #include <cstdio>
-#include <iostream>
 
 #include "check_config.h"
 #include "cli.h"

@@ -23,24 +23,39 @@ void cli_common_options(cxxopts::Options& opts) {
       "FILE")("h,help", "print this help and exit")("V,version", "print the version and exit");
 }
 
-bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out, int usage_code,
-               int& exit_code) {
+CliParse cli_parse_quietly(cxxopts::Options& opts, int argc, const char* const* argv, cxxopts::ParseResult& out,
+                           std::string& text) {
   try {
     out = opts.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    fprintf(stderr, "%s: error: %s (see --help)\n", opts.program().c_str(), e.what());
-    exit_code = usage_code;
-    return false;
+    text = opts.program() + ": error: " + e.what() + " (see --help)";
+    return CliParse::error;
   }
   if (out.count("help")) {
-    std::cout << opts.help() << std::flush;
-    exit_code = kExitOk;
-    return false;
+    text = opts.help();
+    return CliParse::print;
   }
   if (out.count("version")) {
-    std::cout << opts.program() << " " << JSD_VERSION << "\n";
-    exit_code = kExitOk;
-    return false;
+    text = opts.program() + " " + JSD_VERSION + "\n";
+    return CliParse::print;
+  }
+  return CliParse::ok;
+}
+
+bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out, int usage_code,
+               int& exit_code) {
+  std::string text;
+  switch (cli_parse_quietly(opts, argc, argv, out, text)) {
+    case CliParse::ok:
+      return true;
+    case CliParse::print:
+      std::cout << text << std::flush;
+      exit_code = kExitOk;
+      return false;
+    case CliParse::error:
+      fprintf(stderr, "%s\n", text.c_str());
+      exit_code = usage_code;
+      return false;
   }
   return true;
 }

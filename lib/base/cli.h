@@ -31,4 +31,11 @@ void cli_common_options(cxxopts::Options& opts);
 bool cli_parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out, int usage_code,
                int& exit_code);
 
+// The same, printing nothing: ok, or what to print (--help, --version:
+// text for standard output) or the usage error ("prog: error: ... (see
+// --help)", one line without its newline), for a caller that reports it.
+enum class CliParse { ok, print, error };
+CliParse cli_parse_quietly(cxxopts::Options& opts, int argc, const char* const* argv, cxxopts::ParseResult& out,
+                           std::string& text);
+
 }  // namespace jsd

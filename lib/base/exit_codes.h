@@ -22,9 +22,10 @@ constexpr int kExitNoReply = 1;
 // listener, a refused link, no answer in time, a wrong command line...).
 constexpr int kExitJsdFailure = 255;
 
-// jsd-submit: it gave up on a submission that may have reached its node
-// (the request could not be withdrawn, the job had started, or the local
-// listener was lost): the job may run or have run; --status ID tells.
+// jsd-submit: it cannot know whether the job ran: it gave up on a
+// submission that may have reached its node (the request could not be
+// withdrawn, the job had started, or the local listener was lost), or the
+// job's record says lost or unknown (job_wire.h); --status ID tells more.
 // 255, by contrast, promises that the job did not run and will not.
 constexpr int kExitOutcomeUnknown = 254;
 

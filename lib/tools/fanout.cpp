@@ -13,30 +13,13 @@
 #include "names.h"
 #include "node_output.h"
 #include "submit_report.h"
+#include "submit_session.h"
 #include "submit_settle.h"
 #include "uvx.h"
 
 namespace jsd {
 
 using nlohmann::json;
-
-const char* fail_kind_name(FailKind k) {
-  switch (k) {
-    case FailKind::none:
-      return "";
-    case FailKind::unknown_node:
-      return "unknown_node";
-    case FailKind::unreachable:
-      return "unreachable";
-    case FailKind::timeout:
-      return "timeout";
-    case FailKind::refused:
-      return "refused";
-    case FailKind::lost:
-      return "lost";
-  }
-  return "";
-}
 
 std::string derived_id(const std::string& id, const std::string& node) {
   std::string d = id + "." + node;
@@ -49,12 +32,6 @@ std::string derived_id(const std::string& id, const std::string& node) {
 }
 
 namespace {
-
-std::string fmt_secs(double s) {
-  char b[32];
-  snprintf(b, sizeof b, "%g", s);
-  return b;
-}
 
 // One target's run. Its calls on the control connection have ids from
 // its index: the job call, its cancel, the watchdog's status call.
@@ -73,6 +50,7 @@ struct NodeRun {
   std::string give_up_why;
   // The result.
   int code = kExitJsdFailure;
+  ExitFrom from = ExitFrom::jsd;  // whose code is
   FailKind kind = FailKind::none;
   std::string why;  // the jsd error, or the state of a job that failed
 
@@ -81,10 +59,10 @@ struct NodeRun {
   uint64_t watch_id() const { return call_id() + 2; }
 };
 
-class Fanout {
+class Fanout : public SubmitSession {
  public:
-  Fanout(uv_loop_t* loop, const SubmitOptions& o, const std::vector<TargetEntry>& targets)
-      : loop_(loop), o_(o), out_(o.gather, o.json ? 2 : 1, 2), watchdog_(loop), grace_(loop) {
+  Fanout(uv_loop_t* loop, const SubmitOptions& o, const std::vector<TargetEntry>& targets, ControlChannel* channel)
+      : SubmitSession(loop, o, channel), out_(o.gather, o.json ? 2 : 1, 2), watchdog_(loop), grace_(loop) {
     for (auto& t : targets) {
       auto n = std::make_unique<NodeRun>();
       n->node = t.key;
@@ -106,8 +84,7 @@ class Fanout {
     // Targets that are mistakes end first, each on its own line.
     for (auto& n : runs_)
       if (!n->target_error.empty()) finish_failed(*n, FailKind::unknown_node, n->target_error);
-    s_ = open_control_stream(loop_, o_.cfg, err);
-    if (!s_) {  // no listener: every target fails alike (not ready_: nothing starts)
+    if (!open(err)) {  // no listener: every target fails alike (not ready_: nothing starts)
       for (auto& n : runs_)
         if (n->phase != NodeRun::Phase::done) finish_failed(*n, FailKind::lost, err);
       ready_ = true;
@@ -115,15 +92,6 @@ class Fanout {
       return code_;
     }
     ready_ = true;
-    s_->on_frame = [this](std::string_view p) { on_frame(p); };
-    s_->on_close = [this](const std::string&) {
-      s_ = nullptr;
-      on_lost();
-    };
-    s_->start(o_.cfg.max_frame + kControlSlack);
-    sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { interrupted(SIGINT); });
-    sig_term_ = std::make_unique<Signal>(loop_, SIGTERM, [this] { interrupted(SIGTERM); });
-    sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { interrupted(SIGHUP); });
     if (!o_.no_wait)
       watchdog_.start(
           kWatchMs, [this] { watch(); }, kWatchMs);
@@ -164,15 +132,7 @@ class Fanout {
     ++running_;
     n.id = o_.id.empty() ? new_job_id() : derived_id(o_.id, n.node);
     n.submitted = wall_time();
-    json body = {
-        {"op", "submit"}, {"id", n.id}, {"params", o_.params}, {"stream", !o_.no_wait}, {"durable", o_.no_wait}};
-    if (o_.argv.empty())
-      body["job"] = o_.job;
-    else
-      body["argv"] = o_.argv;
-    // As for one node: a request that arrives after we gave up must not run.
-    if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = n.submitted + o_.timeout_s;
-    send_call(n, n.call_id(), body, o_.no_wait);
+    send_call(n.call_id(), n.node, submit_body(o_, n.id, n.submitted), o_.no_wait);
     if (o_.timeout_s > 0) {
       n.timeout = std::make_unique<Timer>(loop_);
       n.timeout->start(uint64_t(o_.timeout_s * 1000), [this, &n] {
@@ -182,23 +142,10 @@ class Fanout {
     }
   }
 
-  void send_call(NodeRun& n, uint64_t id, const json& body, bool durable) {
-    if (!s_) return;
-    ControlMsg m;
-    m.type = ControlType::send;
-    m.ev.kind = Kind::call;
-    m.ev.id = id;
-    m.ev.to = n.node;
-    m.ev.object = "job";
-    m.ev.body = dump_json(body);
-    m.durable = durable;
-    s_->send(encode_control(m));
-  }
-
   void send_cancel(NodeRun& n) {
     if (n.cancel_sent) return;
     n.cancel_sent = true;
-    send_call(n, n.cancel_id(), {{"op", "cancel"}, {"id", n.id}}, false);
+    send_call(n.cancel_id(), n.node, {{"op", "cancel"}, {"id", n.id}}, false);
   }
 
   // We stop waiting for node n (see Submitter::give_up): what may still be
@@ -208,14 +155,12 @@ class Fanout {
     if (n.timeout) n.timeout->stop();
     n.give_up_kind = kind;
     n.give_up_why = why;
-    if (o_.no_wait || !s_) return finish_failed(n, kind, why);
+    if (o_.no_wait || !connected()) return finish_failed(n, kind, why);
     if (n.started > 0) return outcome_unknown(n);
     n.settle = std::make_unique<Settle>(loop_);
     auto settled = [this, &n](Settle::Outcome out) {
       if (out == Settle::Outcome::not_run) {
-        std::string how = n.queued ? "it was cancelled before it started: the job did not run"
-                                   : "the request was withdrawn: the job was not run";
-        return finish_failed(n, n.give_up_kind, n.give_up_why + "; " + how,
+        return finish_failed(n, n.give_up_kind, n.give_up_why + "; " + not_run_how(n.queued),
                              interrupted_ ? exit_for_signal(interrupted_) : kExitJsdFailure);
       }
       outcome_unknown(n);
@@ -225,13 +170,7 @@ class Fanout {
       return n.settle->await_cancel(n.call_id(), n.cancel_id(), settled);
     }
     n.settle->withdraw(
-        n.call_id(),
-        [this](const ControlMsg& m) {
-          if (!s_) return false;
-          s_->send(encode_control(m));
-          return true;
-        },
-        settled);
+        n.call_id(), [this](const ControlMsg& m) { return send_msg(m); }, settled);
   }
 
   void outcome_unknown(NodeRun& n) {
@@ -243,6 +182,7 @@ class Fanout {
     int code = interrupted_ ? exit_for_signal(interrupted_) : kExitOutcomeUnknown;
     json j = unknown_json(n.id, n.node, job_name(), n.submitted);
     j["exit_status"] = code;
+    j["exit_from"] = "jsd";
     j["error"] = why;
     j["error_kind"] = fail_kind_name(n.give_up_kind);
     finish(n, code, n.give_up_kind, why, j, true);
@@ -250,17 +190,24 @@ class Fanout {
 
   // jsd failed for n and its job did not (and will not) run.
   void finish_failed(NodeRun& n, FailKind kind, const std::string& why, int code = kExitJsdFailure) {
-    json j = {{"node", n.node},      {"job", job_name()}, {"state", "error"},
-              {"exit_status", code}, {"error", why},      {"error_kind", fail_kind_name(kind)}};
+    json j = {{"node", n.node},
+              {"job", job_name()},
+              {"state", "error"},
+              {"exit_status", code},
+              {"exit_from", "jsd"},
+              {"error", why},
+              {"error_kind", fail_kind_name(kind)}};
     if (!n.id.empty()) j["id"] = n.id;
     finish(n, code, kind, why, j, true);
   }
 
-  void finish(NodeRun& n, int code, FailKind kind, const std::string& why, const json& j, bool say) {
+  void finish(NodeRun& n, int code, FailKind kind, const std::string& why, const json& j, bool say,
+              ExitFrom from = ExitFrom::jsd) {
     if (n.phase == NodeRun::Phase::done || done_) return;
     if (n.phase == NodeRun::Phase::running) --running_;
     n.phase = NodeRun::Phase::done;
     n.code = code;
+    n.from = from;
     n.kind = kind;
     n.why = why;
     if (n.timeout) n.timeout->stop();
@@ -283,7 +230,7 @@ class Fanout {
     return runs_[i].get();
   }
 
-  void on_frame(std::string_view p) {
+  void on_msg(std::string_view p) override {
     ControlMsg m;
     std::string err;
     if (!decode_control(p, m, err)) {
@@ -353,7 +300,7 @@ class Fanout {
   void watch() {
     for (auto& n : runs_)
       if (n->phase == NodeRun::Phase::running && n->started > 0 && now_ms() - n->last_rx_ms >= kWatchMs)
-        send_call(*n, n->watch_id(), {{"op", "status"}, {"id", n->id}}, false);
+        send_call(n->watch_id(), n->node, {{"op", "status"}, {"id", n->id}}, false);
   }
 
   void on_watchdog(NodeRun& n, const std::string& body) {
@@ -361,41 +308,41 @@ class Fanout {
     parse_json(body, j);
     if (!j.is_object() || !j.contains("record") || !j["record"].is_object()) return;
     const json& r = j["record"];
-    std::string state = r.value("state", "");
-    if (state == "queued" || state == "running") return;
+    JobEnd e;
+    std::string err;
+    if (!read_job_end(r, e, err) || !job_state_finished(e.state)) return;
     if (!o_.quiet)
       fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
               n.node.c_str(), n.id.c_str());
-    if (state == "lost") {
-      json out = end_json(r, n.id, n.node, job_name(), n.submitted, false);
-      out["error_kind"] = "lost";
-      return finish(n, kExitJsdFailure, FailKind::lost,
-                    "job " + n.id + " was lost: " + r.value("error", "the node restarted"), out, true);
-    }
     on_record(n, "ended", r);
   }
 
   void on_record(NodeRun& n, const std::string& type, const json& r) {
-    if (!r.is_object()) return give_up(n, FailKind::lost, "malformed reply from " + n.node);
-    std::string state = r.value("state", "?");
-    if (type == "duplicate" && (state == "queued" || state == "running"))
+    JobEnd e;
+    std::string err;
+    if (!read_job_end(r, e, err)) return give_up(n, FailKind::lost, "malformed record from " + n.node + ": " + err);
+    std::string state = job_state_name(e.state);
+    if (type == "duplicate" && !job_state_finished(e.state))
       return finish_failed(n, FailKind::refused,
                            "job id " + n.id + " is already " + state + " on " + n.node + " (jsd-submit --status " +
                                n.id + " " + n.node + ")");
     if (type == "duplicate" && !o_.quiet)
       fprintf(stderr, "jsd-submit: %s: job id %s already ran there; not run again\n", n.node.c_str(), n.id.c_str());
+    // Its one line (an unknowable outcome's included) is printed here.
     print_end_notes(r, n.node, n.id, o_.quiet, interrupted_ != 0);
-    int status = kExitJobLost;
-    if (r.contains("exit_status") && r["exit_status"].is_number_integer()) status = r["exit_status"].get<int>();
-    if (status < 0 || status > 255) status = kExitJobLost;
+    json out = end_json(r, n.id, n.node, job_name(), n.submitted, type == "duplicate");
+    FailKind kind = FailKind::none;
     // The summary says how a job ended when its exit status does not.
-    std::string why = state == "exited" ? "" : state;
-    if (interrupted_) status = exit_for_signal(interrupted_);
-    finish(n, status, FailKind::none, why, end_json(r, n.id, n.node, job_name(), n.submitted, type == "duplicate"),
-           false);
+    std::string why = e.state == JobState::exited ? "" : state;
+    if (job_state_unknowable(e.state)) {
+      kind = e.state == JobState::lost ? FailKind::lost : FailKind::unknown;
+      why = unknowable_why(e, r, n.id);
+      out["error_kind"] = fail_kind_name(kind);
+    }
+    finish(n, interrupted_ ? exit_for_signal(interrupted_) : e.exit_status(), kind, why, out, false, e.exit_from());
   }
 
-  void on_lost() {
+  void on_lost() override {
     if (done_) return;
     lost_ = true;
     for (auto& n : runs_) {
@@ -411,7 +358,7 @@ class Fanout {
     check_done();
   }
 
-  void interrupted(int sig) {
+  void interrupted(int sig) override {
     if (interrupted_ || o_.detach_on_interrupt) {
       // A second signal, or leaving the jobs be: at once.
       interrupted_ = sig;
@@ -456,68 +403,55 @@ class Fanout {
     end_now();
   }
 
-  int end_now() {
-    if (done_) return code_;
-    done_ = true;
+  void end_now() {
+    if (done_) return;
     out_.finish(order_);
-    int code = 0;
-    size_t ok = 0, failed = 0, not_started = 0;
+    std::vector<NodeStatus> ended;
+    size_t ok = 0, failed = 0, unknown = 0, not_started = 0;
     for (auto& n : runs_) {
       if (n->not_started) {
         ++not_started;
         continue;
       }
       if (n->phase != NodeRun::Phase::done) continue;
-      (n->code == kExitOk ? ok : failed)++;
-      code = std::max(code, n->code);
+      NodeStatus s{n->code, n->from};
+      (s.code == kExitOk ? ok : s.unknowable() ? unknown : failed)++;
+      ended.push_back(s);
     }
     if (!o_.quiet) {
       fprintf(stderr, "jsd-submit: %zu node%s: %zu ok, %zu failed", runs_.size(), runs_.size() == 1 ? "" : "s", ok,
               failed);
+      if (unknown) fprintf(stderr, ", %zu unknown", unknown);
       if (not_started) fprintf(stderr, ", %zu not started", not_started);
       fprintf(stderr, "\n");
       for (auto& n : runs_) {
         if (n->not_started)
           fprintf(stderr, "jsd-submit:   %s: not started (%s)\n", n->node.c_str(), n->why.c_str());
         else if (n->phase == NodeRun::Phase::done && n->code != kExitOk)
-          fprintf(
-              stderr, "jsd-submit:   %s: %s%s%s\n", n->node.c_str(),
-              n->kind == FailKind::none ? ("exit status " + std::to_string(n->code)).c_str() : fail_kind_name(n->kind),
-              n->why.empty() ? "" : ": ", n->why.c_str());
+          fprintf(stderr, "jsd-submit:   %s: %s%s%s\n", n->node.c_str(),
+                  n->kind == FailKind::none ? status_summary({n->code, n->from}).c_str() : fail_kind_name(n->kind),
+                  n->why.empty() ? "" : ": ", n->why.c_str());
       }
     }
-    code_ = code_override_ ? code_override_ : code;
+    exit_with(code_override_ ? code_override_ : fanout_exit_status(ended));
+  }
+
+  void on_exit() override {
     watchdog_.stop();
     grace_.stop();
     for (auto& n : runs_) {
       if (n->timeout) n->timeout->stop();
       if (n->settle) n->settle->stop();
     }
-    sig_int_.reset();
-    sig_term_.reset();
-    sig_hup_.reset();
-    if (s_) {
-      // The last cancels and withdraws must reach the listener before we go.
-      Stream* s = s_;
-      s_ = nullptr;
-      s->mute();
-      s->on_close = nullptr;
-      s->when_flushed([s] { s->close(); });
-    }
-    return code_;
   }
 
-  uv_loop_t* loop_;
-  const SubmitOptions& o_;
   NodeOutput out_;
   std::vector<std::unique_ptr<NodeRun>> runs_;
   std::vector<std::string> order_;
-  Stream* s_ = nullptr;
   Timer watchdog_, grace_;
-  std::unique_ptr<Signal> sig_int_, sig_term_, sig_hup_;
   size_t width_ = 64, running_ = 0, next_ = 0, failures_ = 0;
-  int interrupted_ = 0, code_ = kExitJsdFailure, code_override_ = 0;
-  bool done_ = false, lost_ = false, ready_ = false;
+  int interrupted_ = 0, code_override_ = 0;
+  bool lost_ = false, ready_ = false;
 };
 
 }  // namespace
@@ -527,7 +461,12 @@ int run_fanout(const SubmitOptions& o, const std::vector<TargetEntry>& targets) 
     fprintf(stderr, "jsd-submit: error: libsodium failed to initialise\n");
     return kExitJsdFailure;
   }
-  return with_loop([&](uv_loop_t* loop) { return Fanout(loop, o, targets).run(); }, kExitJsdFailure);
+  return with_loop([&](uv_loop_t* loop) { return run_fanout_on(loop, o, targets, nullptr); }, kExitJsdFailure);
+}
+
+int run_fanout_on(uv_loop_t* loop, const SubmitOptions& o, const std::vector<TargetEntry>& targets,
+                  ControlChannel* channel) {
+  return Fanout(loop, o, targets, channel).run();
 }
 
 }  // namespace jsd

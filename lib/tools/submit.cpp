@@ -34,12 +34,6 @@ void write_all(int fd, std::string_view d) {
   }
 }
 
-std::string fmt_secs(double s) {
-  char b[32];
-  snprintf(b, sizeof b, "%g", s);
-  return b;
-}
-
 class Submitter : public SubmitSession {
  public:
   Submitter(uv_loop_t* loop, const SubmitOptions& o) : SubmitSession(loop, o), grace_(loop), settle_(loop) {}
@@ -54,17 +48,9 @@ class Submitter : public SubmitSession {
 
     json body;
     if (o_.mode == SubmitOptions::Mode::submit) {
-      body = {{"op", "submit"}, {"id", id_}, {"params", o_.params}, {"stream", !o_.no_wait}, {"durable", o_.no_wait}};
-      if (o_.argv.empty())
-        body["job"] = o_.job;
-      else
-        body["argv"] = o_.argv;
+      // The node records when: a --no-wait submission may reach it much later.
       submitted_ = wall_time();
-      // The node records it: a --no-wait submission may reach it much later.
-      body["submitted"] = submitted_;
-      // A submission that arrives after we gave up must not run (and must
-      // not use up its id, so that a retry with --id runs it).
-      if (o_.timeout_s > 0 && !o_.no_wait) body["expires"] = submitted_ + o_.timeout_s;
+      body = submit_body(o_, id_, submitted_);
     } else if (o_.mode == SubmitOptions::Mode::attach) {
       body = attach_body();
       not_ours_ = true;  // an observer: an interrupt never cancels the job
@@ -154,8 +140,7 @@ class Submitter : public SubmitSession {
   }
 
   void not_run() {
-    const char* how = queued_ ? "it was cancelled before it started: the job did not run"
-                              : "the request was withdrawn: the job was not run";
+    const char* how = not_run_how(queued_);
     if (give_up_code_ == kExitJsdFailure)
       fprintf(stderr, "jsd-submit: error: %s; %s\n", why_.c_str(), how);
     else
@@ -199,6 +184,7 @@ class Submitter : public SubmitSession {
   }
 
   void on_exit() override {
+    timer_.stop();
     reconnect_.stop();
     grace_.stop();
     accept_wait_.stop();
@@ -359,13 +345,14 @@ class Submitter : public SubmitSession {
     parse_json(body, j);
     if (!j.is_object() || !j.contains("record")) return;  // no answer yet is fine: the link may be down
     const json& r = j["record"];
-    std::string state = r.value("state", "");
-    if (state == "running") return reattach();  // it runs, and we heard nothing: our stream may be gone
-    if (state == "queued") return;
+    JobEnd e;
+    std::string err;
+    if (!read_job_end(r, e, err)) return;                 // not a record: the next quiet spell asks again
+    if (e.state == JobState::running) return reattach();  // it runs, and we heard nothing: our stream may be gone
+    if (e.state == JobState::queued) return;
     if (!o_.quiet)
       fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
               o_.node.c_str(), id_.c_str());
-    if (state == "lost") return (void)fail("job " + id_ + " was lost: " + r.value("error", "the node restarted"));
     on_record("ended", r);
   }
 
@@ -399,25 +386,29 @@ class Submitter : public SubmitSession {
     exit_with(kExitOk);
   }
 
+  // A record of our job: we exit with its status (job_wire.h: the job's
+  // own, 255 if it did not run and will not, 254 if that cannot be known).
   void on_record(const std::string& type, const json& r) {
-    std::string state = r.value("state", "?");
-    int status = r.value("exit_status", kExitJobLost);
     if (type == "refused" || type == "status" || type == "cancel")
       return exit_with(print_query_answer(r, o_.node, type, o_.json));
+    JobEnd e;
+    std::string err;
+    if (!read_job_end(r, e, err)) return give_up("malformed record from " + o_.node + ": " + err, kExitJsdFailure);
     if (type == "duplicate") not_ours_ = true;  // an earlier submission's job: never cancel it
-    if (type == "duplicate" && (state == "queued" || state == "running"))
-      return (void)fail("job id " + id_ + " is already " + state + " on " + o_.node + " (jsd-submit --status " + id_ +
-                        " " + o_.node + ")");
+    if (type == "duplicate" && !job_state_finished(e.state))
+      return (void)fail("job id " + id_ + " is already " + job_state_name(e.state) + " on " + o_.node +
+                        " (jsd-submit --status " + id_ + " " + o_.node + ")");
     if (type == "duplicate" && !o_.quiet)
       fprintf(stderr, "jsd-submit: %s: job id %s already ran there; not run again\n", o_.node.c_str(), id_.c_str());
     print_end_notes(r, o_.node, id_, o_.quiet, interrupted_ != 0);
     if (o_.json)
       std::cout << dump_json(end_json(r, id_, o_.node, job_name(), submitted_, type == "duplicate")) << std::endl;
-    exit_with(interrupted_ ? exit_for_signal(interrupted_) : status);
+    exit_with(interrupted_ ? exit_for_signal(interrupted_) : e.exit_status());
   }
 
   static constexpr uint64_t kWatchMs = 15000, kReconnectMs = 50;
   static constexpr double kAcceptWaitS = 10;  // --no-wait: the longest wait for an up link's answer
+  Timer timer_{loop_};                        // --timeout
   Timer grace_, watchdog_{loop_}, reconnect_{loop_}, accept_wait_{loop_};
   json body_;  // the call as first sent
   bool lost_listener_ = false;

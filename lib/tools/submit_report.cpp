@@ -27,14 +27,25 @@ double num_of(const json& r, const char* key) {
   return read_number(r, key, -1e18, 1e18, d, err) ? d : 0;
 }
 
+// The exit status of a finished record and whose it is: ", exit status
+// 3", ", exit status 254 (jsd's: the outcome cannot be known)".
+std::string status_text(const json& r) {
+  JobEnd e;
+  std::string err;
+  if (!read_job_end(r, e, err) || !job_state_finished(e.state)) return "";
+  std::string s = ", exit status " + std::to_string(e.exit_status());
+  if (e.exit_from() == ExitFrom::jsd)
+    s += e.exit_status() == kExitOutcomeUnknown ? " (jsd's: the outcome cannot be known)"
+                                                : " (jsd's: the job did not run)";
+  return s;
+}
+
 }  // namespace
 
 void print_record_text(const json& r, const std::string& node, const std::string& type) {
-  std::string state = str_of(r, "state", "?"), err;
-  printf("job %s (%s) on %s: %s", str_of(r, "id").c_str(), str_of(r, "job").c_str(), node.c_str(), state.c_str());
-  int64_t status = 0;
-  if (r.contains("exit_status") && read_int(r, "exit_status", 0, 255, status, err))
-    printf(", exit status %d", int(status));
+  std::string state = str_of(r, "state", "?");
+  printf("job %s (%s) on %s: %s%s", str_of(r, "id").c_str(), str_of(r, "job").c_str(), node.c_str(), state.c_str(),
+         status_text(r).c_str());
   printf("\n  submitted %s by %s", fmt_time(num_of(r, "submitted")).c_str(), str_of(r, "from").c_str());
   // A --no-wait submission that waited for its link: when it arrived too.
   if (double acc = num_of(r, "accepted"); acc - num_of(r, "submitted") >= 1)
@@ -47,16 +58,25 @@ void print_record_text(const json& r, const std::string& node, const std::string
                                             : "not running: nothing to cancel");
 }
 
+std::string unknowable_why(const JobEnd& e, const json& r, const std::string& id) {
+  if (e.state == JobState::lost) return "job " + id + " was lost: " + str_of(r, "error", "its node lost track of it");
+  return "the outcome of job " + id + " cannot be known: " + str_of(r, "error", "its node cannot tell");
+}
+
 void print_end_notes(const json& r, const std::string& node, const std::string& id, bool quiet, bool interrupted) {
   std::string state = str_of(r, "state"), err;
   int64_t sig = 0;
-  if (state == "failed")
+  JobEnd e;
+  bool known = read_job_end(r, e, err);
+  if (known && job_state_unknowable(e.state))
+    fprintf(stderr, "jsd-submit: error: %s: %s\n", node.c_str(), unknowable_why(e, r, id).c_str());
+  else if (state == "failed")
     fprintf(stderr, "jsd-submit: %s: %s\n", node.c_str(), str_of(r, "error", "the job could not start").c_str());
-  else if (state == "unknown" || state == "lost")  // 254: jsd cannot know
-    fprintf(stderr, "jsd-submit: %s: job %s: %s (jsd-submit --status %s %s)\n", node.c_str(), id.c_str(),
-            str_of(r, "error", "how the job ended is unknown").c_str(), id.c_str(), node.c_str());
   else if (quiet)
     return;
+  else if (known && e.exit_from() == ExitFrom::job && e.exit_status() >= kExitOutcomeUnknown)
+    fprintf(stderr, "jsd-submit: %s: job %s exited with %d: its own status, not jsd's\n", node.c_str(), id.c_str(),
+            e.exit_status());
   else if (state == "timeout")
     fprintf(stderr, "jsd-submit: %s: job %s ended by its timeout_s\n", node.c_str(), id.c_str());
   else if (r.contains("signal") && !interrupted && read_int(r, "signal", 0, 255, sig, err))
@@ -65,14 +85,15 @@ void print_end_notes(const json& r, const std::string& node, const std::string& 
 
 json end_json(const json& r, const std::string& id, const std::string& node, const std::string& job, double submitted,
               bool duplicate) {
-  int64_t status = 255;
+  JobEnd e;
   std::string err;
-  read_int(r, "exit_status", 0, 255, status, err);
+  read_job_end(r, e, err);  // a record that is none: unknown, 254 from jsd
   json out = {{"id", id},
               {"node", node},
               {"job", str_of(r, "job", job)},
               {"state", str_of(r, "state", "?")},
-              {"exit_status", status},
+              {"exit_status", e.exit_status()},
+              {"exit_from", exit_from_name(e.exit_from())},
               {"submitted", r.contains("submitted") ? num_of(r, "submitted") : submitted},
               {"accepted", num_of(r, "accepted")},
               {"started", num_of(r, "started")},
@@ -86,9 +107,17 @@ json end_json(const json& r, const std::string& id, const std::string& node, con
 }
 
 int print_query_answer(const json& r, const std::string& node, const std::string& type, bool as_json) {
-  if (as_json)
-    std::cout << dump_json(r) << std::endl;
-  else if (type == "refused")
+  if (as_json) {
+    // A record, with the status jsd-submit gives it and whose it is.
+    json j = r;
+    JobEnd e;
+    std::string err;
+    if (type != "refused" && read_job_end(r, e, err) && job_state_finished(e.state)) {
+      j["exit_status"] = e.exit_status();
+      j["exit_from"] = exit_from_name(e.exit_from());
+    }
+    std::cout << dump_json(j) << std::endl;
+  } else if (type == "refused")
     print_refusal_text(r, node);
   else
     print_record_text(r, node, type);
@@ -126,8 +155,8 @@ int print_listing(const json& answer, const std::string& node, const std::string
     for (auto& r : *it) {
       if (!r.is_object()) continue;
       std::string exit = "-", err;
-      int64_t status = 0;
-      if (r.contains("exit_status") && read_int(r, "exit_status", 0, 255, status, err)) exit = std::to_string(status);
+      JobEnd e;
+      if (read_job_end(r, e, err) && job_state_finished(e.state)) exit = std::to_string(e.exit_status());
       char dur[32] = "-";
       if (r.contains("duration_s")) snprintf(dur, sizeof dur, "%.3fs", num_of(r, "duration_s"));
       printf("%-20s %-16s %-10s %4s  %-20s %-20s %-20s %9s\n", str_of(r, "id").c_str(), str_of(r, "job").c_str(),

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "job_wire.h"
+
 namespace jsd {
 
 // type: "status" or "cancel" (which adds what the cancel did).
@@ -19,12 +21,20 @@ int print_query_answer(const nlohmann::json& r, const std::string& node, const s
 nlohmann::json queued_json(const std::string& id, const std::string& node, const std::string& job, double submitted);
 
 // The notes on standard error about a job that ended (a timeout, a
-// signal, not after we were interrupted ourselves); a job that failed to
-// start is reported even with -q.
+// signal, not after we were interrupted ourselves, its own exit status 254
+// or 255, which is not jsd's); a job that failed to start, and one whose
+// outcome cannot be known (lost, unknown: unknowable_why), are reported
+// even with -q, as an error.
 void print_end_notes(const nlohmann::json& r, const std::string& node, const std::string& id, bool quiet,
                      bool interrupted);
 
-// The --json object of a submission whose job ended (or had ended).
+// Why the outcome of job id, ended as e (lost or unknown), cannot be known:
+// "job ID was lost: ...", "the outcome of job ID cannot be known: ...".
+std::string unknowable_why(const JobEnd& e, const nlohmann::json& r, const std::string& id);
+
+// The --json object of a submission whose job ended (or had ended):
+// exit_status as jsd-submit exits with it (job_wire.h), and exit_from,
+// "job" or "jsd", whose status that is.
 nlohmann::json end_json(const nlohmann::json& r, const std::string& id, const std::string& node, const std::string& job,
                         double submitted, bool duplicate);
 

@@ -1,0 +1,50 @@
+// The fan-out's pure parts (fanout.h): the names of jsd's failures, and a
+// set's exit status and summary from its nodes' statuses, apart from the
+// Fanout that runs the nodes.
+#include <algorithm>
+
+#include "exit_codes.h"
+#include "fanout.h"
+
+namespace jsd {
+
+const char* fail_kind_name(FailKind k) {
+  switch (k) {
+    case FailKind::none:
+      return "";
+    case FailKind::unknown_node:
+      return "unknown_node";
+    case FailKind::unreachable:
+      return "unreachable";
+    case FailKind::timeout:
+      return "timeout";
+    case FailKind::refused:
+      return "refused";
+    case FailKind::lost:
+      return "lost";
+    case FailKind::unknown:
+      return "unknown";
+  }
+  return "";
+}
+
+bool NodeStatus::unknowable() const { return code == kExitOutcomeUnknown && from == ExitFrom::jsd; }
+
+int fanout_exit_status(const std::vector<NodeStatus>& ended) {
+  int code = kExitOk;
+  for (auto& s : ended) {
+    if (s.unknowable()) return kExitOutcomeUnknown;
+    code = std::max(code, s.code);
+  }
+  return code;
+}
+
+std::string status_summary(const NodeStatus& s) {
+  std::string t = "exit status " + std::to_string(s.code);
+  if (s.from == ExitFrom::job && s.code >= kExitOutcomeUnknown) return t + " (the job's own)";
+  if (s.from == ExitFrom::jsd && s.code == kExitJsdFailure) return t + " (jsd's: the job did not run)";
+  if (s.unknowable()) return t + " (jsd's: the outcome cannot be known)";
+  return t;
+}
+
+}  // namespace jsd
