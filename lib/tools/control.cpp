@@ -47,6 +47,18 @@ int connect_checked(const Config& cfg, std::string& err) {
     err = "no jsd-listener running for node " + cfg.node + " (" + path + ": " + what + ")";
     return -1;
   };
+  // The configuration says where the socket is and whom to believe
+  // (`user`): like ssh with its config file, only one that root or this
+  // user alone can change.
+  if (!cfg.path.empty()) {
+    PathOwners mine;
+    mine.firm = {0, getuid(), geteuid()};
+    std::string real;
+    if (!check_trusted_path(cfg.path, PathKind::file, mine, real, why)) {
+      err = "refusing the configuration file " + cfg.path + ": " + why;
+      return -1;
+    }
+  }
   if (!canonical_path(cfg.state_dir, dir, why)) return none(why);
   struct stat st {};
   if (lstat((dir + "/control.sock").c_str(), &st) != 0) return none(strerror(errno));

@@ -151,8 +151,17 @@ chmod 0664 "$T/alpha.json"
 kill -HUP "${NODE_PID[alpha]}"
 wait_until "the reload is refused" grep -qF "SIGHUP: refusing the configuration file $T/alpha.json: it is writable by its group (owner root, mode 0664)" "$T/alpha.log"
 grep -q "SIGHUP: configuration not reloaded" "$T/alpha.log" || fail "no 'not reloaded' line"
-node_cmd alpha timeout 20 jsd-listener --status > /dev/null || fail "the node did not keep running after a refused reload"
+# The tools, like ssh with its config file, believe only a configuration
+# that root or the user running them alone can change.
+refused "--status, group-writable config" \
+  "refusing the configuration file $T/alpha.json: it is writable by its group (owner root, mode 0664)" \
+  node_cmd alpha timeout 20 jsd-listener --status
 chmod 0644 "$T/alpha.json"
+node_cmd alpha timeout 20 jsd-listener --status > /dev/null || fail "the node did not keep running after a refused reload"
+chown "$U" "$T/alpha.json"
+refused "jsd-ping, the user's config" "refusing the configuration file $T/alpha.json: it belongs to user $U" \
+  node_cmd alpha timeout 20 jsd-ping -c 1 beta
+chown root "$T/alpha.json"
 stop_node alpha
 log "normal layout: starts, answers; a group-writable config is refused at SIGHUP and the node runs on"
 
