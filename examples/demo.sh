@@ -10,7 +10,7 @@ BIN=${1:-build/bin}
 BIN=$(cd "$BIN" && pwd)
 export PATH="$BIN:$PATH"
 unset JSD_CONFIG
-D=$(mktemp -d /tmp/jsd-demo.XXXXXX)
+D=$(mktemp -d "${XDG_RUNTIME_DIR:-/tmp}/jsd-demo.XXXXXX")  # yours alone (0700); never a fixed name in /tmp
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done

@@ -150,6 +150,7 @@ json config_to_json(const Config& c) {
   j["listen"] = c.listen.str();
   j["port_range"] = {c.port_min, c.port_max};
   j["state_dir"] = c.state_dir;
+  if (!c.user.empty()) j["user"] = c.user;
   j["key_file"] = c.key_file;
   j["peers"] = json::object();
   for (auto& [n, e] : c.peers) {

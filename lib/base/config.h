@@ -46,6 +46,10 @@ struct Config {
   Endpoint listen;
   uint16_t port_min = 50000, port_max = 59999;
   std::string state_dir;
+  // The user the listener runs as (a name or uid). Tools accept a control
+  // socket served by root, by themselves or by this user; unset, by the
+  // owner of state_dir. Files the node trusts belong to root or this user.
+  std::string user;
   std::string key_file;
   std::map<std::string, Endpoint> peers;  // name -> address
   // Pinned public keys (base64 text), several during a key rollover. A peer

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "names.h"
 #include "node_name.h"
+#include "safe_path.h"
 
 namespace jsd {
 
@@ -222,6 +223,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "listen",
                                           "port_range",
                                           "state_dir",
+                                          "user",
                                           "key_file",
                                           "peers",
                                           "allow_unknown_peers",
@@ -268,6 +270,9 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
   if (state_dir_set && get_string(j["state_dir"], "state_dir", c.state_dir, errors) &&
       (c.state_dir.empty() || c.state_dir[0] != '/'))
     errors.push_back("state_dir: must be an absolute path");
+  uid_t uid = 0;
+  if (j.contains("user") && get_string(j["user"], "user", c.user, errors) && !user_id(c.user, uid))
+    errors.push_back("user: no such user '" + nm(c.user) + "'");
   if (j.contains("key_file") && get_string(j["key_file"], "key_file", c.key_file, errors) && (c.key_file.empty()))
     errors.push_back("key_file: must not be empty");
   if (j.contains("peers")) {

@@ -1,5 +1,7 @@
 #include "keytool.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 
@@ -8,6 +10,7 @@
 #include "identity.h"
 #include "names.h"
 #include "node_name.h"
+#include "safe_path.h"
 
 namespace jsd {
 
@@ -54,6 +57,13 @@ int run_keytool(const KeyToolOptions& o) {
     Cert c;
     if (!key_from_text(o.subject_key, c.key))
       return fail("'" + o.subject_key + "' is not a public key (44 characters of base64, as --gen-key prints)");
+    // The CA key vouches for every node: trusted only where nobody but
+    // root and the one signing could have changed it (safe_path.h).
+    std::string real, why;
+    PathOwners owners;
+    owners.firm = {0, geteuid()};
+    if (canonical_path(o.sign_cert, real, why) && !check_trusted_path(o.sign_cert, PathKind::secret, owners, real, why))
+      return fail("refusing the CA key file " + o.sign_cert + ": " + why);
     CaKey ca;
     if (!load_ca_key(o.sign_cert, ca, err)) return fail(err);
     c.name = o.name;

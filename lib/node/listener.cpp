@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "audit.h"
+#include "check_config.h"
 #include "control_msg.h"
 #include "exit_codes.h"
 #include "files.h"
@@ -410,6 +411,12 @@ void Listener::reload() {
     fixed("node", cfg_.node, next.node);
     fixed("listen", cfg_.listen.str(), next.listen.str());
     fixed("state_dir", cfg_.state_dir, next.state_dir);
+    PathOwners owners;
+    std::string err;
+    if (!node_file_owners(next, true, owners, err))
+      errors.push_back(err);
+    else
+      check_node_files(next, owners, errors);
     load_trust(next, *trust, errors);
   }
   std::string werr;
@@ -575,8 +582,16 @@ int run_listener(const ListenerOptions& o) {
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) log_debug("cannot raise the descriptor limit");
   }
   std::vector<std::string> errors;
+  // What the node reads and where it keeps its state must be the service
+  // user's (or root's) alone, before anything is read from there.
+  PathOwners owners;
+  std::string err;
+  if (!node_file_owners(o.cfg, true, owners, err))
+    errors.push_back(err);
+  else
+    check_node_files(o.cfg, owners, errors);
   auto trust = std::make_unique<Trust>();
-  if (!load_trust(o.cfg, *trust, errors)) {
+  if (!load_trust(o.cfg, *trust, errors) || !errors.empty()) {
     for (auto& e : errors) log_error(e);
     return kExitStartupError;
   }

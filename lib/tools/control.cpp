@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -10,15 +11,63 @@
 #include <cstring>
 
 #include "frame.h"
+#include "safe_path.h"
 #include "uvx.h"
 
 namespace jsd {
 
-int connect_control(const Config& cfg, std::string& err) {
-  // A listener that closes on us (stopping, or out of descriptors) is an
-  // error to report in one line, not a SIGPIPE that kills the tool silently.
-  signal(SIGPIPE, SIG_IGN);
+namespace {
+
+// Whom a tool believes to be its node's listener: root, the user running
+// the tool, and the service user: `user` in the configuration, or else the
+// owner of the state directory. The state directory's owner is learnt from
+// the tree, so it is not enough for a directory anyone could have made
+// (right below /tmp): see safe_path.h.
+PathOwners control_owners(const Config& cfg, const std::string& dir) {
+  PathOwners o;
+  o.firm = {0, getuid(), geteuid()};
+  uid_t u = 0;
+  struct stat st {};
+  if (!cfg.user.empty()) {
+    if (user_id(cfg.user, u)) o.firm.push_back(u);
+  } else if (lstat(dir.c_str(), &st) == 0) {
+    o.learnt.push_back(st.st_uid);
+  }
+  return o;
+}
+
+// The listener's control socket, checked before a byte goes to it: the path
+// (nobody but the trusted users could have put a socket there) and, once
+// connected, who listens (SO_PEERCRED).
+int connect_checked(const Config& cfg, std::string& err) {
   std::string path = cfg.control_socket();
+  std::string refusing = "refusing the control socket " + path + ": ";
+  std::string dir, why;
+  auto none = [&](const std::string& what) {
+    err = "no jsd-listener running for node " + cfg.node + " (" + path + ": " + what + ")";
+    return -1;
+  };
+  // The configuration says where the socket is and whom to believe
+  // (`user`): like ssh with its config file, only one that root or this
+  // user alone can change.
+  if (!cfg.path.empty()) {
+    PathOwners mine;
+    mine.firm = {0, getuid(), geteuid()};
+    std::string real;
+    if (!check_trusted_path(cfg.path, PathKind::file, mine, real, why)) {
+      err = "refusing the configuration file " + cfg.path + ": " + why;
+      return -1;
+    }
+  }
+  if (!canonical_path(cfg.state_dir, dir, why)) return none(why);
+  struct stat st {};
+  if (lstat((dir + "/control.sock").c_str(), &st) != 0) return none(strerror(errno));
+  PathOwners owners = control_owners(cfg, dir);
+  std::string sock;  // the real path, which is what gets connected to
+  if (!check_trusted_path(path, PathKind::socket, owners, sock, why)) {
+    err = refusing + why;
+    return -1;
+  }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     err = std::string("socket: ") + strerror(errno);
@@ -26,19 +75,43 @@ int connect_control(const Config& cfg, std::string& err) {
   }
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
-  if (path.size() >= sizeof a.sun_path) {
+  if (sock.size() >= sizeof a.sun_path) {
     ::close(fd);
-    err = "control socket path " + path + " is too long";
+    err = "control socket path " + sock + " is too long";
     return -1;
   }
-  strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  strncpy(a.sun_path, sock.c_str(), sizeof a.sun_path - 1);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     int e = errno;
     ::close(fd);
-    err = "no jsd-listener running for node " + cfg.node + " (" + path + ": " + strerror(e) + ")";
+    return none(strerror(e));
+  }
+  // Who called listen() on it: the path was safe a moment ago, but the
+  // process behind it is what gets the request (and its parameters).
+  ucred cr{};
+  socklen_t len = sizeof cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0) {
+    int e = errno;
+    ::close(fd);
+    err = refusing + "cannot tell who serves it: " + strerror(e);
+    return -1;
+  }
+  if (!owners.may_own(cr.uid, false)) {
+    ::close(fd);
+    err = refusing + "it is served by user " + user_name(cr.uid) + " (pid " + std::to_string(cr.pid) + "), not " +
+          owners.names();
     return -1;
   }
   return fd;
+}
+
+}  // namespace
+
+int connect_control(const Config& cfg, std::string& err) {
+  // A listener that closes on us (stopping, or out of descriptors) is an
+  // error to report in one line, not a SIGPIPE that kills the tool silently.
+  signal(SIGPIPE, SIG_IGN);
+  return connect_checked(cfg, err);
 }
 
 Stream* open_control_stream(uv_loop_t* loop, const Config& cfg, std::string& err) {

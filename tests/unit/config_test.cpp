@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <limits>
@@ -348,6 +349,7 @@ TEST(ConfigHostile, EveryKeyWithEveryWrongType) {
                         "listen",
                         "port_range",
                         "state_dir",
+                        "user",
                         "key_file",
                         "peers",
                         "connect_at_startup",
@@ -426,4 +428,75 @@ TEST(Config, NodeNamesLikeAddressesAreRefused) {
   // Job names may hold ':' as before: they are never addresses.
   e.clear();
   EXPECT_TRUE(parse(R"({"node": "alpha", "jobs": {"db:backup": {"command": ["/bin/true"]}}})", c, e)) << e[0];
+}
+
+// issue 23: the service user, and the StrictModes checks of what the node reads.
+TEST(Config, UserNamesAnExistingUser) {
+  Config c;
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse(R"({"user": "root"})", c, e)) << join(e);
+  EXPECT_EQ(c.user, "root");
+  EXPECT_EQ(config_to_json(c)["user"], "root");
+  ASSERT_TRUE(parse(R"({"user": "0"})", c, e)) << join(e);
+  EXPECT_FALSE(parse(R"({"user": "no-such-user-jsd-test"})", c, e));
+  EXPECT_TRUE(has(e, "user: no such user 'no-such-user-jsd-test'")) << join(e);
+  Config d = default_config();
+  EXPECT_FALSE(config_to_json(d).contains("user"));
+}
+
+TEST(CheckConfig, TheListenerRunsAsItsUser) {
+  Config c = default_config();
+  PathOwners o;
+  std::string err;
+  c.user = std::to_string(geteuid());
+  ASSERT_TRUE(node_file_owners(c, true, o, err)) << err;
+  EXPECT_TRUE(o.may_own(geteuid(), true));
+  EXPECT_TRUE(o.may_own(0, true));
+  c.user = "999999";
+  EXPECT_FALSE(node_file_owners(c, true, o, err));
+  EXPECT_EQ(err, "user: the listener runs as " + user_name(geteuid()) +
+                     ", not 999999 (start it as 999999: User= in its systemd unit, or runuser -u 999999)");
+  // -t is not the listener: it checks the files for that user instead.
+  ASSERT_TRUE(node_file_owners(c, false, o, err)) << err;
+  EXPECT_TRUE(o.may_own(999999u, true));
+}
+
+TEST(CheckConfig, FilesOthersCanChangeAreRefusedWithOwnerAndMode) {
+  jsd_test::TempDir dir("config");
+  std::string real, why;
+  ASSERT_TRUE(canonical_path(dir.path, real, why)) << why;
+  PathOwners o;
+  o.firm = {0, geteuid()};
+  if (!check_path(real, PathKind::directory, o, why)) GTEST_SKIP() << "the temporary directory is not safe: " << why;
+  ASSERT_EQ(mkdir((real + "/keys").c_str(), 0777), 0);
+  ASSERT_EQ(chmod((real + "/keys").c_str(), 0777), 0);
+  std::string conf = real + "/jsd.conf", key = real + "/keys/node.key";
+  std::ofstream(conf) << "{}";
+  std::ofstream(key) << "x";
+  ASSERT_EQ(chmod(conf.c_str(), 0664), 0);
+  Config c = default_config();
+  c.path = conf;
+  c.key_file = key;
+  c.state_dir = real + "/state/alpha";  // not there yet: its existing part is checked
+  std::vector<std::string> e;
+  check_node_files(c, o, e);
+  std::string me = user_name(geteuid());
+  ASSERT_EQ(e.size(), 2u) << join(e);
+  EXPECT_EQ(e[0],
+            "refusing the configuration file " + conf + ": it is writable by its group (owner " + me + ", mode 0664)");
+  EXPECT_EQ(e[1], "refusing key_file " + key + ": its directory " + real +
+                      "/keys is writable by its group and others (owner " + me + ", mode 0777)");
+  ASSERT_EQ(chmod(conf.c_str(), 0644), 0);
+  ASSERT_EQ(chmod((real + "/keys").c_str(), 0700), 0);
+  e.clear();
+  check_node_files(c, o, e);
+  EXPECT_TRUE(e.empty()) << join(e);
+  // A state_dir below a directory others can write.
+  ASSERT_EQ(mkdir((real + "/shared").c_str(), 0777), 0);
+  ASSERT_EQ(chmod((real + "/shared").c_str(), 0777), 0);
+  c.state_dir = real + "/shared/jsd/alpha";
+  check_node_files(c, o, e);
+  ASSERT_EQ(e.size(), 1u) << join(e);
+  EXPECT_EQ(e[0], "refusing state_dir " + c.state_dir + ": its directory " + real +
+                      "/shared is writable by its group and others (owner " + me + ", mode 0777)");
 }
