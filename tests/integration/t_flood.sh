@@ -69,6 +69,7 @@ grep -q __asan_init "$JSD_BIN/jsd-listener" && limit=64
 [ $lines -lt 100 ] || fail "the flood wrote $lines log lines"
 [ $fds -lt 900 ] || fail "beta held $fds descriptors during the flood"
 kill -0 "${NODE_PID[beta]}" || fail "beta died"
-[ $cold_ms -lt $HT ] || fail "a new peer's first job took $cold_ms ms: the flood held the node port until beta's handshake timeout ($HT ms)"
-grep -q "too many handshakes pending" "$T/beta.log" || fail "the flood did not reach the pending-handshake caps"
-pass "RSS +$grow MiB, $lines log lines, $fds descriptors during 2,200 connections; a new peer's first job took $cold_ms ms (under the $HT ms handshake timeout)"
+# Without the deadline the flood's slots free up at HT after they were
+# taken, a little before HT after t0: half of HT tells the two apart.
+[ $cold_ms -lt $((HT / 2)) ] || fail "a new peer's first job took $cold_ms ms: the flood held the node port until beta's handshake timeout ($HT ms)"
+pass "RSS +$grow MiB, $lines log lines, $fds descriptors during 2,200 connections; a new peer's first job took $cold_ms ms (under half the $HT ms handshake timeout: the 1000 ms first-message deadline freed the node port)"
