@@ -173,6 +173,9 @@ json config_to_json(const Config& c) {
   j["heartbeat_ms"] = c.heartbeat_ms;
   j["dead_after_ms"] = c.dead_after_ms;
   j["rekey_after_s"] = c.rekey_after_s;
+  j["rekey_after_frames"] = c.rekey_after_frames;
+  j["handshakes_per_address"] = c.handshakes_per_address;
+  j["handshake_rate_per_address"] = c.handshake_rate_per_address;
   j["reconnect_min_ms"] = c.reconnect_min_ms;
   j["reconnect_max_ms"] = c.reconnect_max_ms;
   j["log_level"] = c.log_level;

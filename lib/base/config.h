@@ -66,7 +66,12 @@ struct Config {
   int handshake_timeout_ms = 5000;
   int heartbeat_ms = 1000;
   int dead_after_ms = 3000;
-  int rekey_after_s = 120;  // a link's keys are replaced at least this often
+  int rekey_after_s = 120;                          // a link's keys are replaced at least this often
+  uint64_t rekey_after_frames = uint64_t(1) << 20;  // ... and after this many frames each way
+  // The node port's admission (NodePortLimits): handshakes pending from one
+  // source address, and new connections per second from one (bursts of twice).
+  size_t handshakes_per_address = 32;
+  int handshake_rate_per_address = 50;
   int reconnect_min_ms = 20;
   int reconnect_max_ms = 2000;
   std::string log_level = "info";

@@ -233,6 +233,9 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "heartbeat_ms",
                                           "dead_after_ms",
                                           "rekey_after_s",
+                                          "rekey_after_frames",
+                                          "handshakes_per_address",
+                                          "handshake_rate_per_address",
                                           "reconnect_min_ms",
                                           "reconnect_max_ms",
                                           "log_level",
@@ -331,6 +334,13 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
   if (j.contains("heartbeat_ms")) get_int(j["heartbeat_ms"], "heartbeat_ms", 50, 600000, c.heartbeat_ms, errors);
   if (j.contains("idle_client_s")) get_int(j["idle_client_s"], "idle_client_s", 1, 604800, c.idle_client_s, errors);
   if (j.contains("rekey_after_s")) get_int(j["rekey_after_s"], "rekey_after_s", 1, 86400, c.rekey_after_s, errors);
+  if (j.contains("rekey_after_frames"))
+    get_int(j["rekey_after_frames"], "rekey_after_frames", 16, 1 << 20, c.rekey_after_frames, errors);
+  if (j.contains("handshakes_per_address"))
+    get_int(j["handshakes_per_address"], "handshakes_per_address", 1, 512, c.handshakes_per_address, errors);
+  if (j.contains("handshake_rate_per_address"))
+    get_int(j["handshake_rate_per_address"], "handshake_rate_per_address", 1, 100000, c.handshake_rate_per_address,
+            errors);
   if (j.contains("dead_after_ms")) get_int(j["dead_after_ms"], "dead_after_ms", 100, 3600000, c.dead_after_ms, errors);
   if (j.contains("reconnect_min_ms"))
     get_int(j["reconnect_min_ms"], "reconnect_min_ms", 1, 600000, c.reconnect_min_ms, errors);

@@ -276,6 +276,22 @@ void Stream::on_write(uv_write_t* req, int status) {
   s->flush();
 }
 
+int Stream::listen(int backlog, std::function<void(int)> on_connection) {
+  if (!live()) return UV_EINVAL;
+  on_connection_ = std::move(on_connection);
+  return uv_listen(stream(), backlog, [](uv_stream_t* st, int status) {
+    auto* s = from<Stream>(st->data);
+    // The callback may close this Stream: it stays alive until the close
+    // callback, and nothing here touches it afterwards.
+    if (s->live() && s->on_connection_) s->on_connection_(status);
+  });
+}
+
+int Stream::accept(Stream* client) {
+  if (!live() || !client || !client->live()) return UV_EINVAL;
+  return uv_accept(stream(), client->stream());
+}
+
 void Stream::close(const std::string& why) {
   if (closing_) return;
   closing_ = true;

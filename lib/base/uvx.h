@@ -99,6 +99,12 @@ class Stream : public detail::HandleBox {
   void resume();
   bool paused() const { return paused_; }
   int connect(const Endpoint& ep, std::function<void(int status)> done);
+  // A listening socket in the same box (bound, or opened on an inherited
+  // descriptor, through tcp_handle()/pipe_handle()): on_connection is
+  // called for each connection waiting; accept() takes it into a fresh
+  // Stream of the same kind. close() stops listening.
+  int listen(int backlog, std::function<void(int status)> on_connection);
+  int accept(Stream* client);
   int connect_unix(const std::string& path, std::function<void(int status)> done);
   // Frames payload and queues it; writes are coalesced while one is in flight.
   void send(std::string_view payload);
@@ -151,6 +157,7 @@ class Stream : public detail::HandleBox {
   std::vector<std::function<void()>> flushed_waiters_, inflight_waiters_;
   uv_connect_t creq_;
   std::function<void(int)> connect_done_;
+  std::function<void(int)> on_connection_;
 };
 
 // A timer owned by this object; its box outlives it until the close

@@ -30,9 +30,14 @@ struct SessionKeys {
   void wipe();
 };
 
-// When a sender replaces its key: after rekey_after_ms, or after this many
-// frames (far below the 2^60 a key may protect), whichever comes first.
+// When a sender replaces its key: after_ms (rekey_after_s) or after_frames
+// (rekey_after_frames; by default 2^20, far below the 2^60 a key may
+// protect), whichever comes first.
 constexpr uint64_t kRekeyFrames = uint64_t(1) << 20;
+struct RekeyLimits {
+  uint64_t after_ms = 120000;
+  uint64_t after_frames = kRekeyFrames;
+};
 
 class SecureChannel {
  public:
@@ -52,8 +57,8 @@ class SecureChannel {
   void rekey_rx();
   // True when the next sealed frame should carry a rekey message (and
   // rekey_tx() follow it). now_ms: a monotonic clock.
-  bool rekey_due(uint64_t now_ms, uint64_t after_ms) const {
-    return tx_n_ - tx_rekeyed_n_ >= kRekeyFrames || now_ms - tx_rekeyed_ms_ >= after_ms;
+  bool rekey_due(uint64_t now_ms, const RekeyLimits& l) const {
+    return tx_n_ - tx_rekeyed_n_ >= l.after_frames || now_ms - tx_rekeyed_ms_ >= l.after_ms;
   }
   void start_clock(uint64_t now_ms) { tx_rekeyed_ms_ = now_ms; }
   uint64_t rekeys() const { return rekeys_; }

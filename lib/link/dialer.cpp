@@ -97,7 +97,8 @@ void Dialer::on_handshake(std::string_view p) {
 void Dialer::join(uint16_t port) {
   auto keys = hs_->take_keys();
   hs_.reset();
-  link_ = std::make_unique<SealedLink>(keys.c2s, keys.c2s_n, keys.s2c, keys.s2c_n, uint64_t(cfg_.rekey_after_s) * 1000,
+  link_ = std::make_unique<SealedLink>(keys.c2s, keys.c2s_n, keys.s2c, keys.s2c_n,
+                                       RekeyLimits{uint64_t(cfg_.rekey_after_s) * 1000, cfg_.rekey_after_frames},
                                        max_batch_, "link to " + target_.key());
   keys.wipe();
   conn_ = Stream::tcp(loop_);

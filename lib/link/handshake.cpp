@@ -1,6 +1,7 @@
 #include "handshake.h"
 
 #include <sodium.h>
+#include <time.h>
 
 #include <nlohmann/json.hpp>
 
@@ -62,9 +63,19 @@ SessionKeys keys_from(noise::CipherState& c1, noise::CipherState& c2) {
 
 }  // namespace
 
+uint64_t next_hello_time() {
+  static uint64_t last = 0;  // one thread uses it: the link process's loop
+  struct timespec ts {};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t t = uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+  last = t > last ? t : last + 1;
+  return last;
+}
+
 std::string hello_to_json(const Hello& h) {
   nlohmann::json j = {{"node", h.node}, {"addr", h.addr}, {"to", h.to}};
   if (!h.cert.empty()) j["cert"] = h.cert;
+  if (h.time) j["time"] = h.time;
   return j.dump();
 }
 
@@ -74,6 +85,14 @@ bool hello_from_json(std::string_view text, Hello& h, std::string& err) {
       !get_str(j, "addr", h.addr, false) || !get_str(j, "to", h.to, false) || !get_str(j, "cert", h.cert, false)) {
     err = "malformed hello";
     return false;
+  }
+  h.time = 0;
+  if (auto it = j.find("time"); it != j.end()) {
+    if (!it->is_number_unsigned()) {
+      err = "malformed hello";
+      return false;
+    }
+    h.time = it->get<uint64_t>();
   }
   return true;
 }
@@ -88,6 +107,7 @@ LinkInitiator::LinkInitiator(const Trust& trust, Hello hello, std::string target
 
 bool LinkInitiator::first(std::string& out, std::string& err) {
   ik_ = server_key_.has_value();
+  hello_.time = next_hello_time();
   if (!hs_.initialize(config(trust_, ik_, true, server_key_), err)) return false;
   out.assign(1, ik_ ? 'I' : 'X');
   out.push_back(trust_.has_psk() ? 1 : 0);

@@ -15,7 +15,10 @@
 //
 // flags bit 0: a psk is mixed in (IKpsk1, XXpsk3); other bits are refused. hello is JSON
 // {"node": claimed name, "addr": its node address, "to": the name it wants,
-// "cert": its certificate if it has one}. The prologue binds the jsd version.
+// "cert": its certificate if it has one, "time": the initiator's clock in
+// nanoseconds since the epoch, later in every hello it sends}. The time is
+// what makes a replayed IK message 1 detectable (replay_guard.h): it is
+// encrypted and authenticated with the initiator's static key (ss). The prologue binds the jsd version.
 // Nothing the responder learns from a message is acted on until the
 // initiator has proved it is live: the first transport message on the
 // queue-server port (the ticket) is that proof.
@@ -34,7 +37,12 @@ namespace jsd {
 
 struct Hello {
   std::string node, addr, to, cert;
+  uint64_t time = 0;  // 0: none was sent
 };
+
+// The time for the next hello: the wall clock in nanoseconds, and later than
+// the last one this process gave out even if the clock stepped back.
+uint64_t next_hello_time();
 
 class LinkInitiator {
  public:

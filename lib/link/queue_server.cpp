@@ -33,6 +33,9 @@ class QueueServer {
         // that node is the real one and the newer link came from another
         // holder of its key, it sees its link drop and says so (a warning).
         sig_usr1_(loop, SIGUSR1, [this] { stop("retired by the listener (a newer link replaces it)"); }) {}
+  ~QueueServer() { close_server(); }  // the owner lets go of its box (uvx.h)
+  QueueServer(const QueueServer&) = delete;
+  QueueServer& operator=(const QueueServer&) = delete;
 
   int start() {
     std::string err;
@@ -59,20 +62,19 @@ class QueueServer {
         },
         uint64_t(o_.cfg.heartbeat_ms));
 
-    int rc = uv_tcp_init(loop_, &server_);
-    server_open_ = rc == 0;
-    if (rc == 0) rc = is_socket(o_.listen_fd) ? uv_tcp_open(&server_, o_.listen_fd) : UV_ENOTSOCK;
+    server_ = Stream::tcp(loop_);
+    int rc = !server_                  ? UV_ENOMEM
+             : is_socket(o_.listen_fd) ? uv_tcp_open(server_->tcp_handle(), o_.listen_fd)
+                                       : UV_ENOTSOCK;
     if (rc != 0) {
       log_error("fd " + std::to_string(o_.listen_fd) + " is not a listening socket: " + uv_error(rc));
       stop("start-up failed");  // closes what start() opened; the caller runs the loop to finish
       return kExitStartupError;
     }
-    server_open_ = true;
-    server_.data = this;
     reported_ms_ = now_ms();
     sockaddr_storage ss{};
     int len = sizeof ss;
-    if (uv_tcp_getsockname(&server_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    if (uv_tcp_getsockname(server_->tcp_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
       port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     // Nobody but our peer may take the link: if it has not arrived in time,
@@ -96,11 +98,11 @@ class QueueServer {
     }
     // The client's keys are the other way round: what it sends we receive.
     sealed_ =
-        std::make_unique<SealedLink>(keys.s2c, keys.s2c_n, keys.c2s, keys.c2s_n, uint64_t(o_.cfg.rekey_after_s) * 1000,
+        std::make_unique<SealedLink>(keys.s2c, keys.s2c_n, keys.c2s, keys.c2s_n,
+                                     RekeyLimits{uint64_t(o_.cfg.rekey_after_s) * 1000, o_.cfg.rekey_after_frames},
                                      o_.cfg.max_frame, "link from " + o_.peer);
     keys.wipe();
-    int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16,
-                       [](uv_stream_t* s, int status) { static_cast<QueueServer*>(s->data)->on_connection(status); });
+    int rc = server_ ? server_->listen(16, [this](int status) { on_connection(status); }) : UV_EINVAL;
     if (rc != 0) stop("cannot listen: " + uv_error(rc));
   }
 
@@ -108,7 +110,7 @@ class QueueServer {
     if (status != 0 || stopping_) return;
     Stream* c = Stream::tcp(loop_);
     if (!c) return;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&server_), c->stream()) != 0) {
+    if (!server_ || server_->accept(c) != 0) {
       c->close();
       return;
     }
@@ -185,8 +187,7 @@ class QueueServer {
     instance_ = m.instance;
     // The link is up: give the port back now (the seed's port lingered),
     // and with it every connection that is still trying.
-    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
-    server_open_ = false;
+    close_server();
     timer_.stop();
     drop_candidates();
     report_closed(true);
@@ -312,6 +313,11 @@ class QueueServer {
     });
   }
 
+  void close_server() {
+    if (server_) server_->discard();
+    server_ = nullptr;
+  }
+
   void send_link(const LinkMsg& m) {
     if (link_) sealed_->send(encode_link(m));
   }
@@ -325,10 +331,7 @@ class QueueServer {
     timer_.stop();
     alive_.stop();
     ack_timer_.stop();
-    if (server_open_) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
-      server_open_ = false;
-    }
+    close_server();
     if (link_ && tell_peer) {
       send_link({LinkType::bye});
       Stream* l = link_;
@@ -350,8 +353,7 @@ class QueueServer {
   ServerOptions o_;
   Timer timer_, alive_;
   Signal sig_term_, sig_int_, sig_usr1_;
-  uv_tcp_t server_{};
-  bool server_open_ = false;
+  Stream* server_ = nullptr;  // the port for our peer's link, until it is up
   Stream* sup_ = nullptr;
   Stream* link_ = nullptr;
   std::unique_ptr<SealedLink> sealed_;

@@ -7,9 +7,9 @@
 
 namespace jsd {
 
-SealedLink::SealedLink(const Key& tx, uint64_t tx_n, const Key& rx, uint64_t rx_n, uint64_t rekey_after_ms,
-                       size_t max_batch, std::string name)
-    : chan_(tx, tx_n, rx, rx_n), rekey_after_ms_(rekey_after_ms), max_batch_(max_batch), name_(std::move(name)) {
+SealedLink::SealedLink(const Key& tx, uint64_t tx_n, const Key& rx, uint64_t rx_n, RekeyLimits rekey, size_t max_batch,
+                       std::string name)
+    : chan_(tx, tx_n, rx, rx_n), rekey_(rekey), max_batch_(max_batch), name_(std::move(name)) {
   chan_.start_clock(now_ms());
 }
 
@@ -23,7 +23,7 @@ void SealedLink::flush() {
   // Forward secrecy for a link that stays up for weeks: the last message
   // under the old key says so, and both ends replace it.
   uint64_t now = now_ms();
-  bool rekey = chan_.rekey_due(now, rekey_after_ms_);
+  bool rekey = chan_.rekey_due(now, rekey_);
   if (rekey) append_frame(batch_, encode_link({LinkType::rekey}));
   sealed_.clear();
   chan_.seal(batch_, sealed_);

@@ -2,7 +2,7 @@
 // ends (jsd-client and jsd-queue-server): messages batched into sealed
 // frames (one AEAD operation and one frame for all that is ready at once),
 // and each direction's key replaced (Noise Rekey()) every rekey_after_ms
-// and kRekeyFrames frames, announced by the last message under the old key.
+// and rekey_after_frames frames, announced by the last message under the old key.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@ class Stream;
 
 class SealedLink {
  public:
-  SealedLink(const Key& tx, uint64_t tx_n, const Key& rx, uint64_t rx_n, uint64_t rekey_after_ms, size_t max_batch,
+  SealedLink(const Key& tx, uint64_t tx_n, const Key& rx, uint64_t rx_n, RekeyLimits rekey, size_t max_batch,
              std::string name);
   // Where sealed frames go (null: nowhere yet, or no more).
   void attach(Stream* out) { out_ = out; }
@@ -38,7 +38,7 @@ class SealedLink {
 
  private:
   SecureChannel chan_;
-  uint64_t rekey_after_ms_;
+  RekeyLimits rekey_;
   size_t max_batch_;
   std::string name_;  // "link to beta", for the log
   Stream* out_ = nullptr;

@@ -45,27 +45,24 @@ void RefusalLog::add(const std::string& line) {
   log_warn(line);
 }
 
+NodePortLimits NodePortLimits::from(const Config& cfg) {
+  NodePortLimits l;
+  l.admission.max_pending_per_address = cfg.handshakes_per_address;
+  l.admission.per_address_per_second = cfg.handshake_rate_per_address;
+  return l;
+}
+
 bool NodePort::open(std::string& err) {
+  std::string lerr;
+  if (!replays_.load(lerr)) log_warn(lerr);
   struct sockaddr_storage ss {};
   int rc = uv_ip4_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in*>(&ss));
   if (rc != 0) rc = uv_ip6_addr(cfg_.listen.host.c_str(), cfg_.listen.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  if (rc != 0) {
-    err = "cannot listen on " + cfg_.listen.str() + ": " + uv_error(rc);
-    return false;
+  if (rc == 0) {
+    server_ = Stream::tcp(loop_);
+    rc = server_ ? uv_tcp_bind(server_->tcp_handle(), reinterpret_cast<sockaddr*>(&ss), 0) : UV_ENOMEM;
   }
-  server_ = new uv_tcp_t;
-  rc = uv_tcp_init(loop_, server_);
-  if (rc != 0) {
-    delete server_;
-    server_ = nullptr;
-    err = "cannot listen on " + cfg_.listen.str() + ": " + uv_error(rc);
-    return false;
-  }
-  server_->data = this;
-  rc = uv_tcp_bind(server_, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_), 128,
-                   [](uv_stream_t* s, int st) { static_cast<NodePort*>(s->data)->on_connection(st); });
+  if (rc == 0) rc = server_->listen(128, [this](int st) { on_connection(st); });
   if (rc != 0) {
     err = "cannot listen on " + cfg_.listen.str() + ": " + uv_error(rc);
     close();
@@ -75,20 +72,23 @@ bool NodePort::open(std::string& err) {
 }
 
 NodePort::NodePort(uv_loop_t* loop, const Config& cfg, const Trust& trust, Audit& audit, LinkServers& servers,
-                   LinkClients& clients)
+                   LinkClients& clients, const NodePortLimits* limits)
     : loop_(loop),
       cfg_(cfg),
       trust_(&trust),
       refused_audit_(audit, kRefusalIntervalMs),
       servers_(servers),
       clients_(clients),
-      refusals_(loop) {}
+      limits_(limits),
+      refusals_(loop),
+      admission_(limits ? limits->admission : AdmissionLimits{}, [] { return now_ms(); }),
+      replays_(cfg.state_dir.empty() ? "" : cfg.state_dir + "/handshake-times") {}
 
 NodePort::~NodePort() { close(); }
 
 void NodePort::close() {
   if (server_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(server_), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    server_->discard();
     server_ = nullptr;
   }
   while (!handshakes_.empty()) finish(handshakes_.begin()->first);
@@ -98,12 +98,13 @@ void NodePort::on_connection(int status) {
   if (status != 0 || !server_) return;
   Stream* s = Stream::tcp(loop_);
   if (!s) return;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_), s->stream()) != 0) {
+  if (server_->accept(s) != 0) {
     s->close();
     return;
   }
   std::string from = s->peer_name();
   std::string host = from.substr(0, from.rfind(':'));
+  NodePortLimits lim = limits();
   if (!admit(host)) {
     s->close();
     return;
@@ -114,12 +115,11 @@ void NodePort::on_connection(int status) {
   h->s = s;
   h->from = from;
   h->host = host;
-  ++pending_by_host_[host];
   h->hs = std::make_unique<LinkResponder>(*trust_, cfg_.node);
   h->timer = std::make_unique<Timer>(loop_);
   // The first message comes within a second (or handshake_timeout_ms if
   // shorter): a connection that says nothing does not hold a slot long.
-  arm_timer(hp, std::min<uint64_t>(kFirstMessageMs, uint64_t(cfg_.handshake_timeout_ms)));
+  arm_timer(hp, std::min<uint64_t>(lim.first_message_ms, uint64_t(cfg_.handshake_timeout_ms)));
   s->on_frame = [this, hp](std::string_view p) { on_frame(hp, p); };
   s->on_close = [this, hp](const std::string& why) {
     hp->s = nullptr;
@@ -129,7 +129,7 @@ void NodePort::on_connection(int status) {
     finish(hp);
   };
   handshakes_[hp] = std::move(h);
-  s->start(kHandshakeFrame);
+  s->start(lim.handshake_frame);
 }
 
 void NodePort::arm_timer(Handshake* h, uint64_t ms) {
@@ -139,25 +139,12 @@ void NodePort::arm_timer(Handshake* h, uint64_t ms) {
   });
 }
 
-// A token bucket per source address (kHandshakesPerSecond, bursts of twice
-// that) and caps on what is pending; the rest are closed at once and
+// Admission (admission.h) says whether; the rest are closed at once and
 // counted in one line every 10 s.
 bool NodePort::admit(const std::string& host) {
   uint64_t now = now_ms();
-  auto& b = rate_[host];
-  double cap = 2.0 * kHandshakesPerSecond;
-  b.tokens = b.last_ms ? std::min(cap, b.tokens + double(now - b.last_ms) * kHandshakesPerSecond / 1000.0) : cap;
-  b.last_ms = now;
-  const char* why = nullptr;
-  if (handshakes_.size() >= kMaxHandshakes)
-    why = "too many handshakes pending";
-  else if (pending_by_host_[host] >= kMaxHandshakesPerHost)
-    why = "too many handshakes pending from one address";
-  else if (b.tokens < 1.0)
-    why = "too many new connections from one address";
-  else
-    b.tokens -= 1.0;
-  if (rate_.size() > 4096) rate_.clear();  // bounded, not precise
+  admission_.set_limits(limits().admission);
+  const char* why = admission_.admit(host);
   if (!why) return true;
   if (dropped_ == 0 && now - dropped_logged_ms_ >= 10000) dropped_logged_ms_ = now - 10000;
   ++dropped_;
@@ -173,8 +160,7 @@ bool NodePort::admit(const std::string& host) {
 void NodePort::finish(Handshake* h) {
   auto it = handshakes_.find(h);
   if (it == handshakes_.end()) return;
-  if (auto p = pending_by_host_.find(h->host); p != pending_by_host_.end() && --p->second == 0)
-    pending_by_host_.erase(p);
+  admission_.done(h->host);
   if (h->s) {
     Stream* s = h->s;
     h->s = nullptr;
@@ -232,11 +218,34 @@ void NodePort::on_hello(Handshake* h) {
     std::string perr;
     if (parse_endpoint(h->from, src, perr)) claim.addr.host = src.host;
   }
-  // Replayed first messages each cost a process until their deadline: a
-  // few may wait for their tickets at once, not more.
-  if (v.ok && servers_.joining(hello.node) >= kMaxJoiningPerPeer) {
+  // A replayed message 1 (replay_guard.h) is refused here, before a port or
+  // a process is spent on it, and without an audit line: it decides nothing
+  // about a key. Logged like the other refusals, so 50 replays are a line.
+  bool replayed = false;
+  if (v.ok) {
+    std::string werr;
+    if (hello.time == 0) {
+      v.ok = false;
+      replayed = true;
+      v.reason = "its hello has no time (a jsd too old to link with this one)";
+    } else if (!replays_.advance(hello.node, hello.time, werr)) {
+      v.ok = false;
+      replayed = true;
+      v.reason = "replayed handshake, or its clock went back (time " + std::to_string(hello.time) + " is not after " +
+                 std::to_string(replays_.latest(hello.node)) + ", the latest from " + hello.node + ")";
+    }
+    if (!werr.empty()) log_error(werr);
+  }
+  // Queue-servers that wait for one peer's ticket: a few at once, not more
+  // (with replays refused above, only the peer itself can start them).
+  if (v.ok && servers_.joining(hello.node) >= limits().max_joining_per_peer) {
     v.ok = false;
     v.reason = "too many handshakes in progress for " + hello.node;
+  }
+  if (!v.ok && replayed) {
+    refusals_.add("refused " + h->from + " ('" + printable(h->claimed) + "'): " + v.reason + " (key " + fp + ")");
+    if (h->s) h->s->send(LinkResponder::refuse(hello.time == 0 ? v.reason : "replayed or stale handshake"));
+    return finish(h);
   }
   if (!v.ok) {
     // A refusal is recorded now; an allowed link once its ticket arrives,

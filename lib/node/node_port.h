@@ -11,10 +11,12 @@
 #include <memory>
 #include <string>
 
+#include "admission.h"
 #include "audit.h"
 #include "config.h"
 #include "link_clients.h"
 #include "link_servers.h"
+#include "replay_guard.h"
 #include "trust.h"
 #include "uvx.h"
 
@@ -38,10 +40,24 @@ class RefusalLog {
   std::unique_ptr<Timer> timer_;
 };
 
+// Every bound the node port puts on a connection before its peer is
+// authenticated (and on the peer right after): the defaults are jsd's, the
+// listener takes handshakes_per_address and handshake_rate_per_address from
+// jsd.conf(5), and tests drive each one to its edge.
+struct NodePortLimits {
+  AdmissionLimits admission;
+  uint64_t first_message_ms = 1000;  // or handshake_timeout_ms if that is shorter
+  size_t handshake_frame = 8192;     // pre-authentication read limit; a message with a certificate fits
+  int max_joining_per_peer = 4;      // queue-servers waiting for one peer's ticket
+  static NodePortLimits from(const Config& cfg);
+};
+
 class NodePort {
  public:
+  // limits: null for NodePortLimits::from(cfg) at each new connection (a
+  // reload changes them); a test's own otherwise.
   NodePort(uv_loop_t* loop, const Config& cfg, const Trust& trust, Audit& audit, LinkServers& servers,
-           LinkClients& clients);
+           LinkClients& clients, const NodePortLimits* limits = nullptr);
   ~NodePort();
   // Binds and listens on cfg.listen; false with err.
   bool open(std::string& err);
@@ -50,11 +66,6 @@ class NodePort {
   // Stops listening and ends every pending handshake.
   void close();
 
-  static constexpr size_t kMaxHandshakes = 512, kMaxHandshakesPerHost = 32;
-  static constexpr double kHandshakesPerSecond = 50;
-  static constexpr uint64_t kFirstMessageMs = 1000;
-  static constexpr size_t kHandshakeFrame = 8192;  // a handshake message with a certificate fits
-  static constexpr int kMaxJoiningPerPeer = 4;
   static constexpr uint64_t kRefusalIntervalMs = 60000;
 
  private:
@@ -63,6 +74,7 @@ class NodePort {
   void on_frame(Handshake* h, std::string_view p);
   void on_hello(Handshake* h);
   bool admit(const std::string& host);
+  NodePortLimits limits() const { return limits_ ? *limits_ : NodePortLimits::from(cfg_); }
   void arm_timer(Handshake* h, uint64_t ms);
   void finish(Handshake* h);
 
@@ -75,14 +87,11 @@ class NodePort {
   std::unique_ptr<Timer> refused_flush_;
   LinkServers& servers_;
   LinkClients& clients_;
+  const NodePortLimits* limits_;
   RefusalLog refusals_;
-  uv_tcp_t* server_ = nullptr;  // freed in its close callback
-  struct Bucket {
-    double tokens = 0;
-    uint64_t last_ms = 0;
-  };
-  std::map<std::string, Bucket> rate_;
-  std::map<std::string, size_t> pending_by_host_;
+  Stream* server_ = nullptr;
+  Admission admission_;
+  ReplayGuard replays_;
   uint64_t dropped_ = 0, dropped_logged_ms_ = 0;
   std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
 };

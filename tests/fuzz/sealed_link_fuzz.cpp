@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The sender is the client's channel; the receiver is the server's
   // SealedLink (it never sends here, so no stream is attached).
   jsd::SecureChannel sender(c2s, 0, s2c, 0);
-  jsd::SealedLink receiver(s2c, 0, c2s, 0, 1000000, 65536, "fuzz link");
+  jsd::SealedLink receiver(s2c, 0, c2s, 0, jsd::RekeyLimits{1000000}, 65536, "fuzz link");
 
   auto parts = jsd_fuzz::split(std::string_view(reinterpret_cast<const char*>(data), size), 16);
   std::string last, frame;

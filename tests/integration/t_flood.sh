@@ -5,7 +5,11 @@
 source "$JSD_TEST_LIB"
 J='"jobs": {"hello": {"command": ["/bin/echo", "hello"]}}'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
-make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' "$J"
+# The flood's idle connections fill every pending-handshake slot; only the
+# 1 s first-message deadline frees them before beta's handshake timeout,
+# set far above it so that a first job in time is that deadline's doing.
+HT=60000
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455","gamma":"127.0.0.4:4455"}' "$J, \"handshake_timeout_ms\": $HT"
 make_node gamma 127.0.0.4 - '{"beta":"127.0.0.3:4455"}'
 start_node alpha
 (ulimit -n 1024 && start_node beta) || fail "beta did not start at ulimit -n 1024"
@@ -65,4 +69,7 @@ grep -q __asan_init "$JSD_BIN/jsd-listener" && limit=64
 [ $lines -lt 100 ] || fail "the flood wrote $lines log lines"
 [ $fds -lt 900 ] || fail "beta held $fds descriptors during the flood"
 kill -0 "${NODE_PID[beta]}" || fail "beta died"
-pass "RSS +$grow MiB, $lines log lines, $fds descriptors during 2,200 connections; a new peer's first job took $cold_ms ms"
+# Without the deadline the flood's slots free up at HT after they were
+# taken, a little before HT after t0: half of HT tells the two apart.
+[ $cold_ms -lt $((HT / 2)) ] || fail "a new peer's first job took $cold_ms ms: the flood held the node port until beta's handshake timeout ($HT ms)"
+pass "RSS +$grow MiB, $lines log lines, $fds descriptors during 2,200 connections; a new peer's first job took $cold_ms ms (under half the $HT ms handshake timeout: the 1000 ms first-message deadline freed the node port)"

@@ -1,5 +1,5 @@
 # A man in the middle (tests/integration/tamper_proxy.py) between alpha and
-# beta: a replayed handshake message 1 leaves alpha's link alone; one bit
+# beta: a replayed handshake message 1 is refused and leaves alpha's link alone; one bit
 # flipped anywhere in a handshake closes that attempt and the link comes
 # back; one bit flipped in a transport frame closes the link, it comes
 # back, and every submission runs exactly once with the right result.
@@ -32,8 +32,10 @@ qs_before=$(pgrep -f "^QueueServer_alpha --config $T/beta.json")
 [ -n "$qs_before" ] || fail "no QueueServer_alpha"
 allowed_before=$(grep -c '"what":"link".*"verdict":"allowed"' "$T/beta/state/audit.log")
 ctl "{\"op\":\"replay\",\"port\":4455,\"frames_hex\":[\"$m1\"],\"read_frames\":1}" > "$T/replay.out"
-grep -q '"frames_hex": \["[0-9a-f]\{8\}41' "$T/replay.out" || fail "beta did not answer the replayed message 1: $(cat "$T/replay.out")"
-wait_until "the replay's queue-server gives up" grep -q "no authenticated link from alpha within 1000 ms" "$T/beta.log"
+# 52 is 'R': refused at once (its time is not later than alpha's last; t_replay has more).
+grep -q '"frames_hex": \["[0-9a-f]\{8\}52' "$T/replay.out" || fail "beta did not refuse the replayed message 1: $(cat "$T/replay.out")"
+wait_until "beta logs the replay" grep -q "('alpha'): replayed handshake" "$T/beta.log"
+grep -q "no authenticated link from alpha within" "$T/beta.log" && fail "a replay got a queue-server"
 [ "$(pgrep -f "^QueueServer_alpha --config $T/beta.json")" = "$qs_before" ] || fail "alpha's queue-server changed after a replay"
 grep -q "replacing QueueServer_alpha" "$T/beta.log" && fail "a replayed message 1 replaced alpha's queue-server"
 [ "$(grep -c '"what":"link".*"verdict":"allowed"' "$T/beta/state/audit.log")" = "$allowed_before" ] || fail "a replay left an 'allowed' audit line"

@@ -358,6 +358,9 @@ TEST(ConfigHostile, EveryKeyWithEveryWrongType) {
                         "heartbeat_ms",
                         "dead_after_ms",
                         "rekey_after_s",
+                        "rekey_after_frames",
+                        "handshakes_per_address",
+                        "handshake_rate_per_address",
                         "reconnect_min_ms",
                         "reconnect_max_ms",
                         "log_level",
@@ -499,4 +502,34 @@ TEST(CheckConfig, FilesOthersCanChangeAreRefusedWithOwnerAndMode) {
   ASSERT_EQ(e.size(), 1u) << join(e);
   EXPECT_EQ(e[0], "refusing state_dir " + c.state_dir + ": its directory " + real +
                       "/shared is writable by its group and others (owner " + me + ", mode 0777)");
+}
+
+// The attacker-facing limits an operator may set (issue 22): defaults
+// unchanged, ranges enforced, and carried into config.running (the link
+// processes read the rekey budget there).
+TEST(ConfigLimits, NodePortAndRekeyKeys) {
+  Config d = default_config();
+  EXPECT_EQ(d.rekey_after_frames, uint64_t(1) << 20);
+  EXPECT_EQ(d.handshakes_per_address, 32u);
+  EXPECT_EQ(d.handshake_rate_per_address, 50);
+  Config c = default_config();
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse_config_text(
+      R"({"rekey_after_frames": 16, "handshakes_per_address": 512, "handshake_rate_per_address": 1})", c, e))
+      << join(e);
+  EXPECT_EQ(c.rekey_after_frames, 16u);
+  EXPECT_EQ(c.handshakes_per_address, 512u);
+  EXPECT_EQ(c.handshake_rate_per_address, 1);
+  auto j = config_to_json(c);
+  EXPECT_EQ(j["rekey_after_frames"], 16);
+  EXPECT_EQ(j["handshakes_per_address"], 512);
+  EXPECT_EQ(j["handshake_rate_per_address"], 1);
+  for (const char* bad :
+       {R"({"rekey_after_frames": 15})", R"({"rekey_after_frames": 1048577})", R"({"handshakes_per_address": 0})",
+        R"({"handshakes_per_address": 513})", R"({"handshake_rate_per_address": 0})"}) {
+    Config x = default_config();
+    std::vector<std::string> errs;
+    EXPECT_FALSE(parse_config_text(bad, x, errs)) << bad;
+    EXPECT_EQ(errs.size(), 1u) << bad;
+  }
 }

@@ -268,3 +268,43 @@ TEST(SecureChannelHex, RoundTrip) {
   EXPECT_FALSE(from_hex("007fa5zz", out, sizeof out));
   EXPECT_FALSE(from_hex("007fa5ff00", out, sizeof out));
 }
+
+// The frame budget (rekey_after_frames): a sender is due to rekey exactly
+// when it has sealed that many frames since its last key, however long ago
+// the clock said so; then the count starts again. The default budget is
+// 2^20: a channel started just below it is due at 2^20.
+TEST(SecureChannelRekeyBudget, DueAfterTheFrameBudget) {
+  Key k = random_key();
+  RekeyLimits lim{uint64_t(1) << 40, 16};  // the clock never makes it due here
+  SecureChannel ch(k, 0, k, 0);
+  ch.start_clock(0);
+  std::string out;
+  for (int i = 0; i < 15; ++i) {
+    ch.seal("x", out);
+    ASSERT_FALSE(ch.rekey_due(1, lim)) << "due after " << i + 1 << " frames";
+  }
+  ch.seal("x", out);
+  EXPECT_TRUE(ch.rekey_due(1, lim));
+  ch.rekey_tx(1);
+  EXPECT_FALSE(ch.rekey_due(1, lim));
+  for (int i = 0; i < 16; ++i) ch.seal("x", out);
+  EXPECT_TRUE(ch.rekey_due(1, lim));
+
+  RekeyLimits deflt{uint64_t(1) << 40};
+  EXPECT_EQ(deflt.after_frames, uint64_t(1) << 20);
+  SecureChannel near(k, (uint64_t(1) << 20) - 2, k, 0);  // as if 2^20 - 2 frames were sent
+  near.start_clock(0);
+  near.seal("x", out);
+  EXPECT_FALSE(near.rekey_due(1, deflt));
+  near.seal("x", out);
+  EXPECT_TRUE(near.rekey_due(1, deflt));
+}
+
+TEST(SecureChannelRekeyBudget, DueAfterTheTime) {
+  Key k = random_key();
+  SecureChannel ch(k, 0, k, 0);
+  ch.start_clock(1000);
+  RekeyLimits lim{500, uint64_t(1) << 20};
+  EXPECT_FALSE(ch.rekey_due(1499, lim));
+  EXPECT_TRUE(ch.rekey_due(1500, lim));
+}

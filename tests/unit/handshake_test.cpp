@@ -405,6 +405,7 @@ TEST_F(LinkHandshake, TamperedIkMessage1NeverGivesAHello) {
         // must still be alpha's genuine hello.
         EXPECT_EQ(res.peer_key(), key("alpha")) << "offset " << i << " bit " << bit;
         EXPECT_EQ(res.hello().node, "alpha");
+        EXPECT_GT(res.hello().time, 0u);  // the initiator always sends its time
       }
       if (s == RStep::refuse) {
         EXPECT_EQ(out.substr(0, 1), "R");
@@ -747,4 +748,23 @@ TEST(LinkHello, JsonRoundTrip) {
   for (const char* bad : {"", "{", "[]", "{\"addr\":\"x\"}", "{\"node\":1}", "{\"node\":\"a\",\"to\":[]}"})
     EXPECT_FALSE(hello_from_json(bad, back, err)) << bad;
   EXPECT_EQ(LinkResponder::refuse("why"), "Rwhy");
+}
+
+// The hello's time (what makes a replayed message 1 detectable): sent by
+// every initiator, later each time, carried intact to the responder.
+TEST(LinkHello, TimeRoundTripAndIncreases) {
+  Hello h{"alpha", "127.0.0.2:4455", "beta", ""}, back;
+  std::string err;
+  h.time = 1765000000123456789ull;
+  ASSERT_TRUE(hello_from_json(hello_to_json(h), back, err)) << err;
+  EXPECT_EQ(back.time, h.time);
+  h.time = 0;
+  ASSERT_TRUE(hello_from_json(hello_to_json(h), back, err)) << err;
+  EXPECT_EQ(back.time, 0u);
+  for (const char* bad :
+       {"{\"node\":\"a\",\"time\":-1}", "{\"node\":\"a\",\"time\":\"1\"}", "{\"node\":\"a\",\"time\":1.5}"})
+    EXPECT_FALSE(hello_from_json(bad, back, err)) << bad;
+  uint64_t a = next_hello_time(), b = next_hello_time();
+  EXPECT_GT(b, a);
+  EXPECT_GT(a, 1700000000ull * 1000000000ull);  // nanoseconds of the wall clock
 }
