@@ -57,6 +57,8 @@ class JobRunner {
   std::function<size_t(const std::string& from)> backlog;
   static constexpr size_t kHighWater = kOutputHighWater, kLowWater = kOutputLowWater;
   std::function<void()> on_pause;  // for tests: a job's output was paused
+  // Every record as it is saved (each change of state): the node's metrics.
+  std::function<void(const JobRecord&)> on_save;
   nlohmann::json status_json() const;
 
  private:

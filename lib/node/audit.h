@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 namespace jsd {
 
@@ -19,6 +22,8 @@ class Audit {
   // sync=false for a refusal: it allows nothing, so it need not be on disk
   // before the answer (and a flood of them must not stall the node).
   bool record(nlohmann::json entry, bool sync = true);
+  // Decisions written, by (what, verdict): the node's metrics.
+  const std::map<std::pair<std::string, std::string>, uint64_t>& decisions() const { return decisions_; }
 
  private:
   bool rotate();
@@ -26,6 +31,7 @@ class Audit {
   size_t max_;
   int fd_ = -1;
   size_t size_ = 0;
+  std::map<std::pair<std::string, std::string>, uint64_t> decisions_;
 };
 
 }  // namespace jsd

@@ -49,6 +49,8 @@ class NodePort {
   void set_trust(const Trust& t) { trust_ = &t; }
   // Stops listening and ends every pending handshake.
   void close();
+  // Handshakes by outcome, for the metrics: "allowed" or a refusal kind (metrics.h).
+  const std::map<std::string, uint64_t>& outcomes() const { return outcomes_; }
 
   static constexpr size_t kMaxHandshakes = 512, kMaxHandshakesPerHost = 32;
   static constexpr double kHandshakesPerSecond = 50;
@@ -81,6 +83,7 @@ class NodePort {
   std::map<std::string, size_t> pending_by_host_;
   uint64_t dropped_ = 0, dropped_logged_ms_ = 0;
   std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
+  std::map<std::string, uint64_t> outcomes_;
 };
 
 }  // namespace jsd
