@@ -84,10 +84,11 @@ pub=$(sed -n 's/^  \([A-Za-z0-9+/]\{43\}=\)$/\1/p' <<<"$out")
 grep -q "^Setting up jsd " <<<"$out" || fail "jsd was not set up"
 
 # Files, owners, modes.
-check() {  # PATH OWNER:GROUP MODE
-  local got
-  got=$(stat -c '%U:%G %a' "$R$1" 2>/dev/null) || fail "$1 is missing"
-  [ "$got" = "$2 $3" ] || fail "$1 is $got, expected $2 $3"
+check() {  # PATH OWNER:GROUP MODE (names in the new root, compared as its ids)
+  local got want
+  got=$(stat -c '%u:%g %a' "$R$1" 2>/dev/null) || fail "$1 is missing"
+  want="$(in_root id -u "${2%:*}"):$(in_root getent group "${2#*:}" | cut -d: -f3) $3"
+  [ "$got" = "$want" ] || fail "$1 is $got, expected $want ($2 $3)"
 }
 for p in jsd-listener jsd-submit jsd-ping; do check /usr/bin/$p root:root 755; done
 for p in jsd-client jsd-queue-server jsd-job; do check /usr/libexec/jsd/$p root:root 755; done
