@@ -79,8 +79,17 @@ if [ -x "$BIN/jsd-submit" ]; then
   cat "$D/beta/audit.log"
 fi
 
-step "ps -eo pid,args | grep -E 'jsd-listener|Queue'"
-ps -eo pid,args | grep -E "jsd-listener|Queue(Client|Server)_" | grep -v grep || true
+# Only this demo's processes: the listeners it started and their descendants
+# (link processes, the job supervisor), found by parent pid, not by name, so
+# other users' and tests' jsd processes on this machine are left out.
+step "ps -o pid,ppid,args -p <the listeners' pids and their descendants>"
+ours=" ${pids[*]} "
+while :; do
+  more=$(ps -eo pid=,ppid= | awk -v ours="$ours" 'index(ours, " " $2 " ") && !index(ours, " " $1 " ") { printf "%s ", $1 }')
+  [ -n "$more" ] || break
+  ours="$ours$more"
+done
+ps -o pid,ppid,args -p "$(echo $ours | tr ' ' ,)"
 
 step "kill -TERM <listeners>            # stop both nodes"
 for p in "${pids[@]}"; do kill -TERM "$p"; done

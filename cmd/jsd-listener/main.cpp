@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
                         "The jsd node supervisor (QueueListener): authenticates peers, starts a\n"
                         "jsd-queue-server per peer and a jsd-client per remote node.\n");
   opts.custom_help(
-      "[-f FILE] [--check-config [-q] | --status [--json] | --gen-key FILE | --public-key FILE | --gen-psk FILE |\n"
-      "       --gen-ca FILE | --sign-cert CA_FILE --name NAME [--groups G,...] [--days N] PUBLIC_KEY] [--ready-fd FD]");
+      "[-f FILE] [--check-config [-q] | --status [--json] | --metrics | --gen-key FILE | --public-key FILE |\n"
+      "       --gen-psk FILE | --gen-ca FILE |\n"
+      "       --sign-cert CA_FILE --name NAME [--groups G,...] [--days N] PUBLIC_KEY] [--ready-fd FD]");
   jsd::cli_common_options(opts);
   opts.add_options()(
       "t,check-config",
@@ -31,8 +32,10 @@ int main(int argc, char** argv) {
                                                 cxxopts::value<std::string>(), "NAME")(
       "groups", "with --sign-cert: the node's groups, comma-separated", cxxopts::value<std::string>(), "G,...")(
       "days", "with --sign-cert: days the certificate is valid (default 365)", cxxopts::value<int>(), "N")(
-      "status", "print the running node's links and exit")("json", "with --status: print JSON")(
-      "ready-fd", "write \"ready\" to FD once the node answers, then close it", cxxopts::value<int>(), "FD");
+      "status", "print the running node's links and exit")(
+      "metrics", "print the running node's metrics (Prometheus text format) and exit")(
+      "json", "with --status: print JSON")("ready-fd", "write \"ready\" to FD once the node answers, then close it",
+                                           cxxopts::value<int>(), "FD");
   cxxopts::ParseResult r;
   int code = 0;
   if (!jsd::cli_parse(opts, argc, argv, r, jsd::kExitStartupError, code)) return code;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
   jsd::ListenerOptions o;
   if (!jsd::cli_load_config("jsd-listener", config_path, o.cfg)) return jsd::kExitStartupError;
   if (r.count("status")) return jsd::print_status(o.cfg, r.count("json") > 0, "jsd-listener");
+  if (r.count("metrics")) return jsd::print_metrics(o.cfg, "jsd-listener");
   if (r.count("ready-fd")) o.ready_fd = r["ready-fd"].as<int>();
   return jsd::run_listener(o);
 }

@@ -180,6 +180,8 @@ json config_to_json(const Config& c) {
   j["reconnect_max_ms"] = c.reconnect_max_ms;
   j["log_level"] = c.log_level;
   j["syslog"] = c.syslog;
+  if (!c.metrics_file.empty()) j["metrics_file"] = c.metrics_file;
+  j["metrics_interval_s"] = c.metrics_interval_s;
   j["jobs"] = json::object();
   for (auto& [n, d] : c.jobs) {
     json jd;

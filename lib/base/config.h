@@ -86,6 +86,11 @@ struct Config {
   // call queued this long for a target that never came up is answered
   // with an error.
   int idle_client_s = 300;
+  // The node's metrics (Prometheus text format), written atomically to
+  // this file every metrics_interval_s for node_exporter's textfile
+  // collector; empty: not written.
+  std::string metrics_file;
+  int metrics_interval_s = 15;
 
   std::string control_socket() const { return state_dir + "/control.sock"; }
   std::string audit_log() const { return state_dir + "/audit.log"; }

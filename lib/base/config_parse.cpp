@@ -252,7 +252,9 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "trusted_cas",
                                           "revoked",
                                           "groups",
-                                          "audit_max_bytes"};
+                                          "audit_max_bytes",
+                                          "metrics_file",
+                                          "metrics_interval_s"};
 
 // Each key on its own.
 void parse_keys(const json& j, Config& c, Errors& errors) {
@@ -352,6 +354,11 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
       errors.push_back("log_level: '" + nm(c.log_level) + "' is not one of debug, info, warn, error");
   }
   if (j.contains("syslog")) get_bool(j["syslog"], "syslog", c.syslog, errors);
+  if (j.contains("metrics_file") && get_string(j["metrics_file"], "metrics_file", c.metrics_file, errors) &&
+      (c.metrics_file.empty() || c.metrics_file[0] != '/'))
+    errors.push_back("metrics_file: must be an absolute path");
+  if (j.contains("metrics_interval_s"))
+    get_int(j["metrics_interval_s"], "metrics_interval_s", 1, 3600, c.metrics_interval_s, errors);
   if (j.contains("jobs")) {
     if (!j["jobs"].is_object())
       errors.push_back("jobs: must be an object of name -> job");

@@ -26,11 +26,12 @@ bool make_dir(const std::string& dir, std::string& err) {
 }
 
 bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
-                       const std::string& tmp_suffix) {
+                       const std::string& tmp_suffix, unsigned mode) {
   std::string tmp = path + tmp_suffix;
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  if (fd < 0 || (mode != 0600 && fchmod(fd, mode_t(mode)) != 0)) {
     err = "cannot write " + tmp + ": " + strerror(errno);
+    if (fd >= 0) close(fd), unlink(tmp.c_str());
     return false;
   }
   size_t off = 0;

@@ -8,9 +8,10 @@ namespace jsd {
 
 // Writes data to path atomically: temporary file (path + tmp_suffix), optional
 // fsync, rename, optional fsync of the directory (so the rename survives a
-// crash too).
+// crash too). The file gets mode (umask aside: a file others must read, such
+// as the metrics for node_exporter, is written 0644 whatever the umask).
 bool write_file_atomic(const std::string& path, const std::string& data, bool sync, std::string& err,
-                       const std::string& tmp_suffix = ".tmp");
+                       const std::string& tmp_suffix = ".tmp", unsigned mode = 0600);
 // Creates dir and its missing parents, mode 0700.
 bool make_dir(const std::string& dir, std::string& err);
 // Reads a whole file into out.

@@ -189,6 +189,7 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
 }
 
 void JobRunner::save(const JobRecord& r) {
+  if (on_save) on_save(r);
   std::string err;
   if (r.durable || stopping_) {
     if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);

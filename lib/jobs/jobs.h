@@ -63,6 +63,8 @@ class JobRunner {
   // refuses the start. known: the node knows enough of it now (its groups)
   // to judge the job's allow list again. Unset: every start goes ahead.
   std::function<bool(const std::string& from, bool& known, std::string& why)> peer_ok;
+  // Every record as it is saved (each change of state): the node's metrics.
+  std::function<void(const JobRecord&)> on_save;
   nlohmann::json status_json() const;
 
  private:

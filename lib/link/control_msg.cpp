@@ -19,12 +19,14 @@ std::string encode_control(const ControlMsg& m) {
       put_event(w, ev);
       break;
     }
-    case ControlType::status: {
+    case ControlType::status:
+    case ControlType::metrics: {
       WireWriter w(out, 1);
       w.u8(static_cast<uint8_t>(m.type));
       break;
     }
-    case ControlType::status_reply: {
+    case ControlType::status_reply:
+    case ControlType::metrics_text: {
       WireWriter w(out, 1 + WireWriter::str32_size(m.status));
       w.u8(static_cast<uint8_t>(m.type));
       w.str32(m.status);
@@ -115,6 +117,13 @@ bool decode_control(std::string_view in, ControlMsg& m, std::string& err) {
       break;
     case static_cast<uint8_t>(ControlType::status_reply):
       m.type = ControlType::status_reply;
+      m.status.assign(r.str32());
+      break;
+    case static_cast<uint8_t>(ControlType::metrics):
+      m.type = ControlType::metrics;
+      break;
+    case static_cast<uint8_t>(ControlType::metrics_text):
+      m.type = ControlType::metrics_text;
       m.status.assign(r.str32());
       break;
     case static_cast<uint8_t>(ControlType::error):

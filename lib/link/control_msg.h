@@ -1,5 +1,5 @@
 // Messages on a node's control socket, between jsd-listener and its tools
-// (jsd-ping, jsd-submit, jsd-listener --status).
+// (jsd-ping, jsd-submit, jsd-listener --status and --metrics).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,8 @@ enum class ControlType : uint8_t {
   notice = 25,        // listener -> tool: the link its event id waits on changed
   withdraw = 26,      // tool -> listener: take my call id back if it never left this node
   withdrawn = 27,     // listener -> tool: the answer to withdraw id (a verdict)
+  metrics = 40,       // tool -> listener: your counters and gauges?
+  metrics_text = 41,  // listener -> tool: them, in the Prometheus text format
 };
 
 // The answer to a withdraw. not_sent is a promise: the call never left this
@@ -33,7 +35,7 @@ struct ControlMsg {
   Event ev;                           // send, reply
   uint64_t id = 0;                    // error, notice, withdraw, withdrawn: the tool's event they are about
   std::string why;                    // error
-  std::string status;                 // status_reply: the listener's status object
+  std::string status;                 // status_reply: the listener's status object; metrics_text: the text
   std::string node;                   // notice: the node at the other end of the link
   LinkState state = LinkState::down;  // notice
   std::string detail;                 // notice

@@ -28,6 +28,8 @@ class Audit {
   // kMaxField is cut, with its length: "xxx... (921600 bytes)".
   bool record(nlohmann::json entry, bool sync = true);
   static constexpr size_t kMaxField = 256;
+  // Decisions written, by (what, verdict): the node's metrics.
+  const std::map<std::pair<std::string, std::string>, uint64_t>& decisions() const { return decisions_; }
 
  private:
   bool rotate();
@@ -35,6 +37,7 @@ class Audit {
   size_t max_;
   int fd_ = -1;
   size_t size_ = 0;
+  std::map<std::pair<std::string, std::string>, uint64_t> decisions_;
 };
 
 // Refusals, one line per source and reason per interval: the first is

@@ -324,6 +324,7 @@ nlohmann::json LinkClients::links_json() const {
                        {"state", link_state_name(c->state)},
                        {"detail", c->detail},
                        {"queued", c->queue.size()},
+                       {"queued_bytes", c->queued_bytes},
                        {"since", iso_time(c->since)},
                        {"restarts", c->restarts}});
   return links;

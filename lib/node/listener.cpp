@@ -28,6 +28,7 @@
 #include "link_clients.h"
 #include "link_servers.h"
 #include "log.h"
+#include "metrics.h"
 #include "node_port.h"
 #include "outbox.h"
 #include "peers.h"
@@ -135,6 +136,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
     jobs_.handle(from, body, std::move(reply));
   }
   std::string status() override;
+  std::string metrics() override;
 
  private:
   bool claim_control_socket(std::string& err);
@@ -146,6 +148,8 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   void reload();
   bool peer_may_run(const std::string& from, bool& known, std::string& why);
   void reload_links(const Config& old);
+  void write_metrics_file();
+  void start_metrics_file();
 
   uv_loop_t* loop_;
   SdNotify notify_ = SdNotify::from_env();  // systemd's Type=notify (sd_notify.h)
@@ -166,6 +170,10 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   LinkServers servers_;
   Router router_;
   NodePort port_;
+  NodeMetrics metrics_;
+  std::unique_ptr<Timer> metrics_timer_;
+  std::string metrics_written_;  // the metrics_file this listener wrote last
+  bool metrics_failed_ = false;
   uv_pipe_t* control_ = nullptr;  // freed in its close callback
   bool control_bound_ = false;
   std::unordered_map<uint64_t, Stream*> tools_;
@@ -206,6 +214,9 @@ Listener::~Listener() {
 int Listener::start() {
   std::string err;
   started_ = wall_time();
+  // Before the records are loaded: a job that ended while the node was
+  // down is counted when its end is recorded.
+  jobs_.on_save = [this](const JobRecord& r) { metrics_.job_record(r); };
   if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !write_running_config(o_.cfg, err) ||
       !audit_.open(err) || !refused_audit_.open(err)) {
     log_error(err);
@@ -244,6 +255,7 @@ int Listener::start() {
   expire_timer_ = std::make_unique<Timer>(loop_);
   expire_timer_->start(
       1000, [this] { router_.expire_calls(now_ms(), uint64_t(cfg_.idle_client_s) * 1000); }, 1000);
+  start_metrics_file();
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
     (void)n;  // nobody to tell if the reader is gone
@@ -437,6 +449,7 @@ void Listener::reload() {
   log_init({"jsd-listener", lv, cfg_.syslog});
   router_.forget_targets();
   reload_links(old);
+  start_metrics_file();
   log_info("configuration reloaded from " + path + ": " + std::to_string(cfg_.peers.size()) + " peers, " +
            std::to_string(cfg_.jobs.size()) + " jobs");
 }
@@ -486,6 +499,50 @@ std::string Listener::status() {
   return dump_json(j);
 }
 
+std::string Listener::metrics() {
+  MetricsSnapshot s;
+  s.node = cfg_.node;
+  s.version = JSD_VERSION;
+  s.started = started_;
+  s.links = clients_.links_json();
+  for (auto& l : servers_.links_json()) s.links.push_back(l);
+  s.handshakes = port_.outcomes();
+  s.audit = audit_.decisions();
+  nlohmann::json jobs = jobs_.status_json();
+  s.jobs_running = jobs_.running();
+  s.jobs_queued = jobs.value("queued", size_t(0));
+  s.fds_open = open_descriptors();
+  s.fds_limit = descriptor_limit();
+  return metrics_.render(s);
+}
+
+// metrics_file for node_exporter's textfile collector: written whole
+// (temporary file and rename, so a scrape never reads half of it), 0644 so
+// that node_exporter's user reads it, every metrics_interval_s.
+void Listener::write_metrics_file() {
+  std::string err;
+  if (write_file_atomic(cfg_.metrics_file, metrics(), false, err, ".tmp", 0644)) {
+    metrics_written_ = cfg_.metrics_file;
+  } else if (!metrics_failed_) {
+    log_warn("metrics_file: " + err + " (said once until it works again)");
+  }
+  metrics_failed_ = !err.empty();
+}
+
+void Listener::start_metrics_file() {
+  if (!metrics_written_.empty() && metrics_written_ != cfg_.metrics_file) {
+    unlink(metrics_written_.c_str());  // a reload moved or ended it
+    metrics_written_.clear();
+  }
+  metrics_timer_.reset();
+  if (cfg_.metrics_file.empty()) return;
+  metrics_timer_ = std::make_unique<Timer>(loop_);
+  uint64_t ms = uint64_t(cfg_.metrics_interval_s) * 1000;
+  write_metrics_file();
+  metrics_timer_->start(
+      ms, [this] { write_metrics_file(); }, ms);
+}
+
 // The service manager (systemd, Type=notify) learns that the node answers
 // (READY=1), that it stops (STOPPING=1), and how many links are up, which
 // `systemctl status` shows. Not run by one: nothing happens.
@@ -522,6 +579,11 @@ void Listener::shutdown(const std::string& why) {
   if (control_bound_) unlink(cfg_.control_socket().c_str());
   for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
   expire_timer_.reset();
+  // A stopped node's metrics would say its links are up: its file goes,
+  // and the jsd_ series with it (absent() alerts on that).
+  metrics_timer_.reset();
+  if (!metrics_written_.empty()) unlink(metrics_written_.c_str());
+  metrics_written_.clear();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind. A
   // link process ends at once (SIGCONT wakes a stopped one); a job has its
   // job_kill_grace_s from its own run, and the backstop here waits for that

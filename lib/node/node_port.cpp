@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "log.h"
+#include "metrics.h"
 
 namespace jsd {
 
@@ -123,6 +124,7 @@ void NodePort::on_connection(int status) {
   s->on_frame = [this, hp](std::string_view p) { on_frame(hp, p); };
   s->on_close = [this, hp](const std::string& why) {
     hp->s = nullptr;
+    ++outcomes_["closed"];
     if (!why.empty())
       refusals_.add("handshake from " + hp->from + (hp->claimed.empty() ? "" : " ('" + printable(hp->claimed) + "')") +
                     " failed: " + why);
@@ -134,6 +136,7 @@ void NodePort::on_connection(int status) {
 
 void NodePort::arm_timer(Handshake* h, uint64_t ms) {
   h->timer->start(ms, [this, h, ms] {
+    ++outcomes_["timeout"];
     refusals_.add("handshake from " + h->from + " timed out after " + std::to_string(ms) + " ms");
     finish(h);
   });
@@ -146,6 +149,7 @@ bool NodePort::admit(const std::string& host) {
   admission_.set_limits(limits().admission);
   const char* why = admission_.admit(host);
   if (!why) return true;
+  ++outcomes_["limit"];
   if (dropped_ == 0 && now - dropped_logged_ms_ >= 10000) dropped_logged_ms_ = now - 10000;
   ++dropped_;
   if (now - dropped_logged_ms_ >= 10000) {
@@ -183,10 +187,12 @@ void NodePort::on_frame(Handshake* h, std::string_view p) {
     case LinkResponder::Step::refuse:
       // Before the peer's key is known: the log says it (rate-limited); the
       // audit log records decisions about keys, not noise on the port.
+      ++outcomes_[handshake_refusal_kind(out.substr(1))];
       refusals_.add("refused " + h->from + ": " + err);
       h->s->send(out);
       return finish(h);
     case LinkResponder::Step::failed:
+      ++outcomes_["malformed"];
       refusals_.add("handshake from " + h->from + " failed: " + err);
       return finish(h);
     case LinkResponder::Step::hello:
@@ -248,6 +254,7 @@ void NodePort::on_hello(Handshake* h) {
     return finish(h);
   }
   if (!v.ok) {
+    ++outcomes_[handshake_refusal_kind(v.reason)];
     // A refusal is recorded now; an allowed link once its ticket arrives,
     // so a replayed message 1 leaves no "allowed" line. Not synced: a
     // refusal allows nothing, and anyone can make keys.
@@ -278,12 +285,14 @@ void NodePort::on_hello(Handshake* h) {
   claim.groups = v.groups;
   uint16_t port = 0;
   if (!servers_.start(peer, *h->hs, std::move(claim), out, port, err)) {
+    ++outcomes_["no_queue_server"];
     log_error("cannot serve " + peer + ": " + err);
     if (h->s) h->s->send(LinkResponder::refuse("no queue-server available"));
     return finish(h);
   }
   log_info(peer + " (" + h->from + ", key " + fp + (v.by_cert ? ", certificate" : "") +
            ") passed the handshake; QueueServer_" + peer + " on port " + std::to_string(port));
+  ++outcomes_["allowed"];
   h->s->send(out);
   finish(h);
   // Step 5 early: a pinned peer's reverse link can come up while its

@@ -65,6 +65,8 @@ class NodePort {
   void set_trust(const Trust& t) { trust_ = &t; }
   // Stops listening and ends every pending handshake.
   void close();
+  // Handshakes by outcome, for the metrics: "allowed" or a refusal kind (metrics.h).
+  const std::map<std::string, uint64_t>& outcomes() const { return outcomes_; }
 
   static constexpr uint64_t kRefusalIntervalMs = 60000;
 
@@ -94,6 +96,7 @@ class NodePort {
   ReplayGuard replays_;
   uint64_t dropped_ = 0, dropped_logged_ms_ = 0;
   std::map<Handshake*, std::unique_ptr<Handshake>> handshakes_;
+  std::map<std::string, uint64_t> outcomes_;
 };
 
 }  // namespace jsd

@@ -75,6 +75,13 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
     tools_.send(tool, encode_control(r));
     return;
   }
+  if (!p.empty() && static_cast<uint8_t>(p[0]) == static_cast<uint8_t>(ControlType::metrics)) {
+    ControlMsg r;
+    r.type = ControlType::metrics_text;
+    r.status = local_.metrics();
+    tools_.send(tool, encode_control(r));
+    return;
+  }
   if (!p.empty() && static_cast<uint8_t>(p[0]) == static_cast<uint8_t>(ControlType::withdraw)) {
     ControlMsg m;
     std::string err;

@@ -69,7 +69,8 @@ class LocalObjects {
  public:
   virtual ~LocalObjects() = default;
   virtual void job(const std::string& from, const std::string& body, ReplyFn reply) = 0;
-  virtual std::string status() = 0;  // the status object, JSON
+  virtual std::string status() = 0;             // the status object, JSON
+  virtual std::string metrics() { return ""; }  // the Prometheus text (metrics.h)
 };
 
 class Router {

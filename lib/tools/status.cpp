@@ -72,4 +72,20 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
   return kExitOk;
 }
 
+int print_metrics(const Config& cfg, const std::string& prog) {
+  ControlMsg req, rep;
+  req.type = ControlType::metrics;
+  std::string err;
+  if (!control_request(cfg, req, rep, 5000, err)) {
+    fprintf(stderr, "%s: error: %s\n", prog.c_str(), err.c_str());
+    return kExitJsdFailure;
+  }
+  if (rep.type != ControlType::metrics_text || rep.status.empty()) {
+    fprintf(stderr, "%s: error: the listener sent no metrics (is it older than this jsd-listener?)\n", prog.c_str());
+    return kExitJsdFailure;
+  }
+  fwrite(rep.status.data(), 1, rep.status.size(), stdout);
+  return fflush(stdout) == 0 ? kExitOk : kExitJsdFailure;
+}
+
 }  // namespace jsd

@@ -375,7 +375,9 @@ TEST(ConfigHostile, EveryKeyWithEveryWrongType) {
                         "trusted_cas",
                         "revoked",
                         "groups",
-                        "audit_max_bytes"};
+                        "audit_max_bytes",
+                        "metrics_file",
+                        "metrics_interval_s"};
   const char* values[] = {"null",
                           "true",
                           "-1",
@@ -395,6 +397,22 @@ TEST(ConfigHostile, EveryKeyWithEveryWrongType) {
       EXPECT_NO_THROW(parse_config_text(text, c, e)) << text;
       for (auto& line : e) EXPECT_EQ(line.find('\n'), std::string::npos) << text;
     }
+}
+
+// issue 21: metrics_file is an absolute path, metrics_interval_s 1 to 3600.
+TEST(ConfigGuard, MetricsFileAndInterval) {
+  EXPECT_EQ(join(mistakes(R"({"metrics_file": "jsd.prom"})")), "metrics_file: must be an absolute path\n");
+  EXPECT_EQ(join(mistakes(R"({"metrics_file": ""})")), "metrics_file: must be an absolute path\n");
+  EXPECT_NE(join(mistakes(R"({"metrics_interval_s": 0})")), "");
+  EXPECT_EQ(
+      join(mistakes(R"({"metrics_file": "/var/lib/prometheus/node-exporter/jsd.prom", "metrics_interval_s": 60})")),
+      "");
+  Config c = default_config();
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse_config_text(R"({"metrics_file": "/m/jsd.prom", "metrics_interval_s": 5})", c, e));
+  EXPECT_EQ(c.metrics_file, "/m/jsd.prom");
+  EXPECT_EQ(c.metrics_interval_s, 5);
+  EXPECT_EQ(config_to_json(c)["metrics_file"], "/m/jsd.prom");
 }
 
 // issue 12: the refusal of the node's own name as a peer is pinned. Without
