@@ -1,6 +1,5 @@
 #include "submit_args.h"
 
-
 #include <cxxopts.hpp>
 
 #include "cli.h"

@@ -138,8 +138,12 @@ TEST(SubmitArgs, HistoryCount) {
 }
 
 TEST(SubmitArgs, NumbersOutOfRange) {
-  EXPECT_EQ(refused({"--timeout", "0", "beta", "job"}), usage("--timeout wants a number of seconds > 0"));
-  EXPECT_EQ(refused({"--timeout", "-1", "beta", "job"}), usage("--timeout wants a number of seconds > 0"));
+  EXPECT_EQ(refused({"--timeout", "0", "beta", "job"}),
+            usage("--timeout wants a number of seconds > 0 and at most 100000000"));
+  EXPECT_EQ(refused({"--timeout", "-1", "beta", "job"}),
+            usage("--timeout wants a number of seconds > 0 and at most 100000000"));
+  EXPECT_EQ(refused({"--timeout", "1e20", "beta", "job"}),
+            usage("--timeout wants a number of seconds > 0 and at most 100000000"));
   const std::string width = usage("--fanout, --batch and --max-failures want a number >= 1");
   EXPECT_EQ(refused({"--fanout", "0", "a,b", "job"}), width);
   EXPECT_EQ(refused({"--batch", "0", "a,b", "job"}), width);
