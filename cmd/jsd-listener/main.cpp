@@ -59,12 +59,7 @@ int main(int argc, char** argv) {
   if (actions == 1) {
     opt("name", k.name);
     std::string groups;
-    if (opt("groups", groups))
-      for (size_t at = 0; at <= groups.size();) {
-        size_t comma = std::min(groups.find(',', at), groups.size());
-        if (comma > at) k.groups.push_back(groups.substr(at, comma - at));
-        at = comma + 1;
-      }
+    if (opt("groups", groups)) k.groups = jsd::split_groups(groups);
     if (r.count("days")) k.days = r["days"].as<int>();
     if (signing && extra.empty()) {
       fprintf(stderr, "jsd-listener: error: --sign-cert needs the node's PUBLIC_KEY (see --help)\n");

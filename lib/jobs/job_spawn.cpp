@@ -26,6 +26,15 @@
 
 namespace jsd {
 
+namespace {
+// Now, in seconds since the epoch, to the microsecond (a record's times).
+double wall_now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+}  // namespace
+
 // One job as the supervisor reports it; shared with its JobProcess and
 // kept by id in the PosixJobProcesses while the job runs.
 struct PosixJobProcesses::Sup {
@@ -240,7 +249,7 @@ void PosixJobProcesses::supervisor_gone(const std::string& why) {
       log_error("job " + st->id + ": its supervisor died as it started it; whether it ran is unknown");
       JobEnd unknown;
       unknown.known = true;
-      unknown.ended = double(time(nullptr));
+      unknown.ended = wall_now();
       st->deliver(unknown);
     }
   }
@@ -268,7 +277,7 @@ void PosixJobProcesses::take_over(Sup& st) {
     // Not our child, and gone: how it ended is unknown, when is now.
     JobEnd unknown;
     unknown.known = true;
-    unknown.ended = double(time(nullptr));
+    unknown.ended = wall_now();
     return st.deliver(unknown);
   }
   st.orphan = true;
@@ -302,7 +311,7 @@ void PosixJobProcesses::hand_over() {
       if (!st->orphan) continue;
       JobEnd unknown;
       unknown.known = true;
-      unknown.ended = double(time(nullptr));
+      unknown.ended = wall_now();
       st->deliver(unknown);
     }
     return;
@@ -473,7 +482,7 @@ std::unique_ptr<JobProcess> PosixJobProcesses::adopt(const std::string& id, JobE
   if (read_job_end(dir, end)) return nullptr;
   end = JobEnd{};
   end.known = true;  // it ended, when is all we know
-  end.ended = double(time(nullptr));
+  end.ended = wall_now();
   return nullptr;
 }
 

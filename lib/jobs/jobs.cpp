@@ -165,7 +165,7 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   if (!end.known || (end.error.empty() && end.exit_code < 0 && !end.signal)) {
     r->state = "unknown";
     r->error = "the job ended while no supervisor watched it: how it ended is unknown";
-    r->ended = end.ended > 0 ? end.ended : now;
+    r->ended = std::max(r->started, end.ended > 0 ? end.ended : now);
   } else if (!end.error.empty()) {
     r->state = "failed";
     r->error = "cannot start " + end.error;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -20,6 +21,16 @@ int fail(const std::string& why) {
   return kExitStartupError;
 }
 }  // namespace
+
+std::vector<std::string> split_groups(const std::string& csv) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= csv.size();) {
+    size_t comma = std::min(csv.find(',', at), csv.size());
+    if (comma > at) out.push_back(csv.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
 
 int run_keytool(const KeyToolOptions& o) {
   std::string err;

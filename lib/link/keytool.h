@@ -16,6 +16,9 @@ struct KeyToolOptions {
   std::string subject_key;  // --sign-cert: the node's public key (base64)
 };
 
+// --groups G,...: the names between its commas (empty ones skipped).
+std::vector<std::string> split_groups(const std::string& csv);
+
 // Runs the one action set; prints results on stdout, "jsd-listener: error:"
 // lines on stderr. Returns the exit code (0, or 1).
 int run_keytool(const KeyToolOptions& o);

@@ -23,8 +23,8 @@ grep -q "^jsd-submit: beta: job [0-9a-f]* exited with 255: its own status, not j
 node_cmd alpha jsd-submit --json beta nosuch > "$T/out" 2> "$T/err"; rc=$?
 [ $rc = 255 ] && grep -q "^jsd-submit: error: " "$T/err" || fail "jsd's 255: exited $rc ($(cat "$T/err"))"
 
-# A lost job: beta's listener, then its job supervisor, then the job are
-# killed (by the pids this test started and their children).
+# A job whose end jsd cannot know (state unknown): beta's listener, then
+# its job supervisor, then the job are killed (by the pids this test started and their children).
 node_cmd alpha jsd-submit --no-wait --id L.beta -p "PIDFILE=$T/pid" beta hang > /dev/null || fail "hang not queued"
 wait_until "the job runs" test -s "$T/pid"
 jobpid=$(cat "$T/pid")
@@ -42,11 +42,11 @@ dead() { local st; st=$(awk '{print $3}' /proc/"$1"/stat 2>/dev/null); [ -z "$st
 wait_until "the supervisor and the job are gone" eval "dead $sup && dead $jobpid"
 start_node beta
 node_cmd alpha jsd-submit --status L.beta beta --json > "$T/st.json" 2> "$T/err" || fail "--status: $(cat "$T/err")"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="lost" and d["exit_status"]==254 and d["exit_from"]=="jsd", d' "$T/st.json" ||
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["state"]=="unknown" and d["exit_status"]==254 and d["ended"]>=d["started"] and d["exit_from"]=="jsd", d' "$T/st.json" ||
   fail "lost record: $(cat "$T/st.json")"
 node_cmd alpha jsd-submit -q --json --attach L.beta beta > "$T/out" 2> "$T/err"; rc=$?
 [ $rc = 254 ] || fail "--attach to a lost job exited $rc, not 254 ($(cat "$T/err"))"
-[ "$(wc -l < "$T/err")" = 1 ] && grep -q "^jsd-submit: error: beta: job L.beta was lost: " "$T/err" ||
+[ "$(wc -l < "$T/err")" = 1 ] && grep -q "^jsd-submit: error: beta: the outcome of job L.beta cannot be known: " "$T/err" ||
   fail "lost: not one line naming the job: $(cat "$T/err")"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["exit_status"]==254 and d["exit_from"]=="jsd", d' "$T/out" ||
   fail "lost: --json: $(cat "$T/out")"
