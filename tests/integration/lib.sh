@@ -163,6 +163,14 @@ link_is_up() { [ "$(link_state "$1" "$2" "$3")" = up ]; }
 
 # children_of PID: the direct children of a listener.
 children_of() { pgrep -P "$1" | tr '\n' ' '; }
+# child_named PID NAME: the children of PID (one this test started) whose
+# command line begins with NAME (a seed name, or a program's path).
+child_named() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    case "$(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in "$2 "*) echo "$p" ;; esac
+  done
+}
 
 # procs PATTERN: matching processes' args (for the seed names).
 # Only this test's (their command lines name its directory): another

@@ -80,12 +80,14 @@ restart_node() {
   unset "NODE_PID[$1]"
   start_node "$1"
 }
-kill_qc() { local p; p=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && kill -9 $p; }
-kill_qs() { local p; p=$(pgrep -f "^QueueServer_alpha --config $T/beta.json") && kill -9 $p; }
+kill_qc() { local p; p=$(child_named "${NODE_PID[alpha]}" QueueClient_beta); [ -n "$p" ] && kill -9 $p || fail "no QueueClient_beta among alpha's children"; }
+kill_qs() { local p; p=$(child_named "${NODE_PID[beta]}" QueueServer_alpha); [ -n "$p" ] && kill -9 $p || fail "no QueueServer_alpha among beta's children"; }
 kill_submit() { kill -9 "$sub"; }
 # beta's job supervisor: found by beta's own jobs directory (this test's).
-sup_pid() { pgrep -f "^$JSD_BIN/jsd-job --jobs-dir $T/beta/" | head -1; }
-kill_sup() { local p; p=$(sup_pid) && kill -9 "$p"; }
+# (spawned by the listener running now: a restarted one lets its
+# predecessor's go before the first job of each case, see below).
+sup_pid() { local p; p=$(child_named "${NODE_PID[beta]}" "$JSD_BIN/jsd-job" | head -1); [ -n "$p" ] && echo "$p"; }
+kill_sup() { local p; p=$(sup_pid) && kill -9 "$p" || fail "no job supervisor among beta's children"; }
 # Hung (SIGSTOP, as a stalled disk would), with starts sent to it meanwhile;
 # then it goes on, or is killed with those starts unanswered.
 hang_sup() {

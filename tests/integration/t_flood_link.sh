@@ -37,7 +37,7 @@ ctl "{\"op\":\"wait\",\"id\":$hold,\"timeout\":20}" | grep -q '"done": true' || 
 # beta logs the port before it answers.
 port=$(sed -n 's/.*alpha (.*) passed the handshake; QueueServer_alpha on port \([0-9]*\).*/\1/p' "$T/beta.log" | tail -n 1)
 [ -n "$port" ] || fail "beta did not log the queue-server's port"
-qs=$(pgrep -f "^QueueServer_alpha --config $T/beta.json")
+qs=$(child_named "${NODE_PID[beta]}" QueueServer_alpha)
 [ "$(echo "$qs" | wc -w)" = 1 ] || fail "expected one QueueServer_alpha, found '$qs'"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$qs/status"; }
 rss0=$(rss)

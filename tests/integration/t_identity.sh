@@ -31,7 +31,7 @@ start_node beta
 start_node gamma
 
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta failed"
-qs_before=$(pgrep -f "^QueueServer_alpha --config $T/beta.json" | sort | tr '\n' ' ')
+qs_before=$(child_named "${NODE_PID[beta]}" QueueServer_alpha | sort | tr '\n' ' ')
 [ -n "$qs_before" ] || fail "no QueueServer_alpha on beta"
 
 # The impostor: its own key, alpha's name, another address.
@@ -45,7 +45,7 @@ node_cmd impostor jsd-submit -p TAG=impostor beta touch > /dev/null 2>&1 && fail
 [ -e "$T/impostor-ran" ] || [ -e "$T/ran-impostor" ] && fail "the impostor's job ran"
 wait_until "beta logs the impostor" grep -q "refused 127.0.0.10:[0-9]* ('alpha'): key not known for alpha (key b2:" "$T/beta.log"
 node_cmd alpha jsd-ping -c 3 -i 0.01 -q beta >/dev/null || fail "alpha's pings failed after the impostor"
-qs_after=$(pgrep -f "^QueueServer_alpha --config $T/beta.json" | sort | tr '\n' ' ')
+qs_after=$(child_named "${NODE_PID[beta]}" QueueServer_alpha | sort | tr '\n' ' ')
 [ "$qs_before" = "$qs_after" ] || fail "alpha's queue-server on beta changed: $qs_before -> $qs_after"
 grep -q "replacing QueueServer_alpha" "$T/beta.log" && fail "the impostor replaced alpha's queue-server"
 [ "$(grep -c "key not known for alpha" "$T/beta.log")" -le 2 ] || fail "the refusal was logged at every retry"

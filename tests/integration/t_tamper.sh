@@ -28,7 +28,7 @@ start_node beta
 rid=$(ctl '{"op":"record","port":"node","conn":1}' | field id)
 node_cmd alpha jsd-ping -c 1 -q beta >/dev/null || fail "alpha -> beta through the proxy failed"
 m1=$(ctl "{\"op\":\"get\",\"id\":$rid}" | "$PY" -c 'import json,sys; print(next(f["hex"] for f in json.load(sys.stdin)["frames"] if f["dir"]=="c2s"))')
-qs_before=$(pgrep -f "^QueueServer_alpha --config $T/beta.json")
+qs_before=$(child_named "${NODE_PID[beta]}" QueueServer_alpha)
 [ -n "$qs_before" ] || fail "no QueueServer_alpha"
 allowed_before=$(grep -c '"what":"link".*"verdict":"allowed"' "$T/beta/state/audit.log")
 ctl "{\"op\":\"replay\",\"port\":4455,\"frames_hex\":[\"$m1\"],\"read_frames\":1}" > "$T/replay.out"
@@ -36,7 +36,7 @@ ctl "{\"op\":\"replay\",\"port\":4455,\"frames_hex\":[\"$m1\"],\"read_frames\":1
 grep -q '"frames_hex": \["[0-9a-f]\{8\}52' "$T/replay.out" || fail "beta did not refuse the replayed message 1: $(cat "$T/replay.out")"
 wait_until "beta logs the replay" grep -q "('alpha'): replayed handshake" "$T/beta.log"
 grep -q "no authenticated link from alpha within" "$T/beta.log" && fail "a replay got a queue-server"
-[ "$(pgrep -f "^QueueServer_alpha --config $T/beta.json")" = "$qs_before" ] || fail "alpha's queue-server changed after a replay"
+[ "$(child_named "${NODE_PID[beta]}" QueueServer_alpha)" = "$qs_before" ] || fail "alpha's queue-server changed after a replay"
 grep -q "replacing QueueServer_alpha" "$T/beta.log" && fail "a replayed message 1 replaced alpha's queue-server"
 [ "$(grep -c '"what":"link".*"verdict":"allowed"' "$T/beta/state/audit.log")" = "$allowed_before" ] || fail "a replay left an 'allowed' audit line"
 node_cmd alpha jsd-ping -c 3 -i 0.01 -q beta >/dev/null || fail "alpha's pings failed after the replay"
