@@ -146,7 +146,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
   void reload();
-  bool peer_may_run(const std::string& from, bool& known, std::string& why);
+  bool peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why);
   void reload_links(const Config& old);
   void write_metrics_file();
   void start_metrics_file();
@@ -224,9 +224,10 @@ int Listener::start() {
   }
   // The runner's hooks before it opens: the jobs queued before a restart
   // start in open(), and their starts are judged and audited like any.
-  jobs_.peer_ok = [this](const std::string& from, bool& known, std::string& why) {
-    return peer_may_run(from, known, why);
+  jobs_.peer_ok = [this](const std::string& from, const std::string& key, bool& known, std::string& why) {
+    return peer_may_run(from, key, known, why);
   };
+  jobs_.key_of = [this](const std::string& from) { return peers_.fingerprint(from); };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
   jobs_.audit = [this](nlohmann::json entry, bool sync) {
@@ -362,18 +363,22 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
 // not linked since this node started cannot be judged again (its
 // certificate is not known until it links): the decision made when its
 // job was accepted stands, allow list included (known = false).
-bool Listener::peer_may_run(const std::string& from, bool& known, std::string& why) {
+bool Listener::peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why) {
+  // The key it links with now, else the one it submitted with (a restart
+  // forgets who linked with what until the peer links again).
   std::string fp = peers_.fingerprint(from);
+  if (fp.empty()) fp = submitted_with;
   auto fp_of = [](const std::string& text) {
     Key32 k;
     return key_from_text(text, k) ? key_fingerprint(k) : std::string();
   };
   std::set<std::string> revoked;
   for (auto& r : cfg_.revoked) revoked.insert(fp_of(r));
-  if (!fp.empty() && revoked.count(fp)) {
-    why = "the key of " + from + " (" + fp + ") is revoked";
-    return false;
-  }
+  for (auto& k : {fp, submitted_with})
+    if (!k.empty() && revoked.count(k)) {
+      why = "the key of " + from + " (" + k + ") is revoked";
+      return false;
+    }
   if (cfg_.peers.count(from)) {
     auto pk = cfg_.peer_keys.find(from);
     if (pk == cfg_.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
