@@ -45,6 +45,7 @@ class JobRunner {
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.running(); }
+  size_t abandon() { return runs_.abandon(); }
   // Is peer in @group (config groups and the groups its certificate gave)?
   InGroupFn in_group;
   // Records an authorization decision durably; false: it could not, and

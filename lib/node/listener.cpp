@@ -179,8 +179,9 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::unordered_map<uint64_t, Stream*> tools_;
   uint64_t next_tool_ = 0;
   bool stopping_ = false, stopped_ = false;
-  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, expire_timer_;
-  static constexpr uint64_t kLinkStopMs = 2000;  // SIGTERM -> SIGKILL for link processes
+  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, abandon_timer_, expire_timer_;
+  static constexpr uint64_t kLinkStopMs = 2000;          // SIGTERM -> SIGKILL for link processes
+  static constexpr uint64_t kSupervisorAnswerMs = 2000;  // SIGKILL sent -> the jobs' ends
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -601,7 +602,18 @@ void Listener::shutdown(const std::string& why) {
   });
   if (jobs_.running() > 0) {
     job_kill_timer_ = std::make_unique<Timer>(loop_);
-    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] { jobs_.kill_all(); });
+    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] {
+      jobs_.kill_all();
+      // A supervisor that does not pass the SIGKILL on in this time is
+      // hung: the node stops anyway, killing the jobs itself.
+      abandon_timer_ = std::make_unique<Timer>(loop_);
+      abandon_timer_->start(kSupervisorAnswerMs, [this] {
+        if (size_t n = jobs_.abandon())
+          log_error("the job supervisor does not answer: " + std::to_string(n) +
+                    " job(s) killed without it; their ends are settled at the next start");
+        maybe_finish_shutdown();
+      });
+    });
   }
   clients_.stop();
   servers_.stop();
@@ -614,6 +626,7 @@ void Listener::maybe_finish_shutdown() {
   stopped_ = true;
   kill_timer_.reset();
   job_kill_timer_.reset();
+  abandon_timer_.reset();
   clients_.clear();
   servers_.clear();
   sig_term_.reset();
