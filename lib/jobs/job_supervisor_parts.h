@@ -1,6 +1,5 @@
 // The parts of the node's job supervisor (job_supervisor.cpp,
-// job_table.cpp): a job's kept output, a connection to a listener and the
-// PATH lookup of a job's program. Only the supervisor includes this.
+// job_table.cpp): a job's kept output, and a connection to a listener. Only the supervisor includes this.
 #pragma once
 
 #include <fcntl.h>
@@ -137,31 +136,5 @@ struct Conn {
     }
   }
 };
-
-// The executable a job's argv[0] names, looked up in the job's own PATH
-// as execvp would (the supervisor's environment is not the job's).
-inline std::string find_program(const std::string& name, const std::vector<std::string>& env, int& err) {
-  err = 0;
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (auto& e : env)
-    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
-  int first_err = ENOENT;
-  size_t at = 0;
-  for (;;) {
-    size_t colon = path.find(':', at);
-    std::string d = path.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
-    std::string p = (d.empty() ? "." : d) + "/" + name;
-    struct stat st;
-    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(p.c_str(), X_OK) == 0) return p;
-      first_err = EACCES;
-    }
-    if (colon == std::string::npos) break;
-    at = colon + 1;
-  }
-  err = first_err;
-  return "";
-}
 
 }  // namespace jsd::supervisor_parts

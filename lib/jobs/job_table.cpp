@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,6 +14,7 @@
 
 #include "files.h"
 #include "job_files.h"
+#include "spawner.h"
 #include "wire.h"
 
 namespace jsd::supervisor_parts {
@@ -102,11 +102,9 @@ std::string JobTable::start(const SupStart& s) {
 }
 
 bool JobTable::spawn(Job& j, const SupStart& s, std::string& err, bool& command) {
-  int lookup = 0;
-  std::string prog = find_program(s.argv[0], s.env, lookup);
-  if (prog.empty()) {
+  if (s.argv.empty()) {
     command = true;
-    err = s.argv[0] + ": " + strerror(lookup);
+    err = "empty command";
     return false;
   }
   // Our read ends first (a FIFO opened for reading alone, non-blocking,
@@ -129,39 +127,27 @@ bool JobTable::spawn(Job& j, const SupStart& s, std::string& err, bool& command)
       return false;
     }
   }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-  // A job gets descriptors 0-2 and nothing else (close_range in the child).
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  if (!s.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, s.cwd.c_str());
-  // A job starts clean: its own session (its process group is signalled
-  // as one, and is not ours), no blocked signals, default dispositions.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> argv, envp;
-  for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
+  // A job starts clean (spawner.h): descriptors 0-2 and nothing else
+  // (stdin /dev/null, stdout and stderr its FIFOs), its own session (its
+  // process group is signalled as one, and is not ours), no blocked
+  // signals, default dispositions; its program looked up in its own PATH,
+  // as execvp would (the supervisor's environment is not the job's).
+  ProcessSpec ps;
+  ps.file = s.argv[0];
+  ps.argv = s.argv;
+  ps.env = &s.env;
+  ps.cwd = s.cwd;
+  ps.fds = {-1, out[1], er[1]};
+  ps.new_session = true;
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, prog.c_str(), &fa, &at, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
+  int rc = spawn_process(ps, pid);
   close(out[1]);
   close(er[1]);
   if (rc != 0) {
     close(out[0]);
     close(er[0]);
-    // The system's limits are jsd's failure; anything else is the command's.
+    // The system's limits are jsd's failure; anything else (no such
+    // program, not executable, a cwd gone) is the command's.
     command = !(rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE || rc == ENOSYS);
     err = s.argv[0] + ": " + strerror(rc);
     return false;
