@@ -174,7 +174,9 @@ class Supervisor {
   // A new listener's control connection replaces the old one: what the old
   // listener sent before it died is taken first (it is all in the socket
   // buffer by now), so that a start it asked for is a job the new one
-  // learns of, not one it might start again.
+  // learns of, not one it might start again. No bound: a dead peer writes
+  // no more than its socket buffer holds (SupervisorDrain in
+  // job_supervisor_test.cpp holds this to it).
   void drain_control() {
     while (ctl_) {
       pollfd p{ctl_->fd, POLLIN, 0};
