@@ -174,7 +174,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::unique_ptr<Timer> metrics_timer_;
   std::string metrics_written_;  // the metrics_file this listener wrote last
   bool metrics_failed_ = false;
-  uv_pipe_t* control_ = nullptr;  // freed in its close callback
+  Stream* control_ = nullptr;  // the listening control socket (uvx.h's box)
   bool control_bound_ = false;
   std::unordered_map<uint64_t, Stream*> tools_;
   uint64_t next_tool_ = 0;
@@ -210,6 +210,7 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
 
 Listener::~Listener() {
   for (auto& [id, s] : tools_) s->discard();
+  if (control_) control_->discard();
 }
 
 int Listener::start() {
@@ -296,23 +297,17 @@ bool Listener::claim_control_socket(std::string& err) {
 
 bool Listener::open_control_socket(std::string& err) {
   std::string sock = cfg_.control_socket();
-  control_ = new uv_pipe_t;
-  int rc = uv_pipe_init(loop_, control_, 0);
-  if (rc != 0) {
-    delete control_;
-    control_ = nullptr;
-    err = "cannot make the control socket: " + uv_error(rc);
+  control_ = Stream::pipe(loop_);
+  if (!control_) {
+    err = "cannot make the control socket";
     return false;
   }
-  control_->data = this;
   mode_t old = umask(077);  // the socket is born 0600
-  rc = uv_pipe_bind(control_, sock.c_str());
+  int rc = uv_pipe_bind(control_->pipe_handle(), sock.c_str());
   umask(old);
   control_bound_ = rc == 0;
   if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(control_), 128,
-                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_control_connection(st); });
+  if (rc == 0) rc = control_->listen(128, [this](int st) { on_control_connection(st); });
   if (rc != 0) err = "cannot listen on control socket " + sock + ": " + uv_error(rc);
   return rc == 0;
 }
@@ -321,7 +316,7 @@ void Listener::on_control_connection(int status) {
   if (status != 0 || stopping_) return;
   Stream* s = Stream::pipe(loop_);
   if (!s) return;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(control_), s->stream()) != 0) {
+  if (control_->accept(s) != 0) {
     s->close();
     return;
   }
@@ -577,7 +572,7 @@ void Listener::shutdown(const std::string& why) {
   log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
   port_.close();
   if (control_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(control_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    control_->discard();
     control_ = nullptr;
   }
   // Only ours to remove: a listener that failed to start must not take
