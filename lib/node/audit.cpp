@@ -86,6 +86,7 @@ bool Audit::record(nlohmann::json entry, bool sync) {
 }
 
 void AuditRefusals::add(nlohmann::json entry, const std::string& source, const std::string& reason, uint64_t now_ms) {
+  ++decisions_[{entry.value("what", "?"), entry.value("verdict", "?")}];
   auto key = std::make_pair(source, reason);
   auto it = open_.find(key);
   if (it != open_.end() && now_ms - it->second.since_ms < interval_ms_) {

@@ -52,6 +52,9 @@ class AuditRefusals {
   // Writes the counts of the intervals that ended by now_ms.
   void flush(uint64_t now_ms);
   bool pending() const { return !open_.empty(); }
+  // Every refusal added, by (what, verdict), each one counted (the file
+  // aggregates them): the node's metrics.
+  const std::map<std::pair<std::string, std::string>, uint64_t>& decisions() const { return decisions_; }
   static constexpr size_t kMaxSources = 4096;  // beyond: every count is written, and they start again
 
  private:
@@ -65,6 +68,7 @@ class AuditRefusals {
   Audit& file_;
   uint64_t interval_ms_;
   std::map<std::pair<std::string, std::string>, Open> open_;
+  std::map<std::pair<std::string, std::string>, uint64_t> decisions_;
 };
 
 }  // namespace jsd

@@ -509,6 +509,7 @@ std::string Listener::metrics() {
   for (auto& l : servers_.links_json()) s.links.push_back(l);
   s.handshakes = port_.outcomes();
   s.audit = audit_.decisions();
+  for (auto& [k, n] : port_.refused_decisions()) s.audit[k] += n;
   nlohmann::json jobs = jobs_.status_json();
   s.jobs_running = jobs_.running();
   s.jobs_queued = jobs.value("queued", size_t(0));

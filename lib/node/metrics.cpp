@@ -193,7 +193,8 @@ std::string NodeMetrics::render(const MetricsSnapshot& s) const {
            "Connections on the node port that made no link, by reason (see jsd-listener(8), METRICS).");
   for (auto& k : handshake_refusal_kinds()) o.sample("jsd_handshakes_refused_total", {{"reason", k}}, count(k));
 
-  o.family("jsd_audit_decisions_total", "counter", "Authorization decisions written to the audit log.");
+  o.family("jsd_audit_decisions_total", "counter",
+           "Authorization decisions audited (refused links one by one, though audit-refused.log aggregates them).");
   auto audit = s.audit;
   for (const char* what : {"link", "job", "adhoc"})
     for (const char* verdict : {"allowed", "refused"}) audit[{what, verdict}] += 0;

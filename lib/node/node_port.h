@@ -67,6 +67,10 @@ class NodePort {
   void close();
   // Handshakes by outcome, for the metrics: "allowed" or a refusal kind (metrics.h).
   const std::map<std::string, uint64_t>& outcomes() const { return outcomes_; }
+  // Refused links, each counted (audit-refused.log aggregates them).
+  const std::map<std::pair<std::string, std::string>, uint64_t>& refused_decisions() const {
+    return refused_audit_.decisions();
+  }
 
   static constexpr uint64_t kRefusalIntervalMs = 60000;
 

@@ -77,12 +77,17 @@ expect alpha 'jsd_audit_decisions_total{what=job,verdict=refused}' 0
 # source and reason: one line for the first of an interval, so the lines
 # do not count the refusals one by one).
 refused0=$(metric beta 'jsd_handshakes_refused_total{reason=unknown_key}')
+audited0=$(metric beta 'jsd_audit_decisions_total{what=link,verdict=refused}')
 make_node delta 127.0.0.5 - '{"beta":"127.0.0.3:4455"}'
 start_node delta
 node_cmd delta jsd-ping -c 1 -q beta > /dev/null 2>&1 && fail "beta answered delta's ping"
 stop_node delta
 refused1=$(metric beta 'jsd_handshakes_refused_total{reason=unknown_key}')
 [ "$refused1" -gt "$refused0" ] || fail "the refused handshake was not counted ($refused0 -> $refused1)"
+# Audited refusals are counted one by one, though their file aggregates them.
+audited1=$(metric beta 'jsd_audit_decisions_total{what=link,verdict=refused}')
+[ "$((audited1 - audited0))" = "$((refused1 - refused0))" ] ||
+  fail "audited link refusals moved $audited0 -> $audited1, refused handshakes $refused0 -> $refused1"
 grep -q "key not known for delta" "$T/beta/state/audit-refused.log" ||
   fail "delta's refusal is not in audit-refused.log"
 
