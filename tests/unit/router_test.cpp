@@ -599,3 +599,47 @@ TEST_F(RouterTest, AWaitingSubmissionNeverSentExpiresAndLeavesTheOutbox) {
   router.expire_calls(now_ms() + 3600000, 60000);
   EXPECT_EQ(links.withdraws.size(), 1u);  // the --no-wait one is never expired
 }
+
+// Issue 24: a certified peer (mallory) that announces another node's
+// address (delta's) while it connects from its own host is reached at its
+// own host; a call to delta's address does not resolve to it, and goes to
+// the address (whoever answers there).
+TEST(PeersAddress, AnAnnouncedHostCountsOnlyIfTheLinkComesFromIt) {
+  Endpoint announced;
+  std::string err, warning;
+  ASSERT_TRUE(parse_endpoint("127.0.6.21:4455", announced, err));
+  Endpoint at = reached_at(announced, "127.0.6.30:40123", warning);
+  EXPECT_EQ(at.str(), "127.0.6.30:4455");
+  EXPECT_NE(warning.find("announced the address 127.0.6.21:4455 but connects from 127.0.6.30"), std::string::npos)
+      << warning;
+  Config cfg = two_peers();
+  Peers peers{cfg};
+  peers.learn_address("mallory", at);
+  Target t;
+  ASSERT_TRUE(peers.resolve("127.0.6.21:4455", t, err)) << err;
+  EXPECT_EQ(t.name, "");
+  EXPECT_EQ(t.key(), "127.0.6.21:4455");
+  // From the host it announced: that is where it is (no warning).
+  warning.clear();
+  EXPECT_EQ(reached_at(announced, "127.0.6.21:50000", warning).str(), "127.0.6.21:4455");
+  EXPECT_TRUE(warning.empty());
+  // 0.0.0.0: wherever it connects from, without a warning.
+  ASSERT_TRUE(parse_endpoint("0.0.0.0:4455", announced, err));
+  EXPECT_EQ(reached_at(announced, "127.0.6.30:1", warning).str(), "127.0.6.30:4455");
+  EXPECT_TRUE(warning.empty());
+}
+
+// An address names one node: the peer that links from it last.
+TEST(PeersAddress, AnAddressNamesTheLastPeerLearntThere) {
+  Config cfg = two_peers();
+  Peers peers{cfg};
+  Endpoint at;
+  std::string err;
+  ASSERT_TRUE(parse_endpoint("127.0.6.21:4455", at, err));
+  peers.learn_address("mallory", at);
+  peers.learn_address("delta", at);
+  Target t;
+  ASSERT_TRUE(peers.resolve("127.0.6.21:4455", t, err)) << err;
+  EXPECT_EQ(t.name, "delta");
+  EXPECT_EQ(peers.learnt_address("mallory"), nullptr);
+}
