@@ -13,6 +13,7 @@ using nlohmann::json;
 
 namespace {
 constexpr uint64_t kFlushMs = 20;
+constexpr uint64_t kRetryMs = 1000;
 }  // namespace
 
 // Every start of a job passes here first (JobRuns starts the processes
@@ -69,9 +70,12 @@ JobRunner::JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes
       procs_(processes),
       store_(disk, cfg.job_records_keep, double(cfg.job_records_max_age_s)),
       flush_timer_(clock.timer()),
+      retry_timer_(clock.timer()),
       gate_(std::make_unique<StartGate>(*this, processes)),
       runs_(cfg, clock, *gate_,
-            {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {}
+            {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {
+  store_.on_write_failed = [this] { write_failed(); };
+}
 
 JobRunner::~JobRunner() = default;
 
@@ -164,11 +168,14 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   r->pid = 0;
   if (!end.known || (end.error.empty() && end.exit_code < 0 && !end.signal)) {
     r->state = "unknown";
-    r->error = "the job ended while no supervisor watched it: how it ended is unknown";
+    // Its supervisor writes end.json as the job ends; without it, the
+    // supervisor stopped first, or the state directory could not take it.
+    r->error =
+        "how the job ended was not written down (its supervisor stopped, or the state directory was full): unknown";
     r->ended = std::max(r->started, end.ended > 0 ? end.ended : now);
   } else if (!end.error.empty()) {
     r->state = "failed";
-    r->error = "cannot start " + end.error;
+    r->error = start_error(end.error);
     r->jsd_failure = !end.command;
     r->ended = end.ended;
   } else {
@@ -188,24 +195,32 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   save(*r);
 }
 
-void JobRunner::save(const JobRecord& r) {
+bool JobRunner::save(const JobRecord& r) {
   if (on_save) on_save(r);
   std::string err;
-  if (r.durable || stopping_) {
-    if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);
-    return;
-  }
+  // (A write that fails is logged by the store and tried again later.)
+  if (r.durable || stopping_) return store_.save(r, r.durable, err);
   // Others are written together a moment later: off the path of the
   // confirmations that were just sent, and one write for several changes.
   dirty_.insert(r.id);
   if (!flush_timer_->active()) flush_timer_->start(kFlushMs, [this] { flush_records(); });
+  return true;
+}
+
+// While some record could not be written (a full disk), it is tried again
+// every second: what is in memory is the truth, and it should reach the
+// disk as soon as there is room, not only at the next change or never.
+void JobRunner::write_failed() {
+  if (stopping_ || retry_timer_->active()) return;
+  retry_timer_->start(kRetryMs, [this] {
+    if (!store_.failed().empty()) store_.retry_failed();
+  });
 }
 
 void JobRunner::flush_records() {
   std::string err;
   for (auto& id : dirty_)
-    if (JobRecord* rec = store_.find(id))
-      if (!store_.save(*rec, false, err)) log_error("job record " + id + ": " + err);
+    if (JobRecord* rec = store_.find(id)) store_.save(*rec, false, err);
   dirty_.clear();
 }
 
@@ -342,9 +357,17 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   run->rec = &store_.add(r);
   // The id is remembered in memory at once; on disk, a job that starts now
   // is written once it runs. A durable submission is on disk (fsync'd)
-  // before it is acknowledged; one that has to wait is written a moment
-  // later with the other records.
-  if (r.durable || !runs_.starts_now(r.job, run->def.max_parallel)) save(*run->rec);
+  // before it is acknowledged, or refused (its sender keeps the refusal;
+  // the id stays free); one that has to wait is written a moment later
+  // with the other records.
+  if (r.durable && !save(*run->rec)) {
+    store_.forget(r.id);
+    why = "cannot accept job " + r.id + " on " + cfg_.node +
+          ": its record cannot be written (the state directory is full or read-only)";
+    log_warn("refused job '" + printable(r.job) + "' from " + from + ": " + why);
+    return reply("job", job_error_body(why), false);
+  }
+  if (!r.durable && !runs_.starts_now(r.job, run->def.max_parallel)) save(*run->rec);
   if (!req.stream) {
     reply("job", dump_json({{"type", "accepted"}, {"record", run->rec->to_json()}}), false);
   } else {
@@ -453,6 +476,7 @@ void JobRunner::list_jobs(const std::string& from, ReplyFn& reply) {
 void JobRunner::stop_all() {
   stopping_ = true;
   flush_timer_->stop();
+  retry_timer_->stop();
   flush_records();
   runs_.stop_all();
 }

@@ -81,7 +81,8 @@ class JobRunner {
   bool audited(const JobRecord& r, bool ok, std::string& why, bool at_start = false);
   bool may_start(const JobRecord& r, std::string& why);
   void adopt(const std::string& id, const std::string& started_text, double now);
-  void save(const JobRecord& r);
+  bool save(const JobRecord& r);
+  void write_failed();
   void flush_records();
   void ended();
 
@@ -92,6 +93,7 @@ class JobRunner {
   JobPolicy policy_{cfg_, in_group};
   JobStore store_;
   std::unique_ptr<JobTimer> flush_timer_;
+  std::unique_ptr<JobTimer> retry_timer_;
   std::set<std::string> dirty_;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
