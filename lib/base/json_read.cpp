@@ -143,4 +143,35 @@ bool parse_json(std::string_view text, json& out) {
   return parse_json(text, out, why);
 }
 
+std::string JsonFields::str(const char* key, std::string dflt) {
+  std::string out = dflt, err;
+  if (read_string(obj_, key, out, err)) return out;
+  note(err);
+  return dflt;
+}
+
+bool JsonFields::boolean(const char* key, bool dflt) {
+  bool out = dflt;
+  std::string err;
+  if (read_bool(obj_, key, out, err)) return out;
+  note(err);
+  return dflt;
+}
+
+int64_t JsonFields::integer(const char* key, int64_t lo, int64_t hi, int64_t dflt) {
+  int64_t out = dflt;
+  std::string err;
+  if (read_int(obj_, key, lo, hi, out, err)) return out;
+  note(err);
+  return dflt;
+}
+
+double JsonFields::number(const char* key, double lo, double hi, double dflt) {
+  double out = dflt;
+  std::string err;
+  if (read_number(obj_, key, lo, hi, out, err)) return out;
+  note(err);
+  return dflt;
+}
+
 }  // namespace jsd

@@ -35,6 +35,30 @@ bool read_strings(const nlohmann::json& obj, const char* key, std::vector<std::s
 bool read_string_map(const nlohmann::json& obj, const char* key, std::map<std::string, std::string>& out,
                      std::string& err, Need need = Need::kOptional);
 
+// The members of one object read with a fallback each, never throwing (a
+// reader of replies from peers: a hostile one sends any type). The first
+// member of another type or out of range is kept in bad(), so that the
+// reader checks once, after it read what it needs: a reply of the wrong
+// shape is one error, never an exception.
+class JsonFields {
+ public:
+  explicit JsonFields(const nlohmann::json& obj) : obj_(obj) {}
+  JsonFields(nlohmann::json&&) = delete;  // it keeps a reference: never to a temporary
+  std::string str(const char* key, std::string dflt = "");
+  bool boolean(const char* key, bool dflt);
+  int64_t integer(const char* key, int64_t lo, int64_t hi, int64_t dflt);
+  double number(const char* key, double lo, double hi, double dflt);
+  // "" while every member read so far had its type.
+  const std::string& bad() const { return bad_; }
+
+ private:
+  void note(const std::string& err) {
+    if (bad_.empty()) bad_ = err;
+  }
+  const nlohmann::json& obj_;
+  std::string bad_;
+};
+
 // The one parser for JSON read from outside (messages from peers, link
 // processes, tools and the job supervisor; outbox entries, records and
 // other files; certificates; the configuration). Parses text without

@@ -449,7 +449,8 @@ void JobRunner::attach(JobRecord& r, const JobRequest& req, ReplyFn& reply) {
                    {"id", r.id},
                    {"state", r.state},
                    {"stdout_first", out.first},
-                   {"stderr_first", err.first}}),
+                   {"stderr_first", err.first},
+                   {"resumed", req.resume}}),
         true);
   if (!out.data.empty()) reply("job.stdout", std::move(out.data), true);
   if (!err.data.empty()) reply("job.stderr", std::move(err.data), true);

@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "peers.h"
 
 namespace jsd {
 
@@ -218,11 +219,15 @@ void NodePort::on_hello(Handshake* h) {
     v.reason = "bad address '" + printable(hello.addr) + "': " + err;
   }
   // A node listening on every address says 0.0.0.0 (or ::): reach it at
-  // the address it came from.
-  if (claim.learn_addr && v.ok && (claim.addr.host == "0.0.0.0" || claim.addr.host == "::")) {
-    Endpoint src;
-    std::string perr;
-    if (parse_endpoint(h->from, src, perr)) claim.addr.host = src.host;
+  // the address it came from. So is one that announces another host than
+  // the one it connects from: an address names whoever answers there, and
+  // a certified peer must not take the calls made to another node's
+  // address by announcing it (its certificate names the node, not where
+  // it is). Its own port stands.
+  if (claim.learn_addr && v.ok) {
+    std::string warning;
+    claim.addr = reached_at(claim.addr, h->from, warning);
+    if (!warning.empty()) log_warn(hello.node + " " + warning);
   }
   // A replayed message 1 (replay_guard.h) is refused here, before a port or
   // a process is spent on it, and without an audit line: it decides nothing

@@ -37,7 +37,20 @@ void Peers::joined(const std::string& peer, const std::string& key_fp, bool by_c
   fingerprints_[peer] = key_fp;
 }
 
+Endpoint reached_at(const Endpoint& announced, const std::string& from, std::string& warning) {
+  Endpoint src, at = announced;
+  std::string err;
+  if (!parse_endpoint(from, src, err) || src.host == announced.host) return at;
+  at.host = src.host;
+  if (announced.host != "0.0.0.0" && announced.host != "::")
+    warning = "announced the address " + announced.str() + " but connects from " + src.host + ": it is reached at " +
+              at.str() + "; calls to " + announced.str() + " do not go to it";
+  return at;
+}
+
 bool Peers::learn_address(const std::string& peer, const Endpoint& addr) {
+  for (auto it = learnt_.begin(); it != learnt_.end();)
+    it = it->first != peer && it->second.str() == addr.str() ? learnt_.erase(it) : std::next(it);
   auto d = learnt_.find(peer);
   bool moved = d != learnt_.end() && d->second.str() != addr.str();
   learnt_[peer] = addr;

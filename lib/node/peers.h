@@ -14,6 +14,14 @@
 
 namespace jsd {
 
+// Where a certified peer that announced `announced` (its listen address)
+// and connected from `from` (host:port) is reached: its announced port at
+// the host it connected from. An address names whoever answers there: a
+// peer must not take the calls made to another node's address by
+// announcing it. warning says so when the announced host was another one
+// (not 0.0.0.0 or ::, which mean "wherever I am").
+Endpoint reached_at(const Endpoint& announced, const std::string& from, std::string& warning);
+
 class Peers {
  public:
   explicit Peers(const Config& cfg) : cfg_(cfg) {}
@@ -33,6 +41,7 @@ class Peers {
   // Its link joined: what its handshake said counts from now on.
   void joined(const std::string& peer, const std::string& key_fp, bool by_cert, std::vector<std::string> groups);
   // A certified peer's address; true if it moved (its client must restart).
+  // An address names one node: a peer learnt there before is no longer.
   bool learn_address(const std::string& peer, const Endpoint& addr);
   // The address a certified (not configured) peer is reached at, or null.
   const Endpoint* learnt_address(const std::string& peer) const;

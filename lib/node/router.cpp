@@ -17,19 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-// The error of an answer from a job object ("" when it is not one; bad says
-// so when the answer is JSON nested too deep to be read at all).
-std::string answer_error(const std::string& body, json& j, std::string* bad = nullptr) {
-  std::string why, err;
-  if (!parse_json(body, j, why)) {
-    if (bad && !json_depth_within(body, kMaxJsonDepth)) *bad = why;
-    return "";
-  }
-  if (!j.is_object() || !j.contains("error")) return "";
-  // The error's dump is bounded: parse_json refused anything deeper.
-  return read_string(j, "error", why, err) && !why.empty() ? why : j["error"].dump();
-}
-
 // The id a tool's job call asks the status of ("" for any other call).
 std::string status_call_id(std::string_view body) {
   if (body.find("\"status\"") == std::string_view::npos) return "";  // most calls: no parse
@@ -39,15 +26,6 @@ std::string status_call_id(std::string_view body) {
       !read_string(j, "id", id, err))
     return "";
   return id;
-}
-
-// A submission's job name, for the record of its refusal.
-std::string job_name_of(const std::string& body) {
-  json j;
-  std::string job, err;
-  if (!parse_json(body, j) || !j.is_object()) return "";
-  if (j.contains("argv")) return "(adhoc)";
-  return read_string(j, "job", job, err) ? job : "";
 }
 
 }  // namespace
@@ -240,165 +218,6 @@ void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> w
     if (!p.outbox_id.empty()) durable_.remove(p.outbox_id);  // never sent: it must not be after a restart
     tool_error(p.tool, p.tool_id, why(p));
   });
-}
-
-// jsd-submit --no-wait: on disk (fsync'd) before the tool hears "queued",
-// so it survives a restart of this node; removed once the remote answered.
-// A waiting jsd-submit's submission (it streams) goes the same way, and
-// its tool gets the replies: its node's restart delivers it again, and the
-// submitter, reconnecting, joins it by id (the id runs once).
-void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
-  json body;
-  std::string bad;
-  if (!parse_json(ev.body, body, bad) && !json_depth_within(ev.body, kMaxJsonDepth))
-    return tool_error(tool, ev.id, "a durable event's body is " + bad);
-  std::string id =
-      body.is_object() && body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : "";
-  if (!valid_name(id)) return tool_error(tool, ev.id, "a durable event needs a valid \"id\" in its body");
-  bool waits = body.is_object() && body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
-  // Filed as the tool named it: a name or address this node resolves
-  // again after a restart. (An address that a certified peer linked from
-  // resolves to that peer only while it is known; filed under its name,
-  // the entry could not be delivered after a restart, and stayed.)
-  OutboxEntry e{id, ev.to, ev.object, ev.body};
-  e.sync = !waits;
-  std::string err;
-  if (!durable_.put(e, err)) return tool_error(tool, ev.id, "cannot queue durably: " + err);
-  // A waiting jsd-submit (it streams) gets the replies; its node's restart
-  // delivers the submission again and the reconnecting submitter joins it.
-  if (waits) return deliver_outbox_entry(e, tool, ev.id);
-  // --no-wait: when the target can answer soon (its link is up, or it is
-  // this node), the tool waits for the answer (bounded, on its side): a
-  // refusal is then an error it can report, not only a line in this node's
-  // log. Otherwise "queued" is all there is to say until the link comes up.
-  auto st = link_states_.find(t.key());
-  bool wait = t.name == node_ || (st != link_states_.end() && st->second.first == LinkState::up);
-  reply_to_tool(tool, {Kind::reply, ev.id, node_, node_, ev.object,
-                       dump_json({{"type", "queued_locally"}, {"id", id}, {"waiting", wait}}), wait});
-  if (wait)
-    deliver_outbox_entry(e, tool, ev.id, true);
-  else
-    deliver_outbox_entry(e);
-}
-
-// The --no-wait tool that waits for its submission's acceptance hears that
-// it will not come soon (the link went down): its submission stays queued
-// here.
-void Router::stop_waiting(Pending& p) {
-  if (p.tool == 0 || !p.until_accepted) return;
-  reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job",
-                         dump_json({{"type", "queued_locally"}, {"id", p.outbox_id}, {"waiting", false}}), false});
-  p.tool = 0;
-}
-
-void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t tool_id, bool until_accepted) {
-  Target t;
-  std::string err;
-  if (!peers_.resolve(e.to, t, err)) {
-    log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
-    Pending p{tool, tool_id, e.to, e.id, "", "", "", ""};
-    p.until_accepted = until_accepted;
-    return stop_waiting(p);
-  }
-  Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", e.object, e.body, now_ms()};
-  pending_[ev.id].until_accepted = until_accepted;
-  if (t.name == node_) {
-    uint64_t id = ev.id;
-    dispatch_local(ev, [this, id](const std::string& object, std::string body, bool more) {
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      // Nobody waits, or a --no-wait tool waits for this answer only.
-      if (!it->second.tool || it->second.until_accepted) return outbox_answered(id, body);
-      Pending p = it->second;
-      if (!it->second.outbox_id.empty()) {
-        settle_outbox(p, body);
-        it->second.outbox_id.clear();
-      }
-      if (!more) pending_.erase(id);
-      reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, object, std::move(body), more});
-    });
-  } else {
-    send_remote(t.key(), ev);
-  }
-}
-
-// Any answer ends a durable submission's stay in the outbox: an error is
-// final (a job the target does not define or allow, a malformed request),
-// and sending it again would only be refused again, forever. It is kept as
-// refused, so that --status can say why the target does not know the id.
-void Router::outbox_answered(uint64_t id, const std::string& body) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return;
-  Pending p = it->second;
-  pending_.erase(it);
-  settle_outbox(p, body);
-}
-
-void Router::settle_outbox(const Pending& p, const std::string& body) {
-  json j;
-  std::string bad;
-  std::string why = answer_error(body, j, &bad);
-  if (!bad.empty())
-    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + ": its answer is malformed (" + bad +
-             "); it leaves the outbox as answered");
-  if (!why.empty()) {
-    durable_.refuse(p.outbox_id, dump_json({{"id", p.outbox_id},
-                                            {"to", p.client_key},
-                                            {"job", p.job},
-                                            {"state", "refused"},
-                                            {"error", why},
-                                            {"refused", wall_time()}}));
-    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + " refused: " + printable(why));
-  } else {
-    log_info("durable submission " + p.outbox_id + " delivered to " + p.client_key);
-  }
-  durable_.remove(p.outbox_id);
-  // A --no-wait tool waiting for it gets the target's answer as it is:
-  // accepted (with the record), a duplicate, or the error that refused it.
-  // (A waiting jsd-submit gets every reply on its way: on_delivered.)
-  if (p.tool != 0 && p.until_accepted)
-    reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, "job", body, false});
-}
-
-// A status call's answer: when the target answers with an error (it does
-// not know the id) and this node kept that target's refusal of a durable
-// submission with the id, the refusal is the answer: the tool learns why
-// the job never ran there, instead of "no such job".
-std::string Router::with_refusal(const std::string& status_of, const std::string& client_key, std::string body) {
-  json j;
-  if (answer_error(body, j).empty()) return body;
-  json r;
-  std::string to;
-  if (!parse_json(durable_.refusal(status_of), r) || !r.is_object()) return body;
-  std::string err;
-  if (!read_string(r, "to", to, err) || to != client_key) return body;  // refused by another node
-  return dump_json({{"type", "refused"}, {"record", r}});
-}
-
-void Router::resend_durable(const std::string& key) {
-  std::vector<uint64_t> again;
-  for (auto& [id, p] : pending_)
-    if (p.client_key == key && !p.outbox_id.empty() && p.resend) again.push_back(id);
-  for (uint64_t old : again) {
-    Pending p = pending_[old];
-    pending_.erase(old);
-    p.resend = false;
-    p.resent = true;
-    Target t;
-    std::string err;
-    if (!peers_.resolve(p.client_key, t, err)) continue;
-    Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? p.client_key : t.name, p.object, p.body, false};
-    pending_[ev.id] = p;
-    log_info("durable submission " + p.outbox_id + " sent to " + key + " again (its link broke)");
-    send_remote(key, ev);
-  }
-}
-
-void Router::replay_outbox() {
-  auto entries = durable_.load();
-  if (!entries.empty()) log_info("outbox: " + std::to_string(entries.size()) + " durable submissions to deliver");
-  for (auto& e : entries) deliver_outbox_entry(e);
 }
 
 void Router::send_remote(const std::string& key, const Event& ev) { links_.send(key, view_of(ev)); }

@@ -127,6 +127,7 @@ class Router {
   void withdraw(uint64_t tool, uint64_t tool_id);
   void reply_to_tool(uint64_t tool, Event ev);
   void send_durable(uint64_t tool, const Event& ev, const Target& t);
+  void join_durable(uint64_t tool, const Event& ev, const Target& t, const std::string& id, bool waits);
   // tool, tool_id: the tool that waits for its replies (0: none); until_accepted:
   // a --no-wait tool, which waits only for the node's acceptance.
   void deliver_outbox_entry(const OutboxEntry& e, uint64_t tool = 0, uint64_t tool_id = 0, bool until_accepted = false);

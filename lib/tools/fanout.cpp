@@ -272,7 +272,10 @@ class Fanout : public SubmitSession {
     json j;
     parse_json(m.ev.body, j);
     if (!j.is_object()) return give_up(n, FailKind::lost, "malformed reply from " + n.node);
-    std::string type = j.value("type", "");
+    JsonFields f(j);  // by type first: a peer may send anything
+    std::string type = f.str("type");
+    double started = f.number("started", 0, 1e12, wall_time());
+    if (!f.bad().empty()) return give_up(n, FailKind::lost, "malformed reply from " + n.node + ": " + f.bad());
     if (j.contains("error"))
       return finish_failed(n, FailKind::refused,
                            j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
@@ -288,7 +291,14 @@ class Fanout : public SubmitSession {
       return;
     }
     if (type == "started") {
-      n.started = j.value("started", wall_time());
+      n.started = started;
+      return;
+    }
+    // Joined to the job by id: a retry of a running id, or our submission
+    // sent again by the listener after a broken link (its job may have run
+    // meanwhile): its output follows, then its end.
+    if (type == "attached") {
+      if (n.started == 0) n.started = wall_time();
       return;
     }
     if (type == "ended" || type == "duplicate") return on_record(n, type, j["record"]);

@@ -36,7 +36,8 @@ void write_all(int fd, std::string_view d) {
 
 class Submitter : public SubmitSession {
  public:
-  Submitter(uv_loop_t* loop, const SubmitOptions& o) : SubmitSession(loop, o), grace_(loop), settle_(loop) {}
+  Submitter(uv_loop_t* loop, const SubmitOptions& o, ControlChannel* channel)
+      : SubmitSession(loop, o, channel), grace_(loop), settle_(loop) {}
 
   int run() {
     std::string err;
@@ -124,6 +125,8 @@ class Submitter : public SubmitSession {
   // still be queued is first taken back (see submit_settle.h).
   void give_up(const std::string& why, int code) {
     if (done_ || settle_.active()) return;
+    if (o_.mode == SubmitOptions::Mode::submit && o_.no_wait && submitted_ > 0 && code == kExitJsdFailure)
+      return stored_ ? still_queued(why) : stored_unknown(why);
     if (!ours_in_flight()) return code == kExitJsdFailure ? (void)fail(why) : exit_with(code);
     why_ = why;
     give_up_code_ = code;
@@ -137,6 +140,26 @@ class Submitter : public SubmitSession {
     }
     settle_.withdraw(
         kCallId, [this](const ControlMsg& m) { return send_msg(m); }, settled);
+  }
+
+  // --no-wait, and we heard no answer: the listener may have written the
+  // submission to its outbox before it went (it then delivers it after its
+  // restart), or not. 255 would promise that it never runs.
+  void stored_unknown(const std::string& why) {
+    fprintf(stderr,
+            "jsd-submit: error: %s; job %s may have been queued on this node and may run: jsd-submit --status %s %s\n",
+            why.c_str(), id_.c_str(), id_.c_str(), o_.node.c_str());
+    if (o_.json) std::cout << dump_json(unknown_json(id_, o_.node, job_name(), submitted_)) << std::endl;
+    exit_with(kExitOutcomeUnknown);
+  }
+
+  // --no-wait, on this node's disk already ("queued_locally"): it stays
+  // queued whatever happens to this wait.
+  void still_queued(const std::string& why) {
+    if (!o_.quiet)
+      fprintf(stderr, "jsd-submit: %s; job %s stays queued on this node (jsd-submit --status %s %s)\n", why.c_str(),
+              id_.c_str(), id_.c_str(), o_.node.c_str());
+    queued("queued");
   }
 
   void not_run() {
@@ -265,28 +288,39 @@ class Submitter : public SubmitSession {
     json j;
     parse_json(m.ev.body, j);
     if (!j.is_object()) return give_up("malformed reply from " + o_.node, kExitJsdFailure);
-    std::string type = j.value("type", "");
+    // Every member is read by type first (a peer may send anything): a
+    // reply of the wrong shape is one error line, before anything changes.
+    JsonFields f(j);
+    std::string type = f.str("type");
+    bool waiting = f.boolean("waiting", false);
+    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
     if (j.contains("error"))
       return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
     if (type == "queued_locally") {  // --no-wait: on this node's disk
-      if (j.value("waiting", false)) return await_acceptance();
+      stored_ = true;
+      if (waiting) return await_acceptance();
       if (accept_wait_.active() && !o_.quiet)
         fprintf(stderr, "jsd-submit: %s: the link went down; job %s stays queued on this node\n", o_.node.c_str(),
                 id_.c_str());
       return queued("queued");
     }
     if (o_.no_wait && (type == "accepted" || type == "duplicate")) {
-      const json& r = j.contains("record") && j["record"].is_object() ? j["record"] : json::object();
+      const json none = json::object();
+      JsonFields r(j.contains("record") && j["record"].is_object() ? j["record"] : none);
+      std::string state = r.str("state");
+      if (!r.bad().empty()) return give_up("malformed record from " + o_.node + ": " + r.bad(), kExitJsdFailure);
       if (type == "duplicate" && !o_.quiet)
         fprintf(stderr, "jsd-submit: %s: job id %s is already known there (%s); not run again\n", o_.node.c_str(),
-                id_.c_str(), r.value("state", "?").c_str());
-      return queued(r.value("state", "queued"));
+                id_.c_str(), state.empty() ? "?" : state.c_str());
+      return queued(state.empty() ? "queued" : state);
     }
     if (type == "queued") {
+      int64_t position = f.integer("position", 0, INT64_MAX, 0);
+      if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
       queued_ = true;
       if (!o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: job %s queued (position %d)\n", o_.node.c_str(), id_.c_str(),
-                j.value("position", 0));
+        fprintf(stderr, "jsd-submit: %s: job %s queued (position %lld)\n", o_.node.c_str(), id_.c_str(),
+                (long long)position);
       return;
     }
     if (type == "started") return on_started(j);
@@ -298,34 +332,48 @@ class Submitter : public SubmitSession {
   }
 
   void on_started(const json& j) {
+    JsonFields f(j);
+    double started = f.number("started", 0, 1e12, wall_time());
+    int64_t pid = f.integer("pid", 0, INT32_MAX, 0);
+    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
     bool again = started_ > 0 || attached_;
-    started_ = j.value("started", wall_time());
+    started_ = started;
     if (again) return;  // an attached watcher hears the start too
     start_watchdog();
     if (!o_.quiet)
-      fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %d\n", o_.node.c_str(), job_name().c_str(),
-              id_.c_str(), j.value("pid", 0));
+      fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %lld\n", o_.node.c_str(), job_name().c_str(),
+              id_.c_str(), (long long)pid);
   }
 
   void on_attached(const json& j) {
+    JsonFields f(j);
+    uint64_t first[2] = {uint64_t(f.integer("stdout_first", 0, INT64_MAX, int64_t(printed_[0]))),
+                         uint64_t(f.integer("stderr_first", 0, INT64_MAX, int64_t(printed_[1])))};
+    std::string state = f.str("state", "?");
+    // The node joined us to the job as a resumption of our own submission
+    // (we, or our listener for us, sent it again): the job is ours.
+    bool resumed = f.boolean("resumed", false);
+    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
     attach_answered_ = true;
-    bool first = !attached_ && started_ == 0;
+    bool first_time = !attached_ && started_ == 0;
     // Our submission's id was running already (a retry): that earlier
     // submission's job is not ours to cancel.
-    if (first && o_.mode == SubmitOptions::Mode::submit) not_ours_ = true;
+    if (first_time && o_.mode == SubmitOptions::Mode::submit && !resumed) not_ours_ = true;
     attached_ = true;
-    // Older output than this is no longer kept on the node.
+    // We asked for the output from what we printed: older output than the
+    // node sends is no longer kept there. (A retry's first answer starts at
+    // the output's present end by design: nothing was lost to it.)
+    bool asked = resumed || live_call_ >= kAttachId || o_.mode == SubmitOptions::Mode::attach;
     for (int fd : {1, 2}) {
-      uint64_t from = j.value(fd == 1 ? "stdout_first" : "stderr_first", printed_[fd - 1]);
-      if (from > printed_[fd - 1] && !o_.quiet)
+      uint64_t from = first[fd - 1];
+      if (from > printed_[fd - 1] && asked && !o_.quiet)
         fprintf(stderr, "jsd-submit: %s: %llu bytes of job %s's %s were not kept\n", o_.node.c_str(),
                 (unsigned long long)(from - printed_[fd - 1]), id_.c_str(), fd == 1 ? "stdout" : "stderr");
       if (from > printed_[fd - 1]) printed_[fd - 1] = from;
     }
-    if (!o_.quiet && first)
-      fprintf(stderr, "jsd-submit: %s: attached to job %s (%s)\n", o_.node.c_str(), id_.c_str(),
-              j.value("state", "?").c_str());
-    if (first) start_watchdog();
+    if (!o_.quiet && first_time)
+      fprintf(stderr, "jsd-submit: %s: attached to job %s (%s)\n", o_.node.c_str(), id_.c_str(), state.c_str());
+    if (first_time) start_watchdog();
   }
 
   void start_watchdog() {
@@ -417,6 +465,7 @@ class Submitter : public SubmitSession {
   int give_up_code_ = kExitJsdFailure;
   double submitted_ = 0, started_ = 0;
   bool cancel_sent_ = false, queued_ = false, not_ours_ = false;
+  bool stored_ = false;  // --no-wait: the listener said it is in its outbox
   bool attached_ = false, attach_answered_ = false;
   uint64_t live_call_ = kCallId;  // the call whose output and end we follow
   uint64_t printed_[2] = {0, 0};  // bytes of stdout, stderr printed
@@ -454,7 +503,11 @@ int run_submit(const SubmitOptions& o) {
     }
     return run_fanout(o, targets);
   }
-  return with_loop([&](uv_loop_t* loop) { return Submitter(loop, o).run(); }, kExitJsdFailure);
+  return with_loop([&](uv_loop_t* loop) { return run_submit_on(loop, o, nullptr); }, kExitJsdFailure);
+}
+
+int run_submit_on(uv_loop_t* loop, const SubmitOptions& o, ControlChannel* channel) {
+  return Submitter(loop, o, channel).run();
 }
 
 }  // namespace jsd

@@ -2,6 +2,8 @@
 // node; print its start, stream its output, exit with its exit status.
 #pragma once
 
+#include <uv.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +35,11 @@ struct SubmitOptions {
 // start); 255 when jsd itself failed. --status/--cancel: 0, or 255.
 // --attach: the job's exit status, or 255.
 int run_submit(const SubmitOptions& o);
+
+// One NODE (not a target set) on loop, through channel (the seam: a test's
+// fake; null for the real control connection), which the caller's loop runs.
+class ControlChannel;
+int run_submit_on(uv_loop_t* loop, const SubmitOptions& o, ControlChannel* channel);
 
 // A new random submission id (16 hex digits).
 std::string new_job_id();

@@ -174,7 +174,8 @@ int print_listing(const json& answer, const std::string& node, const std::string
     printf("%-20s %9s %12lld  %s\n", str_of(d, "name").c_str(), timeout,
            static_cast<long long>(num_of(d, "max_parallel")), str_of(d, "description", "-").c_str());
   }
-  if (answer.value("adhoc", false)) printf("(ad-hoc commands allowed: jsd-submit %s -- CMD)\n", node.c_str());
+  if (JsonFields(answer).boolean("adhoc", false))
+    printf("(ad-hoc commands allowed: jsd-submit %s -- CMD)\n", node.c_str());
   return kExitOk;
 }
 

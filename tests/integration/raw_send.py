@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Sends one event on a node's control socket, as a hostile local tool would
 (no jsd tool sends such bodies), and prints the first answer to it:
-  raw_send.py SOCKET DURABLE TO OBJECT DEPTH PREFIX SUFFIX
-The body is PREFIX, DEPTH '[' then DEPTH ']', SUFFIX. Prints "reply BODY"
+  raw_send.py SOCKET DURABLE TO OBJECT DEPTH PREFIX SUFFIX [FILL]
+The body is PREFIX, FILL (0) bytes 'a', DEPTH '[' then DEPTH ']', SUFFIX. Prints "reply BODY"
 (BODY cut to 200 bytes) or "error WHY"; exit 1 when the listener closes the
 socket or says nothing for 30 s.
 """
@@ -16,7 +16,8 @@ SEND, ERROR, REPLY = 20, 23, 24
 def main():
     path, durable, to, obj, depth, prefix, suffix = sys.argv[1:8]
     depth = int(depth)
-    body = (prefix + "[" * depth + "]" * depth + suffix).encode()
+    fill = int(sys.argv[8]) if len(sys.argv) > 8 else 0
+    body = (prefix + "a" * fill + "[" * depth + "]" * depth + suffix).encode()
     ev = struct.pack(">BQ", 1, 1)  # a call, id 1
     for s in (b"", to.encode(), obj.encode()):
         ev += struct.pack(">B", len(s)) + s

@@ -599,3 +599,123 @@ TEST_F(RouterTest, AWaitingSubmissionNeverSentExpiresAndLeavesTheOutbox) {
   router.expire_calls(now_ms() + 3600000, 60000);
   EXPECT_EQ(links.withdraws.size(), 1u);  // the --no-wait one is never expired
 }
+
+// Issue 19: a waiting re-submission of an id whose first copy is still in
+// the outbox joins it (a call resuming the id from the start of its output,
+// after the first copy on the same link) instead of "cannot queue durably";
+// a --no-wait one is queued already. Nothing is kept twice.
+TEST_F(RouterTest, ARetryWhileTheFirstCopyIsInTheOutboxJoinsIt) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"j9","job":"hello","stream":false})", true);
+  ASSERT_EQ(links.sent.size(), 1u);
+  tool_sends(2, Kind::call, 4, "beta", "job", R"({"op":"submit","id":"j9","job":"hello","stream":true})", true);
+  EXPECT_TRUE(tools.got[2].empty());  // no error: it waits for the job's answers
+  ASSERT_EQ(links.sent.size(), 2u);
+  EXPECT_EQ(links.sent[1].key, "beta");
+  json body = json::parse(links.sent[1].ev.body);
+  EXPECT_EQ(body["resume"], true);
+  EXPECT_EQ(body["stdout_from"], 0);
+  EXPECT_EQ(body["id"], "j9");
+  EXPECT_EQ(durable.log, std::vector<std::string>{"put j9"});
+  uint64_t wire = last_wire_id();
+  router.on_delivered("beta", 1, 1, {Kind::reply, wire, "beta", "alpha", "job.stdout", "out\n", true});
+  router.on_delivered("beta", 1, 2, {Kind::reply, wire, "beta", "alpha", "job", R"({"type":"ended"})", false});
+  ASSERT_EQ(tools.got[2].size(), 2u);
+  EXPECT_EQ(tools.got[2][0].ev.id, 4u);
+  EXPECT_EQ(tools.got[2][0].ev.body, "out\n");
+  // --no-wait again: queued, as asked.
+  tool_sends(3, Kind::call, 5, "beta", "job", R"({"op":"submit","id":"j9","job":"hello","stream":false})", true);
+  ASSERT_EQ(tools.got[3].size(), 1u);
+  EXPECT_EQ(tools.got[3][0].type, ControlType::reply);
+  EXPECT_NE(tools.got[3][0].ev.body.find("queued_locally"), std::string::npos);
+  EXPECT_EQ(links.sent.size(), 2u);
+}
+
+// Issue 19: a waiting submission sent again after a broken link (no answer
+// had come) resumes: a node that ran it meanwhile attaches its submitter to
+// the kept output and end instead of "already ran there; not run again".
+TEST_F(RouterTest, AWaitingSubmissionSentAgainResumesFromTheStart) {
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"w5","job":"hello","stream":true})", true);
+  tool_sends(2, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"n5","job":"hello","stream":false})", true);
+  router.on_link_state("beta", LinkState::down, "connection reset");
+  router.on_link_state("beta", LinkState::up, "");
+  std::map<std::string, json> again;
+  for (size_t i = 2; i < links.sent.size(); ++i) {
+    json b = json::parse(links.sent[i].ev.body);
+    again[b["id"]] = b;
+  }
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again["w5"]["resume"], true);
+  EXPECT_EQ(again["w5"]["stdout_from"], 0);
+  EXPECT_EQ(again["w5"]["stderr_from"], 0);
+  EXPECT_FALSE(again["n5"].contains("resume"));  // nobody waits: a duplicate answer settles it
+}
+
+// Issue 19: a request no node takes (an argv element over kMaxArgBytes,
+// which its target's link could not even carry) is refused before it is
+// kept; one kept by an older version is refused for good at the next
+// start, kept as the id's answer, and never sent.
+TEST_F(RouterTest, AnOversizedDurableRequestIsRefusedHereForGood) {
+  json big = {{"op", "submit"}, {"id", "big1"}, {"argv", {"/bin/echo", std::string(kMaxArgBytes + 1, 'a')}}};
+  tool_sends(1, Kind::call, 9, "beta", "job", big.dump(), true);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::error);
+  EXPECT_NE(tools.got[1][0].why.find("job big1 not queued for beta: an argv element of"), std::string::npos)
+      << tools.got[1][0].why;
+  EXPECT_TRUE(durable.log.empty());
+  EXPECT_TRUE(links.sent.empty());
+
+  big["id"] = "big2";
+  durable.entries["big2"] = {"big2", "beta", "job", big.dump()};
+  router.replay_outbox();
+  EXPECT_TRUE(links.sent.empty());
+  EXPECT_TRUE(durable.entries.empty());
+  ASSERT_EQ(durable.refused.count("big2"), 1u);
+  json r = json::parse(durable.refused["big2"]);
+  EXPECT_EQ(r["state"], "refused");
+  EXPECT_EQ(r["to"], "beta");
+  EXPECT_EQ(r["job"], "(adhoc)");
+}
+
+// Issue 24: a certified peer (mallory) that announces another node's
+// address (delta's) while it connects from its own host is reached at its
+// own host; a call to delta's address does not resolve to it, and goes to
+// the address (whoever answers there).
+TEST(PeersAddress, AnAnnouncedHostCountsOnlyIfTheLinkComesFromIt) {
+  Endpoint announced;
+  std::string err, warning;
+  ASSERT_TRUE(parse_endpoint("127.0.6.21:4455", announced, err));
+  Endpoint at = reached_at(announced, "127.0.6.30:40123", warning);
+  EXPECT_EQ(at.str(), "127.0.6.30:4455");
+  EXPECT_NE(warning.find("announced the address 127.0.6.21:4455 but connects from 127.0.6.30"), std::string::npos)
+      << warning;
+  Config cfg = two_peers();
+  Peers peers{cfg};
+  peers.learn_address("mallory", at);
+  Target t;
+  ASSERT_TRUE(peers.resolve("127.0.6.21:4455", t, err)) << err;
+  EXPECT_EQ(t.name, "");
+  EXPECT_EQ(t.key(), "127.0.6.21:4455");
+  // From the host it announced: that is where it is (no warning).
+  warning.clear();
+  EXPECT_EQ(reached_at(announced, "127.0.6.21:50000", warning).str(), "127.0.6.21:4455");
+  EXPECT_TRUE(warning.empty());
+  // 0.0.0.0: wherever it connects from, without a warning.
+  ASSERT_TRUE(parse_endpoint("0.0.0.0:4455", announced, err));
+  EXPECT_EQ(reached_at(announced, "127.0.6.30:1", warning).str(), "127.0.6.30:4455");
+  EXPECT_TRUE(warning.empty());
+}
+
+// An address names one node: the peer that links from it last.
+TEST(PeersAddress, AnAddressNamesTheLastPeerLearntThere) {
+  Config cfg = two_peers();
+  Peers peers{cfg};
+  Endpoint at;
+  std::string err;
+  ASSERT_TRUE(parse_endpoint("127.0.6.21:4455", at, err));
+  peers.learn_address("mallory", at);
+  peers.learn_address("delta", at);
+  Target t;
+  ASSERT_TRUE(peers.resolve("127.0.6.21:4455", t, err)) << err;
+  EXPECT_EQ(t.name, "delta");
+  EXPECT_EQ(peers.learnt_address("mallory"), nullptr);
+}
