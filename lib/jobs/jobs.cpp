@@ -2,6 +2,7 @@
 #include "jobs.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "config.h"
 #include "job_spawn.h"
@@ -81,10 +82,23 @@ JobRunner::~JobRunner() = default;
 
 bool JobRunner::open(std::string& err) {
   if (!store_.open(err)) return false;
+  // What a previous run of the node left is settled once the supervisor it
+  // may have left has said which jobs it runs (when_ready): it first takes
+  // the starts the dead listener had sent it, so every job it started then
+  // has its directory. A slow (stopped) supervisor holds up those jobs and
+  // the requests naming them, never the node.
+  for (auto& [id, r] : store_.all())
+    if (!r.finished()) unadopted_.insert(id);
+  for (auto& [id, text] : procs_.started_before()) unadopted_.insert(id);
+  procs_.when_ready([this] { recover(); });
+  return true;
+}
+
+void JobRunner::recover() {
   double now = clock_.wall_time();
-  // What a previous run of the node left. A job it started has a directory
-  // (job_files.h): it is never started again. Its supervisor may still run
-  // it (re-adopted, its deadline kept) or may have written how it ended.
+  // A job it started has a directory (job_files.h): it is never started
+  // again. Its supervisor may still run it (re-adopted, its deadline kept)
+  // or may have written how it ended.
   std::set<std::string> started;
   for (auto& [id, text] : procs_.started_before()) {
     started.insert(id);
@@ -124,7 +138,8 @@ bool JobRunner::open(std::string& err) {
     log_info("job " + r->id + " (" + r->job + " from " + r->from + ") was queued before the restart; queuing it again");
     runs_.enqueue(std::move(run));
   }
-  return true;
+  unadopted_.clear();
+  for (auto& fn : std::exchange(held_, {})) fn();
 }
 
 // A job started before this run of the node: re-adopted, or its end
@@ -260,6 +275,11 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
+  if (unadopted_.count(req.id)) {  // its job is not adopted yet: this waits for that
+    log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
+    held_.push_back([this, from, body, reply] { handle(from, body, reply); });
+    return;
+  }
   switch (req.op) {
     case JobRequest::Op::kSubmit:
       return submit(from, req, reply);
@@ -300,7 +320,7 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why, bool at_s
 
 bool JobRunner::may_start(const JobRecord& r, std::string& why) {
   bool known = true;
-  bool ok = r.from == cfg_.node || !peer_ok || peer_ok(r.from, known, why);
+  bool ok = r.from == cfg_.node || !peer_ok || peer_ok(r.from, r.from_key, known, why);
   JobDef def;
   if (ok && known) ok = policy_.resolve(r, def, why);
   if (ok) return true;
@@ -312,6 +332,7 @@ bool JobRunner::may_start(const JobRecord& r, std::string& why) {
 void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
   JobRecord r;
   r.from = from;
+  if (key_of && from != cfg_.node) r.from_key = key_of(from);
   r.accepted = clock_.wall_time();
   // The submitter's time, unless it says nothing or its clock is ahead of
   // ours: a record never claims a submission after it arrived.

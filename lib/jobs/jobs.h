@@ -45,6 +45,7 @@ class JobRunner {
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.running(); }
+  size_t abandon() { return runs_.abandon(); }
   // Is peer in @group (config groups and the groups its certificate gave)?
   InGroupFn in_group;
   // Records an authorization decision durably; false: it could not, and
@@ -62,7 +63,12 @@ class JobRunner {
   // submitter still a peer whose key is not revoked? false, with why,
   // refuses the start. known: the node knows enough of it now (its groups)
   // to judge the job's allow list again. Unset: every start goes ahead.
-  std::function<bool(const std::string& from, bool& known, std::string& why)> peer_ok;
+  // key: the fingerprint of the key it was submitted with (the record's
+  // from_key; may be empty).
+  std::function<bool(const std::string& from, const std::string& key, bool& known, std::string& why)> peer_ok;
+  // The fingerprint of the key a peer linked with now ("": unknown), kept
+  // in the records of its submissions.
+  std::function<std::string(const std::string& from)> key_of;
   // Every record as it is saved (each change of state): the node's metrics.
   std::function<void(const JobRecord&)> on_save;
   nlohmann::json status_json() const;
@@ -80,6 +86,7 @@ class JobRunner {
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
   bool audited(const JobRecord& r, bool ok, std::string& why, bool at_start = false);
   bool may_start(const JobRecord& r, std::string& why);
+  void recover();
   void adopt(const std::string& id, const std::string& started_text, double now);
   bool save(const JobRecord& r);
   void write_failed();
@@ -95,6 +102,8 @@ class JobRunner {
   std::unique_ptr<JobTimer> flush_timer_;
   std::unique_ptr<JobTimer> retry_timer_;
   std::set<std::string> dirty_;
+  std::set<std::string> unadopted_;          // started by a previous run, adoption not done yet
+  std::vector<std::function<void()>> held_;  // requests naming those, until it is
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   bool stopping_ = false;

@@ -145,8 +145,9 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   NodeMetrics metrics_;
   MetricsFile metrics_file_;
   bool stopping_ = false, stopped_ = false;
-  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, expire_timer_;
-  static constexpr uint64_t kLinkStopMs = 2000;  // SIGTERM -> SIGKILL for link processes
+  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, abandon_timer_, expire_timer_;
+  static constexpr uint64_t kLinkStopMs = 2000;          // SIGTERM -> SIGKILL for link processes
+  static constexpr uint64_t kSupervisorAnswerMs = 2000;  // SIGKILL sent -> the jobs' ends
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -192,9 +193,10 @@ int Listener::start() {
   }
   // The runner's hooks before it opens: the jobs queued before a restart
   // start in open(), and their starts are judged and audited like any.
-  jobs_.peer_ok = [this](const std::string& from, bool& known, std::string& why) {
-    return peer_may_run(cfg_, peers_, from, known, why);
+  jobs_.peer_ok = [this](const std::string& from, const std::string& key, bool& known, std::string& why) {
+    return peer_may_run(cfg_, peers_, from, key, known, why);
   };
+  jobs_.key_of = [this](const std::string& from) { return peers_.fingerprint(from); };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
   jobs_.audit = [this](nlohmann::json entry, bool sync) {
@@ -365,7 +367,18 @@ void Listener::shutdown(const std::string& why) {
   });
   if (jobs_.running() > 0) {
     job_kill_timer_ = std::make_unique<Timer>(loop_);
-    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] { jobs_.kill_all(); });
+    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] {
+      jobs_.kill_all();
+      // A supervisor that does not pass the SIGKILL on in this time is
+      // hung: the node stops anyway, killing the jobs itself.
+      abandon_timer_ = std::make_unique<Timer>(loop_);
+      abandon_timer_->start(kSupervisorAnswerMs, [this] {
+        if (size_t n = jobs_.abandon())
+          log_error("the job supervisor does not answer: " + std::to_string(n) +
+                    " job(s) killed without it; their ends are settled at the next start");
+        maybe_finish_shutdown();
+      });
+    });
   }
   clients_.stop();
   servers_.stop();
@@ -378,6 +391,7 @@ void Listener::maybe_finish_shutdown() {
   stopped_ = true;
   kill_timer_.reset();
   job_kill_timer_.reset();
+  abandon_timer_.reset();
   clients_.clear();
   servers_.clear();
   sig_term_.reset();

@@ -92,18 +92,23 @@ std::string Peers::fingerprint(const std::string& peer) const {
 // not linked since this node started cannot be judged again (its
 // certificate is not known until it links): the decision made when its
 // job was accepted stands, allow list included (known = false).
-bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from, bool& known, std::string& why) {
+bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from, const std::string& submitted_with,
+                  bool& known, std::string& why) {
+  // The key it links with now, else the one it submitted with (a restart
+  // forgets who linked with what until the peer links again).
   std::string fp = peers.fingerprint(from);
+  if (fp.empty()) fp = submitted_with;
   auto fp_of = [](const std::string& text) {
     Key32 k;
     return key_from_text(text, k) ? key_fingerprint(k) : std::string();
   };
   std::set<std::string> revoked;
   for (auto& r : cfg.revoked) revoked.insert(fp_of(r));
-  if (!fp.empty() && revoked.count(fp)) {
-    why = "the key of " + from + " (" + fp + ") is revoked";
-    return false;
-  }
+  for (auto& k : {fp, submitted_with})
+    if (!k.empty() && revoked.count(k)) {
+      why = "the key of " + from + " (" + k + ") is revoked";
+      return false;
+    }
   if (cfg.peers.count(from)) {
     auto pk = cfg.peer_keys.find(from);
     if (pk == cfg.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address

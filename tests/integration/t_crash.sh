@@ -53,10 +53,11 @@ check_run() {
   [ "$(cat "$d/attach")" = "$(printf 'one\ntwo')" ] || fail "$victim: --attach printed: $(cat "$d/attach")"
 }
 
-# one_case VICTIM KILLCMD (it sees $sub, the waiting jsd-submit's pid): a waiting submission of "two"; once it printed
-# its first line, KILLCMD runs (it kills and, where needed, restarts).
+# one_case VICTIM KILLCMD [end] (it sees $sub, the waiting jsd-submit's pid): a waiting submission of "two"; once it printed
+# its first line, KILLCMD runs (it kills and, where needed, restarts); with
+# "end", KILLCMD runs just after the job is released, as it ends.
 one_case() {
-  local victim=$1 kill_cmd=$2 i
+  local victim=$1 kill_cmd=$2 at=${3:-mid} i
   for i in $(seq 1 "$RUNS"); do
     local d="$T/$victim.$i" id="crash-$victim-$i"
     mkdir -p "$d"
@@ -64,9 +65,10 @@ one_case() {
     node_cmd alpha jsd-submit --id "$id" -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two > "$d/out" 2> "$d/err" &
     sub=$!
     wait_until "$victim $i: the job printed its first line" has_lines "$d/out" 1
-    eval "$kill_cmd"
+    [ "$at" = end ] || eval "$kill_cmd"
     # Release the job: it prints its second line, marks and exits 7.
     echo go > "$d/fifo"
+    [ "$at" = end ] && eval "$kill_cmd"
     local rc=0
     wait "$sub" 2>/dev/null || rc=$?
     check_run "$id" "$d" "$rc" "$victim"
@@ -97,8 +99,13 @@ hang_sup() {
   batch_submit
   # The listener is not blocked by it: it answers and accepts meanwhile.
   node_cmd beta jsd-listener --status >/dev/null || fail "beta's listener does not answer while its supervisor hangs"
-  kill -"$1" "$p"
-  [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null
+  case $1 in
+    RESTART)  # beta's listener dies and starts again while it hangs
+      restart_node beta
+      node_cmd beta jsd-listener --status >/dev/null || fail "beta's restarted listener does not answer"
+      kill -CONT "$p" ;;
+    *) kill -"$1" "$p"; [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null ;;
+  esac
 }
 
 # A --no-wait batch of 20 goes out just before each kill: each runs once.
@@ -143,7 +150,8 @@ no_leak() {
 
 # JSD_CRASH_CASES picks cases (default: all).
 CASES=0
-for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit sup-kill sup-hang sup-hang-kill}; do
+for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit sup-kill sup-hang sup-hang-kill \
+  sup-hang-restart beta-listener-end sup-kill-end alpha-listener-end}; do
   CASES=$((CASES + 1))
   case $victim in
     beta-listener) kill_cmd="restart_node beta" ;;
@@ -154,6 +162,10 @@ for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-
     sup-kill) kill_cmd=kill_sup ;;
     sup-hang) kill_cmd="hang_sup CONT" ;;
     sup-hang-kill) kill_cmd="hang_sup KILL" ;;
+    sup-hang-restart) kill_cmd="hang_sup RESTART" ;;
+    beta-listener-end) kill_cmd="restart_node beta" ;;
+    alpha-listener-end) kill_cmd="restart_node alpha" ;;
+    sup-kill-end) kill_cmd=kill_sup ;;
   esac
   # A job first: a listener that restarted lets its predecessor's job
   # supervisor go once it runs none of its jobs, and starts its own (two
@@ -163,6 +175,7 @@ for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-
   pid_a=${NODE_PID[alpha]} pid_b=${NODE_PID[beta]}
   case $victim in
     sup-hang*) one_case "$victim" "$kill_cmd" ;;
+    *-end) one_case "$victim" "batch_submit; $kill_cmd" end ;;
     *) one_case "$victim" "batch_submit; $kill_cmd" ;;
   esac
   for b in $(seq $((BATCH - RUNS + 1)) "$BATCH"); do batch_check "$b"; done
@@ -215,6 +228,29 @@ wait "$sub" 2>/dev/null || rc=$?
 [ "$rc" = 143 ] || fail "the cancelled job's jsd-submit exited $rc, not 143: $(cat "$d/err")"
 [ "$(record_state cancel-1)" = cancelled ] || fail "cancel: state $(record_state cancel-1), not cancelled"
 [ -e "$d/mark" ] && fail "the cancelled job ran to its end"
+
+# A listener stopped (SIGTERM) while its supervisor hangs: it stops anyway,
+# after the jobs' grace, killing them itself (it waited for ever); the
+# supervisor, once it goes on, writes the end, which the restarted
+# listener reads: killed, never a false end.
+d="$T/hangstop"
+mkdir -p "$d"
+mkfifo "$d/fifo"
+node_cmd alpha jsd-submit --no-wait --id hangstop-1 -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two >/dev/null ||
+  fail "hangstop: not queued"
+wait_until "the job to stop runs" [ "$(record_state hangstop-1)" = running ]
+p=$(sup_pid) || fail "no job supervisor on beta"
+kill -STOP "$p"
+kill -TERM "${NODE_PID[beta]}"
+wait "${NODE_PID[beta]}"
+unset "NODE_PID[beta]"
+grep -q "the job supervisor does not answer: 1 job(s) killed without it" "$T/beta.log" ||
+  fail "hangstop: no line for the hung supervisor"
+kill -CONT "$p"
+start_node beta
+wait_until "hangstop-1 has its end" is_finished hangstop-1
+[ "$(record_state hangstop-1)" = killed ] || fail "hangstop: state $(record_state hangstop-1), not killed"
+[ -e "$d/mark" ] && fail "the stopped job ran to its end"
 
 # With no job left, a listener's job supervisor ends with it.
 stop_node alpha
