@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "check_config.h"
 #include "control_msg.h"
+#include "control_socket.h"
 #include "exit_codes.h"
 #include "files.h"
 #include "identity.h"
@@ -32,6 +33,7 @@
 #include "node_port.h"
 #include "outbox.h"
 #include "peers.h"
+#include "reload.h"
 #include "router.h"
 #include "sd_notify.h"
 #include "trust.h"
@@ -64,18 +66,6 @@ bool make_state_dir(const std::string& dir, std::string& err) {
   return true;
 }
 
-// True if a live process answers on the Unix socket.
-bool socket_answers(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 // The outbox on disk as the router's durable store.
 class OutboxStore : public DurableStore {
  public:
@@ -93,7 +83,7 @@ class OutboxStore : public DurableStore {
 
 // The node. The parts talk through the small interfaces they declare;
 // this class is what connects them (and owns the control socket).
-class Listener : public ClientEvents, public ServerEvents, public RouterTools, public LocalObjects {
+class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
  public:
   Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Trust> trust);
   ~Listener() override;
@@ -114,22 +104,11 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   uint64_t delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev) override {
     return router_.on_delivered(peer, instance, seq, ev);
   }
-  size_t tool_backlog(uint64_t tool) const override { return backlog(tool); }
+  size_t tool_backlog(uint64_t tool) const override { return control_.backlog(tool); }
   void link_up(const std::string& peer) override {
     tell_manager("");
     std::string key = peers_.client_key_for(peer);
     if (!key.empty() && !stopping_) clients_.ensure(key);
-  }
-  // RouterTools
-  void send(uint64_t tool, const std::string& msg) override {
-    if (auto it = tools_.find(tool); it != tools_.end()) it->second->send(msg);
-  }
-  void close(uint64_t tool) override {
-    if (auto it = tools_.find(tool); it != tools_.end()) it->second->close();
-  }
-  size_t backlog(uint64_t tool) const override {
-    auto it = tools_.find(tool);
-    return it == tools_.end() ? 0 : it->second->pending_bytes();
   }
   // LocalObjects
   void job(const std::string& from, const std::string& body, ReplyFn reply) override {
@@ -139,17 +118,9 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::string metrics() override;
 
  private:
-  bool claim_control_socket(std::string& err);
-  bool write_running_config(Config& c, std::string& err);
-  bool open_control_socket(std::string& err);
-  void on_control_connection(int status);
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
   void reload();
-  bool peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why);
-  void reload_links(const Config& old);
-  void write_metrics_file();
-  void start_metrics_file();
 
   uv_loop_t* loop_;
   SdNotify notify_ = SdNotify::from_env();  // systemd's Type=notify (sd_notify.h)
@@ -165,19 +136,14 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   Audit refused_audit_;  // links refused at the handshake (before port_: it writes to it to the end)
   Peers peers_;
   OutboxStore outbox_;
+  ControlSocket control_;  // the tools' connections (before router_, which talks to them)
   JobRunner jobs_;
   LinkClients clients_;
   LinkServers servers_;
   Router router_;
   NodePort port_;
   NodeMetrics metrics_;
-  std::unique_ptr<Timer> metrics_timer_;
-  std::string metrics_written_;  // the metrics_file this listener wrote last
-  bool metrics_failed_ = false;
-  Stream* control_ = nullptr;  // the listening control socket (uvx.h's box)
-  bool control_bound_ = false;
-  std::unordered_map<uint64_t, Stream*> tools_;
-  uint64_t next_tool_ = 0;
+  MetricsFile metrics_file_;
   bool stopping_ = false, stopped_ = false;
   std::unique_ptr<Timer> kill_timer_, job_kill_timer_, abandon_timer_, expire_timer_;
   static constexpr uint64_t kLinkStopMs = 2000;          // SIGTERM -> SIGKILL for link processes
@@ -202,16 +168,15 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       refused_audit_(cfg_.state_dir + "/audit-refused.log", cfg_.audit_max_bytes),
       peers_(cfg_),
       outbox_(cfg_.state_dir + "/outbox"),
+      control_(loop, cfg_),
       jobs_(loop, cfg_, bin_dir_),
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
-      router_(cfg_.node, peers_, clients_, *this, outbox_, *this),
-      port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_) {}
+      router_(cfg_.node, peers_, clients_, control_, outbox_, *this),
+      port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_),
+      metrics_file_(loop, [this] { return metrics(); }) {}
 
-Listener::~Listener() {
-  for (auto& [id, s] : tools_) s->discard();
-  if (control_) control_->discard();
-}
+Listener::~Listener() = default;
 
 int Listener::start() {
   std::string err;
@@ -219,7 +184,9 @@ int Listener::start() {
   // Before the records are loaded: a job that ended while the node was
   // down is counted when its end is recorded.
   jobs_.on_save = [this](const JobRecord& r) { metrics_.job_record(r); };
-  if (!make_state_dir(cfg_.state_dir, err) || !claim_control_socket(err) || !write_running_config(o_.cfg, err) ||
+  control_.on_msg = [this](uint64_t tool, std::string_view msg) { router_.on_tool_msg(tool, msg); };
+  control_.on_gone = [this](uint64_t tool) { router_.tool_gone(tool); };
+  if (!make_state_dir(cfg_.state_dir, err) || !control_.claim(err) || !write_running_config(o_.cfg, err) ||
       !audit_.open(err) || !refused_audit_.open(err)) {
     log_error(err);
     return kExitStartupError;
@@ -227,7 +194,7 @@ int Listener::start() {
   // The runner's hooks before it opens: the jobs queued before a restart
   // start in open(), and their starts are judged and audited like any.
   jobs_.peer_ok = [this](const std::string& from, const std::string& key, bool& known, std::string& why) {
-    return peer_may_run(from, key, known, why);
+    return peer_may_run(cfg_, peers_, from, key, known, why);
   };
   jobs_.key_of = [this](const std::string& from) { return peers_.fingerprint(from); };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
@@ -245,7 +212,7 @@ int Listener::start() {
     return kExitStartupError;
   }
   // Node port first: if it is taken, fail before touching anything else.
-  if (!port_.open(err) || !open_control_socket(err)) {
+  if (!port_.open(err) || !control_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }
@@ -258,7 +225,7 @@ int Listener::start() {
   expire_timer_ = std::make_unique<Timer>(loop_);
   expire_timer_->start(
       1000, [this] { router_.expire_calls(now_ms(), uint64_t(cfg_.idle_client_s) * 1000); }, 1000);
-  start_metrics_file();
+  metrics_file_.start(cfg_.metrics_file, cfg_.metrics_interval_s);
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
     (void)n;  // nobody to tell if the reader is gone
@@ -266,68 +233,6 @@ int Listener::start() {
   }
   tell_manager("READY=1\n");
   return kExitOk;
-}
-
-// The link processes read the configuration the listener runs, not the
-// file: that may have been edited since, or refused at a reload, and a
-// client started again later must not link by other rules than its
-// listener's. The copy is the file's text as it was read.
-bool Listener::write_running_config(Config& c, std::string& err) {
-  if (c.path.empty()) return true;  // the embedded defaults: the link processes have them too
-  std::string path = c.state_dir + "/config.running";
-  if (!write_file_atomic(path, c.text, false, err)) return false;
-  c.running_path = path;
-  return true;
-}
-
-// Before anything else of the node's is touched: one listener per node.
-bool Listener::claim_control_socket(std::string& err) {
-  std::string sock = cfg_.control_socket();
-  if (sock.size() >= sizeof(sockaddr_un::sun_path)) {
-    err = "control socket path " + sock + " is too long; choose a shorter state_dir";
-    return false;
-  }
-  if (socket_answers(sock)) {
-    err = "another jsd-listener is running for this node (" + sock + " answers)";
-    return false;
-  }
-  unlink(sock.c_str());
-  return true;
-}
-
-bool Listener::open_control_socket(std::string& err) {
-  std::string sock = cfg_.control_socket();
-  control_ = Stream::pipe(loop_);
-  if (!control_) {
-    err = "cannot make the control socket";
-    return false;
-  }
-  mode_t old = umask(077);  // the socket is born 0600
-  int rc = uv_pipe_bind(control_->pipe_handle(), sock.c_str());
-  umask(old);
-  control_bound_ = rc == 0;
-  if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
-  if (rc == 0) rc = control_->listen(128, [this](int st) { on_control_connection(st); });
-  if (rc != 0) err = "cannot listen on control socket " + sock + ": " + uv_error(rc);
-  return rc == 0;
-}
-
-void Listener::on_control_connection(int status) {
-  if (status != 0 || stopping_) return;
-  Stream* s = Stream::pipe(loop_);
-  if (!s) return;
-  if (control_->accept(s) != 0) {
-    s->close();
-    return;
-  }
-  uint64_t id = ++next_tool_;
-  tools_[id] = s;
-  s->on_frame = [this, id](std::string_view p) { router_.on_tool_msg(id, p); };
-  s->on_close = [this, id](const std::string&) {
-    tools_.erase(id);
-    router_.tool_gone(id);
-  };
-  s->start(cfg_.max_frame + kControlSlack);
 }
 
 // A peer's ticket arrived at its joining queue-server: on record first
@@ -353,53 +258,6 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
   return true;
 }
 
-// At a job's start (JobRunner::peer_ok), under the configuration of that
-// moment: a peer no longer in peers, whose key is revoked, or whose key is
-// no longer pinned for it, may not run anything. A certified peer that has
-// not linked since this node started cannot be judged again (its
-// certificate is not known until it links): the decision made when its
-// job was accepted stands, allow list included (known = false).
-bool Listener::peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why) {
-  // The key it links with now, else the one it submitted with (a restart
-  // forgets who linked with what until the peer links again).
-  std::string fp = peers_.fingerprint(from);
-  if (fp.empty()) fp = submitted_with;
-  auto fp_of = [](const std::string& text) {
-    Key32 k;
-    return key_from_text(text, k) ? key_fingerprint(k) : std::string();
-  };
-  std::set<std::string> revoked;
-  for (auto& r : cfg_.revoked) revoked.insert(fp_of(r));
-  for (auto& k : {fp, submitted_with})
-    if (!k.empty() && revoked.count(k)) {
-      why = "the key of " + from + " (" + k + ") is revoked";
-      return false;
-    }
-  if (cfg_.peers.count(from)) {
-    auto pk = cfg_.peer_keys.find(from);
-    if (pk == cfg_.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
-    std::set<std::string> pinned;
-    for (auto& k : pk->second)
-      if (!revoked.count(fp_of(k))) pinned.insert(fp_of(k));
-    if (pinned.empty()) {
-      why = "every key pinned for " + from + " is revoked";
-      return false;
-    }
-    if (!fp.empty() && !pinned.count(fp)) {
-      why = "the key " + from + " linked with (" + fp + ") is no longer pinned for it";
-      return false;
-    }
-    return true;
-  }
-  if (peers_.learnt_address(from)) return true;  // certified, linked since this node started
-  if (!fp.empty() || cfg_.trusted_cas.empty()) {
-    why = from + " is no longer a peer of " + cfg_.node;
-    return false;
-  }
-  known = false;
-  return true;
-}
-
 // SIGHUP: the configuration file again, checked as at start; a bad one is
 // refused with one line per mistake and the running one stays. Peers,
 // groups, jobs, allow lists, log level and keys take effect at once; what
@@ -413,25 +271,8 @@ void Listener::reload() {
   }
   Config next;
   std::vector<std::string> errors;
-  load_config(path, next, errors);
   auto trust = std::make_unique<Trust>();
-  if (errors.empty()) {
-    auto fixed = [&](const char* key, const std::string& was, const std::string& now) {
-      if (was != now)
-        errors.push_back(path + ": " + key + ": cannot change from '" + was + "' to '" + now +
-                         "' while the listener runs (restart it)");
-    };
-    fixed("node", cfg_.node, next.node);
-    fixed("listen", cfg_.listen.str(), next.listen.str());
-    fixed("state_dir", cfg_.state_dir, next.state_dir);
-    PathOwners owners;
-    std::string err;
-    if (!node_file_owners(next, true, owners, err))
-      errors.push_back(err);
-    else
-      check_node_files(next, owners, errors);
-    load_trust(next, *trust, errors);
-  }
+  read_config_again(cfg_, path, next, *trust, errors);
   std::string werr;
   if (errors.empty() && !write_running_config(next, werr)) errors.push_back(werr);
   if (!errors.empty()) {
@@ -449,45 +290,10 @@ void Listener::reload() {
   parse_level(cfg_.log_level, lv);
   log_init({"jsd-listener", lv, cfg_.syslog});
   router_.forget_targets();
-  reload_links(old);
-  start_metrics_file();
+  relink_after_reload(old, cfg_, clients_, servers_, router_);
+  metrics_file_.start(cfg_.metrics_file, cfg_.metrics_interval_s);
   log_info("configuration reloaded from " + path + ": " + std::to_string(cfg_.peers.size()) + " peers, " +
            std::to_string(cfg_.jobs.size()) + " jobs");
-}
-
-// Links to peers that stay as they were are not touched. A removed peer's
-// calls are answered with an error and its links close; a peer whose
-// address or keys changed links again (its new client reads the new file).
-void Listener::reload_links(const Config& old) {
-  auto keys_of = [](const Config& c, const std::string& n) {
-    auto it = c.peer_keys.find(n);
-    return it == c.peer_keys.end() ? std::vector<std::string>() : it->second;
-  };
-  // Who may link at all changed: every link is made again under the new rules.
-  bool all = old.trusted_cas != cfg_.trusted_cas || old.revoked != cfg_.revoked || old.psk_file != cfg_.psk_file;
-  std::set<std::string> changed;
-  if (all) {
-    for (auto& k : clients_.keys()) changed.insert(k);
-    for (auto& p : servers_.peers()) changed.insert(p);
-  }
-  for (auto& [name, addr] : old.peers) {
-    auto now = cfg_.peers.find(name);
-    if (now == cfg_.peers.end()) {
-      log_info("peer " + name + " left the configuration: its links close");
-      router_.peer_removed(name);
-      clients_.remove(name);
-      servers_.retire_peer(name);
-      changed.erase(name);
-    } else if (now->second.str() != addr.str() || keys_of(old, name) != keys_of(cfg_, name)) {
-      changed.insert(name);
-    }
-  }
-  for (auto& name : changed) {
-    log_info("peer " + name + ": its address or keys changed: it links again");
-    clients_.restart(name);
-    servers_.retire_peer(name);
-  }
-  for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
 }
 
 std::string Listener::status() {
@@ -518,33 +324,6 @@ std::string Listener::metrics() {
   return metrics_.render(s);
 }
 
-// metrics_file for node_exporter's textfile collector: written whole
-// (temporary file and rename, so a scrape never reads half of it), 0644 so
-// that node_exporter's user reads it, every metrics_interval_s.
-void Listener::write_metrics_file() {
-  std::string err;
-  if (write_file_atomic(cfg_.metrics_file, metrics(), false, err, ".tmp", 0644)) {
-    metrics_written_ = cfg_.metrics_file;
-  } else if (!metrics_failed_) {
-    log_warn("metrics_file: " + err + " (said once until it works again)");
-  }
-  metrics_failed_ = !err.empty();
-}
-
-void Listener::start_metrics_file() {
-  if (!metrics_written_.empty() && metrics_written_ != cfg_.metrics_file) {
-    unlink(metrics_written_.c_str());  // a reload moved or ended it
-    metrics_written_.clear();
-  }
-  metrics_timer_.reset();
-  if (cfg_.metrics_file.empty()) return;
-  metrics_timer_ = std::make_unique<Timer>(loop_);
-  uint64_t ms = uint64_t(cfg_.metrics_interval_s) * 1000;
-  write_metrics_file();
-  metrics_timer_->start(
-      ms, [this] { write_metrics_file(); }, ms);
-}
-
 // The service manager (systemd, Type=notify) learns that the node answers
 // (READY=1), that it stops (STOPPING=1), and how many links are up, which
 // `systemctl status` shows. Not run by one: nothing happens.
@@ -572,20 +351,11 @@ void Listener::shutdown(const std::string& why) {
   tell_manager("STOPPING=1\n");
   log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
   port_.close();
-  if (control_) {
-    control_->discard();
-    control_ = nullptr;
-  }
-  // Only ours to remove: a listener that failed to start must not take
-  // the socket away from the one that is running.
-  if (control_bound_) unlink(cfg_.control_socket().c_str());
-  for (auto& [id, s] : std::unordered_map<uint64_t, Stream*>(tools_)) s->close();
+  control_.close_all();
   expire_timer_.reset();
   // A stopped node's metrics would say its links are up: its file goes,
   // and the jsd_ series with it (absent() alerts on that).
-  metrics_timer_.reset();
-  if (!metrics_written_.empty()) unlink(metrics_written_.c_str());
-  metrics_written_.clear();
+  metrics_file_.stop();
   // Children that ignore SIGTERM get SIGKILL: nothing is left behind. A
   // link process ends at once (SIGCONT wakes a stopped one); a job has its
   // job_kill_grace_s from its own run, and the backstop here waits for that

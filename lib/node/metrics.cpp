@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 
+#include "files.h"
 #include "job_record.h"
 #include "link_state.h"
+#include "log.h"
 
 namespace jsd {
 
@@ -244,6 +247,37 @@ long descriptor_limit() {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
   return long(rl.rlim_cur);
+}
+
+void MetricsFile::write() {
+  std::string err;
+  if (write_file_atomic(path_, render_(), false, err, ".tmp", 0644)) {
+    written_ = path_;
+  } else if (!failed_) {
+    log_warn("metrics_file: " + err + " (said once until it works again)");
+  }
+  failed_ = !err.empty();
+}
+
+void MetricsFile::start(const std::string& path, int interval_s) {
+  if (!written_.empty() && written_ != path) {
+    unlink(written_.c_str());  // a reload moved or ended it
+    written_.clear();
+  }
+  timer_.reset();
+  path_ = path;
+  if (path.empty()) return;
+  timer_ = std::make_unique<Timer>(loop_);
+  uint64_t ms = uint64_t(interval_s) * 1000;
+  write();
+  timer_->start(
+      ms, [this] { write(); }, ms);
+}
+
+void MetricsFile::stop() {
+  timer_.reset();
+  if (!written_.empty()) unlink(written_.c_str());
+  written_.clear();
 }
 
 }  // namespace jsd

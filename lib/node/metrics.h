@@ -12,12 +12,16 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "uvx.h"
 
 namespace jsd {
 
@@ -79,5 +83,26 @@ const char* job_exit_class(const JobRecord& r);
 // Descriptors this process has open (-1: unknown) and may have.
 long open_descriptors();
 long descriptor_limit();
+
+// metrics_file for node_exporter's textfile collector: written whole
+// (temporary file and rename, so a scrape never reads half of it), 0644 so
+// that node_exporter's user reads it, every metrics_interval_s.
+class MetricsFile {
+ public:
+  MetricsFile(uv_loop_t* loop, std::function<std::string()> render) : loop_(loop), render_(std::move(render)) {}
+  // Writes path now and every interval_s; "" writes none. A file written
+  // before under another path (a reload moved or ended it) is removed.
+  void start(const std::string& path, int interval_s);
+  // Stops, and removes the file written last.
+  void stop();
+
+ private:
+  void write();
+  uv_loop_t* loop_;
+  std::function<std::string()> render_;
+  std::unique_ptr<Timer> timer_;
+  std::string path_, written_;  // written_: the file this listener wrote last
+  bool failed_ = false;
+};
 
 }  // namespace jsd

@@ -1,6 +1,9 @@
 #include "peers.h"
 
 #include <algorithm>
+#include <set>
+
+#include "identity.h"
 
 namespace jsd {
 
@@ -94,6 +97,54 @@ nlohmann::json Peers::directory_json(const nlohmann::json& links) const {
 std::string Peers::fingerprint(const std::string& peer) const {
   auto k = fingerprints_.find(peer);
   return k == fingerprints_.end() ? "" : k->second;
+}
+
+// At a job's start (JobRunner::peer_ok), under the configuration of that
+// moment: a peer no longer in peers, whose key is revoked, or whose key is
+// no longer pinned for it, may not run anything. A certified peer that has
+// not linked since this node started cannot be judged again (its
+// certificate is not known until it links): the decision made when its
+// job was accepted stands, allow list included (known = false).
+bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from, const std::string& submitted_with,
+                  bool& known, std::string& why) {
+  // The key it links with now, else the one it submitted with (a restart
+  // forgets who linked with what until the peer links again).
+  std::string fp = peers.fingerprint(from);
+  if (fp.empty()) fp = submitted_with;
+  auto fp_of = [](const std::string& text) {
+    Key32 k;
+    return key_from_text(text, k) ? key_fingerprint(k) : std::string();
+  };
+  std::set<std::string> revoked;
+  for (auto& r : cfg.revoked) revoked.insert(fp_of(r));
+  for (auto& k : {fp, submitted_with})
+    if (!k.empty() && revoked.count(k)) {
+      why = "the key of " + from + " (" + k + ") is revoked";
+      return false;
+    }
+  if (cfg.peers.count(from)) {
+    auto pk = cfg.peer_keys.find(from);
+    if (pk == cfg.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
+    std::set<std::string> pinned;
+    for (auto& k : pk->second)
+      if (!revoked.count(fp_of(k))) pinned.insert(fp_of(k));
+    if (pinned.empty()) {
+      why = "every key pinned for " + from + " is revoked";
+      return false;
+    }
+    if (!fp.empty() && !pinned.count(fp)) {
+      why = "the key " + from + " linked with (" + fp + ") is no longer pinned for it";
+      return false;
+    }
+    return true;
+  }
+  if (peers.learnt_address(from)) return true;  // certified, linked since this node started
+  if (!fp.empty() || cfg.trusted_cas.empty()) {
+    why = from + " is no longer a peer of " + cfg.node;
+    return false;
+  }
+  known = false;
+  return true;
 }
 
 }  // namespace jsd

@@ -59,4 +59,13 @@ class Peers {
   std::map<std::string, std::string> fingerprints_;
 };
 
+// At a job's start, under the configuration of that moment: may from run
+// anything here (a peer still, its key -- the one it links with, else
+// submitted_with, the one its job was submitted with -- neither revoked nor
+// unpinned)? A certified peer not linked since the node started cannot be
+// judged again: known = false, and the decision made when its job was
+// accepted stands.
+bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from, const std::string& submitted_with,
+                  bool& known, std::string& why);
+
 }  // namespace jsd

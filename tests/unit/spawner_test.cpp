@@ -41,29 +41,39 @@ int wait_status(pid_t pid) {
   return st;
 }
 
-// A child blocked reading a pipe whose write end we hold: its /proc entry
-// shows the state the spawner gave it, after its exec.
+// A child (cat) blocked reading a pipe whose write end we hold: its /proc
+// entry shows the state the spawner gave it, after its exec. A byte it
+// echoed back says it is past its start-up (the dynamic loader opens
+// files for a moment) and waits in read(2).
 struct WaitingChild {
-  int in[2] = {-1, -1};
+  int in[2] = {-1, -1}, out[2] = {-1, -1};
   pid_t pid = -1;
   int rc = -1;
   explicit WaitingChild(ProcessSpec spec) {
     EXPECT_EQ(pipe2(in, O_CLOEXEC), 0);
+    EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
     spec.file = "/bin/cat";
     spec.argv = {"cat"};
     spec.fds[0] = in[0];
+    spec.fds[1] = out[1];
     rc = spawn_process(spec, pid);
     close(in[0]);
+    close(out[1]);
+    char c = 0;
+    if (rc != 0) return;
+    EXPECT_EQ(write(in[1], "x", 1), 1);
+    EXPECT_EQ(read(out[0], &c, 1), 1);
   }
   ~WaitingChild() {
     close(in[1]);
+    close(out[0]);
     if (rc == 0) wait_status(pid);
   }
   std::set<std::string> fds() const {
-    std::set<std::string> out;
+    std::set<std::string> names;
     for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-      out.insert(e.path().filename().string());
-    return out;
+      names.insert(e.path().filename().string());
+    return names;
   }
   // A signal mask of /proc/PID/status, without the signals from 32 up,
   // which the C library keeps for itself (posix_spawn cannot reset them).
