@@ -203,6 +203,13 @@ class Supervisor {
   void lost_listener() {
     ctl_.reset();
     for (auto& [id, j] : jobs_) {
+      // Its input can never be complete now (the listener held the rest):
+      // it must not read a truncated stream as if it were all.
+      if (j->input >= 0) {
+        close(j->input), j->input = -1;
+        if (!j->reaped) ::kill(-j->pid, SIGKILL);
+        fprintf(stderr, "jsd-job: job %s: its input was cut (the listener went away mid-input): killed\n", id.c_str());
+      }
       if (!j->await_status) continue;
       j->await_status = false;
       j->pidfd = int(syscall(SYS_pidfd_open, j->pid, 0));
@@ -244,6 +251,8 @@ class Supervisor {
       j.paused = true;
     else if (f[0] == char(SupMsg::resume))
       j.paused = false;
+    else if (f[0] == char(SupMsg::input_done) && j.input >= 0)
+      close(j.input), j.input = -1;
   }
 
   void mark_ended(Job& j) {
@@ -321,7 +330,8 @@ class Supervisor {
     }
     // The job's stdout and stderr (job_files.h): FIFOs, so that the next
     // supervisor finds them by name if this one dies.
-    for (int fd : {1, 2}) {
+    for (int fd : {0, 1, 2}) {
+      if (fd == 0 && !s.input) continue;
       std::string f = job_fifo(tmp, fd);
       if (mkfifo(f.c_str(), 0600) != 0) {
         err = "cannot create " + f + ": " + strerror(errno);
@@ -397,11 +407,21 @@ class Supervisor {
         return false;
       }
     }
+    // Its input: a FIFO of which we hold a write end (so the job's open
+    // does not wait for a writer, and sees the end only once the input is
+    // complete), or nothing.
+    std::string in_path = s.input ? job_fifo(j.dir, 0) : "/dev/null";
+    int in = s.input ? open(in_path.c_str(), O_RDWR | O_CLOEXEC) : -1;
+    if (s.input && in < 0) {
+      err = in_path + ": " + strerror(errno);
+      close_all();
+      return false;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, er[1], 2);
     // A job gets descriptors 0-2 and nothing else (close_range in the child).
@@ -426,6 +446,8 @@ class Supervisor {
     posix_spawnattr_destroy(&at);
     close(out[1]);
     close(er[1]);
+    if (rc != 0 && in >= 0) close(in);
+    j.input = rc == 0 ? in : -1;
     if (rc != 0) {
       close(out[0]);
       close(er[0]);
@@ -520,6 +542,7 @@ class Supervisor {
           ++it;
           continue;
         }
+        if (j.input >= 0) close(j.input), j.input = -1;
         finish(j);
         it = jobs_.erase(it);
       }

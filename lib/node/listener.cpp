@@ -132,6 +132,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
     return it == tools_.end() ? 0 : it->second->pending_bytes();
   }
   // LocalObjects
+  void job_input(const std::string& from, std::string_view body) override { jobs_.input(from, body); }
   void job(const std::string& from, const std::string& body, ReplyFn reply) override {
     jobs_.handle(from, body, std::move(reply));
   }
