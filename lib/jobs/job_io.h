@@ -115,6 +115,12 @@ class JobProcesses {
   // id and the record kept beside it ("" when unreadable). Such an id is
   // never started again.
   virtual std::vector<std::pair<std::string, std::string>> started_before() { return {}; }
+  // Calls fn once the jobs a previous run started can be found and adopted
+  // (started_before(), adopt()): when the supervisor that run left has said
+  // which jobs it runs, having first taken the starts its listener had sent
+  // (it may be slow, or stopped: nothing waits for it meanwhile). At once
+  // by default.
+  virtual void when_ready(std::function<void()> fn) { fn(); }
   // Re-attaches to a job started before; null when it does not run any
   // more, with end filled in (end.known false: nobody knows how it ended).
   virtual std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) { return nullptr; }

@@ -124,4 +124,8 @@ void append_tail(std::string& tail, std::string_view data) {
   if (tail.size() > kTailBytes) tail.erase(0, tail.size() - kTailBytes);
 }
 
+std::string start_error(const std::string& what) {
+  return what.rfind("cannot ", 0) == 0 ? "cannot start the job: " + what : "cannot start " + what;
+}
+
 }  // namespace jsd

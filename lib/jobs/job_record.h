@@ -49,6 +49,11 @@ struct JobRecord {
 // A record file's text; false, with err, when it is not a valid record.
 bool parse_job_record(std::string_view text, JobRecord& r, std::string& err);
 
+// The error of a job that did not start: "cannot start /bin/x: No such
+// file" names what could not be started; a reason that is itself a
+// sentence ("cannot write ...") is said of the job.
+std::string start_error(const std::string& what);
+
 constexpr size_t kTailBytes = 16 * 1024;
 void append_tail(std::string& tail, std::string_view data);
 

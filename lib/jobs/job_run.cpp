@@ -100,7 +100,7 @@ void JobRuns::not_started(Run* run, const StartError& err) {
   JobRecord& r = *run->rec;
   r.state = "failed";
   r.deadline = 0;
-  r.error = "cannot start " + err.what;
+  r.error = start_error(err.what);
   r.jsd_failure = !err.command;
   r.ended = r.started;
   log_warn("job " + r.id + " (" + r.job + "): " + r.error);

@@ -225,6 +225,9 @@ void PosixJobProcesses::supervisor_gone(const std::string& why) {
   sup_ours_ = false;
   running_.clear();
   queued_.clear();  // for the dead one: the takeover says everything again
+  // It died before it listed its jobs: they are found by their pid files,
+  // once the rest is settled.
+  bool unlisted = std::exchange(awaiting_list_, false);
   auto pending = std::move(pending_);
   pending_.clear();
   size_t running = 0;
@@ -271,6 +274,7 @@ void PosixJobProcesses::supervisor_gone(const std::string& why) {
     queued_.push_back(st->start_msg);
   }
   hand_over();
+  if (unlisted) ready();
 }
 
 // A job whose supervisor died: the output it kept is reported, its end
@@ -451,12 +455,6 @@ void PosixJobProcesses::signal_group(int pid, int sig) {
 }
 
 std::vector<std::pair<std::string, std::string>> PosixJobProcesses::started_before() {
-  // The supervisor first: it takes what the previous listener asked of it
-  // before it lists its jobs, so every job it started has its directory.
-  std::string why;
-  if (!ctl_ && !connect_supervisor(why)) log_debug("no job supervisor runs: " + why);
-  // One that runs nothing is let go at once (retire()).
-  if (ctl_ && running_.empty()) retire();
   std::vector<std::pair<std::string, std::string>> out;
   for (auto& id : list_job_dirs(jobs_dir_)) {
     std::string text, err;

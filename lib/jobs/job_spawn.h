@@ -44,6 +44,7 @@ class PosixJobProcesses : public JobProcesses {
   std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override;
   void signal_group(int pid, int sig) override;
   std::vector<std::pair<std::string, std::string>> started_before() override;
+  void when_ready(std::function<void()> fn) override;
   std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) override;
   KeptOutput kept_output(const std::string& id, int fd, uint64_t from) override;
 
@@ -59,7 +60,9 @@ class PosixJobProcesses : public JobProcesses {
   bool connect_supervisor(std::string& err);
   bool spawn_supervisor(std::string& err);
   bool supervisor(std::string& err);
-  bool take_events(int fd, bool wait_for_list, std::string& err);
+  bool take_events(int fd, std::string& err);
+  void listed(std::string_view list);
+  void ready();
   bool take_control(int fd, std::string& err);
   // weak: the watch alone does not keep the loop running.
   void watch_supervisor(int pid, bool ours, bool weak = true);
@@ -86,6 +89,8 @@ class PosixJobProcesses : public JobProcesses {
   std::vector<std::string> queued_;                   // control messages while none is connected
   std::deque<std::shared_ptr<Sup>> pending_;          // starts sent, answer awaited, in order
   std::map<std::string, SupJob> running_;             // what the supervisor ran when we connected
+  bool awaiting_list_ = false;                        // connected; its list of jobs not read yet
+  std::vector<std::function<void()>> when_ready_;     // called once the list is read (or it is gone)
   std::map<std::string, std::shared_ptr<Sup>> sups_;  // by job id
 };
 

@@ -41,6 +41,36 @@ JobRecord* JobStore::find(const std::string& id) {
 
 JobRecord& JobStore::add(const JobRecord& r) { return recs_[r.id] = r; }
 
+void JobStore::forget(const std::string& id) {
+  recs_.erase(id);
+  failed_.erase(id);
+}
+
+void JobStore::retry_failed() {
+  std::set<std::string> ids;
+  ids.swap(failed_);
+  for (auto& id : ids)
+    if (auto it = recs_.find(id); it != recs_.end()) {
+      failed_.insert(id);  // still failing until a write lands: no second log line
+      enqueue(id, Op{false, dump_json(it->second.to_json()), false, ++version_[id]});
+    }
+}
+
+// A record's write landed (err empty) or failed: the first failure is
+// logged, a later success after failures too, so that a full disk is one
+// line per record, not one per retry.
+void JobStore::write_result(const std::string& id, const std::string& err) {
+  bool was_failing = failed_.count(id) > 0;
+  if (err.empty()) {
+    if (was_failing) log_info("job record " + id + " written at last");
+    failed_.erase(id);
+    return;
+  }
+  if (!was_failing) log_error("job record " + id + ": " + err);
+  failed_.insert(id);
+  if (on_write_failed) on_write_failed();
+}
+
 struct JobStore::Work {
   std::string id;
   Op op;
@@ -51,7 +81,11 @@ bool JobStore::save(const JobRecord& r, bool sync, std::string& err) {
   // (A durable record is always written synchronously, so it never has a
   // queued write that could land after this one.)
   Op op{false, dump_json(r.to_json()), sync, ++version_[r.id]};
-  if (sync) return apply(r.id, op, err);
+  if (sync) {
+    bool ok = apply(r.id, op, err);
+    write_result(r.id, ok ? std::string() : err);
+    return ok;
+  }
   enqueue(r.id, std::move(op));
   return true;
 }
@@ -103,8 +137,11 @@ JobStore::~JobStore() {
 // On the loop thread, once a background write is done: the next one of the
 // same record, if any.
 void JobStore::landed(Work& w) {
-  if (!w.err.empty()) log_error("job record " + w.id + ": " + w.err);
   auto it = busy_.find(w.id);
+  // Only the newest version's fate counts: a newer one is about to be tried.
+  bool newest = it == busy_.end() || it->second.second.empty();
+  if (newest && !w.op.remove) write_result(w.id, w.err);
+  if (!w.err.empty() && w.op.remove) log_error("job record " + w.id + ": " + w.err);
   if (it != busy_.end() && !it->second.second.empty()) {
     Op next = std::move(it->second.second.back());
     it->second.second.clear();

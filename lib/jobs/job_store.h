@@ -12,9 +12,11 @@
 #include <uv.h>
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,8 +39,18 @@ class JobStore {
   bool open(std::string& err);
   JobRecord* find(const std::string& id);
   JobRecord& add(const JobRecord& r);
+  // Drops a record that was never answered for (its durable write failed):
+  // the id is free again, as if it had never arrived.
+  void forget(const std::string& id);
   // sync: written and fsync'd before returning. Otherwise in the background.
   bool save(const JobRecord& r, bool sync, std::string& err);
+  // A write that failed (a full or read-only disk) is tried again, with
+  // the record as it is then, each time retry_failed() runs; the node calls
+  // it on a timer while failed() is not empty. on_write_failed: each
+  // failure (first one logged per record, the retries quietly).
+  const std::set<std::string>& failed() const { return failed_; }
+  void retry_failed();
+  std::function<void()> on_write_failed;
   // Applies the pruning rule; returns how many records went.
   size_t prune(double now);
   std::map<std::string, JobRecord>& all() { return recs_; }
@@ -60,6 +72,8 @@ class JobStore {
   void enqueue(const std::string& id, Op op);
   void launch(const std::string& id, Op op);
   void landed(Work& w);
+  void write_result(const std::string& id, const std::string& err);
+  std::set<std::string> failed_;  // loop thread: ids whose last write failed
   RecordDisk& disk_;
   std::mutex flight_mu_;  // guards in_flight_
   std::condition_variable flight_cv_;

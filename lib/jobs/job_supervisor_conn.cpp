@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "files.h"
 #include "frame.h"
@@ -23,34 +24,6 @@
 namespace jsd {
 
 namespace {
-
-// A supervisor that a restarted listener connects to says which jobs it
-// runs first: the listener waits for that list at start-up only.
-constexpr int kListMs = 10000;
-
-// Reads one frame from a blocking socket. False on EOF, a timeout or garbage.
-bool read_frame(int fd, std::string& payload, int timeout_ms, size_t max) {
-  std::string buf;
-  size_t need = kFrameHeader;
-  while (buf.size() < need) {
-    pollfd p{fd, POLLIN, 0};
-    int rc = poll(&p, 1, timeout_ms);
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return false;
-    char tmp[4096];
-    ssize_t n = recv(fd, tmp, std::min(sizeof tmp, need - buf.size()), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf.append(tmp, size_t(n));
-    if (need == kFrameHeader && buf.size() == kFrameHeader) {
-      uint32_t len = WireReader(buf).u32();
-      if (len == 0 || len > max) return false;
-      need += len;
-    }
-  }
-  payload = buf.substr(kFrameHeader);
-  return true;
-}
 
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -87,7 +60,7 @@ int connect_unix_blocking(const std::string& where) {
 // runs none of ours, we let it go (it ends with no listener and no job)
 // and spawn our own for the next job.
 void PosixJobProcesses::retire() {
-  if (sup_ours_ || (!ctl_ && !ev_)) return;
+  if (sup_ours_ || (!ctl_ && !ev_) || awaiting_list_) return;
   ++generation_;
   if (ctl_) ctl_->discard();
   if (ev_) ev_->discard();
@@ -98,32 +71,23 @@ void PosixJobProcesses::retire() {
   spawn_next_ = true;
 }
 
-// Reads the supervisor's list of jobs (at start-up, waiting for it; else
-// as its first event), then the rest on the loop.
-bool PosixJobProcesses::take_events(int fd, bool wait_for_list, std::string& err) {
-  bool have_list = false;
-  if (wait_for_list) {
-    std::string first;
-    std::vector<SupJob> jobs;
-    if (!read_frame(fd, first, kListMs, 64 << 20) || !decode_sup_jobs(first, jobs)) {
-      ::close(fd);
-      err = "it did not say which jobs it runs";
-      return false;
-    }
-    running_.clear();
-    for (auto& j : jobs) running_[j.id] = j;
-    have_list = true;
-  }
+// The supervisor's first message lists the jobs it runs (none, for one we
+// just spawned); the rest are events. Nothing waits for that list: a slow
+// or stopped supervisor holds up the adoption of its jobs (when_ready),
+// never the listener.
+bool PosixJobProcesses::take_events(int fd, std::string& err) {
+  running_.clear();
+  awaiting_list_ = true;
   ev_ = Stream::open_fd(loop_, fd, err);
   if (!ev_) {
     ::close(fd);
     return false;
   }
-  auto listed = std::make_shared<bool>(have_list);
-  ev_->on_frame = [this, listed](std::string_view p) {
-    if (!*listed) {
-      *listed = true;  // a supervisor we spawned: it runs nothing yet
-      return;
+  auto listed_yet = std::make_shared<bool>(false);
+  ev_->on_frame = [this, listed_yet](std::string_view p) {
+    if (!*listed_yet) {
+      *listed_yet = true;
+      return listed(p);
     }
     on_event(p);
   };
@@ -134,7 +98,7 @@ bool PosixJobProcesses::take_events(int fd, bool wait_for_list, std::string& err
     // Its process ending says it is gone; a connection alone might not.
     if (sup_pid_ <= 0) return supervisor_gone(why.empty() ? "it ended" : why);
     // Jobs wait for that: the loop must not end before it comes.
-    if (!sups_.empty() || !pending_.empty()) watch_supervisor(sup_pid_, sup_ours_, false);
+    if (!sups_.empty() || !pending_.empty() || awaiting_list_) watch_supervisor(sup_pid_, sup_ours_, false);
   };
   if (int rc = ev_->start(64 << 20); rc != 0) {
     err = "cannot read from it: " + uv_error(rc);
@@ -144,6 +108,34 @@ bool PosixJobProcesses::take_events(int fd, bool wait_for_list, std::string& err
   }
   hold_loop();
   return true;
+}
+
+void PosixJobProcesses::listed(std::string_view list) {
+  std::vector<SupJob> jobs;
+  if (!decode_sup_jobs(list, jobs)) log_error("the job supervisor's list of jobs is garbled; taken as none");
+  for (auto& j : jobs) running_[j.id] = j;
+  if (!running_.empty())
+    log_info("the job supervisor (pid " + std::to_string(sup_pid_) + ") runs " + std::to_string(running_.size()) +
+             " job(s) of a previous run");
+  awaiting_list_ = false;
+  ready();
+}
+
+// The list is read, or will never be (the supervisor is gone): the jobs it
+// may have run are adopted now; one that runs none of ours is let go.
+void PosixJobProcesses::ready() {
+  for (auto& fn : std::exchange(when_ready_, {})) fn();
+  hold_loop();
+  if (ctl_ && !sup_ours_ && sups_.empty() && pending_.empty()) retire();
+}
+
+// The supervisor a previous run left, if one runs: connected to here, at
+// start-up; the jobs it runs are adopted once it has listed them.
+void PosixJobProcesses::when_ready(std::function<void()> fn) {
+  std::string why;
+  if (!ctl_ && !ev_ && !connect_supervisor(why)) log_debug("no job supervisor runs: " + why);
+  if (!awaiting_list_) return fn();
+  when_ready_.push_back(std::move(fn));
 }
 
 bool PosixJobProcesses::take_control(int fd, std::string& err) {
@@ -211,7 +203,8 @@ bool PosixJobProcesses::connect_supervisor(std::string& err) {
   socklen_t len = sizeof cr;
   int pid = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 ? int(cr.pid) : 0;
   ++generation_;
-  if (!take_events(e, true, err)) {
+  sup_pid_ = pid;
+  if (!take_events(e, err)) {
     ::close(c);
     return false;
   }
@@ -266,8 +259,8 @@ bool PosixJobProcesses::spawn_supervisor(std::string& err) {
     return false;
   }
   ++generation_;
-  running_.clear();
-  if (!take_events(e[0], false, err)) {
+  sup_pid_ = pid;
+  if (!take_events(e[0], err)) {
     ::close(c[0]);
     kill(pid, SIGKILL);
     reaper_.watch(
@@ -296,7 +289,7 @@ bool PosixJobProcesses::supervisor(std::string& err) {
   // One we let go may still be ending: ours waits for its lock.
   if (spawn_next_ && spawn_supervisor(err)) return true;
   if (connect_supervisor(why)) {
-    log_info("re-attached to the job supervisor: " + std::to_string(running_.size()) + " job(s) still run");
+    log_info("re-attached to the job supervisor (pid " + std::to_string(sup_pid_) + ")");
     return true;
   }
   if (spawn_supervisor(err)) return true;

@@ -2,6 +2,7 @@
 #include "jobs.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "config.h"
 #include "job_spawn.h"
@@ -13,6 +14,7 @@ using nlohmann::json;
 
 namespace {
 constexpr uint64_t kFlushMs = 20;
+constexpr uint64_t kRetryMs = 1000;
 }  // namespace
 
 // Every start of a job passes here first (JobRuns starts the processes
@@ -69,18 +71,34 @@ JobRunner::JobRunner(const Config& cfg, JobClock& clock, JobProcesses& processes
       procs_(processes),
       store_(disk, cfg.job_records_keep, double(cfg.job_records_max_age_s)),
       flush_timer_(clock.timer()),
+      retry_timer_(clock.timer()),
       gate_(std::make_unique<StartGate>(*this, processes)),
       runs_(cfg, clock, *gate_,
-            {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {}
+            {[this](const JobRecord& r) { save(r); }, [this] { ended(); }, backlog, on_pause, on_idle}) {
+  store_.on_write_failed = [this] { write_failed(); };
+}
 
 JobRunner::~JobRunner() = default;
 
 bool JobRunner::open(std::string& err) {
   if (!store_.open(err)) return false;
+  // What a previous run of the node left is settled once the supervisor it
+  // may have left has said which jobs it runs (when_ready): it first takes
+  // the starts the dead listener had sent it, so every job it started then
+  // has its directory. A slow (stopped) supervisor holds up those jobs and
+  // the requests naming them, never the node.
+  for (auto& [id, r] : store_.all())
+    if (!r.finished()) unadopted_.insert(id);
+  for (auto& [id, text] : procs_.started_before()) unadopted_.insert(id);
+  procs_.when_ready([this] { recover(); });
+  return true;
+}
+
+void JobRunner::recover() {
   double now = clock_.wall_time();
-  // What a previous run of the node left. A job it started has a directory
-  // (job_files.h): it is never started again. Its supervisor may still run
-  // it (re-adopted, its deadline kept) or may have written how it ended.
+  // A job it started has a directory (job_files.h): it is never started
+  // again. Its supervisor may still run it (re-adopted, its deadline kept)
+  // or may have written how it ended.
   std::set<std::string> started;
   for (auto& [id, text] : procs_.started_before()) {
     started.insert(id);
@@ -128,7 +146,8 @@ bool JobRunner::open(std::string& err) {
     log_info("job " + r->id + " (" + r->job + " from " + r->from + ") was queued before the restart; queuing it again");
     runs_.enqueue(std::move(run));
   }
-  return true;
+  unadopted_.clear();
+  for (auto& fn : std::exchange(held_, {})) fn();
 }
 
 // A job started before this run of the node: re-adopted, or its end
@@ -172,11 +191,14 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   r->pid = 0;
   if (!end.known || (end.error.empty() && end.exit_code < 0 && !end.signal)) {
     r->state = "unknown";
-    r->error = "the job ended while no supervisor watched it: how it ended is unknown";
+    // Its supervisor writes end.json as the job ends; without it, the
+    // supervisor stopped first, or the state directory could not take it.
+    r->error =
+        "how the job ended was not written down (its supervisor stopped, or the state directory was full): unknown";
     r->ended = std::max(r->started, end.ended > 0 ? end.ended : now);
   } else if (!end.error.empty()) {
     r->state = "failed";
-    r->error = "cannot start " + end.error;
+    r->error = start_error(end.error);
     r->jsd_failure = !end.command;
     r->ended = end.ended;
   } else {
@@ -196,24 +218,32 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   save(*r);
 }
 
-void JobRunner::save(const JobRecord& r) {
+bool JobRunner::save(const JobRecord& r) {
   if (on_save) on_save(r);
   std::string err;
-  if (r.durable || stopping_) {
-    if (!store_.save(r, r.durable, err)) log_error("job record " + r.id + ": " + err);
-    return;
-  }
+  // (A write that fails is logged by the store and tried again later.)
+  if (r.durable || stopping_) return store_.save(r, r.durable, err);
   // Others are written together a moment later: off the path of the
   // confirmations that were just sent, and one write for several changes.
   dirty_.insert(r.id);
   if (!flush_timer_->active()) flush_timer_->start(kFlushMs, [this] { flush_records(); });
+  return true;
+}
+
+// While some record could not be written (a full disk), it is tried again
+// every second: what is in memory is the truth, and it should reach the
+// disk as soon as there is room, not only at the next change or never.
+void JobRunner::write_failed() {
+  if (stopping_ || retry_timer_->active()) return;
+  retry_timer_->start(kRetryMs, [this] {
+    if (!store_.failed().empty()) store_.retry_failed();
+  });
 }
 
 void JobRunner::flush_records() {
   std::string err;
   for (auto& id : dirty_)
-    if (JobRecord* rec = store_.find(id))
-      if (!store_.save(*rec, false, err)) log_error("job record " + id + ": " + err);
+    if (JobRecord* rec = store_.find(id)) store_.save(*rec, false, err);
   dirty_.clear();
 }
 
@@ -253,6 +283,11 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
+  if (unadopted_.count(req.id)) {  // its job is not adopted yet: this waits for that
+    log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
+    held_.push_back([this, from, body, reply] { handle(from, body, reply); });
+    return;
+  }
   switch (req.op) {
     case JobRequest::Op::kSubmit:
       return submit(from, req, reply);
@@ -362,9 +397,17 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   run->rec = &store_.add(r);
   // The id is remembered in memory at once; on disk, a job that starts now
   // is written once it runs. A durable submission is on disk (fsync'd)
-  // before it is acknowledged; one that has to wait is written a moment
-  // later with the other records.
-  if (r.durable || !runs_.starts_now(r.job, run->def.max_parallel)) save(*run->rec);
+  // before it is acknowledged, or refused (its sender keeps the refusal;
+  // the id stays free); one that has to wait is written a moment later
+  // with the other records.
+  if (r.durable && !save(*run->rec)) {
+    store_.forget(r.id);
+    why = "cannot accept job " + r.id + " on " + cfg_.node +
+          ": its record cannot be written (the state directory is full or read-only)";
+    log_warn("refused job '" + printable(r.job) + "' from " + from + ": " + why);
+    return reply("job", job_error_body(why), false);
+  }
+  if (!r.durable && !runs_.starts_now(r.job, run->def.max_parallel)) save(*run->rec);
   if (!req.stream) {
     reply("job", dump_json({{"type", "accepted"}, {"record", run->rec->to_json()}}), false);
   } else {
@@ -472,6 +515,7 @@ void JobRunner::list_jobs(const std::string& from, ReplyFn& reply) {
 void JobRunner::stop_all() {
   stopping_ = true;
   flush_timer_->stop();
+  retry_timer_->stop();
   flush_records();
   runs_.stop_all();
 }

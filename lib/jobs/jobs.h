@@ -84,8 +84,10 @@ class JobRunner {
   JobRecord* own_record(const std::string& from, const JobRequest& req, ReplyFn& reply);
   bool audited(const JobRecord& r, bool ok, std::string& why, bool at_start = false);
   bool may_start(const JobRecord& r, std::string& why);
+  void recover();
   void adopt(const std::string& id, const std::string& started_text, double now);
-  void save(const JobRecord& r);
+  bool save(const JobRecord& r);
+  void write_failed();
   void flush_records();
   void ended();
 
@@ -96,7 +98,10 @@ class JobRunner {
   JobPolicy policy_{cfg_, in_group};
   JobStore store_;
   std::unique_ptr<JobTimer> flush_timer_;
+  std::unique_ptr<JobTimer> retry_timer_;
   std::set<std::string> dirty_;
+  std::set<std::string> unadopted_;          // started by a previous run, adoption not done yet
+  std::vector<std::function<void()>> held_;  // requests naming those, until it is
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   bool stopping_ = false;

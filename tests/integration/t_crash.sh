@@ -53,10 +53,11 @@ check_run() {
   [ "$(cat "$d/attach")" = "$(printf 'one\ntwo')" ] || fail "$victim: --attach printed: $(cat "$d/attach")"
 }
 
-# one_case VICTIM KILLCMD (it sees $sub, the waiting jsd-submit's pid): a waiting submission of "two"; once it printed
-# its first line, KILLCMD runs (it kills and, where needed, restarts).
+# one_case VICTIM KILLCMD [end] (it sees $sub, the waiting jsd-submit's pid): a waiting submission of "two"; once it printed
+# its first line, KILLCMD runs (it kills and, where needed, restarts); with
+# "end", KILLCMD runs just after the job is released, as it ends.
 one_case() {
-  local victim=$1 kill_cmd=$2 i
+  local victim=$1 kill_cmd=$2 at=${3:-mid} i
   for i in $(seq 1 "$RUNS"); do
     local d="$T/$victim.$i" id="crash-$victim-$i"
     mkdir -p "$d"
@@ -64,9 +65,10 @@ one_case() {
     node_cmd alpha jsd-submit --id "$id" -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two > "$d/out" 2> "$d/err" &
     sub=$!
     wait_until "$victim $i: the job printed its first line" has_lines "$d/out" 1
-    eval "$kill_cmd"
+    [ "$at" = end ] || eval "$kill_cmd"
     # Release the job: it prints its second line, marks and exits 7.
     echo go > "$d/fifo"
+    [ "$at" = end ] && eval "$kill_cmd"
     local rc=0
     wait "$sub" 2>/dev/null || rc=$?
     check_run "$id" "$d" "$rc" "$victim"
@@ -97,8 +99,13 @@ hang_sup() {
   batch_submit
   # The listener is not blocked by it: it answers and accepts meanwhile.
   node_cmd beta jsd-listener --status >/dev/null || fail "beta's listener does not answer while its supervisor hangs"
-  kill -"$1" "$p"
-  [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null
+  case $1 in
+    RESTART)  # beta's listener dies and starts again while it hangs
+      restart_node beta
+      node_cmd beta jsd-listener --status >/dev/null || fail "beta's restarted listener does not answer"
+      kill -CONT "$p" ;;
+    *) kill -"$1" "$p"; [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null ;;
+  esac
 }
 
 # A --no-wait batch of 20 goes out just before each kill: each runs once.
@@ -143,7 +150,8 @@ no_leak() {
 
 # JSD_CRASH_CASES picks cases (default: all).
 CASES=0
-for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit sup-kill sup-hang sup-hang-kill}; do
+for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-server submit sup-kill sup-hang sup-hang-kill \
+  sup-hang-restart beta-listener-end sup-kill-end alpha-listener-end}; do
   CASES=$((CASES + 1))
   case $victim in
     beta-listener) kill_cmd="restart_node beta" ;;
@@ -154,6 +162,10 @@ for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-
     sup-kill) kill_cmd=kill_sup ;;
     sup-hang) kill_cmd="hang_sup CONT" ;;
     sup-hang-kill) kill_cmd="hang_sup KILL" ;;
+    sup-hang-restart) kill_cmd="hang_sup RESTART" ;;
+    beta-listener-end) kill_cmd="restart_node beta" ;;
+    alpha-listener-end) kill_cmd="restart_node alpha" ;;
+    sup-kill-end) kill_cmd=kill_sup ;;
   esac
   # A job first: a listener that restarted lets its predecessor's job
   # supervisor go once it runs none of its jobs, and starts its own (two
@@ -163,6 +175,7 @@ for victim in ${JSD_CRASH_CASES:-beta-listener alpha-listener alpha-client beta-
   pid_a=${NODE_PID[alpha]} pid_b=${NODE_PID[beta]}
   case $victim in
     sup-hang*) one_case "$victim" "$kill_cmd" ;;
+    *-end) one_case "$victim" "batch_submit; $kill_cmd" end ;;
     *) one_case "$victim" "batch_submit; $kill_cmd" ;;
   esac
   for b in $(seq $((BATCH - RUNS + 1)) "$BATCH"); do batch_check "$b"; done

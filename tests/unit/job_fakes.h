@@ -90,11 +90,17 @@ class Disk : public RecordDisk {
   explicit Disk(Journal& j) : j_(j) {}
   std::map<std::string, std::string> files;
   bool hold = false;
+  bool full = false;  // every write fails, as on a full disk
   bool load_all(std::vector<File>& out, std::string&) override {
     for (auto& [id, text] : files) out.push_back({id, "fake/" + id + ".json", text});
     return true;
   }
-  bool write(const std::string& id, const std::string& text, bool sync, std::string&) override {
+  bool write(const std::string& id, const std::string& text, bool sync, std::string& err) override {
+    if (full) {
+      err = "cannot write fake/" + id + ".json.tmp: No space left on device";
+      j_.add("full " + id);
+      return false;
+    }
     files[id] = text;
     j_.add("write " + id + " " + state(id) + (sync ? " sync" : " async"));
     return true;

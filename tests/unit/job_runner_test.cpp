@@ -193,6 +193,47 @@ TEST(JobRunner, DurableRecordIsSyncedBeforeTheJobStarts) {
   EXPECT_EQ(n.journal.find("write s2 queued async"), -1);
 }
 
+// A durable submission the node cannot write down is refused, not
+// acknowledged (its sender keeps the refusal), nothing runs, and the id is
+// free again for when there is room.
+TEST(JobRunner, ADurableSubmissionThatCannotBeWrittenIsRefusedAndItsIdStaysFree) {
+  Node n;
+  n.open();
+  n.disk.full = true;
+  Replies& r = n.submit("alpha", "f1", "hello", R"(,"durable":true)");
+  EXPECT_EQ(r.error(),
+            "cannot accept job f1 on beta: its record cannot be written (the state directory is full or read-only)");
+  EXPECT_EQ(n.procs.started(), 0u);
+  n.disk.full = false;
+  Replies& again = n.submit("alpha", "f1", "hello", R"(,"durable":true)");
+  EXPECT_NE(again.type(), "error");
+  EXPECT_EQ(n.procs.started(), 1u);
+}
+
+// A record that could not be written (the disk filled while its job ran)
+// is tried again every second and lands once there is room: the job's true
+// end, not whatever was on disk before.
+TEST(JobRunner, ARecordThatCouldNotBeWrittenLandsOnceThereIsRoom) {
+  Node n;
+  n.open();
+  n.submit("alpha", "w1");
+  n.disk.full = true;
+  n.procs.exit("w1", 3);
+  n.clock.advance(100);  // the batched write: fails
+  EXPECT_GE(n.journal.find("full w1"), 0);
+  EXPECT_NE(n.disk.state("w1"), "exited");
+  n.clock.advance(1000);  // a retry, still full
+  EXPECT_NE(n.disk.state("w1"), "exited");
+  n.disk.full = false;
+  n.clock.advance(1000);
+  EXPECT_EQ(n.disk.state("w1"), "exited");
+  EXPECT_EQ(n.disk.record("w1").value("exit_status", -1), 3);
+  // Nothing left to retry: no more writes.
+  size_t writes = n.journal.lines.size();
+  n.clock.advance(5000);
+  EXPECT_EQ(n.journal.lines.size(), writes);
+}
+
 // What a node that stopped left behind: its queued jobs start when the node
 // starts again, its running ones are recorded as unknown (254: jsd cannot know how they ended).
 TEST(JobRunner, RestartStartsQueuedJobsAndRecordsRunningOnesUnknown) {
