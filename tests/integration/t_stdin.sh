@@ -3,7 +3,8 @@
 # /dev/null and the submitter's is left unread; a job that never reads
 # holds its submitter at its window (small RSS, input paused) until it is
 # cancelled; a link broken mid-input cuts the input (the job is stopped,
-# never sees an end of input, its record says why); -i to a job without
+# never sees an end of input, its record says why; a node's listener
+# killed mid-input: its supervisor kills the job); -i to a job without
 # "stdin": true is refused with 255 and nothing runs; --attach sends none.
 source "$JSD_TEST_LIB"
 JOBS=$(cat <<'EOJ'
@@ -127,5 +128,25 @@ status_of cut beta > "$T/cut.json"
 [ "$(field state < "$T/cut.json")" = cancelled ] || fail "the cut job: $(cat "$T/cut.json")"
 grep -q "input was cut" "$T/cut.json" || fail "the cut job's record does not say why: $(cat "$T/cut.json")"
 log "a cut input: rc $rc: $(grep "input was cut" "$T/cut.err")"
+
+# beta's listener killed mid-input: its job supervisor kills the job (its
+# input can never be complete), which never sees an end of input; the
+# restarted listener finds it killed.
+sub -i --id lost beta keep -p OUT="$T/lost.out" < "$T/in" > /dev/null 2> "$T/lost.err" 7>&- &
+lpid=$!
+exec 7<>"$T/in"
+head -c $((1 << 20)) /dev/urandom >&7
+took_lost() { [ "$(stat -c %s "$T/lost.out" 2>/dev/null)" = $((1 << 20)) ]; }
+wait_until "the job took 1 MiB" took_lost
+kill -9 "${NODE_PID[beta]}"
+wait "${NODE_PID[beta]}" 2>/dev/null
+unset "NODE_PID[beta]"
+start_node beta
+wait_until "the lost job's record" sh -c "JSD_CONFIG='$T/alpha.json' jsd-submit --status lost beta --json | grep -q '\"signal\": *9'"
+[ ! -e "$T/lost.out.eof" ] || fail "the job whose listener died mid-input saw an end of input"
+exec 7>&-
+wait $lpid; rc=$?
+[ $rc != 0 ] || fail "the submission whose node's listener died mid-input succeeded"
+log "a listener killed mid-input: the job was killed (signal 9), submitter rc $rc"
 
 pass
