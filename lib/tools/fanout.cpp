@@ -9,7 +9,6 @@
 
 #include "control.h"
 #include "exit_codes.h"
-#include "job_input.h"
 #include "json_read.h"
 #include "names.h"
 #include "node_output.h"
@@ -286,8 +285,7 @@ class Fanout : public SubmitSession {
     if (m.type != ControlType::reply) return;
     n.heard = true;
     n.last_rx_ms = now_ms();
-    InputAck ack;
-    if (m.ev.object == "job.stdin" && feed_ && decode_input_ack(m.ev.body, ack)) return feed_->on_ack(n.node, ack);
+    if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(n.node, m.ev.body) : void();  // acks
     if (which == 1) return;  // the answer to our cancel: the end confirmation follows
     if (which == 2) return on_watchdog(n, m.ev.body);
     if (m.ev.object == "job.stdout") return out_.data(n.node, 0, m.ev.body);

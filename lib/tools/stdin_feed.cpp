@@ -122,6 +122,11 @@ void StdinFeed::on_ack(const std::string& node, const InputAck& a) {
   pace();
 }
 
+void StdinFeed::on_ack(const std::string& node, std::string_view body) {
+  InputAck a;
+  if (decode_input_ack(body, a)) on_ack(node, a);
+}
+
 void StdinFeed::cut(const std::string& node, const std::string& why) {
   auto it = nodes_.find(node);
   if (it == nodes_.end() || !it->second.active()) return;

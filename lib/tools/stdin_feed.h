@@ -37,6 +37,7 @@ class StdinFeed {
   bool start(std::string& err);
   // node acknowledged (job_input.h); a closed one is done with its input.
   void on_ack(const std::string& node, const InputAck& a);
+  void on_ack(const std::string& node, std::string_view body);  // its text (a malformed one: ignored)
   // node's input is cut (why goes to its node, which stops the job).
   void cut(const std::string& node, const std::string& why);
   // node's job ended (or failed): it takes no more.

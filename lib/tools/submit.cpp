@@ -129,11 +129,6 @@ class Submitter : public SubmitSession {
     });
   }
 
-  void on_input_ack(const std::string& body) {
-    InputAck a;
-    if (feed_ && decode_input_ack(body, a)) feed_->on_ack(o_.node, a);
-  }
-
   void send_cancel() {
     if (cancel_sent_) return;
     cancel_sent_ = true;
@@ -289,8 +284,8 @@ class Submitter : public SubmitSession {
     last_rx_ms_ = now_ms();
     if (m.ev.id == kCancelId) return;  // the answer to our cancel: the end confirmation follows
     if (m.ev.id == kWatchId) return on_watchdog(m.ev.body);
-    if (m.ev.object == "job.stdin") return on_input_ack(m.ev.body);  // from our submission's call
-    if (m.ev.id != live_call_) return;                               // a call we no longer follow
+    if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(o_.node, m.ev.body) : void();  // acks
+    if (m.ev.id != live_call_) return;  // a call we no longer follow
     if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
     if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
     json j;
@@ -334,7 +329,7 @@ class Submitter : public SubmitSession {
     if (again) return;  // an attached watcher hears the start too
     start_watchdog();
     std::string err;
-    if (feed_ && live_call_ == kCallId && !not_ours_) {  // our own job: the input follows its start
+    if (feed_ && !not_ours_) {  // our own job (or its resubmission): the input follows its start
       feed_->add(o_.node, id_);
       if (!feed_->start(err)) cut_input(err);
     }
@@ -349,6 +344,12 @@ class Submitter : public SubmitSession {
     // Our submission's id was running already (a retry): that earlier
     // submission's job is not ours to cancel.
     if (first && o_.mode == SubmitOptions::Mode::submit) not_ours_ = true;
+    // Ours for sure (a random id) and its start went unheard: its input
+    // cannot follow it (only the start's answer takes it), so it is cut.
+    if (first && feed_ && o_.id.empty()) {
+      feed_->add(o_.node, id_);
+      cut_input("the start of job " + id_ + " was not heard (the link or the listener went)");
+    }
     attached_ = true;
     // Older output than this is no longer kept on the node.
     for (int fd : {1, 2}) {
