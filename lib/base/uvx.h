@@ -211,14 +211,20 @@ struct SpawnSpec {
   bool detached = false;  // own session and process group (setsid)
   std::vector<ChildFd> fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};
 };
-// Started with posix_spawn (vfork-style in glibc: the parent's address
-// space is not copied, and the parent waits only until the exec) and
-// watched through a pidfd; where the kernel has no pidfds, with uv_spawn.
+// Started with the one spawner (spawner.h: posix_spawn, the descriptors
+// of fds and no other) and watched through a pidfd (Linux 5.3 or later).
 class Child : public detail::HandleBox {
  public:
   static Child* spawn(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
+  // Watches a process spawn() did not start: one that became our child
+  // (we are its subreaper), or one that is not, whose end alone is seen
+  // (on_exit then says 255, as for a child reaped by someone else). Null
+  // with err when it has no pidfd (it is gone already).
+  static Child* watch(uv_loop_t* loop, int pid, std::string& err);
   int pid() const { return pid_; }
   int kill(int sig);
+  // The watch alone does not keep the loop running.
+  void unref();
   // status, signal. The Child frees itself after this returns. Not called
   // once close_loop() closed the handle (the loop no longer reaps).
   std::function<void(int64_t exit_status, int term_signal)> on_exit;
@@ -230,13 +236,9 @@ class Child : public detail::HandleBox {
  private:
   Child() = default;
   ~Child() override;
-  static Child* spawn_uv(uv_loop_t* loop, const SpawnSpec& spec, std::string& err);
-  static void exit_cb(uv_process_t*, int64_t, int);
+  int watch_pidfd(uv_loop_t* loop);
   void exited(int64_t status, int sig);
-  union {
-    uv_process_t p;  // uv_spawn's
-    uv_poll_t poll;  // on pidfd_, posix_spawn's
-  } h_;
+  uv_poll_t poll_;  // on pidfd_
   int pidfd_ = -1;
   int pid_ = 0;
   bool exited_ = false;

@@ -7,13 +7,18 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <set>
 
 namespace jsd {
 
+class Child;
+class Signal;
+
 // Reaps the pids it was given, and only those (libuv reaps its own children
-// by pid too). Each pid is watched through a pidfd, so an exit costs one
-// wake-up and one waitpid; where pidfds are missing, SIGCHLD makes it try
-// every watched pid.
+// by pid too). Each pid is watched through a pidfd (uvx.h's Child::watch),
+// so an exit costs one wake-up and one waitpid; a pid that has none makes
+// SIGCHLD try it.
 class Reaper {
  public:
   explicit Reaper(uv_loop_t* loop);
@@ -25,15 +30,12 @@ class Reaper {
   void watch(int pid, std::function<void(int, int)> on_exit, bool weak = false);
   size_t watching() const { return watched_.size() + polls_.size(); }
 
-  struct PidWatch;
-
  private:
   void reap();
   uv_loop_t* loop_;
-  uv_signal_t* sig_;
-  bool sig_inited_ = false;
-  std::map<int, std::function<void(int, int)>> watched_;
-  std::map<PidWatch*, bool> polls_;
+  std::unique_ptr<Signal> sigchld_;
+  std::map<int, std::function<void(int, int)>> watched_;  // no pidfd: tried at each SIGCHLD
+  std::set<Child*> polls_;                                // watched through their pidfds
 };
 
 }  // namespace jsd

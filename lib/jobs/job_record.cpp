@@ -33,6 +33,7 @@ json JobRecord::to_json() const {
             {"stderr_tail", stderr_tail}};
   if (!argv.empty()) j["argv"] = argv;
   if (input) j["stdin"] = true;
+  if (!from_key.empty()) j["from_key"] = from_key;
   if (deadline > 0) j["deadline"] = deadline;
   if (stdout_bytes || stderr_bytes) {
     j["stdout_bytes"] = stdout_bytes;
@@ -70,8 +71,9 @@ bool JobRecord::from_json(const json& j, JobRecord& r, std::string& err) {
   int64_t pid = 0, exit_code = -1, sig = 0, ob = 0, eb = 0, od = 0, ed = 0;
   bool ok =
       read_string(j, "id", r.id, err, Need::kRequired) && read_string(j, "job", r.job, err, Need::kRequired) &&
-      read_string(j, "from", r.from, err, Need::kRequired) && read_string(j, "state", r.state, err, Need::kRequired) &&
-      read_int(j, "pid", 0, INT_MAX, pid, err) && read_number(j, "submitted", 0, kLatest, r.submitted, err) &&
+      read_string(j, "from", r.from, err, Need::kRequired) && read_string(j, "from_key", r.from_key, err) &&
+      read_string(j, "state", r.state, err, Need::kRequired) && read_int(j, "pid", 0, INT_MAX, pid, err) &&
+      read_number(j, "submitted", 0, kLatest, r.submitted, err) &&
       read_number(j, "accepted", 0, kLatest, r.accepted, err) &&
       read_number(j, "started", 0, kLatest, r.started, err) && read_number(j, "ended", 0, kLatest, r.ended, err) &&
       read_bool(j, "durable", r.durable, err) && read_bool(j, "stdin", r.input, err) &&

@@ -13,6 +13,11 @@ namespace jsd {
 
 struct JobRecord {
   std::string id, job, from;
+  // The fingerprint of the key its submitter linked with (empty: this node
+  // itself, or a record from before it was kept): what is checked against
+  // `revoked` when a queued job starts after a restart, before the
+  // submitter links again.
+  std::string from_key;
   std::string state = "queued";   // queued running exited killed timeout cancelled failed unknown (lost: older records)
   std::vector<std::string> argv;  // ad-hoc commands only
   std::map<std::string, std::string> params;

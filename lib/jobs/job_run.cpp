@@ -359,6 +359,15 @@ void JobRuns::stop_all() {
   if (runs_.empty() && hooks_.on_idle) hooks_.on_idle();
 }
 
+size_t JobRuns::abandon() {
+  size_t n = runs_.size();
+  for (auto& [p, run] : runs_)
+    if (!run->exited && run->pid > 0) ::kill(-run->pid, SIGKILL);
+  runs_.clear();
+  running_count_.clear();
+  return n;
+}
+
 void JobRuns::kill_all() {
   for (auto& [p, run] : runs_)
     if (!run->exited) send_signal(run.get(), SIGKILL);

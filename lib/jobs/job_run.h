@@ -70,6 +70,12 @@ class JobRuns {
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.size(); }
+  // The node stops and the supervisor does not answer (stopped, hung): each
+  // job's process group gets SIGKILL from here, and the runs are let go
+  // without an end (their records stay "running"; the supervisor's
+  // end.json, or "unknown", settles them at the next start). Returns how
+  // many there were.
+  size_t abandon();
   nlohmann::json status_json() const;
 
  private:

@@ -1,5 +1,6 @@
-// The node's job supervisor's loop: poll(2) over every job's two pipes, the
-// SIGCHLD signalfd, its socket and the listener's two connections. No
+// The node's job supervisor's loop and its connections: poll(2) over every
+// job's two pipes, the SIGCHLD signalfd, its socket and the listener's two
+// connections. The jobs themselves are the job table's (job_table.h). No
 // libuv: it is a small single-purpose process.
 #include "job_supervisor.h"
 
@@ -7,32 +8,26 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "files.h"
 #include "frame.h"
 #include "job_files.h"
 #include "job_supervisor_parts.h"
+#include "job_table.h"
 #include "wire.h"
 
 namespace jsd {
@@ -140,9 +135,7 @@ class Supervisor {
   // A listener's events connection: it learns every job and where each
   // one's output goes on from; the old connection, if any, is replaced.
   void set_events(std::unique_ptr<Conn> c) {
-    std::vector<SupJob> list;
-    for (auto& [id, j] : jobs_) list.push_back({id, j->pid, j->out.total, j->err.total});
-    for (auto& [id, j] : jobs_) j->paused = false;
+    std::vector<SupJob> list = table_.list_for_new_listener();
     ev_ = std::move(c);
     ev_->queue(encode_sup_jobs(list));
   }
@@ -181,7 +174,9 @@ class Supervisor {
   // A new listener's control connection replaces the old one: what the old
   // listener sent before it died is taken first (it is all in the socket
   // buffer by now), so that a start it asked for is a job the new one
-  // learns of, not one it might start again.
+  // learns of, not one it might start again. No bound: a dead peer writes
+  // no more than its socket buffer holds (SupervisorDrain in
+  // job_supervisor_test.cpp holds this to it).
   void drain_control() {
     while (ctl_) {
       pollfd p{ctl_->fd, POLLIN, 0};
@@ -202,328 +197,46 @@ class Supervisor {
   // reaped can only be seen to end now.
   void lost_listener() {
     ctl_.reset();
-    for (auto& [id, j] : jobs_) {
-      // Its input can never be complete now (the listener held the rest):
-      // it must not read a truncated stream as if it were all.
-      if (j->input >= 0) {
-        close(j->input), j->input = -1;
-        if (!j->reaped) ::kill(-j->pid, SIGKILL);
-        fprintf(stderr, "jsd-job: job %s: its input was cut (the listener went away mid-input): killed\n", id.c_str());
-      }
-      if (!j->await_status) continue;
-      j->await_status = false;
-      j->pidfd = int(syscall(SYS_pidfd_open, j->pid, 0));
-      if (j->pidfd < 0) {
-        mark_ended(*j);
-        j->status_unknown = true;
-      }
-    }
+    table_.listener_gone();
   }
 
   void on_control(std::string_view f) {
     if (f.empty()) return;
-    if (f[0] == char(SupMsg::start)) {
-      SupStart s;
-      if (!decode_sup_start(f, s)) return ctl_->queue(encode_sup_end("", failed("malformed start request", false)));
-      return start(s);
-    }
-    if (f[0] == char(SupMsg::adopt)) return adopt(f);
     std::string_view id;
     int sig = 0;
-    if (f[0] == char(SupMsg::reaped)) {
-      int code = 0;
-      if (!decode_sup_reaped(f, id, code, sig)) return;
-      auto it = jobs_.find(std::string(id));
-      if (it == jobs_.end() || !it->second->adopted || it->second->reaped) return;
-      Job& j = *it->second;
-      j.status_unknown = code < 0 && sig == 0;
-      j.status = sig ? sig : (code & 0xff) << 8;  // as waitpid says it
-      mark_ended(j);
-      return;
-    }
-    if (!decode_sup_job(f, id, sig)) return;
-    auto it = jobs_.find(std::string(id));
-    if (it == jobs_.end()) return;
-    Job& j = *it->second;
-    if (f[0] == char(SupMsg::kill) && !j.reaped)
-      ::kill(-j.pid, sig);
-    else if (f[0] == char(SupMsg::pause))
-      j.paused = true;
-    else if (f[0] == char(SupMsg::resume))
-      j.paused = false;
-    else if (f[0] == char(SupMsg::input_done) && j.input >= 0)
-      close(j.input), j.input = -1;
-  }
-
-  void mark_ended(Job& j) {
-    if (j.pidfd >= 0) close(j.pidfd), j.pidfd = -1;
-    j.reaped = true;
-    j.await_status = false;
-    j.ended = wall_now();
-    j.drain_until = mono_ms() + kDrainMs;
-  }
-
-  // A job a supervisor that died started: it runs on (its own session);
-  // its output waits in its FIFOs, its directory says how much was kept.
-  void adopt(std::string_view f) {
-    std::string_view idv;
-    int pid = 0;
-    bool listener_reaps = false;
-    if (!decode_sup_adopt(f, idv, pid, listener_reaps)) return;
-    std::string id(idv);
-    if (jobs_.count(id) || id.find('/') != std::string::npos || id[0] == '.') return;
-    auto j = std::make_unique<Job>();
-    j->id = id;
-    j->dir = job_dir(o_.jobs_dir, id);
-    j->pid = pid;
-    j->adopted = true;
-    j->out.fd = 1;
-    j->err.fd = 2;
-    j->dirfd = open(j->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (j->dirfd < 0) return;
-    for (Kept* k : {&j->out, &j->err}) {
-      k->keep = o_.keep;
-      k->seg_max = o_.keep / 4 ? o_.keep / 4 : 1;
-      // On from the end on disk, in a new segment; the old ones count
-      // against keep as before.
-      for (auto& [off, size] : kept_segments(j->dir, k->fd)) k->segs.emplace_back(off, size);
-      k->total = k->segs.empty() ? 0 : k->segs.back().first + k->segs.back().second;
-      k->pipe = open(job_fifo(j->dir, k->fd).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    }
-    if (listener_reaps) {
-      j->await_status = true;
-    } else {
-      j->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
-      if (j->pidfd < 0) mark_ended(*j), j->status_unknown = true;
-    }
-    jobs_[id] = std::move(j);
-  }
-
-  static JobEnd failed(const std::string& why, bool command) {
-    JobEnd e;
-    e.known = true;
-    e.error = why;
-    e.command = command;
-    e.ended = wall_now();
-    return e;
-  }
-
-  // The job's directory is the mark of a started id (job_files.h): made
-  // whole under a temporary name and renamed into place just before the
-  // job is spawned, so a listener that finds it knows this supervisor took
-  // the job, and one that does not may start it (it never ran).
-  void start(const SupStart& s) {
-    auto refuse = [&](const std::string& why) { ctl_->queue(encode_sup_end("", failed(why, false))); };
-    if (s.id.find('/') != std::string::npos || s.id[0] == '.') return refuse("bad job id '" + s.id + "'");
-    std::string dir = job_dir(o_.jobs_dir, s.id), tmp = o_.jobs_dir + "/" + s.id + ".new", err;
-    remove_job_dir(tmp);  // a previous attempt's, cut short before its rename: it never ran
-    if (mkdir(tmp.c_str(), 0700) != 0) return refuse("cannot create " + tmp + ": " + strerror(errno));
-    // No temporary file and rename for job.json: the whole directory is
-    // renamed into place once it is complete.
-    int rfd = open((tmp + "/job.json").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    bool written = rfd >= 0 && write(rfd, s.record.data(), s.record.size()) == ssize_t(s.record.size());
-    if (rfd >= 0 && close(rfd) != 0) written = false;
-    if (!written) {
-      err = "cannot write " + tmp + "/job.json: " + strerror(errno);
-      remove_job_dir(tmp);
-      return refuse(err);
-    }
-    // The job's stdout and stderr (job_files.h): FIFOs, so that the next
-    // supervisor finds them by name if this one dies.
-    for (int fd : {0, 1, 2}) {
-      if (fd == 0 && !s.input) continue;
-      std::string f = job_fifo(tmp, fd);
-      if (mkfifo(f.c_str(), 0600) != 0) {
-        err = "cannot create " + f + ": " + strerror(errno);
-        remove_job_dir(tmp);
-        return refuse(err);
+    switch (SupMsg(f[0])) {
+      case SupMsg::start: {
+        SupStart s;
+        if (!decode_sup_start(f, s))
+          return ctl_->queue(encode_sup_end("", failed_end("malformed start request", false)));
+        return ctl_->queue(table_.start(s));
       }
-    }
-    if (rename(tmp.c_str(), dir.c_str()) != 0) {
-      int e = errno;
-      remove_job_dir(tmp);
-      return refuse(e == EEXIST || e == ENOTEMPTY ? "job " + s.id + " was started here before"
-                                                  : "cannot create " + dir + ": " + strerror(e));
-    }
-    auto j = std::make_unique<Job>();
-    j->id = s.id;
-    j->dir = dir;
-    j->out.fd = 1;
-    j->err.fd = 2;
-    for (Kept* k : {&j->out, &j->err}) {
-      k->keep = o_.keep;
-      // Four segments a stream: between 3/4 and all of keep is kept.
-      k->seg_max = o_.keep / 4 ? o_.keep / 4 : 1;
-    }
-    j->dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool command = false;
-    if (j->dirfd < 0) {
-      err = dir + ": " + strerror(errno);
-    } else if (spawn(*j, s, err, command)) {
-      std::string m(1, char(SupMsg::started));
-      WireWriter(m, 4).u32(uint32_t(j->pid));
-      ctl_->queue(m);
-      // Found again by whoever comes after us (job_files.h).
-      if (!write_job_pid(dir, j->pid, process_start_ticks(j->pid)))
-        fprintf(stderr, "jsd-job: error: cannot write %s/pid: %s\n", dir.c_str(), strerror(errno));
-      by_pid_[j->pid] = j.get();
-      jobs_[s.id] = std::move(j);
-      return;
-    }
-    // How it did not start is on disk too: a restarted listener that finds
-    // the directory reads it there.
-    JobEnd e = failed(err, command);
-    std::string werr;
-    write_file_atomic(dir + "/end.json", job_end_text(e), true, werr);
-    if (j->dirfd >= 0) close(j->dirfd);
-    ctl_->queue(encode_sup_end("", e));
-  }
-
-  bool spawn(Job& j, const SupStart& s, std::string& err, bool& command) {
-    int lookup = 0;
-    std::string prog = find_program(s.argv[0], s.env, lookup);
-    if (prog.empty()) {
-      command = true;
-      err = s.argv[0] + ": " + strerror(lookup);
-      return false;
-    }
-    // Our read ends first (a FIFO opened for reading alone, non-blocking,
-    // does not wait for a writer), then the job's ends, read-write: the job
-    // itself keeps a reader, so its writes never raise SIGPIPE, whoever of
-    // jsd dies (job_files.h).
-    int out[2] = {-1, -1}, er[2] = {-1, -1};
-    auto close_all = [&] {
-      for (int fd : {out[0], out[1], er[0], er[1]})
-        if (fd >= 0) close(fd);
-    };
-    for (int k : {1, 2}) {
-      int* e = k == 1 ? out : er;
-      std::string f = job_fifo(j.dir, k);
-      e[0] = open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-      if (e[0] >= 0) e[1] = open(f.c_str(), O_RDWR | O_CLOEXEC);
-      if (e[1] < 0) {
-        err = f + ": " + strerror(errno);
-        close_all();
-        return false;
+      case SupMsg::adopt: {
+        int pid = 0;
+        bool listener_reaps = false;
+        if (decode_sup_adopt(f, id, pid, listener_reaps)) table_.adopt(id, pid, listener_reaps);
+        return;
       }
+      case SupMsg::reaped: {
+        int code = 0;
+        if (decode_sup_reaped(f, id, code, sig)) table_.reaped(id, code, sig);
+        return;
+      }
+      case SupMsg::kill:
+      case SupMsg::pause:
+      case SupMsg::resume:
+      case SupMsg::input_done:
+        if (!decode_sup_job(f, id, sig)) return;
+        if (f[0] == char(SupMsg::kill))
+          table_.signal(id, sig);
+        else if (f[0] == char(SupMsg::input_done))
+          table_.input_done(id);
+        else
+          table_.pause(id, f[0] == char(SupMsg::pause));
+        return;
+      default:
+        return;
     }
-    // Its input: a FIFO of which we hold a write end (so the job's open
-    // does not wait for a writer, and sees the end only once the input is
-    // complete), or nothing.
-    std::string in_path = s.input ? job_fifo(j.dir, 0) : "/dev/null";
-    int in = s.input ? open(in_path.c_str(), O_RDWR | O_CLOEXEC) : -1;
-    if (s.input && in < 0) {
-      err = in_path + ": " + strerror(errno);
-      close_all();
-      return false;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-    // A job gets descriptors 0-2 and nothing else (close_range in the child).
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    if (!s.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, s.cwd.c_str());
-    // A job starts clean: its own session (its process group is signalled
-    // as one, and is not ours), no blocked signals, default dispositions.
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::vector<char*> argv, envp;
-    for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, prog.c_str(), &fa, &at, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(out[1]);
-    close(er[1]);
-    if (rc != 0 && in >= 0) close(in);
-    j.input = rc == 0 ? in : -1;
-    if (rc != 0) {
-      close(out[0]);
-      close(er[0]);
-      // The system's limits are jsd's failure; anything else is the command's.
-      command = !(rc == EAGAIN || rc == ENOMEM || rc == EMFILE || rc == ENFILE || rc == ENOSYS);
-      err = s.argv[0] + ": " + strerror(rc);
-      return false;
-    }
-    j.pid = pid;
-    j.out.pipe = out[0];
-    j.err.pipe = er[0];
-    return true;
-  }
-
-  void read_pipe(Job& j, Kept& k) {
-    char buf[65536];
-    ssize_t n = read(k.pipe, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-    if (n <= 0) {
-      close(k.pipe);
-      k.pipe = -1;
-      return;
-    }
-    k.append(j.dirfd, buf, size_t(n));
-    if (ev_) ev_->queue(encode_sup_output(j.id, k.fd, std::string_view(buf, size_t(n))));
-  }
-
-  void reap() {
-    signalfd_siginfo si;
-    while (read(sigfd_, &si, sizeof si) > 0) {
-    }
-    for (;;) {
-      int st = 0;
-      pid_t got = waitpid(-1, &st, WNOHANG);
-      if (got <= 0) return;
-      auto it = by_pid_.find(got);
-      if (it == by_pid_.end()) continue;
-      Job& j = *it->second;
-      by_pid_.erase(it);
-      j.reaped = true;
-      j.status = st;
-      j.ended = wall_now();
-      j.drain_until = mono_ms() + kDrainMs;
-    }
-  }
-
-  // The end goes to the listener first (it answers at once), then to disk
-  // durably; only then is the job forgotten (a listener that connects
-  // later reads end.json instead).
-  void finish(Job& j) {
-    // A background process that keeps the pipes open is not the job.
-    JobEnd e;
-    e.known = true;
-    e.ended = j.ended;
-    if (j.status_unknown)
-      e.exit_code = -1;  // it ended; nobody could say how
-    else if (WIFSIGNALED(j.status))
-      e.signal = WTERMSIG(j.status);
-    else
-      e.exit_code = WEXITSTATUS(j.status);
-    e.out_bytes = j.out.total;
-    e.err_bytes = j.err.total;
-    e.out_dropped = j.out.dropped();
-    e.err_dropped = j.err.dropped();
-    j.out.close_all();
-    j.err.close_all();
-    if (ev_) {
-      ev_->queue(encode_sup_end(j.id, e));
-      if (!ev_->flush()) ev_.reset();
-    }
-    std::string err;
-    if (write_file_atomic(j.dir + "/end.json", job_end_text(e), false, err))
-      syncer_.push(j.dir + "/end.json");
-    else
-      fprintf(stderr, "jsd-job: error: %s\n", err.c_str());
-    close(j.dirfd);
   }
 
   enum Kind { kPipeOut, kPipeErr, kSig, kListen, kCtl, kEv, kFresh, kPidfd };
@@ -535,18 +248,8 @@ class Supervisor {
       if (ctl_ && !ctl_->flush()) lost_listener();
       if (ev_ && !ev_->flush()) ev_.reset();
       int64_t now = mono_ms(), next = -1;
-      for (auto it = jobs_.begin(); it != jobs_.end();) {
-        Job& j = *it->second;
-        bool done = j.reaped && ((j.out.pipe < 0 && j.err.pipe < 0) || now >= j.drain_until);
-        if (!done) {
-          ++it;
-          continue;
-        }
-        if (j.input >= 0) close(j.input), j.input = -1;
-        finish(j);
-        it = jobs_.erase(it);
-      }
-      if (!ctl_ && !ev_ && fresh_.empty() && jobs_.empty()) break;
+      table_.finish_ended(now, ev_);
+      if (!ctl_ && !ev_ && fresh_.empty() && table_.empty()) break;
       p.clear();
       what.clear();
       auto add = [&](int fd, short events, Kind k, void* x) {
@@ -556,7 +259,7 @@ class Supervisor {
       // While the listener does not take the output, the jobs wait (their
       // pipes fill): backpressure. With no listener, output goes to disk.
       bool room = !ev_ || ev_->out.size() < kForwardMax;
-      for (auto& [id, jp] : jobs_) {
+      for (auto& [id, jp] : table_.jobs()) {
         Job& j = *jp;
         bool take = room && !(j.paused && ev_);
         if (j.reaped && !take) j.drain_until = now + kDrainMs;  // waiting for room is not draining
@@ -581,14 +284,18 @@ class Supervisor {
         auto [k, x] = what[i];
         switch (k) {
           case kPipeOut:
-            read_pipe(*static_cast<Job*>(x), static_cast<Job*>(x)->out);
+            table_.read_pipe(*static_cast<Job*>(x), static_cast<Job*>(x)->out, ev_.get());
             break;
           case kPipeErr:
-            read_pipe(*static_cast<Job*>(x), static_cast<Job*>(x)->err);
+            table_.read_pipe(*static_cast<Job*>(x), static_cast<Job*>(x)->err, ev_.get());
             break;
-          case kSig:
-            reap();
+          case kSig: {
+            signalfd_siginfo si;
+            while (read(sigfd_, &si, sizeof si) > 0) {
+            }
+            table_.reap();
             break;
+          }
           case kListen:
             accept_conn();
             break;
@@ -605,12 +312,9 @@ class Supervisor {
           case kFresh:
             read_fresh(reinterpret_cast<size_t>(x));
             break;
-          case kPidfd: {
-            Job& j = *static_cast<Job*>(x);
-            mark_ended(j);
-            j.status_unknown = true;
+          case kPidfd:
+            table_.pidfd_ended(*static_cast<Job*>(x));
             break;
-          }
         }
       }
     }
@@ -625,12 +329,10 @@ class Supervisor {
   }
 
   const SupervisorOptions& o_;
-  std::map<std::string, std::unique_ptr<Job>> jobs_;
-  std::map<pid_t, Job*> by_pid_;
+  JobTable table_{o_.jobs_dir, o_.keep};
   std::unique_ptr<Conn> ctl_, ev_;  // the listener's (none while it is away)
   std::vector<std::unique_ptr<Conn>> fresh_;
   int sigfd_ = -1, lsock_ = -1, lockfd_ = -1;
-  Syncer syncer_;  // joined (every end synced) before the process ends
 };
 
 }  // namespace

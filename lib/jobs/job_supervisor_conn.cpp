@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "frame.h"
 #include "job_spawn.h"
 #include "log.h"
+#include "spawner.h"
 #include "uvx.h"
 #include "wire.h"
 
@@ -222,34 +222,20 @@ bool PosixJobProcesses::spawn_supervisor(std::string& err) {
       if (fd >= 0) ::close(fd);
     return false;
   }
-  std::vector<std::string> args = {supervisor_, "--jobs-dir", jobs_dir_, "--keep", std::to_string(keep_)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  char* envp[] = {nullptr};
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  for (int fd : {0, 1}) posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", fd ? O_WRONLY : O_RDONLY, 0);
-  // Its stderr is ours: its rare complaints reach the listener's log.
-  posix_spawn_file_actions_adddup2(&fa, c[1], 3);
-  posix_spawn_file_actions_adddup2(&fa, e[1], 4);
-  // It gets its connections and nothing else of the listener's, even a
-  // descriptor some library opened without close-on-exec.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 5);
-  // Its own session: a signal to the listener's process group (a terminal's
-  // ^C, a shell's kill) does not reach it, and it outlives the listener.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its stderr is ours (its rare complaints reach the listener's log), 3
+  // and 4 its connections, and nothing else of the listener's (spawner.h).
+  // Its own session: a signal to the listener's process group (a
+  // terminal's ^C, a shell's kill) does not reach it, and it outlives the
+  // listener.
+  static const std::vector<std::string> no_env;
+  ProcessSpec ps;
+  ps.file = supervisor_;
+  ps.argv = {supervisor_, "--jobs-dir", jobs_dir_, "--keep", std::to_string(keep_)};
+  ps.env = &no_env;
+  ps.fds = {-1, -1, 2, c[1], e[1]};
+  ps.new_session = true;
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, supervisor_.c_str(), &fa, &at, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
+  int rc = spawn_process(ps, pid);
   ::close(c[1]);
   ::close(e[1]);
   if (rc != 0) {

@@ -1,26 +1,19 @@
-// The parts of the node's job supervisor (job_supervisor.cpp): a job's
-// kept output, a connection to a listener, the PATH lookup of a job's
-// program, and the thread that syncs ends to disk. Only the supervisor
-// includes this.
+// The parts of the node's job supervisor (job_supervisor.cpp,
+// job_table.cpp): a job's kept output, and a connection to a listener. Only the supervisor includes this.
 #pragma once
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdint>
 #include <ctime>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -143,89 +136,6 @@ struct Conn {
       frames.emplace_back(payload);
     }
   }
-};
-
-// The executable a job's argv[0] names, looked up in the job's own PATH
-// as execvp would (the supervisor's environment is not the job's).
-inline std::string find_program(const std::string& name, const std::vector<std::string>& env, int& err) {
-  err = 0;
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (auto& e : env)
-    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
-  int first_err = ENOENT;
-  size_t at = 0;
-  for (;;) {
-    size_t colon = path.find(':', at);
-    std::string d = path.substr(at, colon == std::string::npos ? std::string::npos : colon - at);
-    std::string p = (d.empty() ? "." : d) + "/" + name;
-    struct stat st;
-    if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(p.c_str(), X_OK) == 0) return p;
-      first_err = EACCES;
-    }
-    if (colon == std::string::npos) break;
-    at = colon + 1;
-  }
-  err = first_err;
-  return "";
-}
-
-// Makes written files durable off the loop: an fsync costs milliseconds on
-// a VM, and the next job's start (a listener waiting for its answer) must
-// not wait behind the last job's end. A file is complete and renamed into
-// place before it gets here, so a process crash loses nothing; only a power
-// cut in the moment before its fsync can (the listener then finds no end
-// and records the job lost).
-class Syncer {
- public:
-  // The thread takes no signal: SIGCHLD must stay pending for the loop's
-  // signalfd (a thread with it unblocked would swallow it, and a job's
-  // end would go unnoticed).
-  Syncer() {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    t_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  }
-  ~Syncer() {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    t_.join();
-  }
-  void push(std::string path) {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      q_.push_back(std::move(path));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void run() {
-    std::unique_lock<std::mutex> l(m_);
-    for (;;) {
-      cv_.wait(l, [this] { return done_ || !q_.empty(); });
-      if (q_.empty()) return;
-      std::string path = std::move(q_.front());
-      q_.pop_front();
-      l.unlock();
-      for (const std::string& p : {path, path.substr(0, path.rfind('/'))}) {
-        int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) fsync(fd), close(fd);
-      }
-      l.lock();
-    }
-  }
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::string> q_;
-  bool done_ = false;
-  std::thread t_;
 };
 
 }  // namespace jsd::supervisor_parts

@@ -328,7 +328,7 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why, bool at_s
 
 bool JobRunner::may_start(const JobRecord& r, std::string& why) {
   bool known = true;
-  bool ok = r.from == cfg_.node || !peer_ok || peer_ok(r.from, known, why);
+  bool ok = r.from == cfg_.node || !peer_ok || peer_ok(r.from, r.from_key, known, why);
   JobDef def;
   if (ok && known) ok = policy_.resolve(r, def, why);
   if (ok) return true;
@@ -347,6 +347,7 @@ void JobRunner::input(const std::string& from, std::string_view body) {
 void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
   JobRecord r;
   r.from = from;
+  if (key_of && from != cfg_.node) r.from_key = key_of(from);
   r.accepted = clock_.wall_time();
   // The submitter's time, unless it says nothing or its clock is ahead of
   // ours: a record never claims a submission after it arrived.

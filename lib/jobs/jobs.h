@@ -49,6 +49,7 @@ class JobRunner {
   void stop_all();
   void kill_all();
   size_t running() const { return runs_.running(); }
+  size_t abandon() { return runs_.abandon(); }
   // Is peer in @group (config groups and the groups its certificate gave)?
   InGroupFn in_group;
   // Records an authorization decision durably; false: it could not, and
@@ -66,7 +67,12 @@ class JobRunner {
   // submitter still a peer whose key is not revoked? false, with why,
   // refuses the start. known: the node knows enough of it now (its groups)
   // to judge the job's allow list again. Unset: every start goes ahead.
-  std::function<bool(const std::string& from, bool& known, std::string& why)> peer_ok;
+  // key: the fingerprint of the key it was submitted with (the record's
+  // from_key; may be empty).
+  std::function<bool(const std::string& from, const std::string& key, bool& known, std::string& why)> peer_ok;
+  // The fingerprint of the key a peer linked with now ("": unknown), kept
+  // in the records of its submissions.
+  std::function<std::string(const std::string& from)> key_of;
   // Every record as it is saved (each change of state): the node's metrics.
   std::function<void(const JobRecord&)> on_save;
   nlohmann::json status_json() const;

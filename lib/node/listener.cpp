@@ -147,7 +147,7 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
   void reload();
-  bool peer_may_run(const std::string& from, bool& known, std::string& why);
+  bool peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why);
   void reload_links(const Config& old);
   void write_metrics_file();
   void start_metrics_file();
@@ -175,13 +175,14 @@ class Listener : public ClientEvents, public ServerEvents, public RouterTools, p
   std::unique_ptr<Timer> metrics_timer_;
   std::string metrics_written_;  // the metrics_file this listener wrote last
   bool metrics_failed_ = false;
-  uv_pipe_t* control_ = nullptr;  // freed in its close callback
+  Stream* control_ = nullptr;  // the listening control socket (uvx.h's box)
   bool control_bound_ = false;
   std::unordered_map<uint64_t, Stream*> tools_;
   uint64_t next_tool_ = 0;
   bool stopping_ = false, stopped_ = false;
-  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, expire_timer_;
-  static constexpr uint64_t kLinkStopMs = 2000;  // SIGTERM -> SIGKILL for link processes
+  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, abandon_timer_, expire_timer_;
+  static constexpr uint64_t kLinkStopMs = 2000;          // SIGTERM -> SIGKILL for link processes
+  static constexpr uint64_t kSupervisorAnswerMs = 2000;  // SIGKILL sent -> the jobs' ends
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -210,6 +211,7 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
 
 Listener::~Listener() {
   for (auto& [id, s] : tools_) s->discard();
+  if (control_) control_->discard();
 }
 
 int Listener::start() {
@@ -225,9 +227,10 @@ int Listener::start() {
   }
   // The runner's hooks before it opens: the jobs queued before a restart
   // start in open(), and their starts are judged and audited like any.
-  jobs_.peer_ok = [this](const std::string& from, bool& known, std::string& why) {
-    return peer_may_run(from, known, why);
+  jobs_.peer_ok = [this](const std::string& from, const std::string& key, bool& known, std::string& why) {
+    return peer_may_run(from, key, known, why);
   };
+  jobs_.key_of = [this](const std::string& from) { return peers_.fingerprint(from); };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
   jobs_.audit = [this](nlohmann::json entry, bool sync) {
@@ -295,23 +298,17 @@ bool Listener::claim_control_socket(std::string& err) {
 
 bool Listener::open_control_socket(std::string& err) {
   std::string sock = cfg_.control_socket();
-  control_ = new uv_pipe_t;
-  int rc = uv_pipe_init(loop_, control_, 0);
-  if (rc != 0) {
-    delete control_;
-    control_ = nullptr;
-    err = "cannot make the control socket: " + uv_error(rc);
+  control_ = Stream::pipe(loop_);
+  if (!control_) {
+    err = "cannot make the control socket";
     return false;
   }
-  control_->data = this;
   mode_t old = umask(077);  // the socket is born 0600
-  rc = uv_pipe_bind(control_, sock.c_str());
+  int rc = uv_pipe_bind(control_->pipe_handle(), sock.c_str());
   umask(old);
   control_bound_ = rc == 0;
   if (rc == 0) rc = chmod(sock.c_str(), 0600) == 0 ? 0 : uv_translate_sys_error(errno);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(control_), 128,
-                   [](uv_stream_t* s, int st) { static_cast<Listener*>(s->data)->on_control_connection(st); });
+  if (rc == 0) rc = control_->listen(128, [this](int st) { on_control_connection(st); });
   if (rc != 0) err = "cannot listen on control socket " + sock + ": " + uv_error(rc);
   return rc == 0;
 }
@@ -320,7 +317,7 @@ void Listener::on_control_connection(int status) {
   if (status != 0 || stopping_) return;
   Stream* s = Stream::pipe(loop_);
   if (!s) return;
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(control_), s->stream()) != 0) {
+  if (control_->accept(s) != 0) {
     s->close();
     return;
   }
@@ -363,18 +360,22 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
 // not linked since this node started cannot be judged again (its
 // certificate is not known until it links): the decision made when its
 // job was accepted stands, allow list included (known = false).
-bool Listener::peer_may_run(const std::string& from, bool& known, std::string& why) {
+bool Listener::peer_may_run(const std::string& from, const std::string& submitted_with, bool& known, std::string& why) {
+  // The key it links with now, else the one it submitted with (a restart
+  // forgets who linked with what until the peer links again).
   std::string fp = peers_.fingerprint(from);
+  if (fp.empty()) fp = submitted_with;
   auto fp_of = [](const std::string& text) {
     Key32 k;
     return key_from_text(text, k) ? key_fingerprint(k) : std::string();
   };
   std::set<std::string> revoked;
   for (auto& r : cfg_.revoked) revoked.insert(fp_of(r));
-  if (!fp.empty() && revoked.count(fp)) {
-    why = "the key of " + from + " (" + fp + ") is revoked";
-    return false;
-  }
+  for (auto& k : {fp, submitted_with})
+    if (!k.empty() && revoked.count(k)) {
+      why = "the key of " + from + " (" + k + ") is revoked";
+      return false;
+    }
   if (cfg_.peers.count(from)) {
     auto pk = cfg_.peer_keys.find(from);
     if (pk == cfg_.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
@@ -572,7 +573,7 @@ void Listener::shutdown(const std::string& why) {
   log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
   port_.close();
   if (control_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(control_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    control_->discard();
     control_ = nullptr;
   }
   // Only ours to remove: a listener that failed to start must not take
@@ -597,7 +598,18 @@ void Listener::shutdown(const std::string& why) {
   });
   if (jobs_.running() > 0) {
     job_kill_timer_ = std::make_unique<Timer>(loop_);
-    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] { jobs_.kill_all(); });
+    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] {
+      jobs_.kill_all();
+      // A supervisor that does not pass the SIGKILL on in this time is
+      // hung: the node stops anyway, killing the jobs itself.
+      abandon_timer_ = std::make_unique<Timer>(loop_);
+      abandon_timer_->start(kSupervisorAnswerMs, [this] {
+        if (size_t n = jobs_.abandon())
+          log_error("the job supervisor does not answer: " + std::to_string(n) +
+                    " job(s) killed without it; their ends are settled at the next start");
+        maybe_finish_shutdown();
+      });
+    });
   }
   clients_.stop();
   servers_.stop();
@@ -610,6 +622,7 @@ void Listener::maybe_finish_shutdown() {
   stopped_ = true;
   kill_timer_.reset();
   job_kill_timer_.reset();
+  abandon_timer_.reset();
   clients_.clear();
   servers_.clear();
   sig_term_.reset();

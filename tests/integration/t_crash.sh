@@ -229,6 +229,29 @@ wait "$sub" 2>/dev/null || rc=$?
 [ "$(record_state cancel-1)" = cancelled ] || fail "cancel: state $(record_state cancel-1), not cancelled"
 [ -e "$d/mark" ] && fail "the cancelled job ran to its end"
 
+# A listener stopped (SIGTERM) while its supervisor hangs: it stops anyway,
+# after the jobs' grace, killing them itself (it waited for ever); the
+# supervisor, once it goes on, writes the end, which the restarted
+# listener reads: killed, never a false end.
+d="$T/hangstop"
+mkdir -p "$d"
+mkfifo "$d/fifo"
+node_cmd alpha jsd-submit --no-wait --id hangstop-1 -p "FIFO=$d/fifo" -p "MARK=$d/mark" beta two >/dev/null ||
+  fail "hangstop: not queued"
+wait_until "the job to stop runs" [ "$(record_state hangstop-1)" = running ]
+p=$(sup_pid) || fail "no job supervisor on beta"
+kill -STOP "$p"
+kill -TERM "${NODE_PID[beta]}"
+wait "${NODE_PID[beta]}"
+unset "NODE_PID[beta]"
+grep -q "the job supervisor does not answer: 1 job(s) killed without it" "$T/beta.log" ||
+  fail "hangstop: no line for the hung supervisor"
+kill -CONT "$p"
+start_node beta
+wait_until "hangstop-1 has its end" is_finished hangstop-1
+[ "$(record_state hangstop-1)" = killed ] || fail "hangstop: state $(record_state hangstop-1), not killed"
+[ -e "$d/mark" ] && fail "the stopped job ran to its end"
+
 # With no job left, a listener's job supervisor ends with it.
 stop_node alpha
 stop_node beta

@@ -62,7 +62,7 @@ make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' \
   "$(gate_jobs '["alpha"]' "\"revoked\": [\"$(pub_key "$T/keys/alpha.key")\"]")"
 start_node beta
 wait_until "g4 is refused" is g4 failed
-node_cmd beta jsd-submit --status g4 beta 2>&1 | grep -q "every key pinned for alpha is revoked (checked again at its start)" ||
+node_cmd beta jsd-submit --status g4 beta 2>&1 | grep -q "the key of alpha (.*) is revoked (checked again at its start)" ||
   fail "g4: unclear: $(node_cmd beta jsd-submit --status g4 beta 2>&1)"
 grep -q "g4" "$T/ran" && fail "g4 ran with a revoked key"
 python3 - "$T/beta/state/audit.log" <<'PY' || fail "no audit line for g4's start"
@@ -70,4 +70,34 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert any(l.get("id") == "g4" and l.get("verdict") == "refused" and l.get("at") == "start" for l in lines)
 PY
+
+# 3. A certified peer that is not in beta's peers (gamma: its certificate
+# is its only credential), its key revoked while beta is down: the restart
+# starts its queued job before gamma links again, when beta knows gamma's
+# key only from the record (from_key). Refused, not run.
+stop_node beta
+rm -f "$T/release"
+CA="$T/ca.key"
+CA_PUB=$(jsd-listener --gen-ca "$CA") || fail "--gen-ca failed"
+jsd-listener --sign-cert "$CA" --name gamma --days 1 "$(pub_key "$(node_key gamma)")" > "$T/gamma.cert" ||
+  fail "cannot sign gamma's certificate"
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "\"trusted_cas\": [\"$CA_PUB\"], $(gate_jobs '["alpha", "gamma"]')"
+make_node gamma 127.0.0.4 - '{"beta":"127.0.0.3:4455"}' "\"cert_file\": \"$T/gamma.cert\""
+start_node beta
+start_node gamma
+node_cmd gamma jsd-submit --no-wait -q --id g5 -p TAG=g5 beta gate >/dev/null || fail "g5 not queued"
+wait_until "g5 runs" is g5 running
+node_cmd gamma jsd-submit --no-wait -q --id g6 -p TAG=g6 beta gate >/dev/null || fail "g6 not queued"
+wait_until "g6 waits in beta's queue" is g6 queued
+grep -q '"from_key":"' "$T/beta/state/jobs/g6.json" || fail "g6's record does not keep its submitting key: $(cat "$T/beta/state/jobs/g6.json")"
+stop_node gamma
+stop_node beta
+touch "$T/release"
+make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' \
+  "\"trusted_cas\": [\"$CA_PUB\"], $(gate_jobs '["alpha", "gamma"]' "\"revoked\": [\"$(pub_key "$T/keys/gamma.key")\"]")"
+start_node beta
+wait_until "g6 is refused" is g6 failed
+node_cmd beta jsd-submit --status g6 beta 2>&1 | grep -q "the key of gamma (.*) is revoked (checked again at its start)" ||
+  fail "g6: unclear: $(node_cmd beta jsd-submit --status g6 beta 2>&1)"
+grep -q "g6" "$T/ran" && fail "g6 ran with a revoked key"
 pass

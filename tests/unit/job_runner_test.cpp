@@ -336,9 +336,12 @@ TEST(JobRunner, AQueuedJobIsJudgedAgainAtItsStart) {
     audited.push_back(entry);
     return true;
   };
-  n.runner->peer_ok = [&](const std::string& from, bool& known, std::string& why) {
-    if (revoked && from == "alpha") why = "the key of alpha (b2:x) is revoked";
-    return !(revoked && from == "alpha");
+  n.runner->key_of = [](const std::string& from) { return from == "alpha" ? "b2:x" : "b2:" + from; };
+  n.runner->peer_ok = [&](const std::string& from, const std::string& key, bool& known, std::string& why) {
+    // The key it was submitted with is the record's.
+    EXPECT_EQ(key, from == "alpha" ? "b2:x" : "b2:" + from);
+    if (revoked && key == "b2:x") why = "the key of alpha (b2:x) is revoked";
+    return !(revoked && key == "b2:x");
   };
   n.submit("gamma", "s1");
   Replies& s2 = n.submit("alpha", "s2");

@@ -1,6 +1,21 @@
 #include "job_supervisor.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "frame.h"
+#include "temp_dir.h"
 
 using namespace jsd;
 
@@ -94,4 +109,142 @@ TEST(SupervisorArgs, NeedsTheJobsDirectory) {
   const char* bad[] = {"jsd-job", "--jobs-dir", "/x", "--keep", "4k"};
   EXPECT_FALSE(parse_supervisor_args(5, const_cast<char**>(bad), o2, err));
   EXPECT_NE(err.find("--keep"), std::string::npos);
+}
+
+// A real supervisor (run_supervisor in a child process of the test) whose
+// listener dies with a start request unread, while a new listener's
+// control connection is already accepted: the new one's first frame must
+// not make the supervisor drop the dead one's request. Its job runs and
+// the new listener learns of it (a start the dead listener asked for is a
+// job, not one the new listener may start again). SIGSTOP holds the
+// supervisor while both connections fill, so that one poll round sees the
+// new connection's frame and the old one's request at once (the new one is
+// handled first).
+namespace {
+
+struct Conn {
+  int fd = -1;
+  FrameDecoder dec{1 << 20};
+  explicit Conn(int f) : fd(f) {}
+  ~Conn() {
+    if (fd >= 0) close(fd);
+  }
+  void send(std::string_view payload) {
+    std::string f = make_frame(payload);
+    ASSERT_EQ(write(fd, f.data(), f.size()), ssize_t(f.size()));
+  }
+  // The next frame, waiting up to 10 s for it; "" on EOF or a timeout.
+  std::string next() {
+    std::string_view p;
+    for (;;) {
+      if (dec.next(p) == FrameDecoder::Result::frame) return std::string(p);
+      pollfd pf{fd, POLLIN, 0};
+      if (poll(&pf, 1, 10000) <= 0) return "";
+      char buf[4096];
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) return "";
+      dec.feed(buf, size_t(n));
+    }
+  }
+};
+
+int connect_to(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) return -1;
+  memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+size_t open_fds(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(SupervisorDrain, ADeadListenersLastStartIsTakenBeforeTheNewListener) {
+  jsd_test::TempDir d("sup-drain");
+  std::string jobs = d.path + "/jobs";
+  ASSERT_EQ(mkdir(jobs.c_str(), 0700), 0);
+  int c[2], e[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, e), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The supervisor's connections as 3 and 4, as a listener gives them.
+    int hc = fcntl(c[1], F_DUPFD, 10), he = fcntl(e[1], F_DUPFD, 10);
+    if (hc < 0 || he < 0 || dup2(hc, 3) != 3 || dup2(he, 4) != 4) _exit(1);
+    SupervisorOptions o;
+    o.jobs_dir = jobs;
+    _exit(run_supervisor(o));
+  }
+  close(c[1]);
+  close(e[1]);
+  // On a failed assertion: nothing of the test's runs on.
+  struct Reap {
+    pid_t pid, job = 0;
+    ~Reap() {
+      if (job > 0) kill(-job, SIGKILL);
+      if (pid > 0 && kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  auto old_ctl = std::make_unique<Conn>(c[0]);
+  auto old_ev = std::make_unique<Conn>(e[0]);
+  std::vector<SupJob> list;
+  ASSERT_TRUE(decode_sup_jobs(old_ev->next(), list));  // it listens now
+  EXPECT_TRUE(list.empty());
+
+  // The new listener's control connection, accepted (the supervisor holds
+  // one more descriptor), its first frame not sent yet.
+  size_t before = open_fds(pid);
+  Conn ctl(connect_to(supervisor_socket(jobs)));
+  ASSERT_GE(ctl.fd, 0);
+  for (int i = 0; i < 10000 && open_fds(pid) == before; ++i) poll(nullptr, 0, 1);
+  ASSERT_EQ(open_fds(pid), before + 1) << "the supervisor did not accept the connection";
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, WUNTRACED), pid);
+  ASSERT_TRUE(WIFSTOPPED(st));
+
+  // The old listener asks for a start and dies; the new one says which
+  // connection is which.
+  SupStart s{"drained", "", {"sleep", "1000"}, {"PATH=/usr/bin:/bin"}, "{}"};
+  old_ctl->send(encode_sup_start(s));
+  old_ctl.reset();
+  old_ev.reset();
+  ctl.send(std::string(1, char(SupMsg::control)));
+  Conn ev(connect_to(supervisor_socket(jobs)));
+  ASSERT_GE(ev.fd, 0);
+  ev.send(std::string(1, char(SupMsg::events)));
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+
+  ASSERT_TRUE(decode_sup_jobs(ev.next(), list));
+  ASSERT_EQ(list.size(), 1u) << "the dead listener's start was dropped";
+  EXPECT_EQ(list[0].id, "drained");
+  reap.job = list[0].pid;
+  struct stat sb;
+  EXPECT_EQ(stat(job_dir(jobs, "drained").c_str(), &sb), 0);
+
+  // The job ends by its signal; with no listener and no job, so does the
+  // supervisor.
+  ctl.send(encode_sup_job(SupMsg::kill, "drained", SIGKILL));
+  std::string_view id;
+  JobEnd end;
+  std::string m;
+  do m = ev.next();
+  while (!m.empty() && !decode_sup_end(m, id, end));
+  EXPECT_EQ(end.signal, SIGKILL);
+  close(ctl.fd), ctl.fd = -1;
+  close(ev.fd), ev.fd = -1;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  reap.pid = reap.job = 0;
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
