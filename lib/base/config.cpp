@@ -192,6 +192,7 @@ json config_to_json(const Config& c) {
     jd["max_parallel"] = d.max_parallel;
     if (d.has_allow) jd["allow"] = d.allow;
     if (!d.description.empty()) jd["description"] = d.description;
+    if (d.reads_stdin) jd["stdin"] = true;
     j["jobs"][n] = jd;
   }
   j["allow_adhoc"] = json::array();

@@ -33,6 +33,7 @@ struct JobDef {
   bool has_allow = false;
   std::vector<std::string> allow;
   std::string description = {};  // one line for jsd-submit --jobs (optional)
+  bool reads_stdin = false;      // it reads standard input (jsd-submit -i); else /dev/null
 };
 
 struct Config {

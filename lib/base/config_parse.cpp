@@ -122,8 +122,8 @@ void parse_job(const std::string& name, const json& j, JobDef& d, Errors& errors
     errors.push_back(k + ": must be an object");
     return;
   }
-  static const std::set<std::string> known = {"command",      "cwd",   "env",        "timeout_s",
-                                              "max_parallel", "allow", "description"};
+  static const std::set<std::string> known = {"command",      "cwd",   "env",         "timeout_s",
+                                              "max_parallel", "allow", "description", "stdin"};
   for (auto& [key, v] : j.items())
     if (!known.count(key)) errors.push_back(k + ": unknown key '" + nm(key) + "'");
   if (!j.contains("command")) {
@@ -156,6 +156,7 @@ void parse_job(const std::string& name, const json& j, JobDef& d, Errors& errors
   if (j.contains("timeout_s"))
     get_number(j["timeout_s"], k + ".timeout_s", 0, 315360000, "seconds", d.timeout_s, errors);
   if (j.contains("max_parallel")) get_int(j["max_parallel"], k + ".max_parallel", 1, 10000, d.max_parallel, errors);
+  if (j.contains("stdin")) get_bool(j["stdin"], k + ".stdin", d.reads_stdin, errors);
   if (j.contains("allow")) {
     d.has_allow = true;
     get_strings(j["allow"], k + ".allow", d.allow, errors, "peer names and @groups");

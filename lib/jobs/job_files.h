@@ -21,6 +21,10 @@
 //                    it by name and reads on; the listener holds a read end
 //                    too, so what a job wrote before it ended outlives a
 //                    supervisor that died meanwhile.
+//   stdin.pipe       a FIFO: the job's stdin, for a job submitted with
+//                    input (jsd-submit -i; else /dev/null). The listener
+//                    writes the input into it; the supervisor holds a write
+//                    end until the input is complete (job_supervisor.h: I).
 //
 // Beside the directories: supervisor.sock, where a restarted listener
 // connects, and supervisor.lock (one supervisor a node).
@@ -68,7 +72,7 @@ uint64_t kept_end(const std::string& dir, int fd);
 
 // The FIFO of a job's stream fd (1 or 2) in its directory.
 inline std::string job_fifo(const std::string& dir, int fd) {
-  return dir + (fd == 1 ? "/stdout.pipe" : "/stderr.pipe");
+  return dir + (fd == 0 ? "/stdin.pipe" : fd == 1 ? "/stdout.pipe" : "/stderr.pipe");
 }
 
 // The pid file: written by the supervisor after the spawn.

@@ -26,6 +26,25 @@ struct JobSpawn {
   std::string cwd;
   std::string id;      // the job's id: its directory's name (job_files.h)
   std::string record;  // its record as it starts (JSON), kept beside it
+  bool input = false;  // its stdin is a FIFO fed by open_input() (jsd-submit -i), else /dev/null
+};
+
+// The write end of a started job's stdin (JobSpawn::input). The bytes go
+// into the job's pipe as it takes them; nothing here reads ahead of it.
+class JobInput {
+ public:
+  virtual ~JobInput() = default;  // drops what was not written (the input was cut)
+  // Queues data; flushed(n) once the pipe took everything queued so far
+  // (n: the bytes it took in all), failed(why) once, when it cannot take
+  // any more (the job closed its stdin, or ended).
+  virtual void write(std::string_view data) = 0;
+  // End of input, after what was queued: the job reads to the end and
+  // then sees end-of-file.
+  virtual void close() = 0;
+  // Bytes queued and not yet taken by the pipe.
+  virtual size_t pending() const = 0;
+  std::function<void(uint64_t taken)> flushed;
+  std::function<void(const std::string& why)> failed;
 };
 
 // Why a job's process did not start.
@@ -75,13 +94,20 @@ class JobProcess {
   // The stream offsets (stdout, stderr) of the first output it reports: 0
   // for a job started here, more for one re-adopted after a restart.
   virtual uint64_t first_offset(int fd) const { return 0; }
+  // The job's stdin, once it runs (pid() != 0), for a job started with
+  // JobSpawn::input; null with err when it cannot be opened.
+  virtual std::unique_ptr<JobInput> open_input(std::string& err) {
+    err = "this job takes no input";
+    return nullptr;
+  }
 };
 
 class JobProcesses {
  public:
   virtual ~JobProcesses() = default;
-  // Starts spec's process in its own process group, stdin from /dev/null,
-  // stdout and stderr to pipes that the JobProcess reads; null with err.
+  // Starts spec's process in its own process group, stdin from /dev/null
+  // (or, with spec.input, a FIFO: JobProcess::open_input), stdout and stderr to pipes that the JobProcess reads; null
+  // with err.
   virtual std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) = 0;
   // Sends sig to the process group of a job started here.
   virtual void signal_group(int pid, int sig) = 0;

@@ -22,6 +22,7 @@ struct JobRecord {
   std::vector<std::string> argv;  // ad-hoc commands only
   std::map<std::string, std::string> params;
   bool durable = false;
+  bool input = false;  // submitted with standard input (jsd-submit -i)
   int pid = 0;
   // submitted: when its submitter submitted it (by that node's clock, and
   // never after accepted); accepted: when this node took it in (a --no-wait

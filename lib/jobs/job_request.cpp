@@ -104,7 +104,8 @@ bool parse(std::string_view body, JobRequest& req, std::string& err) {
   // Every member is checked by type before any is used.
   std::string why;
   if (!read_string(j, "id", req.id, why) || !read_string(j, "job", req.job, why) ||
-      !read_bool(j, "durable", req.durable, why) || !read_bool(j, "stream", req.stream, why))
+      !read_bool(j, "durable", req.durable, why) || !read_bool(j, "stream", req.stream, why) ||
+      !read_bool(j, "stdin", req.input, why))
     return malformed(err, why);
   // Names and ids are short (names.h): a longer one names nothing, and is
   // refused before it reaches a log line, an audit line or a record.

@@ -22,6 +22,7 @@ struct JobRequest {
   std::vector<std::string> argv;  // an ad-hoc command (adhoc)
   std::map<std::string, std::string> params;
   bool durable = false;
+  bool input = false;  // "stdin": the submitter streams its standard input (jsd-submit -i)
   bool stream = true;  // reply with the output and the end, not only "accepted"
   bool has_expires = false;
   double expires = 0;  // seconds since the epoch: the submitter gives up then

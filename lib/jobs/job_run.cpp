@@ -76,7 +76,8 @@ void JobRuns::start(std::unique_ptr<Run> owned) {
   // An absolute deadline: a listener that restarts keeps it.
   if (run->def.timeout_s > 0) r.deadline = r.started + run->def.timeout_s;
   r.state = "running";
-  JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd, r.id, dump_json(r.to_json())};
+  JobSpawn spec{run->def.command, job_environment(r, run->def, cfg_.node), run->def.cwd, r.id, dump_json(r.to_json()),
+                r.input};
   StartError err;
   run->proc = procs_.start(spec, err);
   if (!run->proc) {
@@ -111,6 +112,7 @@ void JobRuns::started(Run* run) {
   JobRecord& r = *run->rec;
   run->pid = run->proc->pid();
   r.pid = run->pid;
+  if (r.input) open_input(run);  // before the confirmation: the submitter's input follows it
   // Confirm first, then write: the record is already in memory for status
   // queries, and the submitter should not wait for the file system.
   tell(run, "job",
@@ -299,6 +301,41 @@ void JobRuns::cancel(JobRecord& r, const std::string& by) {
       terminate(p, "cancelled by " + by);
     }
   }
+}
+
+void JobRuns::open_input(Run* run) {
+  std::string err;
+  auto cut = [this, run](const std::string& why) {
+    run->rec->error = "its input was cut: " + why;
+    log_warn("job " + run->rec->id + ": " + run->rec->error);
+    run->cancelled = true;
+    terminate(run, "its input was cut");
+  };
+  auto in = run->proc->open_input(err);
+  if (!in) return cut("cannot open the job's stdin: " + err);
+  // Acknowledgements go to the submission's own call only: a watcher
+  // (--attach) sends no input.
+  auto ack = [run](const InputAck& a) {
+    if (run->reply) run->reply("job.stdin", encode_input_ack(a), true);
+  };
+  run->input = std::make_unique<RunInput>(std::move(in), ack, cut);
+}
+
+void JobRuns::input(const std::string& from, const InputChunk& c) {
+  for (auto& [p, run] : runs_) {
+    if (run->rec->id != c.id) continue;
+    if (run->rec->from != from)
+      return log_warn("stdin for job " + run->rec->id + " from " + from + ", not its submitter; dropped");
+    if (run->input) run->input->chunk(c);
+    return;
+  }
+  if (!c.cut()) return;  // for no run: it ended, or never started here
+  for (auto& [job, q] : waiting_)
+    for (auto& run : q)
+      if (run->rec->id == c.id && run->rec->from == from) {
+        run->rec->error = "its input was cut: " + printable(c.data, 200);
+        return cancel(*run->rec, from);
+      }
 }
 
 void JobRuns::tell(Run* run, const std::string& object, std::string_view body, bool more) {

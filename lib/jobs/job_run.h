@@ -14,6 +14,7 @@
 #include "config.h"
 #include "job_io.h"
 #include "job_record.h"
+#include "job_stdin.h"
 
 namespace jsd {
 
@@ -31,7 +32,8 @@ class JobRuns {
     ReplyFn reply;                  // null when nobody is listening (durable, restarted)
     std::vector<ReplyFn> watchers;  // attached later (jsd-submit --attach, a re-attach)
     std::unique_ptr<JobProcess> proc;
-    int pid = 0;  // while it runs
+    std::unique_ptr<RunInput> input;  // its stdin, while it takes input (jsd-submit -i)
+    int pid = 0;                      // while it runs
     bool out_open = false, err_open = false;
     std::unique_ptr<JobTimer> timeout, grace, drain, persist, resume;
     bool paused = false;
@@ -59,6 +61,9 @@ class JobRuns {
   void adopt(std::unique_ptr<Run> run);
   // Cancels r's run: taken from its queue, or SIGTERM to its process group.
   void cancel(JobRecord& r, const std::string& by);
+  // A chunk of the standard input of job c.id, from the node that
+  // submitted it (any other's is dropped); a cut also ends a queued run.
+  void input(const std::string& from, const InputChunk& c);
   // Adds a watcher to r's run (queued or running): it gets the output from
   // now on and the end. False when r has no run.
   bool watch_run(JobRecord& r, ReplyFn w);
@@ -79,6 +84,7 @@ class JobRuns {
   void started(Run* run);
   void not_started(Run* run, const StartError& err);
   void send_signal(Run* run, int sig);
+  void open_input(Run* run);
   void watch(Run* run);
   void on_exit(Run* run, int code, int sig);
   void terminate(Run* run, const std::string& why);

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "files.h"
+#include "job_stdin.h"
 #include "job_supervisor.h"
 #include "log.h"
 #include "uvx.h"
@@ -147,6 +148,13 @@ class SupervisedJob : public JobProcess {
     st->close_streams();
   }
   uint64_t first_offset(int fd) const override { return st_->first[fd == 2 ? 1 : 0]; }
+  // Once all is written, the supervisor lets go of its end too (I).
+  std::unique_ptr<JobInput> open_input(std::string& err) override {
+    if (!st_->owner || st_->ended) return err = "the job has ended", nullptr;
+    // (The input goes before this process object: JobRuns::Run.)
+    return open_fifo_input(
+        st_->owner->loop(), job_fifo(st_->dir, 0), [this] { tell(SupMsg::input_done); }, err);
+  }
 
  private:
   void tell(SupMsg m, int sig = 0) {
@@ -431,7 +439,7 @@ std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, Start
   st->id = spec.id;
   st->dir = job_dir(jobs_dir_, spec.id);
   st->starting = true;
-  st->start_msg = encode_sup_start(SupStart{spec.id, spec.cwd, spec.argv, spec.env, spec.record});
+  st->start_msg = encode_sup_start(SupStart{spec.id, spec.cwd, spec.argv, spec.env, spec.record, spec.input});
   pending_.push_back(st);
   control(st->start_msg);
   hold_loop();

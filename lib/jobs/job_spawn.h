@@ -53,6 +53,7 @@ class PosixJobProcesses : public JobProcesses {
   void control(const std::string& payload);
   // The supervisor this one spawned (0: none, or one it connected to).
   int supervisor_pid() const { return sup_pid_; }
+  uv_loop_t* loop() const { return loop_; }
   void forget(const std::string& id, const Sup* which);
 
  private:

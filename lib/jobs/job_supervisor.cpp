@@ -225,9 +225,12 @@ class Supervisor {
       case SupMsg::kill:
       case SupMsg::pause:
       case SupMsg::resume:
+      case SupMsg::input_done:
         if (!decode_sup_job(f, id, sig)) return;
         if (f[0] == char(SupMsg::kill))
           table_.signal(id, sig);
+        else if (f[0] == char(SupMsg::input_done))
+          table_.input_done(id);
         else
           table_.pause(id, f[0] == char(SupMsg::pause));
         return;

@@ -26,6 +26,11 @@
 //                        says how it ended with X, else the job's end is
 //                        seen through a pidfd and its status is unknown
 //     X id code sig      how an adopted job ended (code -1: unknown)
+//     I id               the job's standard input is complete: let go of
+//                        the write end of its stdin FIFO (held so that a
+//                        listener that dies mid-input never makes the job
+//                        see an end of input it was not sent; such a job
+//                        is killed when its listener goes)
 //   events (supervisor -> listener):
 //     V                  (listener -> supervisor) "this one is for events"
 //     H {id pid out err} first: every job it runs, and the stream offsets
@@ -54,6 +59,7 @@ enum class SupMsg : char {
   jobs = 'H',
   adopt = 'A',
   reaped = 'X',
+  input_done = 'I',
   output = 'O',
   end = 'E',
 };
@@ -62,6 +68,7 @@ struct SupStart {
   std::string id, cwd;  // cwd "": the supervisor's own
   std::vector<std::string> argv, env;
   std::string record;  // the job's record as it starts: its directory's job.json
+  bool input = false;  // its stdin is the FIFO stdin.pipe in its directory (jsd-submit -i), else /dev/null
 };
 std::string encode_sup_start(const SupStart& s);
 bool decode_sup_start(std::string_view msg, SupStart& s);

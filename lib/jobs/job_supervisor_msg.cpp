@@ -33,13 +33,14 @@ bool typed(std::string_view msg, SupMsg t) { return !msg.empty() && msg[0] == ch
 std::string encode_sup_start(const SupStart& s) {
   std::string out;
   WireWriter w(out, 1 + WireWriter::str32_size(s.id) + WireWriter::str32_size(s.cwd) + list_size(s.argv) +
-                        list_size(s.env) + WireWriter::str32_size(s.record));
+                        list_size(s.env) + WireWriter::str32_size(s.record) + (s.input ? 1 : 0));
   w.u8(uint8_t(SupMsg::start));
   w.str32(s.id);
   w.str32(s.cwd);
   put_list(w, s.argv);
   put_list(w, s.env);
   w.str32(s.record);
+  if (s.input) w.u8(1);  // a trailing flag: a start without it is one of before
   return out;
 }
 
@@ -50,6 +51,8 @@ bool decode_sup_start(std::string_view msg, SupStart& s) {
   s.cwd = r.str32();
   if (!get_list(r, s.argv) || !get_list(r, s.env)) return false;
   s.record = r.str32();
+  s.input = r.ok() && r.left() == 1;
+  if (s.input && r.u8() != 1) return false;  // the flag is 1 or absent
   return r.done() && !s.id.empty() && !s.argv.empty();
 }
 

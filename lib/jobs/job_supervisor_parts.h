@@ -95,6 +95,7 @@ struct Job {
   bool adopted = false;         // started by a supervisor that died
   bool await_status = false;    // ... and its listener, the job's reaper, will say how it ended
   int pidfd = -1;               // an adopted job's, while nobody says how it ended
+  int input = -1;               // our write end of its stdin FIFO while its input is not complete
   double ended = 0;
   int64_t drain_until = 0;
 };

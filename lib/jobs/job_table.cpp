@@ -60,7 +60,8 @@ std::string JobTable::start(const SupStart& s) {
   }
   // The job's stdout and stderr (job_files.h): FIFOs, so that the next
   // supervisor finds them by name if this one dies.
-  for (int fd : {1, 2}) {
+  for (int fd : {0, 1, 2}) {
+    if (fd == 0 && !s.input) continue;  // stdin.pipe: only for a job with input (jsd-submit -i)
     std::string f = job_fifo(tmp, fd);
     if (mkfifo(f.c_str(), 0600) != 0) {
       err = "cannot create " + f + ": " + strerror(errno);
@@ -128,21 +129,39 @@ bool JobTable::spawn(Job& j, const SupStart& s, std::string& err, bool& command)
     }
   }
   // A job starts clean (spawner.h): descriptors 0-2 and nothing else
-  // (stdin /dev/null, stdout and stderr its FIFOs), its own session (its
+  // (stdin /dev/null or its stdin FIFO, stdout and stderr its FIFOs), its own session (its
   // process group is signalled as one, and is not ours), no blocked
   // signals, default dispositions; its program looked up in its own PATH,
   // as execvp would (the supervisor's environment is not the job's).
+  // Its input: a FIFO of which we hold a write end (so the job's open
+  // does not wait for a writer, and it sees the end only once the input
+  // is complete: input_done), or /dev/null.
+  int in = -1, in_rd = -1;
+  if (s.input) {
+    std::string f = job_fifo(j.dir, 0);
+    in = open(f.c_str(), O_RDWR | O_CLOEXEC);
+    if (in >= 0) in_rd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in_rd < 0) {
+      err = f + ": " + strerror(errno);
+      if (in >= 0) close(in);
+      close_all();
+      return false;
+    }
+  }
   ProcessSpec ps;
   ps.file = s.argv[0];
   ps.argv = s.argv;
   ps.env = &s.env;
   ps.cwd = s.cwd;
-  ps.fds = {-1, out[1], er[1]};
+  ps.fds = {in_rd, out[1], er[1]};
   ps.new_session = true;
   pid_t pid = -1;
   int rc = spawn_process(ps, pid);
   close(out[1]);
   close(er[1]);
+  if (in_rd >= 0) close(in_rd);
+  if (rc != 0 && in >= 0) close(in);
+  j.input = rc == 0 ? in : -1;
   if (rc != 0) {
     close(out[0]);
     close(er[0]);
@@ -206,8 +225,20 @@ void JobTable::pause(std::string_view id, bool paused) {
   if (it != jobs_.end()) it->second->paused = paused;
 }
 
+void JobTable::input_done(std::string_view id) {
+  auto it = jobs_.find(std::string(id));
+  if (it != jobs_.end() && it->second->input >= 0) close(it->second->input), it->second->input = -1;
+}
+
 void JobTable::listener_gone() {
   for (auto& [id, j] : jobs_) {
+    // Its input can never be complete now (the listener held the rest):
+    // it must not read a truncated stream as if it were all.
+    if (j->input >= 0) {
+      close(j->input), j->input = -1;
+      if (!j->reaped) ::kill(-j->pid, SIGKILL);
+      fprintf(stderr, "jsd-job: job %s: its input was cut (the listener went away mid-input): killed\n", id.c_str());
+    }
     if (!j->await_status) continue;
     j->await_status = false;
     j->pidfd = int(syscall(SYS_pidfd_open, j->pid, 0));
@@ -307,6 +338,7 @@ void JobTable::finish_ended(int64_t now, std::unique_ptr<Conn>& ev) {
       ++it;
       continue;
     }
+    if (j.input >= 0) close(j.input), j.input = -1;
     finish(j, ev);
     it = jobs_.erase(it);
   }

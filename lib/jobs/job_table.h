@@ -34,8 +34,10 @@ class JobTable {
   // K, P, U for one job.
   void signal(std::string_view id, int sig);
   void pause(std::string_view id, bool paused);
+  // I: the job's input is complete: our write end of its stdin goes.
+  void input_done(std::string_view id);
   // The listener is gone: the adopted jobs it would have reaped can only
-  // be seen to end now.
+  // be seen to end now, and those whose input is incomplete are killed.
   void listener_gone();
   // A new events connection: every job with the offsets its output
   // follows from; nothing is paused for it yet.

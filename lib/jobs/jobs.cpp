@@ -113,6 +113,14 @@ void JobRunner::recover() {
       r.error = "the node stopped while the job ran";
       r.ended = now;
       save(r);
+    } else if (r.state == "queued" && r.input) {
+      // Its input was this node's to take once it started, from a
+      // submitter whose stream ended with the listener: never run it on
+      // none.
+      r.state = "cancelled";
+      r.error = "its input was cut: the node restarted before the job started";
+      r.ended = now;
+      save(r);
     } else if (r.state == "queued") {
       requeue.push_back(&r);
     }
@@ -329,6 +337,13 @@ bool JobRunner::may_start(const JobRecord& r, std::string& why) {
   return false;
 }
 
+void JobRunner::input(const std::string& from, std::string_view body) {
+  InputChunk c;
+  std::string err;
+  if (!decode_input_chunk(body, c, err)) return log_warn("stdin from " + from + ": " + err + "; dropped");
+  runs_.input(from, c);
+}
+
 void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
   JobRecord r;
   r.from = from;
@@ -371,6 +386,11 @@ void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply)
   auto run = std::make_unique<JobRuns::Run>();
   std::string why;
   bool ok = policy_.resolve(r, run->def, why);
+  r.input = req.input;
+  if (ok && r.input && !run->def.reads_stdin) {
+    ok = false;
+    why = "job '" + r.job + "' on " + cfg_.node + " takes no input (its definition does not say \"stdin\": true)";
+  }
   if (!audited(r, ok, why)) {
     log_warn("refused job '" + printable(r.job) + "' from " + from + ": " + why);
     return reply("job", job_error_body(why), false);

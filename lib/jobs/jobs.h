@@ -1,6 +1,7 @@
 // The job runner: the node's `job` object (the JobScheduler seed's remote
 // side). Runs only what the node's config defines, each job as its own
-// process in its own process group, with stdin from /dev/null; streams its
+// process in its own process group, with stdin from /dev/null (or what its
+// submitter streams, job_stdin.h); streams its
 // output; confirms its start and its end; keeps a record.
 //
 // Processes, the clock and the disk are behind the interfaces of job_io.h:
@@ -39,6 +40,9 @@ class JobRunner {
   // A call to the job object: {"op":"submit"|"status"|"cancel", ...}. Every
   // call is answered; nothing it throws leaves it.
   void handle(const std::string& from, const std::string& body, ReplyFn reply);
+  // An event to the object "job.stdin": a chunk of a job's standard input
+  // (job_input.h). A malformed one is dropped with a warning.
+  void input(const std::string& from, std::string_view body);
   // Ends every running job (SIGTERM, then SIGKILL after the grace period)
   // and drops the queued ones from memory (their records stay "queued" and
   // are started again when the node starts).

@@ -111,6 +111,7 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
     if (!key.empty() && !stopping_) clients_.ensure(key);
   }
   // LocalObjects
+  void job_input(const std::string& from, std::string_view body) override { jobs_.input(from, body); }
   void job(const std::string& from, const std::string& body, ReplyFn reply) override {
     jobs_.handle(from, body, std::move(reply));
   }

@@ -304,21 +304,15 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
 }
 
 void Router::dispatch_local(const Event& ev, ReplyFn reply) {
-  if (ev.object == "ping") {
-    if (reply) reply(ev.object, ev.body.empty() ? "{}" : ev.body, false);
-    return;
-  }
-  if (ev.object == "status") {
-    if (reply) reply(ev.object, local_.status(), false);
-    return;
-  }
-  if (ev.object == "job") {
-    // A notify has nobody to answer: give the runner a sink.
-    local_.job(
+  if (ev.object == "job.stdin") return local_.job_input(ev.from, ev.body);  // its answers go to the submission
+  // A notify has nobody to answer: give the runner a sink.
+  if (ev.object == "job")
+    return local_.job(
         ev.from, ev.body, reply ? reply : [](const std::string&, std::string, bool) {});
-    return;
-  }
-  if (reply) reply(ev.object, dump_json({{"error", "no object '" + ev.object + "' on node " + node_}}), false);
+  if (!reply) return;
+  if (ev.object == "ping") return reply(ev.object, ev.body.empty() ? "{}" : ev.body, false);
+  if (ev.object == "status") return reply(ev.object, local_.status(), false);
+  reply(ev.object, dump_json({{"error", "no object '" + ev.object + "' on node " + node_}}), false);
 }
 
 }  // namespace jsd

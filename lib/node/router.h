@@ -71,6 +71,8 @@ class LocalObjects {
   virtual void job(const std::string& from, const std::string& body, ReplyFn reply) = 0;
   virtual std::string status() = 0;             // the status object, JSON
   virtual std::string metrics() { return ""; }  // the Prometheus text (metrics.h)
+  // A chunk of a job's standard input (object "job.stdin", job_input.h).
+  virtual void job_input(const std::string& from, std::string_view body) {}
 };
 
 class Router {

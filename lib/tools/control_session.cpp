@@ -20,6 +20,16 @@ bool ControlChannel::send_call(uint64_t id, const std::string& to, const nlohman
   return send_if_connected(m);
 }
 
+bool ControlChannel::send_notify(const std::string& to, const std::string& object, const std::string& body) {
+  ControlMsg m;
+  m.type = ControlType::send;
+  m.ev.kind = Kind::notify;
+  m.ev.to = to;
+  m.ev.object = object;
+  m.ev.body = body;
+  return send_if_connected(m);
+}
+
 bool ControlChannel::send_if_connected(const ControlMsg& m) {
   if (!connected()) return false;
   send(m);

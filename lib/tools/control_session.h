@@ -49,6 +49,8 @@ class ControlChannel {
   // false: the listener is gone. durable: on this node's disk before it is
   // sent, delivered after a restart of this node.
   bool send_call(uint64_t id, const std::string& to, const nlohmann::json& body, bool durable);
+  // A notify to object of node to (a chunk of a job's input: job_input.h).
+  bool send_notify(const std::string& to, const std::string& object, const std::string& body);
   // m, if connected (false: the listener is gone).
   bool send_if_connected(const ControlMsg& m);
 };

@@ -12,6 +12,7 @@
 #include "json_read.h"
 #include "names.h"
 #include "node_output.h"
+#include "stdin_feed.h"
 #include "submit_report.h"
 #include "submit_session.h"
 #include "submit_settle.h"
@@ -20,16 +21,6 @@
 namespace jsd {
 
 using nlohmann::json;
-
-std::string derived_id(const std::string& id, const std::string& node) {
-  std::string d = id + "." + node;
-  if (valid_name(d)) return d;
-  unsigned char h[8];
-  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(node.data()), node.size(), nullptr, 0);
-  char hex[17];
-  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return id + "." + hex;
-}
 
 namespace {
 
@@ -81,6 +72,18 @@ class Fanout : public SubmitSession {
       fprintf(stderr, "jsd-submit: error: invalid job id '%s' (letters, digits, . _ - :)\n", o_.id.c_str());
       return kExitJsdFailure;
     }
+    // -i: one read of our stdin for every node, so they all run at once.
+    if (o_.input && runs_.size() > width_) {
+      fprintf(stderr,
+              "jsd-submit: error: -i sends the same input to every node at once: %zu nodes are more than %s %zu\n",
+              runs_.size(), o_.batch ? "--batch" : "--fanout", width_);
+      return kExitJsdFailure;
+    }
+    if (o_.input) feed_ = std::make_unique<StdinFeed>(loop_, 0, [this](auto& n, auto& b) { return send_input(n, b); });
+    if (feed_)
+      feed_->on_error = [this](const std::string& why) {
+        for (auto& n : runs_) cut_input(*n, why);
+      };
     // Targets that are mistakes end first, each on its own line.
     for (auto& n : runs_)
       if (!n->target_error.empty()) finish_failed(*n, FailKind::unknown_node, n->target_error);
@@ -140,6 +143,22 @@ class Fanout : public SubmitSession {
                 "no answer from " + n.node + " within " + fmt_secs(o_.timeout_s) + " s");
       });
     }
+  }
+
+  // The input flows once every node's job started or ended (the same bytes
+  // to all: none can join later).
+  void start_input() {
+    std::string err;
+    for (auto& n : runs_)
+      if (n->phase != NodeRun::Phase::done && !feed_->has(n->node)) return;
+    if (!feed_->start(err)) feed_->on_error(err);
+  }
+
+  void cut_input(NodeRun& n, const std::string& why) {
+    if (!feed_ || !feed_->in_progress(n.node)) return;
+    feed_->cut(n.node, why);
+    fprintf(stderr, "jsd-submit: error: %s: %s: job %s's input was cut after %llu bytes; %s stops it\n", n.node.c_str(),
+            why.c_str(), n.id.c_str(), (unsigned long long)feed_->acked(n.node), n.node.c_str());
   }
 
   void send_cancel(NodeRun& n) {
@@ -206,6 +225,7 @@ class Fanout : public SubmitSession {
     if (n.phase == NodeRun::Phase::done || done_) return;
     if (n.phase == NodeRun::Phase::running) --running_;
     n.phase = NodeRun::Phase::done;
+    if (feed_) feed_->drop(n.node), start_input();
     n.code = code;
     n.from = from;
     n.kind = kind;
@@ -258,13 +278,14 @@ class Fanout : public SubmitSession {
         if (!o_.quiet && text != n.last_note)
           fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", n.node.c_str(), text.c_str());
         n.last_note = text;
-        return;
+        return cut_input(n, "the link went " + text);
       case ControlNotice::none:
         break;
     }
     if (m.type != ControlType::reply) return;
     n.heard = true;
     n.last_rx_ms = now_ms();
+    if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(n.node, m.ev.body) : void();  // acks
     if (which == 1) return;  // the answer to our cancel: the end confirmation follows
     if (which == 2) return on_watchdog(n, m.ev.body);
     if (m.ev.object == "job.stdout") return out_.data(n.node, 0, m.ev.body);
@@ -292,11 +313,12 @@ class Fanout : public SubmitSession {
     }
     if (type == "started") {
       n.started = started;
+      if (feed_) feed_->add(n.node, n.id), start_input();
       return;
     }
     // Joined to the job by id: a retry of a running id, or our submission
     // sent again by the listener after a broken link (its job may have run
-    // meanwhile): its output follows, then its end.
+    // meanwhile): its output follows, then its end. (No input follows it.)
     if (type == "attached") {
       if (n.started == 0) n.started = wall_time();
       return;
@@ -360,6 +382,7 @@ class Fanout : public SubmitSession {
       if (n->settle) n->settle->stop();
       n->give_up_kind = FailKind::lost;
       n->give_up_why = "lost contact with the local jsd-listener";
+      cut_input(*n, n->give_up_why);
       // Nothing can be taken back without the listener: whatever it was
       // given may go out still.
       outcome_unknown(*n);
@@ -456,6 +479,7 @@ class Fanout : public SubmitSession {
   }
 
   NodeOutput out_;
+  std::unique_ptr<StdinFeed> feed_;  // -i
   std::vector<std::unique_ptr<NodeRun>> runs_;
   std::vector<std::string> order_;
   Timer watchdog_, grace_;

@@ -1,12 +1,25 @@
-// The fan-out's pure parts (fanout.h): the names of jsd's failures, and a
-// set's exit status and summary from its nodes' statuses, apart from the
-// Fanout that runs the nodes.
+// The fan-out's pure parts (fanout.h): the names of jsd's failures, a
+// set's exit status and summary from its nodes' statuses, and the ids of
+// its nodes' submissions, apart from the Fanout that runs the nodes.
+#include <sodium.h>
+
 #include <algorithm>
 
 #include "exit_codes.h"
 #include "fanout.h"
+#include "names.h"
 
 namespace jsd {
+
+std::string derived_id(const std::string& id, const std::string& node) {
+  std::string d = id + "." + node;
+  if (valid_name(d)) return d;
+  unsigned char h[8];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(node.data()), node.size(), nullptr, 0);
+  char hex[17];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return id + "." + hex;
+}
 
 const char* fail_kind_name(FailKind k) {
   switch (k) {

@@ -14,7 +14,9 @@
 #include "event.h"
 #include "exit_codes.h"
 #include "fanout.h"
+#include "job_input.h"
 #include "json_read.h"
+#include "stdin_feed.h"
 #include "submit_report.h"
 #include "submit_session.h"
 #include "submit_settle.h"
@@ -46,6 +48,10 @@ class Submitter : public SubmitSession {
     id_ = o_.id.empty() ? new_job_id() : o_.id;
     if (!valid_name(id_)) return fail("invalid job id '" + id_ + "' (letters, digits, . _ - :)");
     if (!open(err)) return fail(err);
+    if (o_.input && o_.mode == SubmitOptions::Mode::submit) {
+      feed_ = std::make_unique<StdinFeed>(loop_, 0, [this](auto& n, auto& b) { return send_input(n, b); });
+      feed_->on_error = [this](const std::string& why) { cut_input(why); };
+    }
 
     json body;
     if (o_.mode == SubmitOptions::Mode::submit) {
@@ -107,6 +113,21 @@ class Submitter : public SubmitSession {
   void print_output(int fd, std::string_view d) {
     printed_[fd - 1] += d.size();
     write_all(fd, d);
+  }
+
+  // Our input cannot reach the job whole: the node stops the job when the
+  // cut reaches it, and we wait for its end (jsd-submit(1), STANDARD INPUT).
+  void cut_input(const std::string& why) {
+    if (!feed_ || !feed_->in_progress(o_.node)) return;
+    feed_->cut(o_.node, why);
+    input_cut_ = why;
+    fprintf(stderr, "jsd-submit: error: %s: job %s's input was cut after %llu bytes; %s stops it\n", why.c_str(),
+            id_.c_str(), (unsigned long long)feed_->acked(o_.node), o_.node.c_str());
+    grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
+      why_ = o_.node + " has not confirmed the end of the job whose input was cut";
+      give_up_code_ = kExitJsdFailure;
+      outcome_unknown();
+    });
   }
 
   void send_cancel() {
@@ -187,6 +208,7 @@ class Submitter : public SubmitSession {
 
   void on_lost() override {
     if (settle_.active()) return settle_.lost();
+    cut_input("lost contact with the local jsd-listener");  // what it had queued is gone
     bool waits = (o_.mode == SubmitOptions::Mode::submit && !o_.no_wait) || o_.mode == SubmitOptions::Mode::attach;
     if (!waits || interrupted_) return give_up("lost contact with the local jsd-listener", kExitJsdFailure);
     // The local listener restarted (or died): connect again (within
@@ -200,6 +222,8 @@ class Submitter : public SubmitSession {
           std::string err;
           if (done_ || !connect(err)) return;
           reconnect_.stop();
+          if (!input_cut_.empty())  // the cut the old listener never got
+            send_input(o_.node, encode_input_chunk(id_, feed_->read_bytes(), input_cut_, InputChunk::kCut));
           attach_answered_ = true;  // the old listener's calls are gone with it
           reattach();
         },
@@ -272,6 +296,7 @@ class Submitter : public SubmitSession {
         if (!o_.quiet && text != last_note_)  // once per state, not per retry
           fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", o_.node.c_str(), text.c_str());
         last_note_ = text;
+        cut_input("the link to " + o_.node + " went " + text);
         // The link broke while the job ran: what it streamed to us may be
         // lost with it (its node may have restarted). Join again.
         return reattach();
@@ -282,6 +307,7 @@ class Submitter : public SubmitSession {
     last_rx_ms_ = now_ms();
     if (m.ev.id == kCancelId) return;  // the answer to our cancel: the end confirmation follows
     if (m.ev.id == kWatchId) return on_watchdog(m.ev.body);
+    if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(o_.node, m.ev.body) : void();  // acks
     if (m.ev.id != live_call_) return;  // a call we no longer follow
     if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
     if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
@@ -340,6 +366,11 @@ class Submitter : public SubmitSession {
     started_ = started;
     if (again) return;  // an attached watcher hears the start too
     start_watchdog();
+    std::string err;
+    if (feed_ && !not_ours_) {  // our own job (or its resubmission): the input follows its start
+      feed_->add(o_.node, id_);
+      if (!feed_->start(err)) cut_input(err);
+    }
     if (!o_.quiet)
       fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %lld\n", o_.node.c_str(), job_name().c_str(),
               id_.c_str(), (long long)pid);
@@ -359,6 +390,13 @@ class Submitter : public SubmitSession {
     // Our submission's id was running already (a retry): that earlier
     // submission's job is not ours to cancel.
     if (first_time && o_.mode == SubmitOptions::Mode::submit && !resumed) not_ours_ = true;
+    // Ours for sure (a random id, or our own submission resumed) and its
+    // start went unheard: its input cannot follow it (only the start's
+    // answer takes it), so it is cut.
+    if (first_time && feed_ && (o_.id.empty() || resumed)) {
+      feed_->add(o_.node, id_);
+      cut_input("the start of job " + id_ + " was not heard (the link or the listener went)");
+    }
     attached_ = true;
     // We asked for the output from what we printed: older output than the
     // node sends is no longer kept there. (A retry's first answer starts at
@@ -461,6 +499,8 @@ class Submitter : public SubmitSession {
   json body_;  // the call as first sent
   bool lost_listener_ = false;
   Settle settle_;
+  std::unique_ptr<StdinFeed> feed_;   // -i
+  std::string input_cut_;             // why our input was cut
   std::string id_, last_note_, why_;  // why_: why we gave up
   int give_up_code_ = kExitJsdFailure;
   double submitted_ = 0, started_ = 0;

@@ -21,6 +21,7 @@ struct SubmitOptions {
   std::string id;        // submission id; generated when empty
   double timeout_s = 0;  // 0: wait as long as the job runs
   bool no_wait = false, json = false, quiet = false, detach_on_interrupt = false;
+  bool input = false;  // -i: stream our stdin to the job's (stdin_feed.h)
   // history: the caller's last `count` jobs on node; jobs: what it may run.
   enum class Mode { submit, status, cancel, attach, history, jobs } mode = Mode::submit;
   long count = 20;  // --history -n

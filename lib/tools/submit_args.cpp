@@ -16,7 +16,7 @@ cxxopts::Options submit_options() {
                         "NODE,NODE..., @GROUP, @all, mixed; the job then runs on every node at once, each output\n"
                         "line prefixed \"NODE: \"; the exit status is the highest (254 if any node's is unknown).\n");
   opts.custom_help(
-      "[-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
+      "[-i] [-p K=V]... [--id ID] [--timeout S] [--no-wait] [--json] [-q] [--detach-on-interrupt] [-f FILE]\n"
       "                  [--fanout N] [--batch N] [--max-failures N] [--gather]\n"
       "                  TARGETS JOB | TARGETS -- CMD [ARG]... | --status ID NODE | --cancel ID NODE\n"
       "                  | --attach ID NODE | --history NODE [-n N] | --jobs NODE");
@@ -27,6 +27,7 @@ cxxopts::Options submit_options() {
       "id", "submission id (default: random); a node runs an id at most once", cxxopts::value<std::string>(), "ID")(
       "timeout", "give up after S seconds: cancel the job and exit 255", cxxopts::value<double>(), "S")(
       "no-wait", "return once the submission is safely queued on this node; print its id")(
+      "i,stdin", "stream standard input to the job's (to every node of a target set; default: /dev/null)")(
       "json", "print one JSON object at the end (id, node, job, state, exit status and exit_from, times)")(
       "q,quiet", "do not print the start confirmation and notes")(
       "detach-on-interrupt", "on SIGINT/SIGTERM leave the job running instead of cancelling it")(
@@ -58,6 +59,9 @@ std::string check(const cxxopts::ParseResult& r, const std::vector<std::string>&
   if (queries && (r.count("no-wait") || r.count("id") || r.count("param")))
     return "--status, --cancel, --attach, --history and --jobs take no --no-wait, --id or --param";
   if (r.count("n") && !r.count("history")) return "-n goes with --history";
+  if (r.count("stdin") && (queries || r.count("no-wait")))
+    return "-i streams input to a job it submits and waits for: not with --no-wait, --status, --cancel, --attach, "
+           "--history or --jobs";
   if (r.count("history") || r.count("jobs")) {
     o.mode = r.count("history") ? SubmitOptions::Mode::history : SubmitOptions::Mode::jobs;
     if (args.size() != 1 || adhoc) return "expected --history NODE [-n N] or --jobs NODE";
@@ -91,6 +95,7 @@ std::string check(const cxxopts::ParseResult& r, const std::vector<std::string>&
       return "--timeout wants a number of seconds > 0 and at most 100000000";
   }
   o.no_wait = r.count("no-wait") > 0;
+  o.input = r.count("stdin") > 0;
   o.json = r.count("json") > 0;
   o.quiet = r.count("quiet") > 0;
   o.detach_on_interrupt = r.count("detach-on-interrupt") > 0;

@@ -36,6 +36,7 @@ nlohmann::json submit_body(const SubmitOptions& o, const std::string& id, double
   else
     body["argv"] = o.argv;
   body["submitted"] = submitted;
+  if (o.input) body["stdin"] = true;  // the node refuses it unless the job takes input
   // A submission that arrives after we gave up must not run (and must not
   // use up its id, so that a retry with --id runs it).
   if (o.timeout_s > 0 && !o.no_wait) body["expires"] = submitted + o.timeout_s;

@@ -38,6 +38,8 @@ class SubmitSession : private ControlEvents {
   void send_call(uint64_t id, const std::string& to, const nlohmann::json& body, bool durable) {
     ch_.send_call(id, to, body, durable);
   }
+  // A chunk of our standard input to node to (stdin_feed.h).
+  bool send_input(const std::string& to, const std::string& body) { return ch_.send_notify(to, "job.stdin", body); }
   // jsd failed and nothing of ours waits anywhere: one line, and 255.
   int fail(const std::string& why);
   void exit_with(int code);

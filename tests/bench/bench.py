@@ -4,7 +4,8 @@
 Every benchmark starts real nodes on 127.0.2.x / 127.0.1.x, cleans up after
 itself and is bounded in time. Prints one table and writes the same as JSON.
 B10 (a 16-node mesh, tests/bench/b10/mesh.py) needs root for its network
-namespaces and is skipped without; B11 measures re-linking after a restart.
+namespaces and is skipped without; B11 measures re-linking after a restart;
+B12 standard input (jsd-submit -i) beside ssh and clush (tests/bench/b12/stdin.py).
 Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only=B1,B3,...]
 """
 import atexit
@@ -410,6 +411,29 @@ def b10():
                res["met"])
 
 
+def b12():
+    """B12: jsd-submit -i through one link and to 16 nodes, beside ssh and clush (tests/bench/b12/stdin.py)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b12", "stdin.py")
+    args = ["--mib", "128", "--fan-mib", "16", "--rounds", "2"] if QUICK else ["--mib", "512", "--fan-mib", "64"]
+    p = subprocess.run([sys.executable, script, BIN] + args, stdout=subprocess.PIPE, text=True, timeout=400)
+    res = None
+    for line in p.stdout.splitlines():
+        if line.startswith("B12JSON "):
+            res = json.loads(line[8:])
+        else:
+            log(line)
+    if res is None:
+        record("B12", "jsd-submit -i throughput", None, None, "MiB/s", "-", False, f"stdin.py failed (exit {p.returncode})")
+        return
+    n = res["rounds"]
+    record("B12a", f"jsd-submit -i NODE, {res['mib']} MiB through one link, beside ssh host 'cat > /dev/null', "
+           f"median of {n} alternating rounds", res["one_jsd"], res["one_ssh"], "MiB/s", ">= ssh",
+           res["one_ssh"] is not None and res["one_jsd"] >= res["one_ssh"])
+    record("B12b", f"jsd-submit -i @all, {res['fan_mib']} MiB to each of {res['nodes']} nodes at once (sum over "
+           f"nodes), beside clush -w NODES 'cat > /dev/null', median of {n} alternating rounds", res["fan_jsd"],
+           res["fan_clush"], "MiB/s", ">= clush", res["fan_clush"] is not None and res["fan_jsd"] >= res["fan_clush"])
+
+
 def utc(t):
     return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
 
@@ -648,6 +672,8 @@ def main():
             b11()
         if want("B10"):
             b10()
+        if want("B12"):
+            b12()
     finally:
         for nd in list(NODES):
             nd.stop()

@@ -1,5 +1,6 @@
 # Metrics (jsd-listener --metrics, metrics_file): the text is checked by an
-# independent parser (prometheus_client; promtool too when installed) and
+# independent parser (prometheus_client, and promtool check metrics when
+# installed: make -f Makefile.dist deps installs it) and
 # its values against what happened: links, jobs that succeeded, failed and
 # were refused, a handshake refused for an unknown key (its counter and the
 # audit's move together), events queued for a node that is down, the
@@ -11,6 +12,12 @@ PY=python3
 if ! "$PY" -c 'import prometheus_client' 2>/dev/null; then
   [ "${CI:-}" = true ] && fail "python3-prometheus-client is missing (make -f Makefile.dist deps installs it)"
   skip "python3-prometheus-client is not installed"
+fi
+# promtool (Debian's prometheus) checks the text too when it is there
+# (check_metrics.py); make -f Makefile.dist deps installs it.
+if ! command -v promtool > /dev/null; then
+  [ "${CI:-}" = true ] && fail "promtool is missing (make -f Makefile.dist deps installs the package prometheus)"
+  log "promtool is not installed: the text is checked by prometheus_client alone"
 fi
 
 # metric NODE SERIES...: the values of SERIES in NODE's --metrics, after

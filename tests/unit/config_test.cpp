@@ -86,6 +86,17 @@ TEST(Config, JobEnvMustNotUseJsdNames) {
   EXPECT_TRUE(parse(R"({"jobs":{"a":{"command":["x"],"env":{"XJSD_NODE":"1","jsd_x":"2"}}}})", c, e));
 }
 
+// "stdin": a job takes standard input only when its definition says so.
+TEST(Config, JobStdinIsABooleanAndDefaultsToFalse) {
+  Config c;
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse(R"({"jobs":{"a":{"command":["x"],"stdin":true},"b":{"command":["x"]}}})", c, e));
+  EXPECT_TRUE(c.jobs.at("a").reads_stdin);
+  EXPECT_FALSE(c.jobs.at("b").reads_stdin);
+  EXPECT_FALSE(parse(R"({"jobs":{"a":{"command":["x"],"stdin":"yes"}}})", c, e));
+  EXPECT_TRUE(has(e, "jobs.a.stdin"));
+}
+
 // issue 7: -t names every mistake in one pass: the file's keys, the key
 // file, and each job's cwd (missing, or not a directory).
 TEST(CheckConfig, EveryMistakeInOnePass) {

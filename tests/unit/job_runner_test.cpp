@@ -633,3 +633,47 @@ TEST(JobRunner, JobsListsWhatTheCallerMayRun) {
   EXPECT_EQ(hello.value("description", ""), "says hello");
   EXPECT_EQ(hello.value("max_parallel", 0), 4);
 }
+
+// jsd-submit -i: only a job defined with "stdin": true takes input; the
+// others refuse it (nothing runs). One that takes it is started with a
+// stdin FIFO, and a job whose input cannot be opened is stopped, its
+// record saying its input was cut.
+TEST(JobRunner, InputOnlyToAJobThatTakesIt) {
+  Node n;
+  n.cfg.jobs["reads"] = JobDef{{"/bin/cat"}, "", {}, 0, 4, false, {}};
+  n.cfg.jobs["reads"].reads_stdin = true;
+  n.open();
+  EXPECT_EQ(n.submit("alpha", "i1", "hello", R"(,"stdin":true)").error(),
+            "job 'hello' on beta takes no input (its definition does not say \"stdin\": true)");
+  EXPECT_EQ(n.procs.started(), 0u);
+  EXPECT_EQ(n.submit("alpha", "i2", "reads").type(), "started");  // without input: /dev/null
+  EXPECT_FALSE(n.procs.procs.at(n.procs.pid_of("i2"))->spec.input);
+  Replies& r = n.submit("alpha", "i3", "reads", R"(,"stdin":true)");
+  ASSERT_EQ(n.procs.started(), 2u);
+  EXPECT_TRUE(n.procs.procs.at(n.procs.pid_of("i3"))->spec.input);
+  // The fake process has no stdin to open: the input is cut, the job stopped.
+  int pid = n.procs.pid_of("i3");
+  ASSERT_EQ(n.procs.signals.size(), 1u);
+  EXPECT_EQ(n.procs.signals[0], std::make_pair(pid, SIGTERM));
+  n.procs.exit("i3", 0, SIGTERM);
+  EXPECT_EQ(r.record().value("state", ""), "cancelled");
+  EXPECT_EQ(r.record().value("error", "").rfind("its input was cut: ", 0), 0u) << r.record().dump();
+  EXPECT_TRUE(r.record().value("stdin", false));
+}
+
+// A job queued with input when its node restarts never gets it: it is
+// cancelled, not run on none.
+TEST(JobRunner, AQueuedJobWithInputIsCancelledAtARestart) {
+  Node n;
+  n.cfg.jobs["reads"] = JobDef{{"/bin/cat"}, "", {}, 0, 1, false, {}};
+  n.cfg.jobs["reads"].reads_stdin = true;
+  n.open();
+  n.call("alpha", R"({"op":"submit","id":"q1","job":"reads","durable":true,"stream":false})");
+  n.call("alpha", R"({"op":"submit","id":"q2","job":"reads","durable":true,"stream":false,"stdin":true})");
+  n.runner.reset();
+  n.procs.procs.clear();
+  n.open();
+  json q2 = n.disk.record("q2");
+  EXPECT_EQ(q2.value("state", ""), "cancelled");
+  EXPECT_EQ(q2.value("error", ""), "its input was cut: the node restarted before the job started");
+}

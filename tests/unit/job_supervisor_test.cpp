@@ -44,6 +44,19 @@ TEST(SupervisorMessages, TruncatedOrPaddedStartsAreRefused) {
   EXPECT_FALSE(decode_sup_start(lie, d));
 }
 
+// A start with input (jsd-submit -i) carries a trailing flag; one without
+// is as before, and any other trailing byte is refused.
+TEST(SupervisorMessages, AStartSaysWhetherTheJobTakesInput) {
+  SupStart in{"j1", "", {"/bin/cat"}, {}, "{}", true}, d;
+  ASSERT_TRUE(decode_sup_start(encode_sup_start(in), d));
+  EXPECT_TRUE(d.input);
+  in.input = false;
+  ASSERT_TRUE(decode_sup_start(encode_sup_start(in), d));
+  EXPECT_FALSE(d.input);
+  EXPECT_FALSE(decode_sup_start(encode_sup_start(in) + std::string(1, '\2'), d));
+  EXPECT_FALSE(decode_sup_start(encode_sup_start(in) + std::string(2, '\1'), d));
+}
+
 TEST(SupervisorMessages, JobOutputEndAndListRoundTrip) {
   std::string_view id, bytes;
   int sig = 0, fd = 0;

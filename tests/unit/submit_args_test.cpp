@@ -131,6 +131,24 @@ TEST(SubmitArgs, QueriesTakeOneNode) {
   EXPECT_EQ(refused({"--jobs", "beta", "gamma"}), listing);
 }
 
+TEST(SubmitArgs, StdinGoesWithAWaitingSubmission) {
+  SubmitCommand c = read({"-i", "beta", "job"});
+  ASSERT_TRUE(c.run) << c.error;
+  EXPECT_TRUE(c.options.input);
+  c = read({"--stdin", "beta,gamma", "job"});
+  ASSERT_TRUE(c.run) << c.error;
+  EXPECT_TRUE(c.options.input);
+  c = read({"beta", "job"});
+  ASSERT_TRUE(c.run) << c.error;
+  EXPECT_FALSE(c.options.input);
+  const std::string waits = usage(
+      "-i streams input to a job it submits and waits for: not with --no-wait, --status, --cancel, --attach, "
+      "--history or --jobs");
+  EXPECT_EQ(refused({"-i", "--no-wait", "beta", "job"}), waits);
+  EXPECT_EQ(refused({"-i", "--attach", "x", "beta"}), waits);
+  EXPECT_EQ(refused({"-i", "--status", "x", "beta"}), waits);
+}
+
 TEST(SubmitArgs, HistoryCount) {
   EXPECT_EQ(refused({"-n", "5", "beta", "job"}), usage("-n goes with --history"));
   EXPECT_EQ(refused({"--history", "-n", "0", "beta"}), usage("-n wants a number from 1 to 1000"));
