@@ -172,6 +172,7 @@ json config_to_json(const Config& c) {
   j["handshake_timeout_ms"] = c.handshake_timeout_ms;
   j["heartbeat_ms"] = c.heartbeat_ms;
   j["dead_after_ms"] = c.dead_after_ms;
+  j["idle_heartbeat_ms"] = c.idle_heartbeat_ms;
   j["rekey_after_s"] = c.rekey_after_s;
   j["rekey_after_frames"] = c.rekey_after_frames;
   j["handshakes_per_address"] = c.handshakes_per_address;
@@ -180,6 +181,7 @@ json config_to_json(const Config& c) {
   j["reconnect_max_ms"] = c.reconnect_max_ms;
   j["log_level"] = c.log_level;
   j["syslog"] = c.syslog;
+  j["link_spawner"] = c.link_spawner;
   if (!c.metrics_file.empty()) j["metrics_file"] = c.metrics_file;
   j["metrics_interval_s"] = c.metrics_interval_s;
   j["jobs"] = json::object();

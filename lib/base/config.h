@@ -67,6 +67,12 @@ struct Config {
   int handshake_timeout_ms = 5000;
   int heartbeat_ms = 1000;
   int dead_after_ms = 3000;
+  // An idle link (nothing waiting for an answer) is probed this often: its
+  // processes sleep in between (issue 20: no wake-up per link per second).
+  int idle_heartbeat_ms = 15000;
+  // Link processes are forked by a spawner started once (issue 20), not
+  // each started by exec.
+  bool link_spawner = true;
   int rekey_after_s = 120;                          // a link's keys are replaced at least this often
   uint64_t rekey_after_frames = uint64_t(1) << 20;  // ... and after this many frames each way
   // The node port's admission (NodePortLimits): handshakes pending from one

@@ -2,6 +2,7 @@
 // accessor that never throws and reports one line naming its key; then the
 // checks across keys. (config.cpp has the endpoints, defaults, files and
 // targets.)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -233,6 +234,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "handshake_timeout_ms",
                                           "heartbeat_ms",
                                           "dead_after_ms",
+                                          "idle_heartbeat_ms",
                                           "rekey_after_s",
                                           "rekey_after_frames",
                                           "handshakes_per_address",
@@ -241,6 +243,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "reconnect_max_ms",
                                           "log_level",
                                           "syslog",
+                                          "link_spawner",
                                           "jobs",
                                           "allow_adhoc",
                                           "job_records_keep",
@@ -345,6 +348,10 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
     get_int(j["handshake_rate_per_address"], "handshake_rate_per_address", 1, 100000, c.handshake_rate_per_address,
             errors);
   if (j.contains("dead_after_ms")) get_int(j["dead_after_ms"], "dead_after_ms", 100, 3600000, c.dead_after_ms, errors);
+  if (j.contains("idle_heartbeat_ms"))
+    get_int(j["idle_heartbeat_ms"], "idle_heartbeat_ms", 50, 3600000, c.idle_heartbeat_ms, errors);
+  else  // a configuration that slowed heartbeat_ms down is not made wrong by this default
+    c.idle_heartbeat_ms = std::max(c.idle_heartbeat_ms, c.heartbeat_ms);
   if (j.contains("reconnect_min_ms"))
     get_int(j["reconnect_min_ms"], "reconnect_min_ms", 1, 600000, c.reconnect_min_ms, errors);
   if (j.contains("reconnect_max_ms"))
@@ -355,6 +362,7 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
       errors.push_back("log_level: '" + nm(c.log_level) + "' is not one of debug, info, warn, error");
   }
   if (j.contains("syslog")) get_bool(j["syslog"], "syslog", c.syslog, errors);
+  if (j.contains("link_spawner")) get_bool(j["link_spawner"], "link_spawner", c.link_spawner, errors);
   if (j.contains("metrics_file") && get_string(j["metrics_file"], "metrics_file", c.metrics_file, errors) &&
       (c.metrics_file.empty() || c.metrics_file[0] != '/'))
     errors.push_back("metrics_file: must be an absolute path");
@@ -387,6 +395,9 @@ void check_refs(const Config& c, Errors& errors) {
   if (c.dead_after_ms <= c.heartbeat_ms)
     errors.push_back("dead_after_ms (" + std::to_string(c.dead_after_ms) + ") must be larger than heartbeat_ms (" +
                      std::to_string(c.heartbeat_ms) + ")");
+  if (c.idle_heartbeat_ms < c.heartbeat_ms)
+    errors.push_back("idle_heartbeat_ms (" + std::to_string(c.idle_heartbeat_ms) +
+                     ") must not be smaller than heartbeat_ms (" + std::to_string(c.heartbeat_ms) + ")");
   if (c.reconnect_min_ms > c.reconnect_max_ms) errors.push_back("reconnect_min_ms must not exceed reconnect_max_ms");
   for (auto& n : c.connect_at_startup)
     if (!c.peers.count(n)) errors.push_back("connect_at_startup: '" + nm(n) + "' is not in peers");

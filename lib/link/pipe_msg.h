@@ -20,7 +20,7 @@ enum class PipeType : uint8_t {
   retry = 14,        // listener -> client: the peer showed a sign of life; end the backoff
   withdraw = 15,     // listener -> client: drop data message seq if no link has carried it
   withdrawn = 16,    // client -> listener: the answer to withdraw seq (dropped or not)
-  alive = 17,        // child -> listener, every heartbeat_ms: its loop runs (a stopped or hung one is replaced)
+  alive = 17,        // child -> listener, at its heartbeats: its loop runs (a stopped or hung one is replaced)
 };
 
 struct PipeMsg {

@@ -50,8 +50,7 @@ class QueueClient {
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
     };
     sup_->start(o_.cfg.max_frame + 4096);
-    beat_.start(
-        uint64_t(o_.cfg.heartbeat_ms), [this] { heartbeat(); }, uint64_t(o_.cfg.heartbeat_ms));
+    arm(uint64_t(o_.cfg.heartbeat_ms));
     connect();
     return kExitOk;
   }
@@ -168,6 +167,8 @@ class QueueClient {
     deadline_.stop();
     backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
     last_rx_ = now_ms();
+    waiting_since_ = 0;
+    arm(uint64_t(o_.cfg.idle_heartbeat_ms));  // the queue below makes it busy if it holds anything
     log_info("link to " + target_.key() + " is up (port " + std::to_string(r.port) + ", " +
              std::to_string(queue_.size()) + " queued)");
     report(LinkState::up);
@@ -181,8 +182,25 @@ class QueueClient {
   void queue_link(std::string_view plain) {
     if (!conn_ || !link_) return;
     uint64_t seq = 0;  // from here on it may reach the peer: withdraw() must know
-    if (peek_data_seq(plain, seq)) queue_.carried(seq);
+    if (peek_data_seq(plain, seq)) {
+      queue_.carried(seq);
+      expect_answer();
+    }
     link_->queue(plain);
+  }
+
+  // Something went out that the peer answers (an event: its ack; a
+  // heartbeat: its heartbeat_ack): from now on the link is busy and must
+  // show within dead_after_ms that it is alive.
+  void expect_answer() {
+    if (waiting_since_) return;
+    waiting_since_ = now_ms();
+    if (beat_due_ > waiting_since_ + uint64_t(o_.cfg.heartbeat_ms)) arm(uint64_t(o_.cfg.heartbeat_ms));
+  }
+
+  void arm(uint64_t ms) {
+    beat_due_ = now_ms() + ms;
+    beat_.start(ms, [this] { heartbeat(); });
   }
   void flush_link() {
     if (conn_ && link_) link_->flush();
@@ -197,6 +215,9 @@ class QueueClient {
     std::string err;
     if (!link_->open(p, msgs_, err)) return conn_->close("from queue-server: " + err);
     for (std::string_view one : msgs_) on_link_msg(one);
+    // The peer is alive; the link stays busy (from now) while events wait
+    // for its ack, and is idle once all are acknowledged.
+    if (waiting_since_) waiting_since_ = queue_.empty() ? 0 : last_rx_;
   }
 
   void on_link_msg(std::string_view one) {
@@ -221,20 +242,42 @@ class QueueClient {
     }
   }
 
+  // The one timer of a client (issue 20: no wake-up per link per second
+  // when idle). A busy link (an event or a heartbeat waits for its answer)
+  // wakes every heartbeat_ms, sends a heartbeat if nothing arrived for that
+  // long, and is dead when nothing arrived for dead_after_ms since it
+  // became busy. An idle link sleeps until nothing has arrived for
+  // idle_heartbeat_ms, then sends a heartbeat, which makes it busy: a dead
+  // idle link is found within idle_heartbeat_ms + dead_after_ms, a link
+  // with something to deliver within dead_after_ms. A link that is not up
+  // wakes every heartbeat_ms, as the listener expects of it.
   void heartbeat() {
-    // The listener replaces a client whose loop stops (SIGSTOP, a hang).
+    // The listener replaces a client whose loop stops (SIGSTOP, a hang);
+    // it expects this line as often as the link wakes us (link_clients.cpp).
     if (sup_) {
       PipeMsg m;
       m.type = PipeType::alive;
       sup_->send(encode_pipe(m));
     }
-    if (state_ != State::up || !conn_) return;
-    uint64_t idle = now_ms() - last_rx_;
-    if (idle > uint64_t(o_.cfg.dead_after_ms)) {
-      conn_->close("no answer from " + target_.key() + " for " + std::to_string(idle) + " ms");
+    const uint64_t beat = uint64_t(o_.cfg.heartbeat_ms), idle_beat = uint64_t(o_.cfg.idle_heartbeat_ms);
+    if (stopping_) return;
+    if (state_ != State::up || !conn_) return arm(beat);
+    uint64_t now = now_ms(), quiet = now - last_rx_;
+    if (waiting_since_ && now - waiting_since_ > uint64_t(o_.cfg.dead_after_ms)) {
+      conn_->close("no answer from " + target_.key() + " for " + std::to_string(quiet) + " ms");
       return;
     }
-    send_link(encode_link({LinkType::heartbeat}));
+    if (waiting_since_) {
+      // Only where nothing arrived: traffic shows the peer alive already.
+      if (quiet >= beat) send_link(encode_link({LinkType::heartbeat}));
+      return arm(beat);
+    }
+    if (quiet + kSlackMs >= idle_beat) {
+      send_link(encode_link({LinkType::heartbeat}));
+      expect_answer();
+      return arm(beat);
+    }
+    arm(idle_beat - quiet);
   }
 
   void fail(const std::string& why) {
@@ -277,6 +320,9 @@ class QueueClient {
   void drop_conn() {
     deadline_.stop();
     dialer_.reset();
+    // Not up: the listener hears from us every heartbeat_ms again.
+    waiting_since_ = 0;
+    if (!stopping_ && beat_due_ > now_ms() + uint64_t(o_.cfg.heartbeat_ms)) arm(uint64_t(o_.cfg.heartbeat_ms));
     link_.reset();  // and what was batched for the old connection
     if (conn_) {
       Stream* c = conn_;
@@ -337,6 +383,9 @@ class QueueClient {
   std::string server_node_;
   OutQueue queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
+  uint64_t waiting_since_ = 0;             // busy since (an answer is due), or 0: idle
+  uint64_t beat_due_ = 0;                  // when beat_ fires
+  static constexpr uint64_t kSlackMs = 5;  // a timer that fires a little early still beats
   static constexpr uint64_t kEagerRetryMs = 100;
   static constexpr size_t kBatchBytes = 64 * 1024;
   std::string last_failure_;

@@ -25,7 +25,6 @@ class QueueServer {
       : loop_(loop),
         o_(o),
         timer_(loop),
-        alive_(loop),
         sig_term_(loop, SIGTERM, [this] { stop("SIGTERM", true); }),
         sig_int_(loop, SIGINT, [this] { stop("SIGINT", true); }),
         // Replaced by a newer link of the same peer: no "bye", which would
@@ -50,17 +49,9 @@ class QueueServer {
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
     };
     sup_->start(o_.cfg.max_frame + 4096);
-    // The listener replaces a queue-server whose loop stops (SIGSTOP, a hang).
-    alive_.start(
-        uint64_t(o_.cfg.heartbeat_ms),
-        [this] {
-          if (sup_) {
-            PipeMsg m;
-            m.type = PipeType::alive;
-            sup_->send(encode_pipe(m));
-          }
-        },
-        uint64_t(o_.cfg.heartbeat_ms));
+    // The listener replaces a queue-server whose loop stops (SIGSTOP, a
+    // hang): it hears from us at each of the peer's heartbeats (tell_alive())
+    // and at each event, so an idle link wakes nobody in between.
 
     server_ = Stream::tcp(loop_);
     int rc = !server_                  ? UV_ENOMEM
@@ -197,8 +188,7 @@ class QueueServer {
       stop("link from " + o_.peer + " closed" + (why.empty() ? "" : ": " + why));
     };
     last_rx_ = now_ms();
-    timer_.start(
-        uint64_t(o_.cfg.heartbeat_ms), [this] { check_alive(); }, uint64_t(o_.cfg.heartbeat_ms));
+    timer_.start(silence_limit(), [this] { check_alive(); });
     log_info("link from " + o_.peer + " (" + c->peer_name() + ") is up");
     PipeMsg up;
     up.type = PipeType::state;
@@ -241,10 +231,27 @@ class QueueServer {
     closed_idle_ = closed_refused_ = 0;
   }
 
+  // The peer's client probes an idle link every idle_heartbeat_ms and a
+  // busy one every heartbeat_ms: a link silent for longer than
+  // idle_heartbeat_ms + dead_after_ms is dead (the client, which has
+  // something to say, usually finds it first). One timer, moved on lazily:
+  // a frame does not touch it.
+  uint64_t silence_limit() const { return uint64_t(o_.cfg.idle_heartbeat_ms) + uint64_t(o_.cfg.dead_after_ms); }
   void check_alive() {
     uint64_t idle = now_ms() - last_rx_;
-    if (link_ && idle > uint64_t(o_.cfg.dead_after_ms))
-      link_->close("no heartbeat for " + std::to_string(idle) + " ms");
+    if (!link_) return;
+    if (idle > silence_limit()) return link_->close("no heartbeat for " + std::to_string(idle) + " ms");
+    timer_.start(silence_limit() - idle + 1, [this] { check_alive(); });
+  }
+
+  // At most once per heartbeat_ms: the listener's watch counts in those.
+  void tell_alive() {
+    uint64_t now = now_ms();
+    if (!sup_ || now - alive_sent_ < uint64_t(o_.cfg.heartbeat_ms) / 2) return;
+    alive_sent_ = now;
+    PipeMsg m;
+    m.type = PipeType::alive;
+    sup_->send(encode_pipe(m));
   }
 
   void on_link_frame(std::string_view p) {
@@ -268,6 +275,7 @@ class QueueServer {
       }
       if (m.type == LinkType::heartbeat) {
         send_link({LinkType::heartbeat_ack});
+        tell_alive();
         continue;
       }
       if (m.type == LinkType::bye) {
@@ -329,7 +337,6 @@ class QueueServer {
     stopping_ = true;
     if (!bye_) log_info("stopping: " + why);
     timer_.stop();
-    alive_.stop();
     ack_timer_.stop();
     close_server();
     if (link_ && tell_peer) {
@@ -351,7 +358,7 @@ class QueueServer {
 
   uv_loop_t* loop_;
   ServerOptions o_;
-  Timer timer_, alive_;
+  Timer timer_;
   Signal sig_term_, sig_int_, sig_usr1_;
   Stream* server_ = nullptr;  // the port for our peer's link, until it is up
   Stream* sup_ = nullptr;
@@ -372,7 +379,7 @@ class QueueServer {
   static constexpr uint64_t kFirstFrameMs = 1000, kReportMs = 10000;
   static constexpr size_t kMaxCandidates = 32;
   Timer ack_timer_{loop_};
-  uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0;
+  uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0, alive_sent_ = 0;
   bool ack_waiting_ = false, stopping_ = false, bye_ = false;
 };
 

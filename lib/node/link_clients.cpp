@@ -13,6 +13,9 @@ LinkClients::~LinkClients() { clear(); }
 
 void LinkClients::send(const std::string& key, const EventView& ev) {
   Proc& c = ensure_proc(key);
+  // An idle client sleeps up to idle_heartbeat_ms; from now on it is busy
+  // and must be heard from every heartbeat_ms (watch()).
+  if (c.queue.empty()) c.silent_ticks = 0;
   uint64_t seq = ++c.next_seq;
   auto& slot = c.queue.emplace_back(seq, std::string());
   encode_data_into(slot.second, seq, ev);
@@ -115,6 +118,32 @@ size_t LinkClients::backlog(const std::string& key) const {
 }
 
 void LinkClients::spawn(Proc& c) {
+  if (stopping_ || c.spawn_due) return;
+  c.spawn_due = true;
+  spawn_queue_.push_back(c.key);
+  if (!spawn_timer_) spawn_timer_ = std::make_unique<Timer>(loop_);
+  // A timer of 0 runs in the next turn's timer phase: after every callback
+  // of the I/O this turn found ready (handshakes included).
+  if (!spawn_timer_->active()) spawn_timer_->start(0, [this] { spawn_some(); });
+}
+
+void LinkClients::spawn_some() {
+  for (int n = 0; n < kSpawnsPerTurn && !spawn_queue_.empty();) {
+    std::string key = std::move(spawn_queue_.front());
+    spawn_queue_.pop_front();
+    auto it = procs_.find(key);
+    if (it == procs_.end()) continue;
+    Proc& c = *it->second;
+    c.spawn_due = false;
+    // Started meanwhile, ended for being idle, or left the configuration.
+    if (stopping_ || c.child || c.idle) continue;
+    start_client(c);
+    ++n;
+  }
+  if (!spawn_queue_.empty()) spawn_timer_->start(0, [this] { spawn_some(); });
+}
+
+void LinkClients::start_client(Proc& c) {
   if (stopping_) return;
   c.started_ms = now_ms();  // also for a failed start: the backoff needs it
   std::string err;
@@ -131,7 +160,7 @@ void LinkClients::spawn(Proc& c) {
   spec.file = bin_dir_ + "/jsd-client";
   spec.argv = argv;
   spec.fds.push_back(ChildFd{-1, c.pipe});
-  Child* child = Child::spawn(loop_, spec, err);
+  Child* child = spawn_.start(LinkKind::client, spec, err);
   std::string key = c.key;
   if (!child) {
     log_error("cannot start " + err);
@@ -282,8 +311,9 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
   });
 }
 
-// A client says it is alive every heartbeat_ms. One that stays silent for
-// dead_after_ms (stopped, or its loop hung) holds its link and our queue
+// A client says it is alive every heartbeat_ms while its link is busy or
+// not up, and every idle_heartbeat_ms while it is up and idle. One that
+// stays silent for twice that long (stopped, or its loop hung) holds its link and our queue
 // hostage: it is killed, and on_exit() starts a new one from our queue.
 // Counted in our own ticks, with a read of the pipe between two of them, so
 // a listener that was itself stalled does not blame its children.
@@ -292,7 +322,11 @@ void LinkClients::watch() {
   // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
   // link process first and makes a new link (the usual path, and the one
   // its log names); this watch is the backstop for what that cannot see.
-  int limit = std::max(2, 2 * cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  // An idle client (up, nothing queued or taken back) wakes only for its
+  // idle heartbeat (queue_client.cpp), so it is given that long too.
+  int hb = std::max(1, cfg_.heartbeat_ms);
+  int limit = std::max(2, 2 * cfg_.dead_after_ms / hb);
+  int idle_limit = std::max(limit, 2 * (cfg_.idle_heartbeat_ms + cfg_.dead_after_ms) / hb);
   uint64_t now = now_ms();
   for (auto& [k, c] : procs_) {
     // Nothing queued or taken back, and no use for idle_client_s: a client
@@ -305,7 +339,8 @@ void LinkClients::watch() {
       c->child->kill(SIGTERM);
       continue;
     }
-    if (!c->child || !c->pipe || c->pipe->paused() || ++c->silent_ticks <= limit) continue;
+    bool idle = c->state == LinkState::up && c->queue.empty() && c->withdrawing.empty();
+    if (!c->child || !c->pipe || c->pipe->paused() || ++c->silent_ticks <= (idle ? idle_limit : limit)) continue;
     log_warn("QueueClient_" + k + " (pid " + std::to_string(c->child->pid()) + ") has not answered for " +
              std::to_string(c->silent_ticks * cfg_.heartbeat_ms) + " ms: replacing it");
     c->silent_ticks = 0;
@@ -346,6 +381,8 @@ void LinkClients::kill() {
 
 void LinkClients::clear() {
   watch_.reset();
+  spawn_timer_.reset();
+  spawn_queue_.clear();
   for (auto& [k, c] : procs_)
     if (c->pipe) c->pipe->discard();
   procs_.clear();

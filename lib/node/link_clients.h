@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config.h"
+#include "link_spawn.h"
 #include "link_state.h"
 #include "peers.h"
 #include "router.h"
@@ -29,8 +30,14 @@ class ClientEvents {
 class LinkClients : public RouterLinks {
  public:
   LinkClients(uv_loop_t* loop, const Config& cfg, const Peers& peers, std::string bin_dir, uint64_t instance,
-              ClientEvents& events)
-      : loop_(loop), cfg_(cfg), peers_(peers), bin_dir_(std::move(bin_dir)), instance_(instance), events_(events) {}
+              LinkSpawn& spawn, ClientEvents& events)
+      : loop_(loop),
+        cfg_(cfg),
+        peers_(peers),
+        bin_dir_(std::move(bin_dir)),
+        instance_(instance),
+        spawn_(spawn),
+        events_(events) {}
   ~LinkClients() override;
 
   void send(const std::string& key, const EventView& ev) override;
@@ -81,16 +88,22 @@ class LinkClients : public RouterLinks {
     uint64_t restart_delay_ms = 0;
     uint64_t started_ms = 0;
     std::unique_ptr<Timer> restart_timer;
-    int silent_ticks = 0;  // heartbeat_ms ticks of ours without a frame from the child
-    uint64_t used_ms = 0;  // last event queued or acknowledged (now_ms())
-    bool ending = false;   // SIGTERM for being idle: not restarted
-    bool idle = false;     // ended for being idle: started again when needed
-    bool removed = false;  // its peer left the configuration
+    int silent_ticks = 0;    // heartbeat_ms ticks of ours without a frame from the child
+    uint64_t used_ms = 0;    // last event queued or acknowledged (now_ms())
+    bool ending = false;     // SIGTERM for being idle: not restarted
+    bool idle = false;       // ended for being idle: started again when needed
+    bool removed = false;    // its peer left the configuration
+    bool spawn_due = false;  // waits in spawn_queue_
   };
   // Starts c's client again if it ended for being idle.
   void wake(Proc& c);
   Proc& ensure_proc(const std::string& key);
+  // Queues c's start: the starts run after the I/O the loop has ready, at
+  // most kSpawnsPerTurn at a time, so a busy listener serves the
+  // handshakes waiting on its port before it starts more clients (issue 20).
   void spawn(Proc& c);
+  void spawn_some();
+  void start_client(Proc& c);
   void on_msg(Proc& c, std::string_view p);
   void on_withdrawn(Proc& c, uint64_t seq, bool dropped);
   void pipe_lost(Proc& c);
@@ -102,9 +115,13 @@ class LinkClients : public RouterLinks {
   const Peers& peers_;
   std::string bin_dir_;
   uint64_t instance_;
+  LinkSpawn& spawn_;
   ClientEvents& events_;
   std::map<std::string, std::unique_ptr<Proc>> procs_;
   std::unique_ptr<Timer> watch_;  // replaces a stopped or hung client
+  std::deque<std::string> spawn_queue_;
+  std::unique_ptr<Timer> spawn_timer_;
+  static constexpr int kSpawnsPerTurn = 4;
   int live_ = 0;
   bool stopping_ = false;
 };

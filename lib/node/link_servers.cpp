@@ -41,7 +41,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
   spec.argv = argv;
   spec.fds.push_back(ChildFd{fd, nullptr});
   spec.fds.push_back(ChildFd{-1, pipe});
-  Child* child = Child::spawn(loop_, spec, err);
+  Child* child = spawn_.start(LinkKind::server, spec, err);
   // The child has its own copy of the listening socket now (or failed).
   ::close(fd);
   if (!child) {
@@ -244,8 +244,8 @@ void LinkServers::on_data(Proc* s, std::string_view p) {
       10);
 }
 
-// A queue-server says it is alive every heartbeat_ms; one silent for
-// dead_after_ms of our ticks (stopped, or its loop hung) is killed: its peer
+// A queue-server says it is alive at its peer's heartbeats; one silent for
+// twice idle_heartbeat_ms + dead_after_ms of our ticks (stopped, or its loop hung) is killed: its peer
 // links again to a new one, and what it acknowledged is in its pipe (read
 // to the end). A pipe we are not reading (held behind an older one, or a
 // slow tool) cannot show it alive, so it is not counted.
@@ -254,7 +254,9 @@ void LinkServers::watch() {
   // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
   // link process first and makes a new link (the usual path, and the one
   // its log names); this watch is the backstop for what that cannot see.
-  int limit = std::max(2, 2 * cfg_.dead_after_ms / std::max(1, cfg_.heartbeat_ms));
+  // A queue-server is heard from at its peer's heartbeats: every
+  // idle_heartbeat_ms on an idle link (queue_server.cpp).
+  int limit = std::max(2, 2 * (cfg_.idle_heartbeat_ms + cfg_.dead_after_ms) / std::max(1, cfg_.heartbeat_ms));
   auto check = [&](Proc* s) {
     if (!s->child || !s->pipe || s->held || s->pipe->paused() || retiring_.count(s->child)) {
       s->silent_ticks = 0;

@@ -17,6 +17,7 @@
 #include "drain_order.h"
 #include "event.h"
 #include "handshake.h"
+#include "link_spawn.h"
 #include "link_state.h"
 #include "uvx.h"
 
@@ -47,8 +48,8 @@ class ServerEvents {
 
 class LinkServers {
  public:
-  LinkServers(uv_loop_t* loop, const Config& cfg, std::string bin_dir, ServerEvents& events)
-      : loop_(loop), cfg_(cfg), bin_dir_(std::move(bin_dir)), events_(events) {}
+  LinkServers(uv_loop_t* loop, const Config& cfg, std::string bin_dir, LinkSpawn& spawn, ServerEvents& events)
+      : loop_(loop), cfg_(cfg), bin_dir_(std::move(bin_dir)), spawn_(spawn), events_(events) {}
   ~LinkServers();
 
   // Binds a port, finishes the handshake (accept: its last message) and
@@ -105,6 +106,7 @@ class LinkServers {
   uv_loop_t* loop_;
   const Config& cfg_;
   std::string bin_dir_;
+  LinkSpawn& spawn_;
   ServerEvents& events_;
   std::vector<std::unique_ptr<Proc>> joining_;
   std::map<std::string, std::unique_ptr<Proc>> current_;

@@ -139,6 +139,7 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   OutboxStore outbox_;
   ControlSocket control_;  // the tools' connections (before router_, which talks to them)
   JobRunner jobs_;
+  LinkSpawn spawn_;  // starts the link processes (before clients_, servers_: they use it)
   LinkClients clients_;
   LinkServers servers_;
   Router router_;
@@ -171,8 +172,9 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       outbox_(cfg_.state_dir + "/outbox"),
       control_(loop, cfg_),
       jobs_(loop, cfg_, bin_dir_),
-      clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
-      servers_(loop, cfg_, bin_dir_, *this),
+      spawn_(loop, bin_dir_, cfg_.node, cfg_.link_spawner),
+      clients_(loop, cfg_, peers_, bin_dir_, instance_, spawn_, *this),
+      servers_(loop, cfg_, bin_dir_, spawn_, *this),
       router_(cfg_.node, peers_, clients_, control_, outbox_, *this),
       port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_),
       metrics_file_(loop, [this] { return metrics(); }) {}
@@ -199,6 +201,7 @@ int Listener::start() {
   };
   jobs_.key_of = [this](const std::string& from) { return peers_.fingerprint(from); };
   jobs_.on_idle = [this] { maybe_finish_shutdown(); };
+  spawn_.on_gone = [this] { maybe_finish_shutdown(); };
   jobs_.in_group = [this](const std::string& peer, const std::string& group) { return peers_.in_group(peer, group); };
   jobs_.audit = [this](nlohmann::json entry, bool sync) {
     std::string fp = peers_.fingerprint(entry.value("peer", ""));
@@ -221,6 +224,8 @@ int Listener::start() {
   sig_int_ = std::make_unique<Signal>(loop_, SIGINT, [this] { shutdown("SIGINT"); });
   sig_hup_ = std::make_unique<Signal>(loop_, SIGHUP, [this] { reload(); });
   log_info("node " + cfg_.node + " listening on " + cfg_.listen.str() + ", control socket " + cfg_.control_socket());
+  // Before the first link: they are forked by it, already past exec.
+  if (cfg_.link_spawner && !spawn_.open(err)) log_warn(err + " (link processes start by exec)");
   for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
   router_.replay_outbox();
   expire_timer_ = std::make_unique<Timer>(loop_);
@@ -304,6 +309,9 @@ std::string Listener::status() {
                       {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
   j["peers"] = peers_.directory_json(links);
   j["jobs"] = jobs_.status_json();
+  // How its link processes were started (issue 20): forked by the spawner,
+  // or by exec when it was not there.
+  j["link_spawner"] = {{"pid", spawn_.spawner_pid()}, {"forked", spawn_.forked()}, {"exec", spawn_.execs()}};
   return dump_json(j);
 }
 
@@ -353,6 +361,7 @@ void Listener::shutdown(const std::string& why) {
   log_info("stopping (" + why + "): ending " + std::to_string(clients_.live() + servers_.live()) + " children");
   port_.close();
   control_.close_all();
+  spawn_.close();
   expire_timer_.reset();
   // A stopped node's metrics would say its links are up: its file goes,
   // and the jsd_ series with it (absent() alerts on that).
@@ -366,6 +375,7 @@ void Listener::shutdown(const std::string& why) {
   kill_timer_->start(kLinkStopMs, [this] {
     clients_.kill();
     servers_.kill();
+    spawn_.kill();
   });
   if (jobs_.running() > 0) {
     job_kill_timer_ = std::make_unique<Timer>(loop_);
@@ -389,7 +399,8 @@ void Listener::shutdown(const std::string& why) {
 }
 
 void Listener::maybe_finish_shutdown() {
-  if (!stopping_ || stopped_ || clients_.live() > 0 || servers_.live() > 0 || jobs_.running() > 0) return;
+  if (!stopping_ || stopped_ || clients_.live() > 0 || servers_.live() > 0 || spawn_.live() > 0 || jobs_.running() > 0)
+    return;
   stopped_ = true;
   kill_timer_.reset();
   job_kill_timer_.reset();

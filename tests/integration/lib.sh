@@ -112,6 +112,7 @@ make_node() {
   "peers": $peers,
   "heartbeat_ms": 200,
   "dead_after_ms": 1000,
+  "idle_heartbeat_ms": 400,
   "reconnect_max_ms": 500${extra:+,
   $extra}
 }

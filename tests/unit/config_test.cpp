@@ -562,3 +562,20 @@ TEST(ConfigLimits, NodePortAndRekeyKeys) {
     EXPECT_EQ(errs.size(), 1u) << bad;
   }
 }
+
+// issue 20: idle links are probed every idle_heartbeat_ms; its default
+// follows a slower heartbeat_ms instead of making that configuration wrong.
+TEST(Config, IdleHeartbeatDefaultsAndLimits) {
+  Config c;
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse("{}", c, e));
+  EXPECT_EQ(c.idle_heartbeat_ms, 15000);
+  ASSERT_TRUE(parse(R"({"heartbeat_ms": 20000, "dead_after_ms": 60000})", c, e)) << join(e);
+  EXPECT_EQ(c.idle_heartbeat_ms, 20000);
+  ASSERT_TRUE(parse(R"({"idle_heartbeat_ms": 2000})", c, e)) << join(e);
+  EXPECT_EQ(c.idle_heartbeat_ms, 2000);
+  EXPECT_EQ(join(mistakes(R"({"idle_heartbeat_ms": 500})")),
+            "idle_heartbeat_ms (500) must not be smaller than heartbeat_ms (1000)\n");
+  EXPECT_EQ(join(mistakes(R"({"idle_heartbeat_ms": 10})")),
+            "idle_heartbeat_ms: must be an integer in 50-3600000, not 10\n");
+}
