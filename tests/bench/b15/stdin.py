@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark B12 (issue 21): standard input through jsd (jsd-submit -i).
+"""Benchmark B15 (issue 21; was B12 until issue 20 named the 64-node mesh B12): standard input through jsd (jsd-submit -i).
 
   stdin.py BIN_DIR [--mib N] [--fan-mib N] [--nodes N] [--rounds N]
 
@@ -12,7 +12,7 @@ bytes to every node over ssh) when clush is installed. Rounds alternate jsd
 and the baseline; each figure is the median of its rounds, and the ratios
 are taken from the medians of the same run.
 
-Prints "B12 ..." lines, then one line "B12JSON {...}" for bench.py. Nodes
+Prints "B15 ..." lines, then one line "B15JSON {...}" for bench.py. Nodes
 listen on 127.0.3.x; sshd on a free port of every such address; all in a
 temp dir removed however the run ends.
 """
@@ -40,7 +40,7 @@ def opt(name, default):
 
 
 MIB, FAN_MIB, NODES, ROUNDS = opt("--mib", 512), opt("--fan-mib", 64), opt("--nodes", 16), opt("--rounds", 3)
-TMP = tempfile.mkdtemp(prefix="jsd-b12.")
+TMP = tempfile.mkdtemp(prefix="jsd-b15.")
 PROCS = []
 
 
@@ -61,7 +61,7 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def log(msg):
-    print(f"B12 {msg}", flush=True)
+    print(f"B15 {msg}", flush=True)
 
 
 def gen_key(name):
@@ -160,7 +160,7 @@ def main():
     med = lambda xs: round(statistics.median(xs), 1) if xs else None
     res.update(one_jsd=med(j1), one_ssh=med(s1), fan_jsd=med(jf), fan_clush=med(cf),
                all=dict(one_jsd=j1, one_ssh=s1, fan_jsd=jf, fan_clush=cf))
-    print("B12JSON " + json.dumps(res), flush=True)
+    print("B15JSON " + json.dumps(res), flush=True)
 
 
 if __name__ == "__main__":
