@@ -50,7 +50,8 @@ class JobRunner::StartGate : public JobProcesses {
 struct JobRunner::Real {
   Real(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
       : clock(loop),
-        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep),
+        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep,
+                  uint64_t(cfg.job_supervisor_slow_s) * 1000),
         disk(loop, cfg.state_dir + "/jobs") {}
   LoopClock clock;
   PosixJobProcesses processes;
@@ -400,6 +401,11 @@ void JobRunner::stop_all() {
 
 void JobRunner::kill_all() { runs_.kill_all(); }
 
-json JobRunner::status_json() const { return runs_.status_json(); }
+json JobRunner::status_json() const {
+  json j = runs_.status_json();
+  SupervisorState s = procs_.supervisor_state();
+  j["supervisor"] = {{"pid", s.pid}, {"waiting", s.waiting}, {"waiting_ms", s.waiting_ms}, {"slow", s.slow}};
+  return j;
+}
 
 }  // namespace jsd
