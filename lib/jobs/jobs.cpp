@@ -91,6 +91,7 @@ bool JobRunner::open(std::string& err) {
   for (auto& [id, r] : store_.all())
     if (!r.finished()) unadopted_.insert(id);
   for (auto& [id, text] : procs_.started_before()) unadopted_.insert(id);
+  recovered_ = false;
   procs_.when_ready([this] { recover(); });
   return true;
 }
@@ -160,7 +161,12 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
-  if (unadopted_.count(req.id)) {  // its job is not adopted yet: this waits for that
+  // Its job is not adopted yet, or (a submission) its id may be among the
+  // starts the previous run sent the supervisor that has not listed its
+  // jobs yet: this waits for that (a hung supervisor would make a start
+  // wait anyway), so that a re-sent submission finds its job, not "started
+  // here before".
+  if (unadopted_.count(req.id) || (!recovered_ && req.op == JobRequest::Op::kSubmit)) {
     log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
     held_.push_back([this, from, body, reply] { handle(from, body, reply); });
     return;
