@@ -289,34 +289,33 @@ void PosixJobProcesses::on_event(std::string_view p) {
   std::string_view id;
   // The answer to a start comes on the control connection, the job's
   // output and end on this one: either may be read first. What comes for
-  // a job whose start is not answered yet waits for that answer.
+  // a job whose start is not answered yet waits for that answer. Each
+  // message is decoded once (an end is JSON text, its parse most of what a
+  // job's end costs here).
   int fd = 0;
   std::string_view bytes;
   JobEnd e;
-  if ((decode_sup_output(p, id, fd, bytes) || decode_sup_end(p, id, e)) && !sups_.count(std::string(id)))
+  bool is_output = p[0] == char(SupMsg::output);
+  if (is_output ? !decode_sup_output(p, id, fd, bytes) : p[0] != char(SupMsg::end) || !decode_sup_end(p, id, e)) return;
+  auto it = sups_.find(std::string(id));
+  if (it == sups_.end()) {
     for (auto& st : pending_)
       if (st->id == id) return (void)st->early.emplace_back(p);
-  if (p[0] == char(SupMsg::output)) {
-    if (!decode_sup_output(p, id, fd, bytes)) return;
-    auto it = sups_.find(std::string(id));
-    if (it != sups_.end()) {
-      auto st = it->second;
-      st->output(fd, bytes);
-    }
-  } else if (p[0] == char(SupMsg::end)) {
-    if (!decode_sup_end(p, id, e)) return;
-    auto it = sups_.find(std::string(id));
-    if (it != sups_.end()) {
-      auto st = it->second;
-      // An adopted job's end is the supervisor's; how it exited is ours
-      // when we reaped it.
-      if (st->reaped_code != -2 && e.exit_code < 0 && !e.signal) {
-        e.exit_code = st->reaped_sig ? -1 : st->reaped_code;
-        e.signal = st->reaped_sig;
-      }
-      st->deliver(e);
-    }
+    return;
   }
+  if (is_output) {
+    auto st = it->second;
+    st->output(fd, bytes);
+    return;
+  }
+  auto st = it->second;
+  // An adopted job's end is the supervisor's; how it exited is ours when
+  // we reaped it.
+  if (st->reaped_code != -2 && e.exit_code < 0 && !e.signal) {
+    e.exit_code = st->reaped_sig ? -1 : st->reaped_code;
+    e.signal = st->reaped_sig;
+  }
+  st->deliver(e);
 }
 
 std::shared_ptr<PosixJobProcesses::Sup> PosixJobProcesses::attach(const std::string& id, int pid, uint64_t out,

@@ -91,9 +91,12 @@ struct PosixJobProcesses::Sup {
     pid = p;
     starting = false;
     start_msg.clear();
-    hold_fifos();
     auto f = ev.started;
     if (f && !gone) f(p);
+    // After the start is told (its two opens are not on the submitter's
+    // path): the job holds its FIFOs itself while it runs; ours matter
+    // once it has ended and its supervisor died before reading all.
+    if (!ended) hold_fifos();
   }
   void start_failed(const StartError& err) {
     if (ended || gone) return;
