@@ -249,6 +249,7 @@ json config_to_json(const Config& c) {
   j["job_records_max_age_s"] = c.job_records_max_age_s;
   j["job_kill_grace_s"] = c.job_kill_grace_s;
   j["job_output_keep"] = c.job_output_keep;
+  j["job_supervisor_slow_s"] = c.job_supervisor_slow_s;
   j["idle_client_s"] = c.idle_client_s;
   return j;
 }

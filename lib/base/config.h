@@ -92,6 +92,7 @@ struct Config {
   long job_records_max_age_s = 7 * 86400;   // finished records older than this go
   double job_kill_grace_s = 5;              // SIGTERM -> SIGKILL on timeout/cancel
   size_t job_output_keep = 1 << 20;         // bytes of each output stream kept per job, newest
+  int job_supervisor_slow_s = 5;            // a request the job supervisor has not answered this long: it is slow
   // A jsd-client with nothing queued ends after this long without use; a
   // call queued this long for a target that never came up is answered
   // with an error.

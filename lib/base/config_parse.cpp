@@ -266,6 +266,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "job_records_max_age_s",
                                           "job_kill_grace_s",
                                           "job_output_keep",
+                                          "job_supervisor_slow_s",
                                           "idle_client_s",
                                           "psk_file",
                                           "cert_file",
@@ -403,6 +404,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
     get_number(j["job_kill_grace_s"], "job_kill_grace_s", 0, 3600, "seconds", c.job_kill_grace_s, errors);
   if (j.contains("job_output_keep"))
     get_int(j["job_output_keep"], "job_output_keep", 4096, 1LL << 34, c.job_output_keep, errors);
+  if (j.contains("job_supervisor_slow_s"))
+    get_int(j["job_supervisor_slow_s"], "job_supervisor_slow_s", 1, 86400, c.job_supervisor_slow_s, errors);
 }
 
 // The checks across keys.

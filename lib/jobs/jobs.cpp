@@ -50,7 +50,8 @@ class JobRunner::StartGate : public JobProcesses {
 struct JobRunner::Real {
   Real(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
       : clock(loop),
-        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep),
+        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep,
+                  uint64_t(cfg.job_supervisor_slow_s) * 1000),
         disk(loop, cfg.state_dir + "/jobs") {}
   LoopClock clock;
   PosixJobProcesses processes;
@@ -90,6 +91,7 @@ bool JobRunner::open(std::string& err) {
   for (auto& [id, r] : store_.all())
     if (!r.finished()) unadopted_.insert(id);
   for (auto& [id, text] : procs_.started_before()) unadopted_.insert(id);
+  recovered_ = false;
   procs_.when_ready([this] { recover(); });
   return true;
 }
@@ -161,7 +163,12 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
-  if (unadopted_.count(req.id)) {  // its job is not adopted yet: this waits for that
+  // Its job is not adopted yet, or (a submission) its id may be among the
+  // starts the previous run sent the supervisor that has not listed its
+  // jobs yet: this waits for that (a hung supervisor would make a start
+  // wait anyway), so that a re-sent submission finds its job, not "started
+  // here before".
+  if (unadopted_.count(req.id) || (!recovered_ && req.op == JobRequest::Op::kSubmit)) {
     log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
     held_.push_back([this, from, body, reply, via] { handle(from, body, reply, via); });
     return;
@@ -404,6 +411,11 @@ void JobRunner::stop_all() {
 
 void JobRunner::kill_all() { runs_.kill_all(); }
 
-json JobRunner::status_json() const { return runs_.status_json(); }
+json JobRunner::status_json() const {
+  json j = runs_.status_json();
+  SupervisorState s = procs_.supervisor_state();
+  j["supervisor"] = {{"pid", s.pid}, {"waiting", s.waiting}, {"waiting_ms", s.waiting_ms}, {"slow", s.slow}};
+  return j;
+}
 
 }  // namespace jsd

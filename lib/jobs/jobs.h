@@ -111,6 +111,9 @@ class JobRunner {
   std::set<std::string> dirty_;
   std::set<std::string> unadopted_;          // started by a previous run, adoption not done yet
   std::vector<std::function<void()>> held_;  // requests naming those, until it is
+  // From open() until recover(): every submission waits too, since an id
+  // the previous run sent to the supervisor has no record or directory yet.
+  bool recovered_ = true;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   bool stopping_ = false;

@@ -331,6 +331,11 @@ std::string Listener::metrics() {
   nlohmann::json jobs = jobs_.status_json();
   s.jobs_running = jobs_.running();
   s.jobs_queued = jobs.value("queued", size_t(0));
+  auto sup = jobs.find("supervisor");
+  if (sup != jobs.end() && sup->is_object()) {
+    s.supervisor_waiting = sup->value("waiting", size_t(0));
+    s.supervisor_slow = sup->value("slow", false);
+  }
   s.fds_open = open_descriptors();
   s.fds_limit = descriptor_limit();
   return metrics_.render(s);
