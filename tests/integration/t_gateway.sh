@@ -28,6 +28,7 @@ for n in alpha beta gamma; do
 done
 for n in alpha beta gamma; do start_node $n; done
 runs() { [ -e "$T/ledger-$1" ] && wc -l < "$T/ledger-$1" || echo 0; }
+ran_once() { [ "$(runs "$1")" = 1 ]; }
 
 # 1. Ping and a job through beta: the same as direct (beta -> gamma).
 node_cmd alpha jsd-ping -c 2 -i 0.1 gamma > "$T/ping.out" 2> "$T/ping.err" || fail "jsd-ping gamma via beta: $(cat "$T/ping.err")"
@@ -91,7 +92,7 @@ node_cmd alpha jsd-submit --no-wait --id nw1 gamma ledger > "$T/nw.out" 2> "$T/n
 [ -e "$T/alpha/state/outbox/nw1.json" ] || fail "nw1 is not in alpha's outbox"
 start_node beta
 wait_until "nw1 leaves alpha's outbox" test ! -e "$T/alpha/state/outbox/nw1.json"
-wait_until "nw1 ran on gamma" test "$(runs nw1)" = 1
+wait_until "nw1 ran on gamma" ran_once nw1
 node_cmd alpha jsd-submit --status nw1 gamma > "$T/nwst.out" 2>&1
 grep -q exited "$T/nwst.out" || fail "--status nw1: $(cat "$T/nwst.out")"
 [ "$(runs nw1)" = 1 ] || fail "nw1 ran $(runs nw1) times"
@@ -132,7 +133,7 @@ grep -q "not allowed\|may not\|refused\|not in" "$T/raw.out" || fail "secret sea
 env=$("$SEAL" "$T/keys/alpha.key" "$GPUB" alpha gamma job "$(body t6)" beta)
 raw "$env" > "$T/raw.out"
 grep -q accepted "$T/raw.out" || fail "the genuine request: $(cat "$T/raw.out")"
-wait_until "t6 ran" test "$(runs t6)" = 1
+wait_until "t6 ran" ran_once t6
 raw "$env" > "$T/raw.out"
 grep -q "a replay" "$T/raw.out" || fail "replay: $(cat "$T/raw.out")"
 audited_refusal "a replay" || fail "replay not audited"
