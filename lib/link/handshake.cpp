@@ -136,6 +136,8 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
       if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535)
         return false;
       port_ = static_cast<uint16_t>(it->get<uint64_t>());
+      auto mf = j.find("max_frame");  // optional: an older node does not say
+      if (mf != j.end() && mf->is_number_unsigned()) max_frame_ = mf->get<uint64_t>();
     }
     return want_port ? true : (get_str(j, "node", server_node_, true) && get_str(j, "cert", cert, false));
   };
@@ -256,8 +258,10 @@ LinkResponder::Step LinkResponder::on_frame(std::string_view f, std::string& out
   return Step::hello;
 }
 
-bool LinkResponder::accept(uint16_t port, std::string& out, std::string& err) {
-  std::string payload = nlohmann::json({{"node", node_}, {"port", port}}).dump();
+bool LinkResponder::accept(uint16_t port, std::string& out, std::string& err, uint64_t max_frame) {
+  nlohmann::json a = {{"node", node_}, {"port", port}};
+  if (max_frame) a["max_frame"] = max_frame;
+  std::string payload = a.dump();
   if (ik_) {
     out.assign(1, 'A');
     if (!hs_.write_message(payload, out, err)) return false;

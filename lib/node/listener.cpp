@@ -96,6 +96,9 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
     router_.on_link_state(key, state, detail);
     tell_manager("");
   }
+  void too_big(const std::string& key, uint64_t event_id, const std::string& why) override {
+    router_.undeliverable(key, event_id, why);
+  }
   void child_gone() override {
     tell_manager("");
     maybe_finish_shutdown();

@@ -121,6 +121,9 @@ class Router {
   uint64_t on_delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev);
   // The link to client_key changed state: the tools waiting on it hear of it.
   void on_link_state(const std::string& client_key, LinkState state, const std::string& detail);
+  // The link process kept call id back for good (the peer would not read
+  // it): answered as the peer's refusal would be, never sent again.
+  void undeliverable(const std::string& client_key, uint64_t id, const std::string& why);
   // Delivers every durable submission kept from before (at start).
   void replay_outbox();
   // An address may name another peer now: forget the last resolution.

@@ -244,6 +244,23 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
   return dump_json({{"type", "refused"}, {"record", r}});
 }
 
+// A durable submission among them leaves the outbox as refused (its id is
+// free again), instead of going out at every link-up to a peer that closes
+// the link on it.
+void Router::undeliverable(const std::string& key, uint64_t id, const std::string& why) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || it->second.client_key != key) return;
+  Pending p = it->second;
+  pending_.erase(it);
+  std::string body = dump_json({{"type", "error"}, {"error", why}});
+  if (!p.outbox_id.empty()) settle_outbox(p, body);
+  if (!p.tool || (!p.outbox_id.empty() && p.until_accepted)) return;  // settle_outbox told it, or nobody waits
+  if (p.object == "job")
+    reply_to_tool(p.tool, {Kind::reply, p.tool_id, key, node_, "job", body, false});
+  else
+    tool_error(p.tool, p.tool_id, why);
+}
+
 void Router::resend_durable(const std::string& key) {
   std::vector<uint64_t> again;
   for (auto& [id, p] : pending_)

@@ -449,6 +449,36 @@ TEST_F(RouterTest, ADurableSubmissionTheTargetRefusesIsKeptAsRefusedNotResent) {
   EXPECT_TRUE(links.sent.empty());
 }
 
+// Issue 19: a durable request within the field limits but larger than the
+// target reads (its max_frame, said in the handshake): its link process
+// keeps it back, and the router answers it as the target's refusal would
+// be — kept as refused, out of the outbox, never sent again — and a
+// waiting tool hears why; a plain call's tool gets an error.
+TEST_F(RouterTest, ACallTooBigForThePeerIsRefusedNotResent) {
+  router.on_link_state("beta", LinkState::up, "");  // a --no-wait tool waits for the answer
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"big3","job":"ledger"})", true);
+  std::string why = "its request is 1441337 bytes, more than beta reads (its max_frame is 1048576)";
+  router.undeliverable("gamma", last_wire_id(), why);  // another link's: not this call
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put big3"}));
+  router.undeliverable("beta", last_wire_id(), why);
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put big3", "refuse big3", "remove big3"}));
+  EXPECT_EQ(json::parse(durable.refused["big3"])["error"], why);
+  ASSERT_FALSE(tools.got[1].empty());
+  EXPECT_EQ(tools.got[1].back().type, ControlType::reply);
+  EXPECT_EQ(json::parse(tools.got[1].back().ev.body)["error"], why);
+  links.sent.clear();
+  router.on_link_state("beta", LinkState::down, "");
+  router.on_link_state("beta", LinkState::up, "");
+  router.replay_outbox();
+  EXPECT_TRUE(links.sent.empty());
+
+  tool_sends(2, Kind::call, 4, "beta", "ping", R"({"pad":"x"})", false);
+  router.undeliverable("beta", last_wire_id(), why);
+  ASSERT_FALSE(tools.got[2].empty());
+  EXPECT_EQ(tools.got[2].back().type, ControlType::error);
+  EXPECT_EQ(tools.got[2].back().why, why);
+}
+
 // Issue 24: a peer answered a durable event with an "error" nested 300,000
 // deep; the error path's dump() overflowed the stack, and the entry left in
 // the outbox crashed the listener again at every start. Now the answer is
