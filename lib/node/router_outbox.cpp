@@ -249,7 +249,17 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
 // the link on it.
 void Router::undeliverable(const std::string& key, uint64_t id, const std::string& why) {
   auto it = pending_.find(id);
-  if (it == pending_.end() || it->second.client_key != key) return;
+  if (it == pending_.end()) {
+    // A call this node relays: the node it came from hears the refusal.
+    auto r = relays_.find(id);
+    if (r == relays_.end() || r->second.link != key) return;
+    Relayed back = r->second;
+    relays_.erase(r);
+    send_remote(back.back, Event{Kind::reply, back.back_id, node_, back.from, back.object,
+                                 dump_json({{"type", "error"}, {"error", why}}), false});
+    return;
+  }
+  if (it->second.client_key != key) return;
   Pending p = it->second;
   pending_.erase(it);
   std::string body = dump_json({{"type", "error"}, {"error", why}});
