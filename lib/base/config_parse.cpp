@@ -169,12 +169,30 @@ void parse_peer(const std::string& name, const json& v, Config& c, Errors& error
     if (!get_string(v, k, addr, errors)) return;
   } else if (v.is_object()) {
     for (auto& [key, x] : v.items())
-      if (key != "address" && key != "public_key") errors.push_back(k + ": unknown key '" + nm(key) + "'");
-    if (!v.contains("address")) {
-      errors.push_back(k + ".address: missing (\"host:port\")");
+      if (key != "address" && key != "public_key" && key != "via")
+        errors.push_back(k + ": unknown key '" + nm(key) + "'");
+    bool via = v.contains("via");
+    if (via && v.contains("address")) {
+      errors.push_back(k +
+                       ": \"via\" and \"address\" both given: a peer is reached either at its address or "
+                       "through the peer named by via, not both");
       return;
     }
-    if (!get_string(v["address"], k + ".address", addr, errors)) return;
+    if (!via && !v.contains("address")) {
+      errors.push_back(k + ".address: missing (\"host:port\", or \"via\": PEER for a peer reached through a gateway)");
+      return;
+    }
+    if (via) {
+      std::string gw;
+      if (!get_string(v["via"], k + ".via", gw, errors)) return;
+      if (!valid_node_name(gw)) {
+        errors.push_back(k + ".via: '" + nm(gw) + "' is not a node name (" + kNodeNameRule + ")");
+        return;
+      }
+      c.via[name] = gw;
+    } else if (!get_string(v["address"], k + ".address", addr, errors)) {
+      return;
+    }
     if (v.contains("public_key")) {
       std::vector<std::string> keys;
       const json& pk = v["public_key"];
@@ -195,6 +213,7 @@ void parse_peer(const std::string& name, const json& v, Config& c, Errors& error
     errors.push_back(k + ": must be \"host:port\" or {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
     return;
   }
+  if (c.via.count(name)) return;
   Endpoint e;
   if (!parse_endpoint(addr, e, err))
     errors.push_back(k + ": " + err);
@@ -256,7 +275,9 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "groups",
                                           "audit_max_bytes",
                                           "metrics_file",
-                                          "metrics_interval_s"};
+                                          "metrics_interval_s",
+                                          "gateway",
+                                          "relay_window_s"};
 
 // Each key on its own.
 void parse_keys(const json& j, Config& c, Errors& errors) {
@@ -356,6 +377,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
       errors.push_back("log_level: '" + nm(c.log_level) + "' is not one of debug, info, warn, error");
   }
   if (j.contains("syslog")) get_bool(j["syslog"], "syslog", c.syslog, errors);
+  if (j.contains("gateway")) get_bool(j["gateway"], "gateway", c.gateway, errors);
+  if (j.contains("relay_window_s")) get_int(j["relay_window_s"], "relay_window_s", 5, 86400, c.relay_window_s, errors);
   if (j.contains("metrics_file") && get_string(j["metrics_file"], "metrics_file", c.metrics_file, errors) &&
       (c.metrics_file.empty() || c.metrics_file[0] != '/'))
     errors.push_back("metrics_file: must be an absolute path");
@@ -393,7 +416,12 @@ void check_refs(const Config& c, Errors& errors) {
   if (c.reconnect_min_ms > c.reconnect_max_ms) errors.push_back("reconnect_min_ms must not exceed reconnect_max_ms");
   for (auto& n : c.connect_at_startup)
     if (!c.peers.count(n)) errors.push_back("connect_at_startup: '" + nm(n) + "' is not in peers");
-  if (c.peers.count(c.node)) errors.push_back("peers: '" + c.node + "' is this node's own name");
+  if (c.peers.count(c.node) || c.via.count(c.node)) errors.push_back("peers: '" + c.node + "' is this node's own name");
+  // Every via chain ends at a peer with an address, without a loop.
+  for (auto& [name, gw] : c.via) {
+    std::string err;
+    if (first_hop(c, name, err).empty()) errors.push_back("peers." + name + ".via: " + err);
+  }
   // Names in allow lists: a peer, a group, "*" (adhoc only); a name known
   // only from certificates cannot be checked here and is accepted.
   auto check_allow = [&](const std::string& where, const std::string& n, bool star) {

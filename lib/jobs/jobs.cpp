@@ -135,7 +135,8 @@ void JobRunner::ended() {
   }
 }
 
-void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
+void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply,
+                       const std::vector<std::string>& via) {
   // Whatever goes wrong inside (it should not: every field is read with
   // typed accessors) is one error reply and one log line, never an abort
   // of the node; and a call already answered is not answered twice.
@@ -147,7 +148,7 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   };
   ReplyFn fallback = once;
   try {
-    dispatch(from, body, once);
+    dispatch(from, body, once, via);
   } catch (const std::exception& e) {
     log_error("job request from " + from + " failed: " + printable(e.what()));
     if (!*answered) fallback("job", job_error_body(std::string("internal error: ") + e.what()), false);
@@ -157,7 +158,8 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   }
 }
 
-void JobRunner::dispatch(const std::string& from, const std::string& body, ReplyFn& reply) {
+void JobRunner::dispatch(const std::string& from, const std::string& body, ReplyFn& reply,
+                         const std::vector<std::string>& via) {
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
@@ -168,12 +170,12 @@ void JobRunner::dispatch(const std::string& from, const std::string& body, Reply
   // here before".
   if (unadopted_.count(req.id) || (!recovered_ && req.op == JobRequest::Op::kSubmit)) {
     log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
-    held_.push_back([this, from, body, reply] { handle(from, body, reply); });
+    held_.push_back([this, from, body, reply, via] { handle(from, body, reply, via); });
     return;
   }
   switch (req.op) {
     case JobRequest::Op::kSubmit:
-      return submit(from, req, reply);
+      return submit(from, req, reply, via);
     case JobRequest::Op::kStatus:
       return status(from, req, reply);
     case JobRequest::Op::kCancel:
@@ -202,6 +204,7 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why, bool at_s
     entry["job"] = r.job;
   if (!ok) entry["reason"] = why;
   if (at_start) entry["at"] = "start";
+  if (!r.via.empty()) entry["via"] = r.via;
   if (!audit(entry, ok) && ok) {
     why = "cannot write the audit log on " + cfg_.node;
     return false;
@@ -227,9 +230,10 @@ void JobRunner::input(const std::string& from, std::string_view body) {
   runs_.input(from, c);
 }
 
-void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
+void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply, const std::vector<std::string>& via) {
   JobRecord r;
   r.from = from;
+  r.via = via;
   if (key_of && from != cfg_.node) r.from_key = key_of(from);
   r.accepted = clock_.wall_time();
   // The submitter's time, unless it says nothing or its clock is ahead of

@@ -34,6 +34,7 @@
 #include "node_stop.h"
 #include "outbox.h"
 #include "peers.h"
+#include "relay_keys.h"
 #include "reload.h"
 #include "router.h"
 #include "sd_notify.h"
@@ -119,6 +120,10 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   void job(const std::string& from, const std::string& body, ReplyFn reply) override {
     jobs_.handle(from, body, std::move(reply));
   }
+  void job_via(const std::string& from, const std::vector<std::string>& via, const std::string& body,
+               ReplyFn reply) override {
+    jobs_.handle(from, body, std::move(reply), via);
+  }
   std::string status() override;
   std::string metrics() override;
 
@@ -151,6 +156,7 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   LinkClients clients_;
   LinkServers servers_;
   Router router_;
+  NodeRelayKeys relay_keys_;
   NodePort port_;
   NodeMetrics metrics_;
   MetricsFile metrics_file_;
@@ -182,6 +188,9 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       clients_(loop, cfg_, peers_, bin_dir_, instance_, *this),
       servers_(loop, cfg_, bin_dir_, *this),
       router_(cfg_.node, peers_, clients_, control_, outbox_, *this),
+      relay_keys_(
+          cfg_, [this]() -> const Trust& { return *trust_; },
+          [this](nlohmann::json entry) { audit_.record(std::move(entry), false); }),
       port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_),
       metrics_file_(loop, [this] { return metrics(); }),
       stop_(loop, cfg_, clients_, servers_, jobs_) {
@@ -228,7 +237,9 @@ int Listener::start() {
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
-  if (!jobs_.open(err) || !outbox_.open(err)) {
+  relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp) { peers_.relayed(origin, fp); };
+  router_.use_relay(&relay_keys_);
+  if (!jobs_.open(err) || !outbox_.open(err) || !relay_keys_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }

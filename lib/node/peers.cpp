@@ -129,7 +129,7 @@ bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from
       why = "the key of " + from + " (" + k + ") is revoked";
       return false;
     }
-  if (cfg.peers.count(from)) {
+  if (cfg.peers.count(from) || cfg.via.count(from)) {
     auto pk = cfg.peer_keys.find(from);
     if (pk == cfg.peer_keys.end() || pk->second.empty()) return true;  // certified, at a configured address
     std::set<std::string> pinned;
