@@ -289,6 +289,9 @@ TEST_F(LinkHandshake, TheAcceptTellsTheResponderMaxFrame) {
   EXPECT_FALSE(xx.ik);
   EXPECT_EQ(xx.server_max_frame, 65536u);
   EXPECT_EQ(run(a, b, key("beta")).server_max_frame, 0u);
+  // A value no config allows is taken as unsaid (no overflow in the check).
+  EXPECT_EQ(run(a, b, key("beta"), "beta", 50003, UINT64_MAX).server_max_frame, 0u);
+  EXPECT_EQ(run(a, b, key("beta"), "beta", 50004, 100).server_max_frame, 0u);
 }
 
 TEST_F(LinkHandshake, XxWithPinnedResponderKey) {
