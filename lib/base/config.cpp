@@ -6,11 +6,13 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "jsd_limits.h"
 #include "log.h"
 #include "names.h"
 
@@ -119,9 +121,49 @@ bool load_config(const std::string& explicit_path, Config& out, std::vector<std:
   return ok;
 }
 
+std::string first_hop(const Config& c, const std::string& name, std::string& err) {
+  std::string at = name;
+  std::vector<std::string> chain = {name};
+  for (size_t i = 0; i <= kMaxRelayHops; ++i) {
+    auto v = c.via.find(at);
+    if (v == c.via.end()) break;
+    at = v->second;
+    if (std::find(chain.begin(), chain.end(), at) != chain.end()) {
+      std::string path;
+      for (auto& n : chain) path += n + " -> ";
+      err = "'" + name + "' is reached through a loop (" + path + at + ")";
+      return "";
+    }
+    chain.push_back(at);
+  }
+  if (c.via.count(at)) {
+    err = "'" + name + "' is more than " + std::to_string(kMaxRelayHops) + " gateways away";
+    return "";
+  }
+  if (at == c.node) {
+    err = "'" + name + "' is reached through this node itself";
+    return "";
+  }
+  if (!c.peers.count(at)) {
+    err = "'" + at + "' (the gateway to " + name + ") is not a peer with an address";
+    return "";
+  }
+  return at;
+}
+
 bool resolve_target(const Config& c, const std::string& arg, Target& out, std::string& err) {
   if (auto it = c.peers.find(arg); it != c.peers.end()) {
     out = {it->first, it->second};
+    return true;
+  }
+  if (c.via.count(arg)) {
+    std::string why;
+    std::string hop = first_hop(c, arg, why);
+    if (hop.empty()) {
+      err = "cannot reach " + arg + ": " + why;
+      return false;
+    }
+    out = {arg, Endpoint{}, hop};
     return true;
   }
   if (arg == c.node) {
@@ -160,6 +202,12 @@ json config_to_json(const Config& c) {
     else
       j["peers"][n] = {{"address", e.str()}, {"public_key", k->second}};
   }
+  for (auto& [n, gw] : c.via) {
+    j["peers"][n] = {{"via", gw}};
+    if (auto k = c.peer_keys.find(n); k != c.peer_keys.end()) j["peers"][n]["public_key"] = k->second;
+  }
+  if (c.gateway) j["gateway"] = true;
+  j["relay_window_s"] = c.relay_window_s;
   if (!c.psk_file.empty()) j["psk_file"] = c.psk_file;
   if (!c.cert_file.empty()) j["cert_file"] = c.cert_file;
   j["trusted_cas"] = c.trusted_cas;
@@ -203,6 +251,7 @@ json config_to_json(const Config& c) {
   j["job_records_max_age_s"] = c.job_records_max_age_s;
   j["job_kill_grace_s"] = c.job_kill_grace_s;
   j["job_output_keep"] = c.job_output_keep;
+  j["job_supervisor_slow_s"] = c.job_supervisor_slow_s;
   j["idle_client_s"] = c.idle_client_s;
   return j;
 }

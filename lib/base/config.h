@@ -56,6 +56,15 @@ struct Config {
   // Pinned public keys (base64 text), several during a key rollover. A peer
   // without any is authenticated by a certificate from trusted_cas.
   std::map<std::string, std::vector<std::string>> peer_keys;
+  // Peers reached through a gateway (no address, no link of their own):
+  // name -> the peer their requests go to next ("via"), itself a peer with
+  // an address or another via peer. Their keys are in peer_keys.
+  std::map<std::string, std::string> via;
+  // This node relays requests between its peers ("gateway": true).
+  bool gateway = false;
+  // A relayed request sealed further than this from the target's clock is
+  // refused (its replay window).
+  int relay_window_s = 300;
   std::string psk_file;                                    // optional second factor (Noise psk)
   std::string cert_file;                                   // this node's certificate
   std::vector<std::string> trusted_cas;                    // CA public keys (base64)
@@ -89,6 +98,7 @@ struct Config {
   long job_records_max_age_s = 7 * 86400;   // finished records older than this go
   double job_kill_grace_s = 5;              // SIGTERM -> SIGKILL on timeout/cancel
   size_t job_output_keep = 1 << 20;         // bytes of each output stream kept per job, newest
+  int job_supervisor_slow_s = 5;            // a request the job supervisor has not answered this long: it is slow
   // A jsd-client with nothing queued ends after this long without use; a
   // call queued this long for a target that never came up is answered
   // with an error.
@@ -128,8 +138,16 @@ bool looks_like_key(const std::string& s);
 struct Target {
   std::string name;
   Endpoint addr;
+  // A via peer: the direct peer its requests go to first (its gateway,
+  // the end of a via chain); empty for a node linked directly.
+  std::string via = {};
   std::string key() const { return name.empty() ? addr.str() : name; }
+  // The link a request to it goes over.
+  std::string link() const { return via.empty() ? key() : via; }
 };
+// The direct peer a via chain from name ends at ("" with err: unknown
+// peer, a loop, or longer than kMaxRelayHops).
+std::string first_hop(const Config& c, const std::string& name, std::string& err);
 bool resolve_target(const Config& c, const std::string& arg, Target& out, std::string& err);
 
 nlohmann::json config_to_json(const Config& c);

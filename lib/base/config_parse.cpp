@@ -8,6 +8,7 @@
 #include <set>
 
 #include "config.h"
+#include "config_values.h"
 #include "jsd_limits.h"
 #include "json_read.h"
 #include "log.h"
@@ -21,97 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-using Errors = std::vector<std::string>;
-
-// A refused value as the message shows it: numbers and short strings as
-// written, anything else by its type.
-std::string shown(const json& v) {
-  if (v.is_array()) return "an array";
-  if (v.is_object()) return "an object";
-  return printable(dump_json(v), 40);
-}
-
-std::string range(long long lo, long long hi) { return std::to_string(lo) + "-" + std::to_string(hi); }
-
-std::string range(double lo, double hi) {
-  char b[64];
-  snprintf(b, sizeof b, "%.15g-%.15g", lo, hi);
-  return b;
-}
-
-// An integer within [lo, hi] (0 <= hi), whatever JSON number type holds it.
-// A fraction, a float, a string or an overflowing number is refused; T must
-// hold [lo, hi].
-template <typename T>
-bool get_int(const json& v, const std::string& key, long long lo, long long hi, T& out, Errors& errors) {
-  long long n = 0;
-  bool ok = false;
-  if (v.is_number_unsigned()) {
-    auto u = v.get<uint64_t>();
-    ok = u <= static_cast<uint64_t>(hi);
-    if (ok) n = static_cast<long long>(u);
-  } else if (v.is_number_integer()) {
-    n = v.get<int64_t>();
-    ok = true;
-  }
-  if (!ok || n < lo || n > hi) {
-    errors.push_back(key + ": must be an integer in " + range(lo, hi) + ", not " + shown(v));
-    return false;
-  }
-  out = static_cast<T>(n);
-  return true;
-}
-
-// A finite number within [lo, hi]; `unit` names it in the message.
-bool get_number(const json& v, const std::string& key, double lo, double hi, const char* unit, double& out,
-                Errors& errors) {
-  double d = v.is_number() ? v.get<double>() : NAN;
-  if (!std::isfinite(d) || d < lo || d > hi) {
-    errors.push_back(key + ": must be a number of " + unit + " in " + range(lo, hi) + ", not " + shown(v));
-    return false;
-  }
-  out = d;
-  return true;
-}
-
-// A string without NUL: every string here ends up a name, a path, an address
-// or an argument, where a NUL would silently cut it short.
-bool get_string(const json& v, const std::string& key, std::string& out, Errors& errors) {
-  if (!v.is_string()) {
-    errors.push_back(key + ": must be a string, not " + shown(v));
-    return false;
-  }
-  const auto& s = v.get_ref<const std::string&>();
-  if (s.find('\0') != std::string::npos) {
-    errors.push_back(key + ": must not contain a NUL character");
-    return false;
-  }
-  out = s;
-  return true;
-}
-
-bool get_bool(const json& v, const std::string& key, bool& out, Errors& errors) {
-  if (!v.is_boolean()) {
-    errors.push_back(key + ": must be true or false, not " + shown(v));
-    return false;
-  }
-  out = v.get<bool>();
-  return true;
-}
-
-// An array of strings, appended to out; nothing is appended on a mistake.
-bool get_strings(const json& v, const std::string& key, std::vector<std::string>& out, Errors& errors,
-                 const std::string& what) {
-  bool ok = v.is_array();
-  if (ok)
-    for (auto& x : v) ok = ok && x.is_string() && x.get_ref<const std::string&>().find('\0') == std::string::npos;
-  if (!ok) {
-    errors.push_back(key + ": must be an array of strings (" + what + ")");
-    return false;
-  }
-  for (auto& x : v) out.push_back(x.get<std::string>());
-  return true;
-}
+using namespace config_values;
 
 // A name taken from the file, for a message: no control characters.
 std::string nm(const std::string& s) { return printable(s, 80); }
@@ -170,12 +81,30 @@ void parse_peer(const std::string& name, const json& v, Config& c, Errors& error
     if (!get_string(v, k, addr, errors)) return;
   } else if (v.is_object()) {
     for (auto& [key, x] : v.items())
-      if (key != "address" && key != "public_key") errors.push_back(k + ": unknown key '" + nm(key) + "'");
-    if (!v.contains("address")) {
-      errors.push_back(k + ".address: missing (\"host:port\")");
+      if (key != "address" && key != "public_key" && key != "via")
+        errors.push_back(k + ": unknown key '" + nm(key) + "'");
+    bool via = v.contains("via");
+    if (via && v.contains("address")) {
+      errors.push_back(k +
+                       ": \"via\" and \"address\" both given: a peer is reached either at its address or "
+                       "through the peer named by via, not both");
       return;
     }
-    if (!get_string(v["address"], k + ".address", addr, errors)) return;
+    if (!via && !v.contains("address")) {
+      errors.push_back(k + ".address: missing (\"host:port\", or \"via\": PEER for a peer reached through a gateway)");
+      return;
+    }
+    if (via) {
+      std::string gw;
+      if (!get_string(v["via"], k + ".via", gw, errors)) return;
+      if (!valid_node_name(gw)) {
+        errors.push_back(k + ".via: '" + nm(gw) + "' is not a node name (" + kNodeNameRule + ")");
+        return;
+      }
+      c.via[name] = gw;
+    } else if (!get_string(v["address"], k + ".address", addr, errors)) {
+      return;
+    }
     if (v.contains("public_key")) {
       std::vector<std::string> keys;
       const json& pk = v["public_key"];
@@ -196,6 +125,7 @@ void parse_peer(const std::string& name, const json& v, Config& c, Errors& error
     errors.push_back(k + ": must be \"host:port\" or {\"address\": \"host:port\", \"public_key\": \"KEY\"}");
     return;
   }
+  if (c.via.count(name)) return;
   Endpoint e;
   if (!parse_endpoint(addr, e, err))
     errors.push_back(k + ": " + err);
@@ -250,6 +180,7 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "job_records_max_age_s",
                                           "job_kill_grace_s",
                                           "job_output_keep",
+                                          "job_supervisor_slow_s",
                                           "idle_client_s",
                                           "psk_file",
                                           "cert_file",
@@ -258,7 +189,9 @@ const std::set<std::string> kKnownKeys = {"node",
                                           "groups",
                                           "audit_max_bytes",
                                           "metrics_file",
-                                          "metrics_interval_s"};
+                                          "metrics_interval_s",
+                                          "gateway",
+                                          "relay_window_s"};
 
 // Each key on its own.
 void parse_keys(const json& j, Config& c, Errors& errors) {
@@ -363,6 +296,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
   }
   if (j.contains("syslog")) get_bool(j["syslog"], "syslog", c.syslog, errors);
   if (j.contains("link_spawner")) get_bool(j["link_spawner"], "link_spawner", c.link_spawner, errors);
+  if (j.contains("gateway")) get_bool(j["gateway"], "gateway", c.gateway, errors);
+  if (j.contains("relay_window_s")) get_int(j["relay_window_s"], "relay_window_s", 5, 86400, c.relay_window_s, errors);
   if (j.contains("metrics_file") && get_string(j["metrics_file"], "metrics_file", c.metrics_file, errors) &&
       (c.metrics_file.empty() || c.metrics_file[0] != '/'))
     errors.push_back("metrics_file: must be an absolute path");
@@ -388,6 +323,8 @@ void parse_keys(const json& j, Config& c, Errors& errors) {
     get_number(j["job_kill_grace_s"], "job_kill_grace_s", 0, 3600, "seconds", c.job_kill_grace_s, errors);
   if (j.contains("job_output_keep"))
     get_int(j["job_output_keep"], "job_output_keep", 4096, 1LL << 34, c.job_output_keep, errors);
+  if (j.contains("job_supervisor_slow_s"))
+    get_int(j["job_supervisor_slow_s"], "job_supervisor_slow_s", 1, 86400, c.job_supervisor_slow_s, errors);
 }
 
 // The checks across keys.
@@ -401,7 +338,12 @@ void check_refs(const Config& c, Errors& errors) {
   if (c.reconnect_min_ms > c.reconnect_max_ms) errors.push_back("reconnect_min_ms must not exceed reconnect_max_ms");
   for (auto& n : c.connect_at_startup)
     if (!c.peers.count(n)) errors.push_back("connect_at_startup: '" + nm(n) + "' is not in peers");
-  if (c.peers.count(c.node)) errors.push_back("peers: '" + c.node + "' is this node's own name");
+  if (c.peers.count(c.node) || c.via.count(c.node)) errors.push_back("peers: '" + c.node + "' is this node's own name");
+  // Every via chain ends at a peer with an address, without a loop.
+  for (auto& [name, gw] : c.via) {
+    std::string err;
+    if (first_hop(c, name, err).empty()) errors.push_back("peers." + name + ".via: " + err);
+  }
   // Names in allow lists: a peer, a group, "*" (adhoc only); a name known
   // only from certificates cannot be checked here and is accepted.
   auto check_allow = [&](const std::string& where, const std::string& n, bool star) {

@@ -19,6 +19,9 @@ constexpr size_t kOutputLowWater = size_t(2) << 20;   // 2 MiB
 // per level, so a deeper document could overflow the stack of whatever
 // touches it. parse_json (json_read.h) refuses it before it is built.
 constexpr int kMaxJsonDepth = 32;
+// Gateways a relayed request may pass (a via chain, and the hops a
+// request has taken): deeper trees are a configuration mistake or a loop.
+constexpr size_t kMaxRelayHops = 8;
 
 // Fields of a job request, bounded before anything is stored, logged or
 // run: what execve(2) on Linux takes per argument (MAX_ARG_STRLEN) for each

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "log.h"
+
 namespace jsd {
 
 SdNotify SdNotify::from_env() {
@@ -53,6 +55,14 @@ bool SdNotify::send(const std::string& state, std::string& err) {
     return false;
   }
   return true;
+}
+
+void ServiceStatus::tell(const std::string& state, size_t links_up, size_t links) {
+  std::string err;
+  if (!n_.send(state + "STATUS=" + std::to_string(links_up) + " of " + std::to_string(links) + " links up", err) &&
+      !failed_)
+    log_warn(err + " (said once)");
+  failed_ = failed_ || !err.empty();
 }
 
 }  // namespace jsd

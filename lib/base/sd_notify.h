@@ -4,7 +4,9 @@
 // libsystemd: the protocol is this datagram and nothing else.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <utility>
 
 namespace jsd {
 
@@ -31,6 +33,21 @@ class SdNotify {
  private:
   std::string address_;
   int fd_ = -1;
+};
+
+// A daemon's word to its service manager: a state ("READY=1\n",
+// "STOPPING=1\n", or none) with how many links are up, which `systemctl
+// status` shows. A datagram that cannot be sent is logged once, not at
+// every change.
+class ServiceStatus {
+ public:
+  explicit ServiceStatus(SdNotify n) : n_(std::move(n)) {}
+  bool enabled() const { return n_.enabled(); }
+  void tell(const std::string& state, size_t links_up, size_t links);
+
+ private:
+  SdNotify n_;
+  bool failed_ = false;
 };
 
 }  // namespace jsd

@@ -362,6 +362,9 @@ int Timer::start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms) {
 void Timer::stop() {
   if (box_->is_open()) uv_timer_stop(&box_->t);
 }
+void Timer::weak() {
+  if (box_->is_open()) uv_unref(reinterpret_cast<uv_handle_t*>(&box_->t));
+}
 bool Timer::active() const { return box_->is_open() && uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->t)); }
 
 struct Signal::Box : detail::HandleBox {

@@ -173,6 +173,8 @@ class Timer {
   int start(uint64_t ms, std::function<void()> fn, uint64_t repeat_ms = 0);
   void stop();
   bool active() const;
+  // It does not keep the loop alive (uv_unref): a watch, not work.
+  void weak();
 
  private:
   struct Box;

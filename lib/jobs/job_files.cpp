@@ -134,10 +134,11 @@ uint64_t kept_end(const std::string& dir, int fd) {
   return segs.empty() ? 0 : segs.back().first + segs.back().second;
 }
 
-bool write_job_pid(const std::string& dir, int pid, uint64_t start_ticks) {
-  std::string err;
-  // Not synced: after a power cut no job runs any more.
-  return write_file_atomic(dir + "/pid", std::to_string(pid) + " " + std::to_string(start_ticks) + "\n", false, err);
+bool write_job_pid(int fd, int pid, uint64_t start_ticks) {
+  // Not synced: after a power cut no job runs any more. One write into
+  // the empty file (job_spare.h): a reader sees it empty or whole.
+  std::string text = std::to_string(pid) + " " + std::to_string(start_ticks) + "\n";
+  return fd >= 0 && pwrite(fd, text.data(), text.size(), 0) == ssize_t(text.size());
 }
 
 bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks) {

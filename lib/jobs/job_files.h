@@ -1,8 +1,8 @@
 // A started job's directory, STATE_DIR/jobs/ID.d/, shared by the listener
 // and the node's job supervisor (jsd-job, job_supervisor.h), which makes it
-// under a temporary name (ID.new) and renames it into place just before it
-// spawns the job: a directory means "this id was started": never start it
-// again.
+// ahead under a temporary name (.spare-PID-N, job_spare.h) and renames it
+// into place just before it spawns the job: a directory means "this id was
+// started": never start it again.
 //
 //   job.json         the job's record as it started
 //   stdout.OFFSET    the job's output kept so far, in segments named by the
@@ -11,7 +11,8 @@
 //                    has told the listener (temporary file, rename; synced
 //                    by its helper thread)
 //   pid              the job's pid and its start time in clock ticks since
-//                    boot (/proc/PID/stat), written just after the spawn:
+//                    boot (/proc/PID/stat), written just after the spawn
+//                    into the file made empty with the directory:
 //                    how a process is found again once its supervisor is
 //                    gone, and told from a later one with the same pid
 //   stdout.pipe      FIFOs: the job's stdout and stderr. The job holds each
@@ -75,8 +76,9 @@ inline std::string job_fifo(const std::string& dir, int fd) {
   return dir + (fd == 0 ? "/stdin.pipe" : fd == 1 ? "/stdout.pipe" : "/stderr.pipe");
 }
 
-// The pid file: written by the supervisor after the spawn.
-bool write_job_pid(const std::string& dir, int pid, uint64_t start_ticks);
+// The pid file: created empty with the directory (job_spare.h), written
+// through fd by the supervisor after the spawn; an empty one reads as none.
+bool write_job_pid(int fd, int pid, uint64_t start_ticks);
 bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks);
 // A process's start time (field 22 of /proc/PID/stat); 0 when it is gone.
 uint64_t process_start_ticks(int pid);

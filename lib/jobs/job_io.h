@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "job_files.h"
+#include "supervisor_watch.h"
 
 namespace jsd {
 
@@ -126,6 +127,8 @@ class JobProcesses {
   virtual std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) { return nullptr; }
   // What is kept of the output of stream fd of job id, from offset from.
   virtual KeptOutput kept_output(const std::string& id, int fd, uint64_t from) { return KeptOutput{{}, from, from}; }
+  // The supervisor as --status shows it: its pid, what waits for it, slow.
+  virtual SupervisorState supervisor_state() { return {}; }
 };
 
 class JobTimer {

@@ -34,6 +34,7 @@ json JobRecord::to_json() const {
   if (!argv.empty()) j["argv"] = argv;
   if (input) j["stdin"] = true;
   if (!from_key.empty()) j["from_key"] = from_key;
+  if (!via.empty()) j["via"] = via;
   if (deadline > 0) j["deadline"] = deadline;
   if (stdout_bytes || stderr_bytes) {
     j["stdout_bytes"] = stdout_bytes;
@@ -78,12 +79,12 @@ bool JobRecord::from_json(const json& j, JobRecord& r, std::string& err) {
       read_number(j, "started", 0, kLatest, r.started, err) && read_number(j, "ended", 0, kLatest, r.ended, err) &&
       read_bool(j, "durable", r.durable, err) && read_bool(j, "stdin", r.input, err) &&
       read_string_map(j, "params", r.params, err) && read_strings(j, "argv", r.argv, err) &&
-      read_int(j, "exit_code", -1, 255, exit_code, err) && read_int(j, "signal", 0, 127, sig, err) &&
-      read_string(j, "error", r.error, err) && read_bool(j, "jsd_failure", r.jsd_failure, err) &&
-      read_string(j, "stdout_tail", r.stdout_tail, err) && read_string(j, "stderr_tail", r.stderr_tail, err) &&
-      read_number(j, "deadline", 0, kLatest, r.deadline, err) && read_int(j, "stdout_bytes", 0, INT64_MAX, ob, err) &&
-      read_int(j, "stderr_bytes", 0, INT64_MAX, eb, err) && read_int(j, "stdout_dropped", 0, INT64_MAX, od, err) &&
-      read_int(j, "stderr_dropped", 0, INT64_MAX, ed, err);
+      read_strings(j, "via", r.via, err) && read_int(j, "exit_code", -1, 255, exit_code, err) &&
+      read_int(j, "signal", 0, 127, sig, err) && read_string(j, "error", r.error, err) &&
+      read_bool(j, "jsd_failure", r.jsd_failure, err) && read_string(j, "stdout_tail", r.stdout_tail, err) &&
+      read_string(j, "stderr_tail", r.stderr_tail, err) && read_number(j, "deadline", 0, kLatest, r.deadline, err) &&
+      read_int(j, "stdout_bytes", 0, INT64_MAX, ob, err) && read_int(j, "stderr_bytes", 0, INT64_MAX, eb, err) &&
+      read_int(j, "stdout_dropped", 0, INT64_MAX, od, err) && read_int(j, "stderr_dropped", 0, INT64_MAX, ed, err);
   if (!ok) return false;
   r.stdout_bytes = uint64_t(ob);
   r.stderr_bytes = uint64_t(eb);

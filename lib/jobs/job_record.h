@@ -18,6 +18,8 @@ struct JobRecord {
   // `revoked` when a queued job starts after a restart, before the
   // submitter links again.
   std::string from_key;
+  // The gateways its submission came through (a relayed request), in order.
+  std::vector<std::string> via;
   std::string state = "queued";   // queued running exited killed timeout cancelled failed unknown (lost: older records)
   std::vector<std::string> argv;  // ad-hoc commands only
   std::map<std::string, std::string> params;

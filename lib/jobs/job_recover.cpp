@@ -61,6 +61,7 @@ void JobRunner::recover() {
     runs_.enqueue(std::move(run));
   }
   unadopted_.clear();
+  recovered_ = true;
   for (auto& fn : std::exchange(held_, {})) fn();
 }
 

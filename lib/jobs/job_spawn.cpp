@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "files.h"
+#include "job_spawn_sup.h"
 #include "job_stdin.h"
 #include "job_supervisor.h"
 #include "log.h"
@@ -35,96 +36,6 @@ double wall_now() {
   return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
 }
 }  // namespace
-
-// One job as the supervisor reports it; shared with its JobProcess and
-// kept by id in the PosixJobProcesses while the job runs.
-struct PosixJobProcesses::Sup {
-  PosixJobProcesses* owner = nullptr;  // null once it is gone
-  std::string id, dir;
-  std::string start_msg;  // while its start is not answered: the R message, to send again
-  JobEvents ev;
-  int pid = 0;
-  uint64_t first[2] = {0, 0};
-  uint64_t seen[2] = {0, 0};  // stream offsets reported so far
-  int hold[2] = {-1, -1};     // our read ends of its FIFOs (job_files.h)
-  bool starting = false, gone = false, ended = false, out_open = true, err_open = true;
-  bool ours = false;                     // its reaper is this listener (it is our child now, or will be)
-  bool orphan = false;                   // its supervisor died; the next one adopts it
-  int reaped_code = -2, reaped_sig = 0;  // how it ended, as we reaped it (-2: not yet)
-  std::vector<std::string> early;        // its events read before the answer to its start
-
-  ~Sup() { release(); }
-  void release() {
-    for (int& fd : hold)
-      if (fd >= 0) ::close(fd), fd = -1;
-  }
-  // Hold a read end of each FIFO: bytes a job wrote before it ended stay
-  // in the pipe for the next supervisor even when this one dies.
-  void hold_fifos() {
-    for (int k : {0, 1})
-      if (hold[k] < 0) hold[k] = open(job_fifo(dir, k + 1).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  }
-  void close_streams() {
-    for (int fd : {1, 2}) {
-      bool& open = fd == 1 ? out_open : err_open;
-      if (!open || gone) continue;
-      open = false;
-      auto f = ev.output_closed;
-      if (f) f(fd);
-    }
-  }
-  // The end, once: from the E message, end.json, or nothing (unknown).
-  void deliver(const JobEnd& e) {
-    if (ended || gone) return;
-    ended = true;
-    starting = false;
-    release();
-    if (owner) owner->forget(id, this);
-    if (ev.end && e.known) ev.end(e);
-    if (gone) return;
-    close_streams();
-    if (gone) return;
-    auto f = ev.exited;
-    if (!f) return;
-    if (!e.known || !e.error.empty() || (e.exit_code < 0 && !e.signal))
-      f(-1, 0);
-    else
-      f(e.signal ? 0 : e.exit_code, e.signal);
-  }
-  void output(int fd, std::string_view bytes) {
-    seen[fd == 2 ? 1 : 0] += bytes.size();
-    if (gone || ended || !ev.output) return;
-    auto f = ev.output;
-    f(fd, bytes);
-  }
-  // The output its dead supervisor kept on disk but did not report.
-  void catch_up() {
-    for (int fd : {1, 2}) {
-      uint64_t& at = seen[fd - 1];
-      KeptOutput k = read_kept_output(dir, fd, at);
-      if (k.end <= at) continue;
-      if (k.first > at) at = k.first;  // dropped meanwhile
-      if (!k.data.empty()) output(fd, k.data);
-      at = k.end;
-    }
-  }
-  void started(int p) {
-    pid = p;
-    starting = false;
-    start_msg.clear();
-    hold_fifos();
-    auto f = ev.started;
-    if (f && !gone) f(p);
-  }
-  void start_failed(const StartError& err) {
-    if (ended || gone) return;
-    ended = true;
-    starting = false;
-    if (owner) owner->forget(id, this);
-    auto f = ev.start_failed;
-    if (f) f(err);
-  }
-};
 
 namespace {
 class SupervisedJob : public JobProcess {
@@ -164,8 +75,15 @@ class SupervisedJob : public JobProcess {
 };
 }  // namespace
 
-PosixJobProcesses::PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep)
-    : loop_(loop), reaper_(loop), jobs_dir_(std::move(jobs_dir)), supervisor_(std::move(supervisor)), keep_(keep) {
+PosixJobProcesses::PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep,
+                                     uint64_t slow_after_ms)
+    : loop_(loop),
+      reaper_(loop),
+      jobs_dir_(std::move(jobs_dir)),
+      supervisor_(std::move(supervisor)),
+      keep_(keep),
+      slow_(slow_after_ms),
+      slow_timer_(loop) {
   // The jobs of a supervisor we spawn are our descendants: if it dies, they
   // become our children, and we learn how they end.
   subreaper_ = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
@@ -270,11 +188,13 @@ void PosixJobProcesses::supervisor_gone(const std::string& why) {
     take_over(*st);
   }
   for (auto& st : resend) {
+    st->sent_ms = now_ms();  // to the next supervisor
     pending_.push_back(st);
     queued_.push_back(st->start_msg);
   }
   hand_over();
   if (unlisted) ready();
+  review_slow();
 }
 
 // A job whose supervisor died: the output it kept is reported, its end
@@ -344,6 +264,7 @@ void PosixJobProcesses::on_reply(std::string_view reply) {
   if (pending_.empty()) return;
   auto st = pending_.front();
   pending_.pop_front();
+  review_slow();
   if (reply.size() == 5 && reply[0] == char(SupMsg::started)) {
     int pid = int(WireReader(reply.substr(1)).u32());
     if (st->ended) return;
@@ -368,34 +289,33 @@ void PosixJobProcesses::on_event(std::string_view p) {
   std::string_view id;
   // The answer to a start comes on the control connection, the job's
   // output and end on this one: either may be read first. What comes for
-  // a job whose start is not answered yet waits for that answer.
+  // a job whose start is not answered yet waits for that answer. Each
+  // message is decoded once (an end is JSON text, its parse most of what a
+  // job's end costs here).
   int fd = 0;
   std::string_view bytes;
   JobEnd e;
-  if ((decode_sup_output(p, id, fd, bytes) || decode_sup_end(p, id, e)) && !sups_.count(std::string(id)))
+  bool is_output = p[0] == char(SupMsg::output);
+  if (is_output ? !decode_sup_output(p, id, fd, bytes) : p[0] != char(SupMsg::end) || !decode_sup_end(p, id, e)) return;
+  auto it = sups_.find(std::string(id));
+  if (it == sups_.end()) {
     for (auto& st : pending_)
       if (st->id == id) return (void)st->early.emplace_back(p);
-  if (p[0] == char(SupMsg::output)) {
-    if (!decode_sup_output(p, id, fd, bytes)) return;
-    auto it = sups_.find(std::string(id));
-    if (it != sups_.end()) {
-      auto st = it->second;
-      st->output(fd, bytes);
-    }
-  } else if (p[0] == char(SupMsg::end)) {
-    if (!decode_sup_end(p, id, e)) return;
-    auto it = sups_.find(std::string(id));
-    if (it != sups_.end()) {
-      auto st = it->second;
-      // An adopted job's end is the supervisor's; how it exited is ours
-      // when we reaped it.
-      if (st->reaped_code != -2 && e.exit_code < 0 && !e.signal) {
-        e.exit_code = st->reaped_sig ? -1 : st->reaped_code;
-        e.signal = st->reaped_sig;
-      }
-      st->deliver(e);
-    }
+    return;
   }
+  if (is_output) {
+    auto st = it->second;
+    st->output(fd, bytes);
+    return;
+  }
+  auto st = it->second;
+  // An adopted job's end is the supervisor's; how it exited is ours when
+  // we reaped it.
+  if (st->reaped_code != -2 && e.exit_code < 0 && !e.signal) {
+    e.exit_code = st->reaped_sig ? -1 : st->reaped_code;
+    e.signal = st->reaped_sig;
+  }
+  st->deliver(e);
 }
 
 std::shared_ptr<PosixJobProcesses::Sup> PosixJobProcesses::attach(const std::string& id, int pid, uint64_t out,
@@ -440,9 +360,11 @@ std::unique_ptr<JobProcess> PosixJobProcesses::start(const JobSpawn& spec, Start
   st->dir = job_dir(jobs_dir_, spec.id);
   st->starting = true;
   st->start_msg = encode_sup_start(SupStart{spec.id, spec.cwd, spec.argv, spec.env, spec.record, spec.input});
+  st->sent_ms = now_ms();
   pending_.push_back(st);
   control(st->start_msg);
   hold_loop();
+  review_slow();
   return std::make_unique<SupervisedJob>(st);
 }
 

@@ -15,6 +15,8 @@
 #include "job_io.h"
 #include "job_reaper.h"
 #include "job_supervisor.h"
+#include "supervisor_watch.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -38,8 +40,9 @@ class Stream;
 class PosixJobProcesses : public JobProcesses {
  public:
   // jobs_dir: STATE_DIR/jobs; supervisor: the jsd-job program; keep:
-  // job_output_keep.
-  PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep);
+  // job_output_keep; slow_after_ms: job_supervisor_slow_s.
+  PosixJobProcesses(uv_loop_t* loop, std::string jobs_dir, std::string supervisor, uint64_t keep,
+                    uint64_t slow_after_ms = 5000);
   ~PosixJobProcesses() override;
   std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override;
   void signal_group(int pid, int sig) override;
@@ -47,6 +50,7 @@ class PosixJobProcesses : public JobProcesses {
   void when_ready(std::function<void()> fn) override;
   std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) override;
   KeptOutput kept_output(const std::string& id, int fd, uint64_t from) override;
+  SupervisorState supervisor_state() override;
 
   struct Sup;  // one job as the supervisor reports it, shared with its JobProcess
   // Sends a control message (queued while no supervisor is connected).
@@ -74,6 +78,10 @@ class PosixJobProcesses : public JobProcesses {
   void retire();
   // The events connection keeps the loop running only while jobs run.
   void hold_loop();
+  // Says when the supervisor turns slow and answers again (SlowWatch).
+  void review_slow();
+  // How many requests wait for the supervisor; oldest: when the oldest was sent.
+  size_t waiting(uint64_t& oldest) const;
   std::shared_ptr<Sup> attach(const std::string& id, int pid, uint64_t out, uint64_t err);
   uv_loop_t* loop_;
   Reaper reaper_;
@@ -92,6 +100,9 @@ class PosixJobProcesses : public JobProcesses {
   bool awaiting_list_ = false;                        // connected; its list of jobs not read yet
   std::vector<std::function<void()>> when_ready_;     // called once the list is read (or it is gone)
   std::map<std::string, std::shared_ptr<Sup>> sups_;  // by job id
+  SlowWatch slow_;
+  Timer slow_timer_;            // runs while requests wait for the supervisor
+  uint64_t list_asked_ms_ = 0;  // when we connected and its list of jobs became due
 };
 
 }  // namespace jsd

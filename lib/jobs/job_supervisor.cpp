@@ -26,6 +26,7 @@
 #include "files.h"
 #include "frame.h"
 #include "job_files.h"
+#include "job_spare.h"
 #include "job_supervisor_parts.h"
 #include "job_table.h"
 #include "wire.h"
@@ -79,6 +80,7 @@ class Supervisor {
     if (syscall(SYS_close_range, top + 1, ~0U, 0) != 0)
       for (int fd = top + 1; fd < 1024; ++fd) close(fd);
     if (!lock()) return 1;
+    remove_spares(o_.jobs_dir);  // a killed predecessor's (we hold the lock)
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -247,6 +249,8 @@ class Supervisor {
     for (;;) {
       if (ctl_ && !ctl_->flush()) lost_listener();
       if (ev_ && !ev_->flush()) ev_.reset();
+      // After the answers are sent: the next start's directory.
+      table_.prepare_spare();
       int64_t now = mono_ms(), next = -1;
       table_.finish_ended(now, ev_);
       if (!ctl_ && !ev_ && fresh_.empty() && table_.empty()) break;

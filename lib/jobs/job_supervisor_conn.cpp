@@ -16,6 +16,7 @@
 #include "files.h"
 #include "frame.h"
 #include "job_spawn.h"
+#include "job_spawn_sup.h"
 #include "log.h"
 #include "spawner.h"
 #include "uvx.h"
@@ -78,6 +79,7 @@ void PosixJobProcesses::retire() {
 bool PosixJobProcesses::take_events(int fd, std::string& err) {
   running_.clear();
   awaiting_list_ = true;
+  list_asked_ms_ = now_ms();
   ev_ = Stream::open_fd(loop_, fd, err);
   if (!ev_) {
     ::close(fd);
@@ -119,6 +121,7 @@ void PosixJobProcesses::listed(std::string_view list) {
              " job(s) of a previous run");
   awaiting_list_ = false;
   ready();
+  review_slow();
 }
 
 // The list is read, or will never be (the supervisor is gone): the jobs it
@@ -154,6 +157,32 @@ bool PosixJobProcesses::take_control(int fd, std::string& err) {
   }
   uv_unref(ctl_->handle());
   return true;
+}
+
+// What waits for the supervisor: the starts not answered, and its list of
+// jobs on connection. The timer is set only while something waits (a start
+// is answered in milliseconds: it rarely fires), and never holds the loop.
+size_t PosixJobProcesses::waiting(uint64_t& oldest) const {
+  for (auto& st : pending_) oldest = std::min(oldest, st->sent_ms);
+  if (awaiting_list_) oldest = std::min(oldest, list_asked_ms_);
+  return pending_.size() + (awaiting_list_ ? 1 : 0);
+}
+
+void PosixJobProcesses::review_slow() {
+  uint64_t now = now_ms(), oldest = now;
+  size_t waiting = this->waiting(oldest);
+  std::string line = slow_.review(now, oldest, waiting, sup_pid_);
+  if (!line.empty()) (slow_.slow() ? log_error(line) : log_info(line));
+  // Woken when the oldest turns late; once slow, its answer (an event) ends it.
+  if (!waiting || slow_.slow()) return slow_timer_.stop();
+  uint64_t late_in = slow_.after_ms() - std::min(slow_.after_ms(), now - oldest);
+  if (slow_timer_.start(late_in + 1, [this] { review_slow(); }) == 0) slow_timer_.weak();
+}
+
+SupervisorState PosixJobProcesses::supervisor_state() {
+  uint64_t now = now_ms(), oldest = now;
+  size_t n = waiting(oldest);
+  return slow_.state(now, oldest, n, sup_pid_);
 }
 
 void PosixJobProcesses::hold_loop() {

@@ -133,8 +133,10 @@ bool decode_sup_output(std::string_view msg, std::string_view& id, int& fd, std:
   return true;
 }
 
-std::string encode_sup_end(std::string_view id, const JobEnd& e) {
-  std::string text = job_end_text(e), out;
+std::string encode_sup_end(std::string_view id, const JobEnd& e) { return encode_sup_end_text(id, job_end_text(e)); }
+
+std::string encode_sup_end_text(std::string_view id, std::string_view text) {
+  std::string out;
   WireWriter w(out, 1 + WireWriter::str32_size(id) + text.size());
   w.u8(uint8_t(SupMsg::end));
   w.str32(id);

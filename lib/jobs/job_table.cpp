@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "files.h"
 #include "job_files.h"
+#include "job_spare.h"
 #include "spawner.h"
 #include "wire.h"
 
@@ -39,55 +41,46 @@ void JobTable::init_streams(Job& j) const {
 }
 
 // The job's directory is the mark of a started id (job_files.h): made
-// whole under a temporary name and renamed into place just before the
-// job is spawned, so a listener that finds it knows this supervisor took
-// the job, and one that does not may start it (it never ran).
+// whole under a temporary name (a spare one made ahead: job_spare.h) and
+// renamed into place just before the job is spawned, so a listener that
+// finds it knows this supervisor took the job, and one that does not may
+// start it (it never ran).
 std::string JobTable::start(const SupStart& s) {
   auto refuse = [&](const std::string& why) { return encode_sup_end("", failed_end(why, false)); };
   if (s.id.empty() || s.id.find('/') != std::string::npos || s.id[0] == '.') return refuse("bad job id '" + s.id + "'");
-  std::string dir = job_dir(jobs_dir_, s.id), tmp = jobs_dir_ + "/" + s.id + ".new", err;
-  remove_job_dir(tmp);  // a previous attempt's, cut short before its rename: it never ran
-  if (mkdir(tmp.c_str(), 0700) != 0) return refuse("cannot create " + tmp + ": " + strerror(errno));
+  std::string dir = job_dir(jobs_dir_, s.id), err;
+  std::unique_ptr<SpareDir> sp = std::move(spare_);
+  if (!sp) {
+    sp = std::make_unique<SpareDir>();
+    if (!sp->make(jobs_dir_, err)) return refuse(err);
+  }
+  want_spare_ = true;
   // No temporary file and rename for job.json: the whole directory is
   // renamed into place once it is complete.
-  int rfd = open((tmp + "/job.json").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int rfd = openat(sp->dirfd, "job.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   bool written = rfd >= 0 && write(rfd, s.record.data(), s.record.size()) == ssize_t(s.record.size());
   if (rfd >= 0 && close(rfd) != 0) written = false;
-  if (!written) {
-    err = "cannot write " + tmp + "/job.json: " + strerror(errno);
-    remove_job_dir(tmp);
-    return refuse(err);
-  }
-  // The job's stdout and stderr (job_files.h): FIFOs, so that the next
-  // supervisor finds them by name if this one dies.
-  for (int fd : {0, 1, 2}) {
-    if (fd == 0 && !s.input) continue;  // stdin.pipe: only for a job with input (jsd-submit -i)
-    std::string f = job_fifo(tmp, fd);
-    if (mkfifo(f.c_str(), 0600) != 0) {
-      err = "cannot create " + f + ": " + strerror(errno);
-      remove_job_dir(tmp);
-      return refuse(err);
-    }
-  }
-  if (rename(tmp.c_str(), dir.c_str()) != 0) {
+  if (!written) return refuse("cannot write " + sp->path + "/job.json: " + strerror(errno));  // sp goes
+  // stdin.pipe: only for a job with input (jsd-submit -i).
+  if (s.input && mkfifoat(sp->dirfd, "stdin.pipe", 0600) != 0)
+    return refuse("cannot create " + job_fifo(sp->path, 0) + ": " + strerror(errno));
+  if (rename(sp->path.c_str(), dir.c_str()) != 0) {
     int e = errno;
-    remove_job_dir(tmp);
     return refuse(e == EEXIST || e == ENOTEMPTY ? "job " + s.id + " was started here before"
                                                 : "cannot create " + dir + ": " + strerror(e));
   }
+  sp->path.clear();  // it is the job's now
   auto j = std::make_unique<Job>();
   j->id = s.id;
   j->dir = dir;
   init_streams(*j);
-  j->dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  j->dirfd = std::exchange(sp->dirfd, -1);
   bool command = false;
-  if (j->dirfd < 0) {
-    err = dir + ": " + strerror(errno);
-  } else if (spawn(*j, s, err, command)) {
+  if (spawn(*j, s, *sp, err, command)) {
     std::string m(1, char(SupMsg::started));
     WireWriter(m, 4).u32(uint32_t(j->pid));
     // Found again by whoever comes after us (job_files.h).
-    if (!write_job_pid(dir, j->pid, process_start_ticks(j->pid)))
+    if (!write_job_pid(sp->pid_file, j->pid, process_start_ticks(j->pid)))
       fprintf(stderr, "jsd-job: error: cannot write %s/pid: %s\n", dir.c_str(), strerror(errno));
     by_pid_[j->pid] = j.get();
     jobs_[s.id] = std::move(j);
@@ -98,35 +91,34 @@ std::string JobTable::start(const SupStart& s) {
   JobEnd e = failed_end(err, command);
   std::string werr;
   write_file_atomic(dir + "/end.json", job_end_text(e), true, werr);
-  if (j->dirfd >= 0) close(j->dirfd);
+  close(j->dirfd);
   return encode_sup_end("", e);
 }
 
-bool JobTable::spawn(Job& j, const SupStart& s, std::string& err, bool& command) {
-  if (s.argv.empty()) {
-    command = true;
-    err = "empty command";
-    return false;
-  }
-  // Our read ends first (a FIFO opened for reading alone, non-blocking,
-  // does not wait for a writer), then the job's ends, read-write: the job
-  // itself keeps a reader, so its writes never raise SIGPIPE, whoever of
-  // jsd dies (job_files.h).
-  int out[2] = {-1, -1}, er[2] = {-1, -1};
+void JobTable::prepare_spare() {
+  if (!want_spare_ || spare_) return;
+  want_spare_ = false;
+  auto sp = std::make_unique<SpareDir>();
+  std::string err;
+  // Failing here costs nothing: the next start makes its own (and says why
+  // it cannot).
+  if (sp->make(jobs_dir_, err)) spare_ = std::move(sp);
+}
+
+bool JobTable::spawn(Job& j, const SupStart& s, SpareDir& sp, std::string& err, bool& command) {
+  // The FIFOs' ends the spare opened (job_spare.cpp): ours to read, the
+  // job's read-write.
+  int out[2] = {std::exchange(sp.out_read, -1), std::exchange(sp.out_write, -1)};
+  int er[2] = {std::exchange(sp.err_read, -1), std::exchange(sp.err_write, -1)};
   auto close_all = [&] {
     for (int fd : {out[0], out[1], er[0], er[1]})
       if (fd >= 0) close(fd);
   };
-  for (int k : {1, 2}) {
-    int* e = k == 1 ? out : er;
-    std::string f = job_fifo(j.dir, k);
-    e[0] = open(f.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (e[0] >= 0) e[1] = open(f.c_str(), O_RDWR | O_CLOEXEC);
-    if (e[1] < 0) {
-      err = f + ": " + strerror(errno);
-      close_all();
-      return false;
-    }
+  if (s.argv.empty()) {
+    command = true;
+    err = "empty command";
+    close_all();
+    return false;
   }
   // A job starts clean (spawner.h): descriptors 0-2 and nothing else
   // (stdin /dev/null or its stdin FIFO, stdout and stderr its FIFOs), its own session (its
@@ -318,12 +310,13 @@ void JobTable::finish(Job& j, std::unique_ptr<Conn>& ev) {
   e.err_dropped = j.err.dropped();
   j.out.close_all();
   j.err.close_all();
+  // One text for the listener and the disk.
+  std::string text = job_end_text(e), err;
   if (ev) {
-    ev->queue(encode_sup_end(j.id, e));
+    ev->queue(encode_sup_end_text(j.id, text));
     if (!ev->flush()) ev.reset();
   }
-  std::string err;
-  if (write_file_atomic(j.dir + "/end.json", job_end_text(e), false, err))
+  if (write_file_atomic(j.dir + "/end.json", text, false, err))
     syncer_.push(j.dir + "/end.json");
   else
     fprintf(stderr, "jsd-job: error: %s\n", err.c_str());

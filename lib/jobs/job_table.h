@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "job_spare.h"
 #include "job_supervisor.h"
 #include "job_supervisor_parts.h"
 #include "job_syncer.h"
@@ -27,6 +28,9 @@ class JobTable {
 
   // Starts a job; returns the reply to its R message: S pid, or E end.
   std::string start(const SupStart& s);
+  // Makes the next start's directory ahead (job_spare.h), once a start
+  // took the last one: called by the loop once the answer is sent.
+  void prepare_spare();
   // A running job a supervisor that died started (the A message).
   void adopt(std::string_view id, int pid, bool listener_reaps);
   // How an adopted job ended, as its reaper, the listener, saw it (X).
@@ -59,14 +63,16 @@ class JobTable {
  private:
   void mark_ended(Job& j);
   void finish(Job& j, std::unique_ptr<Conn>& ev);
-  bool spawn(Job& j, const SupStart& s, std::string& err, bool& command);
+  bool spawn(Job& j, const SupStart& s, SpareDir& sp, std::string& err, bool& command);
   void init_streams(Job& j) const;
 
   std::string jobs_dir_;
   uint64_t keep_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;
   std::map<pid_t, Job*> by_pid_;
-  Syncer syncer_;  // joined (every end synced) before the process ends
+  std::unique_ptr<SpareDir> spare_;  // the next start's directory, made ahead
+  bool want_spare_ = false;          // a start took it: make another when idle
+  Syncer syncer_;                    // joined (every end synced) before the process ends
 };
 
 // A refusal or a failed start, as an end.

@@ -50,7 +50,8 @@ class JobRunner::StartGate : public JobProcesses {
 struct JobRunner::Real {
   Real(uv_loop_t* loop, const Config& cfg, const std::string& libexec)
       : clock(loop),
-        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep),
+        processes(loop, cfg.state_dir + "/jobs", libexec + "/jsd-job", cfg.job_output_keep,
+                  uint64_t(cfg.job_supervisor_slow_s) * 1000),
         disk(loop, cfg.state_dir + "/jobs") {}
   LoopClock clock;
   PosixJobProcesses processes;
@@ -90,6 +91,7 @@ bool JobRunner::open(std::string& err) {
   for (auto& [id, r] : store_.all())
     if (!r.finished()) unadopted_.insert(id);
   for (auto& [id, text] : procs_.started_before()) unadopted_.insert(id);
+  recovered_ = false;
   procs_.when_ready([this] { recover(); });
   return true;
 }
@@ -133,7 +135,8 @@ void JobRunner::ended() {
   }
 }
 
-void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply) {
+void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn reply,
+                       const std::vector<std::string>& via) {
   // Whatever goes wrong inside (it should not: every field is read with
   // typed accessors) is one error reply and one log line, never an abort
   // of the node; and a call already answered is not answered twice.
@@ -145,7 +148,7 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   };
   ReplyFn fallback = once;
   try {
-    dispatch(from, body, once);
+    dispatch(from, body, once, via);
   } catch (const std::exception& e) {
     log_error("job request from " + from + " failed: " + printable(e.what()));
     if (!*answered) fallback("job", job_error_body(std::string("internal error: ") + e.what()), false);
@@ -155,18 +158,24 @@ void JobRunner::handle(const std::string& from, const std::string& body, ReplyFn
   }
 }
 
-void JobRunner::dispatch(const std::string& from, const std::string& body, ReplyFn& reply) {
+void JobRunner::dispatch(const std::string& from, const std::string& body, ReplyFn& reply,
+                         const std::vector<std::string>& via) {
   JobRequest req;
   std::string err;
   if (!parse_job_request(body, req, err)) return reply("job", job_error_body(err), false);
-  if (unadopted_.count(req.id)) {  // its job is not adopted yet: this waits for that
+  // Its job is not adopted yet, or (a submission) its id may be among the
+  // starts the previous run sent the supervisor that has not listed its
+  // jobs yet: this waits for that (a hung supervisor would make a start
+  // wait anyway), so that a re-sent submission finds its job, not "started
+  // here before".
+  if (unadopted_.count(req.id) || (!recovered_ && req.op == JobRequest::Op::kSubmit)) {
     log_info("job " + req.id + ": a request waits for the job supervisor to list its jobs");
-    held_.push_back([this, from, body, reply] { handle(from, body, reply); });
+    held_.push_back([this, from, body, reply, via] { handle(from, body, reply, via); });
     return;
   }
   switch (req.op) {
     case JobRequest::Op::kSubmit:
-      return submit(from, req, reply);
+      return submit(from, req, reply, via);
     case JobRequest::Op::kStatus:
       return status(from, req, reply);
     case JobRequest::Op::kCancel:
@@ -195,6 +204,7 @@ bool JobRunner::audited(const JobRecord& r, bool ok, std::string& why, bool at_s
     entry["job"] = r.job;
   if (!ok) entry["reason"] = why;
   if (at_start) entry["at"] = "start";
+  if (!r.via.empty()) entry["via"] = r.via;
   if (!audit(entry, ok) && ok) {
     why = "cannot write the audit log on " + cfg_.node;
     return false;
@@ -220,9 +230,10 @@ void JobRunner::input(const std::string& from, std::string_view body) {
   runs_.input(from, c);
 }
 
-void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply) {
+void JobRunner::submit(const std::string& from, JobRequest& req, ReplyFn& reply, const std::vector<std::string>& via) {
   JobRecord r;
   r.from = from;
+  r.via = via;
   if (key_of && from != cfg_.node) r.from_key = key_of(from);
   r.accepted = clock_.wall_time();
   // The submitter's time, unless it says nothing or its clock is ahead of
@@ -400,6 +411,11 @@ void JobRunner::stop_all() {
 
 void JobRunner::kill_all() { runs_.kill_all(); }
 
-json JobRunner::status_json() const { return runs_.status_json(); }
+json JobRunner::status_json() const {
+  json j = runs_.status_json();
+  SupervisorState s = procs_.supervisor_state();
+  j["supervisor"] = {{"pid", s.pid}, {"waiting", s.waiting}, {"waiting_ms", s.waiting_ms}, {"slow", s.slow}};
+  return j;
+}
 
 }  // namespace jsd

@@ -39,7 +39,10 @@ class JobRunner {
   bool open(std::string& err);
   // A call to the job object: {"op":"submit"|"status"|"cancel", ...}. Every
   // call is answered; nothing it throws leaves it.
-  void handle(const std::string& from, const std::string& body, ReplyFn reply);
+  // via: the gateways a relayed request came through (it is from's, judged
+  // as from's; the record and the audit log name them too).
+  void handle(const std::string& from, const std::string& body, ReplyFn reply,
+              const std::vector<std::string>& via = {});
   // An event to the object "job.stdin": a chunk of a job's standard input
   // (job_input.h). A malformed one is dropped with a warning.
   void input(const std::string& from, std::string_view body);
@@ -80,8 +83,8 @@ class JobRunner {
  private:
   struct Real;
   JobRunner(const Config& cfg, std::unique_ptr<Real> real);
-  void dispatch(const std::string& from, const std::string& body, ReplyFn& reply);
-  void submit(const std::string& from, JobRequest& req, ReplyFn& reply);
+  void dispatch(const std::string& from, const std::string& body, ReplyFn& reply, const std::vector<std::string>& via);
+  void submit(const std::string& from, JobRequest& req, ReplyFn& reply, const std::vector<std::string>& via);
   void status(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void cancel(const std::string& from, const JobRequest& req, ReplyFn& reply);
   void attach(JobRecord& r, const JobRequest& req, ReplyFn& reply);
@@ -108,6 +111,9 @@ class JobRunner {
   std::set<std::string> dirty_;
   std::set<std::string> unadopted_;          // started by a previous run, adoption not done yet
   std::vector<std::function<void()>> held_;  // requests naming those, until it is
+  // From open() until recover(): every submission waits too, since an id
+  // the previous run sent to the supervisor has no record or directory yet.
+  bool recovered_ = true;
   size_t finished_since_prune_ = 0;
   uint64_t last_prune_ms_ = 0;
   bool stopping_ = false;

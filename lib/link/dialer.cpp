@@ -88,6 +88,7 @@ void Dialer::on_handshake(std::string_view p) {
       break;
   }
   server_node_ = hs_->server_node();
+  server_max_frame_ = hs_->server_max_frame();
   // Step 4: the handshake connection has done its job; the link goes to
   // the port the remote listener bound for our queue-server.
   end_conn();
@@ -116,7 +117,7 @@ void Dialer::join(uint16_t port) {
     uv_tcp_nodelay(c->tcp_handle(), 1);
     c->on_close = nullptr;
     conn_ = nullptr;  // the caller's now
-    DialResult r{c, std::move(link_), port, server_node_};
+    DialResult r{c, std::move(link_), port, server_node_, server_max_frame_};
     auto up = up_;
     up(std::move(r));
   });

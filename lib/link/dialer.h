@@ -24,6 +24,7 @@ struct DialResult {
   std::unique_ptr<SealedLink> link;
   uint16_t port = 0;
   std::string server_node;  // the name the answering node proved
+  uint64_t max_frame = 0;   // the largest frame its queue-server reads (0: not said)
 };
 
 class Dialer {
@@ -55,6 +56,7 @@ class Dialer {
   std::unique_ptr<LinkInitiator> hs_;
   std::unique_ptr<SealedLink> link_;
   std::string server_node_;
+  uint64_t server_max_frame_ = 0;
 };
 
 }  // namespace jsd

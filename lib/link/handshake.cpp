@@ -136,6 +136,13 @@ LinkInitiator::Step LinkInitiator::on_frame(std::string_view f, std::string& out
       if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535)
         return false;
       port_ = static_cast<uint16_t>(it->get<uint64_t>());
+      // Optional (an older node does not say). Outside what a config
+      // allows it is taken as unsaid: a value near 2^64 would overflow the
+      // client's size check and keep back every event.
+      auto mf = j.find("max_frame");
+      if (mf != j.end() && mf->is_number_unsigned() && mf->get<uint64_t>() >= 1024 &&
+          mf->get<uint64_t>() <= (64u << 20))
+        max_frame_ = mf->get<uint64_t>();
     }
     return want_port ? true : (get_str(j, "node", server_node_, true) && get_str(j, "cert", cert, false));
   };
@@ -256,8 +263,10 @@ LinkResponder::Step LinkResponder::on_frame(std::string_view f, std::string& out
   return Step::hello;
 }
 
-bool LinkResponder::accept(uint16_t port, std::string& out, std::string& err) {
-  std::string payload = nlohmann::json({{"node", node_}, {"port", port}}).dump();
+bool LinkResponder::accept(uint16_t port, std::string& out, std::string& err, uint64_t max_frame) {
+  nlohmann::json a = {{"node", node_}, {"port", port}};
+  if (max_frame) a["max_frame"] = max_frame;
+  std::string payload = a.dump();
   if (ik_) {
     out.assign(1, 'A');
     if (!hs_.write_message(payload, out, err)) return false;

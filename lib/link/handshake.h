@@ -57,6 +57,8 @@ class LinkInitiator {
   // failed (err says why).
   Step on_frame(std::string_view frame, std::string& out, std::string& err);
   uint16_t port() const { return port_; }
+  // The largest frame the responder's queue-server reads (0: it did not say).
+  uint64_t server_max_frame() const { return max_frame_; }
   const std::string& server_node() const { return server_node_; }
   SessionKeys take_keys();
   bool used_ik() const { return ik_; }
@@ -70,6 +72,7 @@ class LinkInitiator {
   noise::CipherState c1_, c2_;
   bool ik_ = false, split_ = false;
   uint16_t port_ = 0;
+  uint64_t max_frame_ = 0;
 };
 
 class LinkResponder {
@@ -84,7 +87,9 @@ class LinkResponder {
   const Hello& hello() const { return hello_; }
   const Key32& peer_key() const { return peer_key_; }
   // The last handshake frame, carrying the queue-server's port.
-  bool accept(uint16_t port, std::string& out, std::string& err);
+  // max_frame: the node's, told to the initiator so that its client keeps
+  // back an event our queue-server would not read (0: not told).
+  bool accept(uint16_t port, std::string& out, std::string& err, uint64_t max_frame = 0);
   SessionKeys take_keys();
   static std::string refuse(const std::string& reason);
   int steps() const { return steps_; }

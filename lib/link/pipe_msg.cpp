@@ -24,6 +24,13 @@ std::string encode_pipe(const PipeMsg& m) {
       w.str32(m.detail);
       break;
     }
+    case PipeType::too_big: {
+      WireWriter w(out, 9 + WireWriter::str32_size(m.detail));
+      w.u8(static_cast<uint8_t>(m.type));
+      w.u64(m.seq);
+      w.str32(m.detail);
+      break;
+    }
     case PipeType::withdrawn: {
       WireWriter w(out, 10);
       w.u8(static_cast<uint8_t>(m.type));
@@ -79,6 +86,11 @@ bool decode_pipe(std::string_view in, PipeMsg& m, std::string& err) {
     case static_cast<uint8_t>(PipeType::withdraw):
       m.type = PipeType::withdraw;
       m.seq = r.u64();
+      break;
+    case static_cast<uint8_t>(PipeType::too_big):
+      m.type = PipeType::too_big;
+      m.seq = r.u64();
+      m.detail.assign(r.str32());
       break;
     case static_cast<uint8_t>(PipeType::withdrawn): {
       m.type = PipeType::withdrawn;

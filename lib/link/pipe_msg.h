@@ -21,6 +21,8 @@ enum class PipeType : uint8_t {
   withdraw = 15,     // listener -> client: drop data message seq if no link has carried it
   withdrawn = 16,    // client -> listener: the answer to withdraw seq (dropped or not)
   alive = 17,        // child -> listener, at its heartbeats: its loop runs (a stopped or hung one is replaced)
+  too_big =
+      18,  // client -> listener: data message seq is larger than the peer reads; dropped, never sent (detail: why)
 };
 
 struct PipeMsg {
@@ -30,7 +32,7 @@ struct PipeMsg {
   LinkState state = LinkState::down;  // state
   std::string peer;                   // state: the node at the other end
   uint64_t instance = 0;              // state "up" from a server: the peer listener's instance
-  std::string detail;                 // state: why (a refusal, the last error)
+  std::string detail;                 // state: why (a refusal, the last error); too_big: why
 };
 
 // Room a pipe frame needs beyond max_frame (a data message's own fields).

@@ -79,6 +79,7 @@ class QueueClient {
     uint64_t seq = m.seq;
     // A restarted listener replays what it still holds; skip what we have.
     if (!queue_.push(seq, p)) return;
+    if (state_ == State::up && !fits(p)) return too_big(seq, p.size());
     if (state_ == State::up) queue_link(queue_.items().back().payload);
     // Someone wants the peer now: do not sit out a long backoff (but do not
     // hammer a host that is down either: one try per 100 ms at most).
@@ -86,6 +87,27 @@ class QueueClient {
       retry_.stop();
       connect();
     }
+  }
+
+  // The peer's queue-server closes a link that carries a frame larger than
+  // its max_frame (it said how large in the handshake): such an event is
+  // kept back, not sent again at every link-up for ever, and the listener
+  // answers its call with the reason (Router::undeliverable).
+  bool fits(std::string_view plain) const {
+    return peer_max_frame_ == 0 || plain.size() + kFrameRoom <= peer_max_frame_ + kLinkSlack;
+  }
+  void too_big(uint64_t seq, size_t size) {
+    if (!queue_.withdraw(seq)) return;  // on a link already: the peer reads it
+    std::string who = server_node_.empty() ? target_.key() : server_node_;
+    std::string why = "its request is " + std::to_string(size) + " bytes, more than " + who +
+                      " reads (its max_frame is " + std::to_string(peer_max_frame_) + ")";
+    log_warn("event " + std::to_string(seq) + " for " + who + " not sent: " + why);
+    if (!sup_) return;
+    PipeMsg m;
+    m.type = PipeType::too_big;
+    m.seq = seq;
+    m.detail = why;
+    sup_->send(encode_pipe(m));
   }
 
   // The listener takes data message seq back (its tool gave up on it): it
@@ -147,6 +169,7 @@ class QueueClient {
   void on_up(DialResult r) {
     dialer_.reset();
     server_node_ = r.server_node;
+    peer_max_frame_ = r.max_frame;
     conn_ = r.conn;
     link_ = std::move(r.link);
     Stream* c = conn_;
@@ -175,6 +198,12 @@ class QueueClient {
     last_failure_.clear();
     last_refused_ = false;
     peer_stopping_ = false;
+    // Kept back before anything is carried: only an item no link carried
+    // can be taken out of the queue.
+    std::vector<std::pair<uint64_t, size_t>> big;
+    for (auto& it : queue_.items())
+      if (!fits(it.payload)) big.emplace_back(it.seq, it.payload.size());
+    for (auto& [seq, size] : big) too_big(seq, size);
     for (auto& it : queue_.items()) queue_link(it.payload);
     flush_link();
   }
@@ -381,6 +410,9 @@ class QueueClient {
   std::vector<std::string_view> msgs_;
   bool stopping_ = false, last_refused_ = false, peer_stopping_ = false;
   std::string server_node_;
+  uint64_t peer_max_frame_ = 0;  // what the peer's queue-server reads (0: it did not say)
+  // Room a frame needs beyond its one message (lengths, the AEAD tag).
+  static constexpr size_t kFrameRoom = 64;
   OutQueue queue_;
   uint64_t backoff_ = 20, last_rx_ = 0, last_attempt_ms_ = 0;
   uint64_t waiting_since_ = 0;             // busy since (an answer is due), or 0: idle

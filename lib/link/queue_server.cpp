@@ -115,7 +115,7 @@ class QueueServer {
     // as it has connected: a few connections may try at once, each with a
     // small buffer and a short deadline; a flood on the port costs a
     // bounded number of descriptors and bytes.
-    if (candidates_.size() >= kMaxCandidates) {
+    if (candidates_.size() >= o_.limits.max_candidates) {
       // The oldest that has not shown the ticket makes room: idle
       // connections cannot keep the real peer out.
       drop_candidate(candidates_.front().c);
@@ -137,10 +137,12 @@ class QueueServer {
       // the ticket, or a connection that hung up without one.
       if (forget_candidate(c)) ++(why.rfind("frame of", 0) == 0 ? closed_refused_ : closed_idle_);
     };
-    c->start(kTicketFrame);
+    c->start(o_.limits.ticket_frame);
   }
 
-  uint64_t first_frame_ms() const { return std::min<uint64_t>(kFirstFrameMs, uint64_t(o_.cfg.handshake_timeout_ms)); }
+  uint64_t first_frame_ms() const {
+    return std::min<uint64_t>(o_.limits.first_frame_ms, uint64_t(o_.cfg.handshake_timeout_ms));
+  }
 
   // Candidates that have not sent the ticket within first_frame_ms() go.
   void sweep() {
@@ -374,10 +376,7 @@ class QueueServer {
   uint16_t port_ = 0;
   uint64_t closed_idle_ = 0, closed_refused_ = 0, reported_ms_ = 0;
   bool refusal_logged_ = false;
-  static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5;
-  // The peer connects and sends its ticket at once: a second is ample.
-  static constexpr uint64_t kFirstFrameMs = 1000, kReportMs = 10000;
-  static constexpr size_t kMaxCandidates = 32;
+  static constexpr uint64_t kAckEvery = 256, kAckDelayMs = 5, kReportMs = 10000;
   Timer ack_timer_{loop_};
   uint64_t instance_ = 0, highest_ = 0, acked_ = 0, last_rx_ = 0, alive_sent_ = 0;
   bool ack_waiting_ = false, stopping_ = false, bye_ = false;

@@ -54,6 +54,11 @@ bool Trust::load(const Config& c, std::vector<std::string>& errors, int64_t now)
   for (auto& [name, ep] : c.peers)
     if (!c.peer_keys.count(name) && c.trusted_cas.empty())
       errors.push_back("peers." + name + ": no public_key, and no trusted_cas to check its certificate");
+  for (auto& [name, gw] : c.via) {
+    via_.insert(name);
+    if (!c.peer_keys.count(name) && c.trusted_cas.empty())
+      errors.push_back("peers." + name + ": no public_key, and no trusted_cas to check its certificate");
+  }
   if (!c.cert_file.empty()) {
     Cert cert;
     if (!load_cert_file(c.cert_file, cert, cert_text_, err)) {
@@ -96,6 +101,9 @@ PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, cons
   if (claimed == node_) return refuse("it claims this node's own name");
   if (std::find(revoked_.begin(), revoked_.end(), key) != revoked_.end())
     return refuse("key of " + claimed + " is revoked");
+  // A via peer's requests come through its gateway, sealed: its key is
+  // pinned for that, not for a link of its own.
+  if (via_.count(claimed)) return refuse(claimed + " is reached through a gateway (via), not by a link of its own");
   if (const auto* keys = pinned(claimed)) {
     if (std::find(keys->begin(), keys->end(), key) == keys->end()) return refuse("key not known for " + claimed);
     v.ok = true;

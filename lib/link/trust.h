@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ class Trust {
   std::string cert_text_;
   std::map<std::string, std::vector<Key32>> pinned_;
   std::vector<Key32> cas_, revoked_;
+  std::set<std::string> via_;  // peers reached through a gateway
 };
 
 // crypto_init and Trust::load: what every process that makes or accepts a

@@ -247,6 +247,14 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     return;
   }
   if (m.type == PipeType::withdrawn) return on_withdrawn(c, m.seq, m.dropped);
+  if (m.type == PipeType::too_big) {
+    auto it = std::find_if(c.queue.begin(), c.queue.end(), [&m](const auto& item) { return item.first == m.seq; });
+    if (it == c.queue.end()) return;
+    uint64_t event_id = event_id_of(it->second);
+    c.queued_bytes -= it->second.size();
+    c.queue.erase(it);
+    return events_.too_big(c.key, event_id, m.detail);
+  }
   if (m.type == PipeType::state) {
     if (c.state != m.state) c.since = wall_time();
     c.state = m.state;

@@ -25,6 +25,9 @@ class ClientEvents {
   virtual ~ClientEvents() = default;
   virtual void link_state(const std::string& key, LinkState state, const std::string& detail) = 0;
   virtual void child_gone() = 0;  // a child exited (the listener may be stopping)
+  // The client kept event event_id back, for good: the peer would not read
+  // it (larger than its max_frame); why says so.
+  virtual void too_big(const std::string& key, uint64_t event_id, const std::string& why) {}
 };
 
 class LinkClients : public RouterLinks {

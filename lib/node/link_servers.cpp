@@ -26,7 +26,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
   if (fd < 0) return false;
   // The last handshake message carries the port; the transport keys exist
   // once it is written.
-  if (!hs.accept(port, accept, err)) {
+  if (!hs.accept(port, accept, err, cfg_.max_frame)) {
     ::close(fd);
     return false;
   }

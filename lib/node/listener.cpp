@@ -31,8 +31,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "node_port.h"
+#include "node_stop.h"
 #include "outbox.h"
 #include "peers.h"
+#include "relay_keys.h"
 #include "reload.h"
 #include "router.h"
 #include "sd_notify.h"
@@ -95,6 +97,9 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
     router_.on_link_state(key, state, detail);
     tell_manager("");
   }
+  void too_big(const std::string& key, uint64_t event_id, const std::string& why) override {
+    router_.undeliverable(key, event_id, why);
+  }
   void child_gone() override {
     tell_manager("");
     maybe_finish_shutdown();
@@ -115,17 +120,26 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   void job(const std::string& from, const std::string& body, ReplyFn reply) override {
     jobs_.handle(from, body, std::move(reply));
   }
+  void job_via(const std::string& from, const std::vector<std::string>& via, const std::string& body,
+               ReplyFn reply) override {
+    jobs_.handle(from, body, std::move(reply), via);
+  }
   std::string status() override;
   std::string metrics() override;
 
  private:
   void maybe_finish_shutdown();
   void tell_manager(const std::string& state);
+  // Both directions' links, as --status shows them.
+  nlohmann::json links_json() const {
+    nlohmann::json links = clients_.links_json();
+    for (auto& l : servers_.links_json()) links.push_back(l);
+    return links;
+  }
   void reload();
 
   uv_loop_t* loop_;
-  SdNotify notify_ = SdNotify::from_env();  // systemd's Type=notify (sd_notify.h)
-  bool notify_failed_ = false;
+  ServiceStatus manager_{SdNotify::from_env()};  // systemd's Type=notify (sd_notify.h)
   ListenerOptions o_;
   const Config& cfg_;  // o_.cfg: every part reads it there, so a reload is one assignment
   std::unique_ptr<Trust> trust_;
@@ -143,13 +157,13 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   LinkClients clients_;
   LinkServers servers_;
   Router router_;
+  NodeRelayKeys relay_keys_;
   NodePort port_;
   NodeMetrics metrics_;
   MetricsFile metrics_file_;
-  bool stopping_ = false, stopped_ = false;
-  std::unique_ptr<Timer> kill_timer_, job_kill_timer_, abandon_timer_, expire_timer_;
-  static constexpr uint64_t kLinkStopMs = 2000;          // SIGTERM -> SIGKILL for link processes
-  static constexpr uint64_t kSupervisorAnswerMs = 2000;  // SIGKILL sent -> the jobs' ends
+  NodeStop stop_;
+  bool stopping_ = false;
+  std::unique_ptr<Timer> expire_timer_;
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -176,8 +190,23 @@ Listener::Listener(uv_loop_t* loop, const ListenerOptions& o, std::unique_ptr<Tr
       clients_(loop, cfg_, peers_, bin_dir_, instance_, spawn_, *this),
       servers_(loop, cfg_, bin_dir_, spawn_, *this),
       router_(cfg_.node, peers_, clients_, control_, outbox_, *this),
+      relay_keys_(
+          cfg_, [this]() -> const Trust& { return *trust_; },
+          [this](nlohmann::json entry) { audit_.record(std::move(entry), false); }),
       port_(loop, cfg_, *trust_, refused_audit_, servers_, clients_),
-      metrics_file_(loop, [this] { return metrics(); }) {}
+      metrics_file_(loop, [this] { return metrics(); }),
+      stop_(loop, cfg_, clients_, servers_, spawn_, jobs_) {
+  stop_.on_stopped = [this] {
+    sig_term_.reset();
+    sig_int_.reset();
+    sig_hup_.reset();
+    log_info("stopped");
+    // Nothing of the node's is left to finish: what still has a handle open
+    // (a timer for the refusal log, a tool's unread replies) must not keep the
+    // process for seconds; close_loop() closes it.
+    uv_stop(loop_);
+  };
+}
 
 Listener::~Listener() = default;
 
@@ -211,7 +240,9 @@ int Listener::start() {
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
-  if (!jobs_.open(err) || !outbox_.open(err)) {
+  relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp) { peers_.relayed(origin, fp); };
+  router_.use_relay(&relay_keys_);
+  if (!jobs_.open(err) || !outbox_.open(err) || !relay_keys_.open(err)) {
     log_error(err);
     return kExitStartupError;
   }
@@ -270,23 +301,9 @@ bool Listener::joined(const std::string& peer, const LinkClaim& c) {
 // the node is (its name, address and state) needs a restart.
 void Listener::reload() {
   if (stopping_) return;
-  std::string path = cfg_.path;
-  if (path.empty()) {
-    log_error("SIGHUP: no configuration file to re-read (the listener runs on the embedded defaults)");
-    return;
-  }
   Config next;
-  std::vector<std::string> errors;
   auto trust = std::make_unique<Trust>();
-  read_config_again(cfg_, path, next, *trust, errors);
-  std::string werr;
-  if (errors.empty() && !write_running_config(next, werr)) errors.push_back(werr);
-  if (!errors.empty()) {
-    for (auto& e : errors) log_error("SIGHUP: " + e);
-    log_error("SIGHUP: configuration not reloaded (" + std::to_string(errors.size()) +
-              (errors.size() == 1 ? " mistake" : " mistakes") + "); the running one stays");
-    return;
-  }
+  if (!reread_config(cfg_, next, *trust)) return;
   Config old = cfg_;
   o_.cfg = std::move(next);
   old_trusts_.push_back(std::move(trust_));
@@ -298,13 +315,12 @@ void Listener::reload() {
   router_.forget_targets();
   relink_after_reload(old, cfg_, clients_, servers_, router_);
   metrics_file_.start(cfg_.metrics_file, cfg_.metrics_interval_s);
-  log_info("configuration reloaded from " + path + ": " + std::to_string(cfg_.peers.size()) + " peers, " +
+  log_info("configuration reloaded from " + old.path + ": " + std::to_string(cfg_.peers.size()) + " peers, " +
            std::to_string(cfg_.jobs.size()) + " jobs");
 }
 
 std::string Listener::status() {
-  nlohmann::json links = clients_.links_json();
-  for (auto& l : servers_.links_json()) links.push_back(l);
+  nlohmann::json links = links_json();
   nlohmann::json j = {{"node", cfg_.node},           {"version", JSD_VERSION},      {"pid", getpid()},
                       {"listen", cfg_.listen.str()}, {"since", iso_time(started_)}, {"links", links}};
   j["peers"] = peers_.directory_json(links);
@@ -320,14 +336,18 @@ std::string Listener::metrics() {
   s.node = cfg_.node;
   s.version = JSD_VERSION;
   s.started = started_;
-  s.links = clients_.links_json();
-  for (auto& l : servers_.links_json()) s.links.push_back(l);
+  s.links = links_json();
   s.handshakes = port_.outcomes();
   s.audit = audit_.decisions();
   for (auto& [k, n] : port_.refused_decisions()) s.audit[k] += n;
   nlohmann::json jobs = jobs_.status_json();
   s.jobs_running = jobs_.running();
   s.jobs_queued = jobs.value("queued", size_t(0));
+  auto sup = jobs.find("supervisor");
+  if (sup != jobs.end() && sup->is_object()) {
+    s.supervisor_waiting = sup->value("waiting", size_t(0));
+    s.supervisor_slow = sup->value("slow", false);
+  }
   s.fds_open = open_descriptors();
   s.fds_limit = descriptor_limit();
   return metrics_.render(s);
@@ -337,21 +357,13 @@ std::string Listener::metrics() {
 // (READY=1), that it stops (STOPPING=1), and how many links are up, which
 // `systemctl status` shows. Not run by one: nothing happens.
 void Listener::tell_manager(const std::string& state) {
-  if (!notify_.enabled()) return;
+  if (!manager_.enabled()) return;
   size_t up = 0, all = 0;
-  auto count = [&](const nlohmann::json& links) {
-    for (auto& l : links) {
-      ++all;
-      up += l.value("state", "") == "up";
-    }
-  };
-  count(clients_.links_json());
-  count(servers_.links_json());
-  std::string err;
-  if (!notify_.send(state + "STATUS=" + std::to_string(up) + " of " + std::to_string(all) + " links up", err) &&
-      !notify_failed_)
-    log_warn(err + " (said once)");
-  notify_failed_ = notify_failed_ || !err.empty();
+  for (auto& l : links_json()) {
+    ++all;
+    up += l.value("state", "") == "up";
+  }
+  manager_.tell(state, up, all);
 }
 
 void Listener::shutdown(const std::string& why) {
@@ -366,56 +378,10 @@ void Listener::shutdown(const std::string& why) {
   // A stopped node's metrics would say its links are up: its file goes,
   // and the jsd_ series with it (absent() alerts on that).
   metrics_file_.stop();
-  // Children that ignore SIGTERM get SIGKILL: nothing is left behind. A
-  // link process ends at once (SIGCONT wakes a stopped one); a job has its
-  // job_kill_grace_s from its own run, and the backstop here waits for that
-  // only while jobs run: the stop takes what its children need, no more.
-  // (Armed first: with nothing left to end, stop_all() finishes the stop.)
-  kill_timer_ = std::make_unique<Timer>(loop_);
-  kill_timer_->start(kLinkStopMs, [this] {
-    clients_.kill();
-    servers_.kill();
-    spawn_.kill();
-  });
-  if (jobs_.running() > 0) {
-    job_kill_timer_ = std::make_unique<Timer>(loop_);
-    job_kill_timer_->start(uint64_t(cfg_.job_kill_grace_s * 1000) + 1000, [this] {
-      jobs_.kill_all();
-      // A supervisor that does not pass the SIGKILL on in this time is
-      // hung: the node stops anyway, killing the jobs itself.
-      abandon_timer_ = std::make_unique<Timer>(loop_);
-      abandon_timer_->start(kSupervisorAnswerMs, [this] {
-        if (size_t n = jobs_.abandon())
-          log_error("the job supervisor does not answer: " + std::to_string(n) +
-                    " job(s) killed without it; their ends are settled at the next start");
-        maybe_finish_shutdown();
-      });
-    });
-  }
-  clients_.stop();
-  servers_.stop();
-  jobs_.stop_all();
-  maybe_finish_shutdown();
+  stop_.begin();
 }
 
-void Listener::maybe_finish_shutdown() {
-  if (!stopping_ || stopped_ || clients_.live() > 0 || servers_.live() > 0 || spawn_.live() > 0 || jobs_.running() > 0)
-    return;
-  stopped_ = true;
-  kill_timer_.reset();
-  job_kill_timer_.reset();
-  abandon_timer_.reset();
-  clients_.clear();
-  servers_.clear();
-  sig_term_.reset();
-  sig_int_.reset();
-  sig_hup_.reset();
-  log_info("stopped");
-  // Nothing of the node's is left to finish: what still has a handle open
-  // (a timer for the refusal log, a tool's unread replies) must not keep the
-  // process for seconds; close_loop() closes it.
-  uv_stop(loop_);
-}
+void Listener::maybe_finish_shutdown() { stop_.check(); }
 
 }  // namespace
 

@@ -221,6 +221,12 @@ std::string NodeMetrics::render(const MetricsSnapshot& s) const {
   o.sample("jsd_jobs_running", {}, double(s.jobs_running));
   o.family("jsd_jobs_queued", "gauge", "Jobs accepted and waiting for a slot (max_parallel).");
   o.sample("jsd_jobs_queued", {}, double(s.jobs_queued));
+  o.family("jsd_job_supervisor_waiting", "gauge",
+           "Requests (job starts) the node's job supervisor has not answered yet.");
+  o.sample("jsd_job_supervisor_waiting", {}, double(s.supervisor_waiting));
+  o.family("jsd_job_supervisor_slow", "gauge",
+           "1 while the job supervisor has left a request unanswered for job_supervisor_slow_s or longer.");
+  o.sample("jsd_job_supervisor_slow", {}, s.supervisor_slow ? 1 : 0);
 
   if (s.fds_open >= 0) {
     o.family("jsd_open_descriptors", "gauge", "File descriptors the listener has open.");

@@ -47,6 +47,9 @@ struct MetricsSnapshot {
   // Audit decisions: (what, verdict) -> count.
   std::map<std::pair<std::string, std::string>, uint64_t> audit;
   size_t jobs_running = 0, jobs_queued = 0;
+  // Requests the job supervisor has not answered, and whether it is slow.
+  size_t supervisor_waiting = 0;
+  bool supervisor_slow = false;
   long fds_open = -1, fds_limit = -1;
 };
 

@@ -46,6 +46,9 @@ class Peers {
   // The address a certified (not configured) peer is reached at, or null.
   const Endpoint* learnt_address(const std::string& peer) const;
   std::string fingerprint(const std::string& peer) const;
+  // A relayed request from origin opened with the key key_fp: the key it
+  // submits with, as a link's would be.
+  void relayed(const std::string& origin, const std::string& key_fp) { fingerprints_[origin] = key_fp; }
   // Every configured peer and every certified one that linked, with its
   // address, groups (config, certificate) and the state of its links
   // (links_json of the listener; "idle": no link now): for --status, and

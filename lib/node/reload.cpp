@@ -21,6 +21,25 @@ bool write_running_config(Config& c, std::string& err) {
   return true;
 }
 
+bool reread_config(const Config& running, Config& next, Trust& trust) {
+  std::string path = running.path;
+  if (path.empty()) {
+    log_error("SIGHUP: no configuration file to re-read (the listener runs on the embedded defaults)");
+    return false;
+  }
+  std::vector<std::string> errors;
+  read_config_again(running, path, next, trust, errors);
+  std::string werr;
+  if (errors.empty() && !write_running_config(next, werr)) errors.push_back(werr);
+  if (!errors.empty()) {
+    for (auto& e : errors) log_error("SIGHUP: " + e);
+    log_error("SIGHUP: configuration not reloaded (" + std::to_string(errors.size()) +
+              (errors.size() == 1 ? " mistake" : " mistakes") + "); the running one stays");
+    return false;
+  }
+  return true;
+}
+
 bool read_config_again(const Config& running, const std::string& path, Config& next, Trust& trust,
                        std::vector<std::string>& errors) {
   load_config(path, next, errors);

@@ -24,6 +24,12 @@ bool write_running_config(Config& c, std::string& err);
 bool read_config_again(const Config& running, const std::string& path, Config& next, Trust& trust,
                        std::vector<std::string>& errors);
 
+// SIGHUP, as the listener does it: running's file read and checked again
+// (read_config_again) and its copy written (write_running_config) into next
+// and trust; false, each mistake logged in a line, if the running
+// configuration stays.
+bool reread_config(const Config& running, Config& next, Trust& trust);
+
 // Links to peers that stay as they were are not touched. A removed peer's
 // calls are answered with an error and its links close; a peer whose
 // address or keys changed links again (its new client reads the new file).

@@ -84,7 +84,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
     if (!peers_.resolve(std::string(v.to), t, err)) return tool_error(tool, v.id, err);
     last_to_ = v.to;
     last_target_ = t;
-    last_key_ = t.key();
+    last_key_ = t.link();
   }
   const Target& t = last_target_;
   uint64_t tool_id = v.id;
@@ -99,6 +99,21 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
           if (!more && !status_of.empty()) body = with_refusal(status_of, key, std::move(body));
           reply_to_tool(tool, {Kind::reply, tool_id, node_, node_, object, std::move(body), more});
         });
+  }
+  if (!t.via.empty()) {  // through a gateway: sealed for its target
+    Event ev = to_event(v);
+    ev.id = ++next_event_;
+    ev.from = node_;
+    ev.to = t.name;
+    if (ev.kind == Kind::call) {
+      pending_[ev.id] = {tool, tool_id, last_key_, "", "", status_of, "", "", now_ms()};
+      pending_[ev.id].to = t.name;
+    }
+    if (!send_to(t, ev, err)) {
+      pending_.erase(ev.id);
+      return tool_error(tool, tool_id, err);
+    }
+    return;
   }
   // To a remote node: a few fields rewritten, the rest copied once, straight
   // into the queue that keeps them until the remote acknowledges them.
@@ -173,6 +188,7 @@ void Router::expire_calls(uint64_t now, uint64_t max_ms) {
     auto st = link_states_.find(p.client_key);
     if (st == link_states_.end() || st->second.first != LinkState::up) due.push_back(id);
   }
+  fail_relays("", LinkState::down, "", now, max_ms);
   std::string secs = std::to_string(max_ms / 1000);
   for (uint64_t id : due)
     take_back(id, [this, secs](const Pending& p) {
@@ -225,6 +241,7 @@ void Router::send_remote(const std::string& key, const Event& ev) { links_.send(
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
   link_states_[key] = {state, detail};
   if (state == LinkState::up) return resend_durable(key);
+  if (state == LinkState::refused) fail_relays(key, state, detail, 0, 0);
   if (state == LinkState::connecting) return;
   // A durable submission the link carried may have been acknowledged by a
   // queue-server whose listener then died before it kept it: once the link
@@ -269,7 +286,10 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
   }
   if (ev.kind == Kind::reply) {
     auto it = pending_.find(ev.id);
-    if (it == pending_.end()) return 0;  // the tool is gone
+    if (it == pending_.end()) {
+      relay_reply(peer, ev);  // an answer to a call this node relays, or to a tool that is gone
+      return 0;
+    }
     Pending p = it->second;
     // Only the node that was asked may answer (ids are guessable).
     if (!peers_.answers_for(peer, p.client_key)) {
@@ -287,9 +307,15 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
     if (!ev.more) pending_.erase(it);
     Event r = ev;
     r.id = p.tool_id;
-    if (!ev.more && !p.status_of.empty()) r.body = with_refusal(p.status_of, p.client_key, std::move(r.body));
+    if (!p.to.empty()) r.from = p.to;  // relayed: its gateway carried the answer of its target
+    if (!ev.more && !p.status_of.empty())
+      r.body = with_refusal(p.status_of, p.to.empty() ? p.client_key : p.to, std::move(r.body));
     reply_to_tool(p.tool, std::move(r));
     return tools_.backlog(p.tool) > kToolHighWater ? p.tool : 0;
+  }
+  if (ev.object == "relay") {
+    on_relay(peer, ev);
+    return 0;
   }
   if (ev.kind == Kind::notify) {
     dispatch_local(ev, nullptr);

@@ -19,6 +19,7 @@
 #include "link_state.h"
 #include "outbox.h"
 #include "peers.h"
+#include "relay.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -73,6 +74,35 @@ class LocalObjects {
   virtual std::string metrics() { return ""; }  // the Prometheus text (metrics.h)
   // A chunk of a job's standard input (object "job.stdin", job_input.h).
   virtual void job_input(const std::string& from, std::string_view body) {}
+  // A call to the job object relayed by the gateways via (a sealed request
+  // from its originator, from): judged as from's, audited with via too.
+  virtual void job_via(const std::string& from, const std::vector<std::string>& via, const std::string& body,
+                       ReplyFn reply) {
+    job(from, body, std::move(reply));
+  }
+};
+
+// Relayed requests (relay.h): the node's keys and replay memory, behind an
+// interface so that the router is tested without a disk or a key file.
+class RelayKeys {
+ public:
+  virtual ~RelayKeys() = default;
+  virtual bool is_gateway() const = 0;     // "gateway": true
+  virtual uint64_t window_ms() const = 0;  // relay_window_s
+  // plain sealed for target (its pinned key): false with err when this
+  // node has no key for it.
+  virtual bool seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) = 0;
+  // A box from origin opened with its pinned key; key_fp: that key's
+  // fingerprint. False with err: no key for origin, or it does not open.
+  virtual bool open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& key_fp,
+                    std::string& err) = 0;
+  // The request id rid, sealed at sealed_ms, seen for the first time: it is
+  // remembered (on disk) until it leaves the window. False: seen before
+  // (err says so), or it cannot be remembered (err).
+  virtual bool first_use(const std::string& rid, uint64_t sealed_ms, std::string& err) = 0;
+  // A relayed request refused here, for the audit log.
+  virtual void refused(const std::string& origin, const std::vector<std::string>& via, const std::string& object,
+                       const std::string& why) = 0;
 };
 
 class Router {
@@ -91,6 +121,9 @@ class Router {
   uint64_t on_delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev);
   // The link to client_key changed state: the tools waiting on it hear of it.
   void on_link_state(const std::string& client_key, LinkState state, const std::string& detail);
+  // The link process kept call id back for good (the peer would not read
+  // it): answered as the peer's refusal would be, never sent again.
+  void undeliverable(const std::string& client_key, uint64_t id, const std::string& why);
   // Delivers every durable submission kept from before (at start).
   void replay_outbox();
   // An address may name another peer now: forget the last resolution.
@@ -102,6 +135,10 @@ class Router {
   // A peer left the configuration: the calls waiting for it are taken back
   // and answered with an error (durable ones stay in the outbox).
   void peer_removed(const std::string& client_key);
+
+  // Relayed requests are sealed and opened with these (none: this node
+  // neither sends nor takes relayed requests).
+  void use_relay(RelayKeys* r) { relay_ = r; }
 
   // A tool that reads its replies slower than they come: its link stops
   // being read above the high mark and resumes below the low one.
@@ -123,7 +160,31 @@ class Router {
     bool on_link = false;         // a withdraw said it may have gone out: it does not expire
     bool expiring = false;        // a withdraw is under way
     bool until_accepted = false;  // its tool (--no-wait) waits only for the acceptance
+    std::string to = {};          // a relayed call: its target (client_key is its gateway's link)
   };
+  // A call this node relays as a gateway: its replies go back to the node
+  // it came from, under the id that node gave it.
+  struct Relayed {
+    std::string back;  // the client key of the link it came over
+    uint64_t back_id;  // its id there
+    std::string from;  // the peer it came from
+    std::string link;  // the link it went on over
+    std::string object;
+    uint64_t since_ms = 0;
+    bool on_link = false;  // a withdraw said it may have gone out
+  };
+  // Sends a call or notify to t, sealed and relayed when t is a via peer;
+  // false with err when it cannot be sealed.
+  bool send_to(const Target& t, const Event& ev, std::string& err);
+  void on_relay(const std::string& peer, const Event& ev);
+  void open_relayed(const std::string& peer, const Event& ev, const RelayEnvelope& env);
+  bool relay_reply(const std::string& peer, const Event& ev);
+  void refuse_relay(const std::string& peer, const Event& ev, const std::string& origin,
+                    const std::vector<std::string>& via, const std::string& object, const std::string& why);
+  // The relayed calls waiting on link key that its state (refused) or their
+  // wait (max_ms) ends: taken back and answered with an error if no link
+  // carried them.
+  void fail_relays(const std::string& key, LinkState state, const std::string& detail, uint64_t now, uint64_t max_ms);
   void tool_error(uint64_t tool, uint64_t id, const std::string& why);
   void take_back(uint64_t id, std::function<std::string(const Pending&)> why);
   void withdraw(uint64_t tool, uint64_t tool_id);
@@ -149,6 +210,8 @@ class Router {
   RouterTools& tools_;
   DurableStore& durable_;
   LocalObjects& local_;
+  RelayKeys* relay_ = nullptr;
+  std::unordered_map<uint64_t, Relayed> relays_;               // by the event id sent on
   std::unordered_map<uint64_t, Pending> pending_;              // by the event id sent
   std::map<std::string, std::pair<uint64_t, uint64_t>> seen_;  // peer -> instance, last seq
   // Event ids go on from the clock (microseconds), not from 0: a reply

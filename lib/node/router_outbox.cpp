@@ -103,7 +103,7 @@ void Router::send_durable(uint64_t tool, const Event& ev, const Target& t) {
   // this node), the tool waits for the answer (bounded, on its side): a
   // refusal is then an error it can report, not only a line in this node's
   // log. Otherwise "queued" is all there is to say until the link comes up.
-  auto st = link_states_.find(t.key());
+  auto st = link_states_.find(t.link());
   bool wait = t.name == node_ || (st != link_states_.end() && st->second.first == LinkState::up);
   reply_to_tool(tool, {Kind::reply, ev.id, node_, node_, ev.object,
                        dump_json({{"type", "queued_locally"}, {"id", id}, {"waiting", wait}}), wait});
@@ -131,8 +131,13 @@ void Router::join_durable(uint64_t tool, const Event& ev, const Target& t, const
     return dispatch_local(call, [this, tool, tool_id](const std::string& object, std::string b, bool more) {
       reply_to_tool(tool, {Kind::reply, tool_id, node_, node_, object, std::move(b), more});
     });
-  pending_[call.id] = {tool, tool_id, t.key(), "", "", "", "", "", now_ms()};
-  send_remote(t.key(), call);
+  pending_[call.id] = {tool, tool_id, t.link(), "", "", "", "", "", now_ms()};
+  if (!t.via.empty()) pending_[call.id].to = t.name;
+  std::string err;
+  if (!send_to(t, call, err)) {
+    pending_.erase(call.id);
+    tool_error(tool, tool_id, err);
+  }
 }
 
 // The --no-wait tool that waits for its submission's acceptance hears that
@@ -155,8 +160,9 @@ void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t 
     return stop_waiting(p);
   }
   Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? e.to : t.name, e.object, e.body, false};
-  pending_[ev.id] = {tool, tool_id, t.key(), e.id, job_name_of(e.body), "", e.object, e.body, now_ms()};
+  pending_[ev.id] = {tool, tool_id, t.link(), e.id, job_name_of(e.body), "", e.object, e.body, now_ms()};
   pending_[ev.id].until_accepted = until_accepted;
+  if (!t.via.empty()) pending_[ev.id].to = t.name;
   if (t.name == node_) {
     uint64_t id = ev.id;
     dispatch_local(ev, [this, id](const std::string& object, std::string body, bool more) {
@@ -172,8 +178,14 @@ void Router::deliver_outbox_entry(const OutboxEntry& e, uint64_t tool, uint64_t 
       if (!more) pending_.erase(id);
       reply_to_tool(p.tool, {Kind::reply, p.tool_id, node_, node_, object, std::move(body), more});
     });
-  } else {
-    send_remote(t.key(), ev);
+  } else if (!send_to(t, ev, err)) {
+    // Kept for a later start (a key may be pinned by then); whoever waits
+    // hears why.
+    log_warn("outbox entry " + e.id + ": " + err + "; kept for a later start");
+    Pending p = pending_[ev.id];
+    pending_.erase(ev.id);
+    if (p.tool && !p.until_accepted) return tool_error(p.tool, p.tool_id, err);
+    stop_waiting(p);
   }
 }
 
@@ -190,22 +202,24 @@ void Router::outbox_answered(uint64_t id, const std::string& body) {
 }
 
 void Router::settle_outbox(const Pending& p, const std::string& body) {
+  const std::string& to = p.to.empty() ? p.client_key : p.to;  // a relayed one: its target, not its gateway
   json j;
   std::string bad;
   std::string why = answer_error(body, j, &bad);
   if (!bad.empty())
-    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + ": its answer is malformed (" + bad +
+    log_warn("durable submission " + p.outbox_id + " to " + to + ": its answer is malformed (" + bad +
              "); it leaves the outbox as answered");
   if (!why.empty()) {
     durable_.refuse(p.outbox_id, dump_json({{"id", p.outbox_id},
-                                            {"to", p.client_key},
+                                            {"to", to},
                                             {"job", p.job},
                                             {"state", "refused"},
                                             {"error", why},
                                             {"refused", wall_time()}}));
-    log_warn("durable submission " + p.outbox_id + " to " + p.client_key + " refused: " + printable(why));
+    log_warn("durable submission " + p.outbox_id + " to " + to + " refused: " + printable(why));
   } else {
-    log_info("durable submission " + p.outbox_id + " delivered to " + p.client_key);
+    log_info("durable submission " + p.outbox_id + " delivered to " + to +
+             (p.to.empty() ? "" : " (via " + p.client_key + ")"));
   }
   durable_.remove(p.outbox_id);
   // A --no-wait tool waiting for it gets the target's answer as it is:
@@ -230,6 +244,33 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
   return dump_json({{"type", "refused"}, {"record", r}});
 }
 
+// A durable submission among them leaves the outbox as refused (its id is
+// free again), instead of going out at every link-up to a peer that closes
+// the link on it.
+void Router::undeliverable(const std::string& key, uint64_t id, const std::string& why) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    // A call this node relays: the node it came from hears the refusal.
+    auto r = relays_.find(id);
+    if (r == relays_.end() || r->second.link != key) return;
+    Relayed back = r->second;
+    relays_.erase(r);
+    send_remote(back.back, Event{Kind::reply, back.back_id, node_, back.from, back.object,
+                                 dump_json({{"type", "error"}, {"error", why}}), false});
+    return;
+  }
+  if (it->second.client_key != key) return;
+  Pending p = it->second;
+  pending_.erase(it);
+  std::string body = dump_json({{"type", "error"}, {"error", why}});
+  if (!p.outbox_id.empty()) settle_outbox(p, body);
+  if (!p.tool || (!p.outbox_id.empty() && p.until_accepted)) return;  // settle_outbox told it, or nobody waits
+  if (p.object == "job")
+    reply_to_tool(p.tool, {Kind::reply, p.tool_id, key, node_, "job", body, false});
+  else
+    tool_error(p.tool, p.tool_id, why);
+}
+
 void Router::resend_durable(const std::string& key) {
   std::vector<uint64_t> again;
   for (auto& [id, p] : pending_)
@@ -241,14 +282,15 @@ void Router::resend_durable(const std::string& key) {
     p.resent = true;
     Target t;
     std::string err;
-    if (!peers_.resolve(p.client_key, t, err)) continue;
+    if (!peers_.resolve(p.to.empty() ? p.client_key : p.to, t, err)) continue;
     // A waiting submitter heard nothing of it yet: it resumes, and gets
     // the job's output and end even if the job ran meanwhile.
     if (p.tool && !p.until_accepted) p.body = resumed(p.body);
     Event ev{Kind::call, ++next_event_, node_, t.name.empty() ? p.client_key : t.name, p.object, p.body, false};
     pending_[ev.id] = p;
-    log_info("durable submission " + p.outbox_id + " sent to " + key + " again (its link broke)");
-    send_remote(key, ev);
+    log_info("durable submission " + p.outbox_id + " sent to " + (p.to.empty() ? key : p.to) +
+             " again (its link broke)");
+    if (!send_to(t, ev, err)) pending_[ev.id].resend = true;  // (sealed for again at the next link up)
   }
 }
 

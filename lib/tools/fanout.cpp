@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "exit_codes.h"
+#include "fanout_node.h"
 #include "json_read.h"
 #include "names.h"
 #include "node_output.h"
@@ -23,32 +24,6 @@ namespace jsd {
 using nlohmann::json;
 
 namespace {
-
-// One target's run. Its calls on the control connection have ids from
-// its index: the job call, its cancel, the watchdog's status call.
-struct NodeRun {
-  enum class Phase { waiting, running, done };
-  std::string node, id, target_error;
-  size_t index = 0;
-  Phase phase = Phase::waiting;
-  bool queued = false, cancel_sent = false, heard = false, not_started = false;
-  double submitted = 0, started = 0;
-  uint64_t last_rx_ms = 0;
-  std::string last_note;
-  std::unique_ptr<Timer> timeout;
-  std::unique_ptr<Settle> settle;
-  FailKind give_up_kind = FailKind::none;
-  std::string give_up_why;
-  // The result.
-  int code = kExitJsdFailure;
-  ExitFrom from = ExitFrom::jsd;  // whose code is
-  FailKind kind = FailKind::none;
-  std::string why;  // the jsd error, or the state of a job that failed
-
-  uint64_t call_id() const { return uint64_t(index) * 4 + 1; }
-  uint64_t cancel_id() const { return call_id() + 1; }
-  uint64_t watch_id() const { return call_id() + 2; }
-};
 
 class Fanout : public SubmitSession {
  public:
@@ -439,34 +414,8 @@ class Fanout : public SubmitSession {
   void end_now() {
     if (done_) return;
     out_.finish(order_);
-    std::vector<NodeStatus> ended;
-    size_t ok = 0, failed = 0, unknown = 0, not_started = 0;
-    for (auto& n : runs_) {
-      if (n->not_started) {
-        ++not_started;
-        continue;
-      }
-      if (n->phase != NodeRun::Phase::done) continue;
-      NodeStatus s{n->code, n->from};
-      (s.code == kExitOk ? ok : s.unknowable() ? unknown : failed)++;
-      ended.push_back(s);
-    }
-    if (!o_.quiet) {
-      fprintf(stderr, "jsd-submit: %zu node%s: %zu ok, %zu failed", runs_.size(), runs_.size() == 1 ? "" : "s", ok,
-              failed);
-      if (unknown) fprintf(stderr, ", %zu unknown", unknown);
-      if (not_started) fprintf(stderr, ", %zu not started", not_started);
-      fprintf(stderr, "\n");
-      for (auto& n : runs_) {
-        if (n->not_started)
-          fprintf(stderr, "jsd-submit:   %s: not started (%s)\n", n->node.c_str(), n->why.c_str());
-        else if (n->phase == NodeRun::Phase::done && n->code != kExitOk)
-          fprintf(stderr, "jsd-submit:   %s: %s%s%s\n", n->node.c_str(),
-                  n->kind == FailKind::none ? status_summary({n->code, n->from}).c_str() : fail_kind_name(n->kind),
-                  n->why.empty() ? "" : ": ", n->why.c_str());
-      }
-    }
-    exit_with(code_override_ ? code_override_ : fanout_exit_status(ended));
+    int code = fanout_summary(runs_, o_.quiet, stderr);
+    exit_with(code_override_ ? code_override_ : code);
   }
 
   void on_exit() override {

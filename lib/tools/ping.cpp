@@ -48,7 +48,8 @@ class Pinger {
     s_->start();
     start_ = uv_hrtime();
     if (!o_.json && !o_.quiet)
-      printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(), t.addr.str().c_str(), o_.object.c_str());
+      printf("JSD-PING %s (%s) object %s\n", o_.node.c_str(),
+             t.via.empty() ? t.addr.str().c_str() : ("via " + t.via).c_str(), o_.object.c_str());
     probe();
     send_one();
     if (o_.count != 1 && o_.interval_s > 0)

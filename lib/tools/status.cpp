@@ -41,6 +41,15 @@ int print_status(const Config& cfg, bool as_json, const std::string& prog) {
   };
   printf("node %s (pid %lld) listening on %s since %s\n", str(j, "node").c_str(), num(j, "pid"),
          str(j, "listen").c_str(), str(j, "since").c_str());
+  // The job supervisor, when it is slow: jobs wait for it (jsd-job(8)).
+  auto jobs = j.find("jobs");
+  if (jobs != j.end() && jobs->is_object()) {
+    auto sup = jobs->find("supervisor");
+    bool slow = sup != jobs->end() && sup->is_object() && sup->contains("slow") && (*sup)["slow"] == true;
+    if (slow)
+      printf("job supervisor (pid %lld) is slow: %lld request(s) unanswered for %lld s; jobs wait for it\n",
+             num(*sup, "pid"), num(*sup, "waiting"), num(*sup, "waiting_ms") / 1000);
+  }
   printf("%-16s %-4s %-28s %-8s %-11s %6s  %s\n", "PEER", "DIR", "PROCESS", "PID", "STATE", "QUEUED", "SINCE");
   auto links = j.find("links");
   if (links != j.end() && links->is_array())

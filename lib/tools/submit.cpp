@@ -20,12 +20,14 @@
 #include "submit_report.h"
 #include "submit_session.h"
 #include "submit_settle.h"
+#include "submitter.h"
 #include "uvx.h"
 
 namespace jsd {
-namespace {
 
 using nlohmann::json;
+
+namespace {
 
 void write_all(int fd, std::string_view d) {
   while (!d.empty()) {
@@ -36,484 +38,299 @@ void write_all(int fd, std::string_view d) {
   }
 }
 
-class Submitter : public SubmitSession {
- public:
-  Submitter(uv_loop_t* loop, const SubmitOptions& o, ControlChannel* channel)
-      : SubmitSession(loop, o, channel), grace_(loop), settle_(loop) {}
-
-  int run() {
-    std::string err;
-    Target t;
-    if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
-    id_ = o_.id.empty() ? new_job_id() : o_.id;
-    if (!valid_name(id_)) return fail("invalid job id '" + id_ + "' (letters, digits, . _ - :)");
-    if (!open(err)) return fail(err);
-    if (o_.input && o_.mode == SubmitOptions::Mode::submit) {
-      feed_ = std::make_unique<StdinFeed>(loop_, 0, [this](auto& n, auto& b) { return send_input(n, b); });
-      feed_->on_error = [this](const std::string& why) { cut_input(why); };
-    }
-
-    json body;
-    if (o_.mode == SubmitOptions::Mode::submit) {
-      // The node records when: a --no-wait submission may reach it much later.
-      submitted_ = wall_time();
-      body = submit_body(o_, id_, submitted_);
-    } else if (o_.mode == SubmitOptions::Mode::attach) {
-      body = attach_body();
-      not_ours_ = true;  // an observer: an interrupt never cancels the job
-    } else if (o_.mode == SubmitOptions::Mode::history) {
-      body = {{"op", "history"}, {"n", o_.count}};
-    } else if (o_.mode == SubmitOptions::Mode::jobs) {
-      body = {{"op", "jobs"}};
-    } else {
-      body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
-    }
-    body_ = body;
-    // A submission is durable: on this node's disk before it is sent
-    // (--no-wait: and flushed), delivered after a restart of this node.
-    send_call(kCallId, body, o_.mode == SubmitOptions::Mode::submit);
-    if (o_.timeout_s > 0)
-      timer_.start(uint64_t(o_.timeout_s * 1000), [this] {
-        give_up("no answer from " + o_.node + " within " + fmt_secs(o_.timeout_s) + " s", kExitJsdFailure);
-      });
-    uv_run(loop_, UV_RUN_DEFAULT);
-    return code_;
-  }
-
- private:
-  // Our calls' ids on the control socket; re-attaches count up from
-  // kAttachId.
-  static constexpr uint64_t kCallId = 1, kCancelId = 2, kWatchId = 3, kAttachId = 16;
-
-  // To join the job again: --attach asks for it by id; a submission sends
-  // itself again, marked "resume": a node that does not know the id yet
-  // (the first one was lost with a listener) runs it, one that does
-  // attaches it, in both cases from the offsets we printed. The id makes
-  // it run once either way.
-  nlohmann::json attach_body() const {
-    json b = o_.mode == SubmitOptions::Mode::attach ? json{{"op", "attach"}, {"id", id_}} : body_;
-    b["resume"] = true;
-    b["stdout_from"] = printed_[0];
-    b["stderr_from"] = printed_[1];
-    return b;
-  }
-
-  // The node may have lost the call that streams to us (its listener
-  // restarted, the link went down): join the job again by id, from what
-  // we printed. The answers of earlier calls are ignored from now on.
-  void reattach() {
-    if (done_ || settle_.active() || (started_ == 0 && !attached_ && !lost_listener_)) return;
-    if (live_call_ >= kAttachId && !attach_answered_) return;  // the last one still waits for its node
-    live_call_ = live_call_ < kAttachId ? kAttachId : live_call_ + 1;
-    attach_answered_ = false;
-    send_call(live_call_, attach_body(), false);
-  }
-
-  // Output of the call we follow, each byte once (offsets per stream).
-  void print_output(int fd, std::string_view d) {
-    printed_[fd - 1] += d.size();
-    write_all(fd, d);
-  }
-
-  // Our input cannot reach the job whole: the node stops the job when the
-  // cut reaches it, and we wait for its end (jsd-submit(1), STANDARD INPUT).
-  void cut_input(const std::string& why) {
-    if (!feed_ || !feed_->in_progress(o_.node)) return;
-    feed_->cut(o_.node, why);
-    input_cut_ = why;
-    fprintf(stderr, "jsd-submit: error: %s: job %s's input was cut after %llu bytes; %s stops it\n", why.c_str(),
-            id_.c_str(), (unsigned long long)feed_->acked(o_.node), o_.node.c_str());
-    grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
-      why_ = o_.node + " has not confirmed the end of the job whose input was cut";
-      give_up_code_ = kExitJsdFailure;
-      outcome_unknown();
-    });
-  }
-
-  void send_cancel() {
-    if (cancel_sent_) return;
-    cancel_sent_ = true;
-    send_call(kCancelId, {{"op", "cancel"}, {"id", id_}}, false);
-  }
-
-  // A job submission of ours that may still be queued, or run, somewhere.
-  bool ours_in_flight() const {
-    return o_.mode == SubmitOptions::Mode::submit && !o_.no_wait && submitted_ > 0 && !not_ours_;
-  }
-
-  // We stop waiting for why. Exit code (255, or 128+N after signal N) only
-  // if the job certainly did not run and will not; so a request that may
-  // still be queued is first taken back (see submit_settle.h).
-  void give_up(const std::string& why, int code) {
-    if (done_ || settle_.active()) return;
-    if (o_.mode == SubmitOptions::Mode::submit && o_.no_wait && submitted_ > 0 && code == kExitJsdFailure)
-      return stored_ ? still_queued(why) : stored_unknown(why);
-    if (!ours_in_flight()) return code == kExitJsdFailure ? (void)fail(why) : exit_with(code);
-    why_ = why;
-    give_up_code_ = code;
-    timer_.stop();
-    watchdog_.stop();
-    auto settled = [this](Settle::Outcome o) { o == Settle::Outcome::not_run ? not_run() : outcome_unknown(); };
-    if (started_ > 0) return outcome_unknown();
-    if (queued_) {  // on the node already: only its cancel can stop it
-      send_cancel();
-      return settle_.await_cancel(kCallId, kCancelId, settled);
-    }
-    settle_.withdraw(
-        kCallId, [this](const ControlMsg& m) { return send_msg(m); }, settled);
-  }
-
-  // --no-wait, and we heard no answer: the listener may have written the
-  // submission to its outbox before it went (it then delivers it after its
-  // restart), or not. 255 would promise that it never runs.
-  void stored_unknown(const std::string& why) {
-    fprintf(stderr,
-            "jsd-submit: error: %s; job %s may have been queued on this node and may run: jsd-submit --status %s %s\n",
-            why.c_str(), id_.c_str(), id_.c_str(), o_.node.c_str());
-    if (o_.json) std::cout << dump_json(unknown_json(id_, o_.node, job_name(), submitted_)) << std::endl;
-    exit_with(kExitOutcomeUnknown);
-  }
-
-  // --no-wait, on this node's disk already ("queued_locally"): it stays
-  // queued whatever happens to this wait.
-  void still_queued(const std::string& why) {
-    if (!o_.quiet)
-      fprintf(stderr, "jsd-submit: %s; job %s stays queued on this node (jsd-submit --status %s %s)\n", why.c_str(),
-              id_.c_str(), id_.c_str(), o_.node.c_str());
-    queued("queued");
-  }
-
-  void not_run() {
-    const char* how = not_run_how(queued_);
-    if (give_up_code_ == kExitJsdFailure)
-      fprintf(stderr, "jsd-submit: error: %s; %s\n", why_.c_str(), how);
-    else
-      fprintf(stderr, "jsd-submit: %s; %s\n", why_.c_str(), how);
-    exit_with(give_up_code_);
-  }
-
-  // The request may have reached the node: say so, and how to find out.
-  void outcome_unknown() {
-    bool started = started_ > 0;
-    if (started && !o_.detach_on_interrupt) send_cancel();
-    fprintf(stderr, "jsd-submit: %s%s; %s: jsd-submit --status %s %s\n",
-            give_up_code_ == kExitJsdFailure ? "error: " : "", why_.c_str(),
-            started
-                ? ("job " + id_ + " had started on " + o_.node + (cancel_sent_ ? ", a cancel was sent" : "")).c_str()
-                : ("job " + id_ + " may have reached " + o_.node + " and may run").c_str(),
-            id_.c_str(), o_.node.c_str());
-    if (o_.json) std::cout << dump_json(unknown_json(id_, o_.node, job_name(), submitted_)) << std::endl;
-    exit_with(give_up_code_ == kExitJsdFailure ? kExitOutcomeUnknown : give_up_code_);
-  }
-
-  void on_lost() override {
-    if (settle_.active()) return settle_.lost();
-    cut_input("lost contact with the local jsd-listener");  // what it had queued is gone
-    bool waits = (o_.mode == SubmitOptions::Mode::submit && !o_.no_wait) || o_.mode == SubmitOptions::Mode::attach;
-    if (!waits || interrupted_) return give_up("lost contact with the local jsd-listener", kExitJsdFailure);
-    // The local listener restarted (or died): connect again (within
-    // --timeout) and join the job by id.
-    if (!o_.quiet && !lost_listener_)
-      fprintf(stderr, "jsd-submit: lost contact with the local jsd-listener; reconnecting\n");
-    lost_listener_ = true;
-    reconnect_.start(
-        kReconnectMs,
-        [this] {
-          std::string err;
-          if (done_ || !connect(err)) return;
-          reconnect_.stop();
-          if (!input_cut_.empty())  // the cut the old listener never got
-            send_input(o_.node, encode_input_chunk(id_, feed_->read_bytes(), input_cut_, InputChunk::kCut));
-          attach_answered_ = true;  // the old listener's calls are gone with it
-          reattach();
-        },
-        kReconnectMs);
-  }
-
-  void on_exit() override {
-    timer_.stop();
-    reconnect_.stop();
-    grace_.stop();
-    accept_wait_.stop();
-    watchdog_.stop();
-    settle_.stop();
-  }
-
-  void interrupted(int sig) override {
-    if (!ours_in_flight() || interrupted_ || settle_.active()) {
-      // A second signal, or one while we take the request back: at once.
-      settle_.stop();
-      fprintf(stderr, "jsd-submit: interrupted%s\n",
-              ours_in_flight() ? ("; job " + id_ + " may still run: jsd-submit --status " + id_ + " " + o_.node).c_str()
-                               : "");
-      return exit_with(exit_for_signal(sig));
-    }
-    interrupted_ = sig;
-    if (o_.detach_on_interrupt) {
-      if (started_ > 0 || queued_)
-        fprintf(stderr, "jsd-submit: detached; job %s keeps running on %s (jsd-submit --status %s %s)\n", id_.c_str(),
-                o_.node.c_str(), id_.c_str(), o_.node.c_str());
-      else
-        fprintf(stderr,
-                "jsd-submit: interrupted before %s confirmed the job; it may still run: jsd-submit --status %s %s\n",
-                o_.node.c_str(), id_.c_str(), o_.node.c_str());
-      return exit_with(exit_for_signal(sig));
-    }
-    if (started_ == 0 && !queued_)
-      return give_up("interrupted before " + o_.node + " confirmed the job", exit_for_signal(sig));
-    fprintf(stderr, "jsd-submit: cancelling job %s on %s\n", id_.c_str(), o_.node.c_str());
-    send_cancel();
-    // Wait for the end confirmation, but not forever.
-    grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
-      fprintf(stderr, "jsd-submit: error: no end confirmation from %s after cancelling\n", o_.node.c_str());
-      exit_with(exit_for_signal(interrupted_));
-    });
-  }
-
-  void on_msg(std::string_view p) override {
-    if (done_) return;
-    ControlMsg m;
-    std::string err;
-    if (!decode_control(p, m, err)) return give_up("malformed answer from the listener: " + err, kExitJsdFailure);
-    if (settle_.on_msg(m)) return;
-    // A reply of another type than expected must not end us unreported.
-    try {
-      on_control(m);
-    } catch (const std::exception& e) {
-      give_up("malformed reply from " + o_.node + ": " + e.what(), kExitJsdFailure);
-    }
-  }
-
-  void on_control(const ControlMsg& m) {
-    std::string text;
-    switch (read_control_notice(m, o_.node, text)) {
-      case ControlNotice::fatal:
-        // An error: the listener did not send our call. A refused link:
-        // the call waits in the queue, and may go when the link comes up.
-        if (m.type == ControlType::error) return (void)fail(text);
-        return give_up(text, kExitJsdFailure);
-      case ControlNotice::note:
-        if (!o_.quiet && text != last_note_)  // once per state, not per retry
-          fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", o_.node.c_str(), text.c_str());
-        last_note_ = text;
-        cut_input("the link to " + o_.node + " went " + text);
-        // The link broke while the job ran: what it streamed to us may be
-        // lost with it (its node may have restarted). Join again.
-        return reattach();
-      case ControlNotice::none:
-        break;
-    }
-    if (m.type != ControlType::reply) return;
-    last_rx_ms_ = now_ms();
-    if (m.ev.id == kCancelId) return;  // the answer to our cancel: the end confirmation follows
-    if (m.ev.id == kWatchId) return on_watchdog(m.ev.body);
-    if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(o_.node, m.ev.body) : void();  // acks
-    if (m.ev.id != live_call_) return;  // a call we no longer follow
-    if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
-    if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
-    json j;
-    parse_json(m.ev.body, j);
-    if (!j.is_object()) return give_up("malformed reply from " + o_.node, kExitJsdFailure);
-    // Every member is read by type first (a peer may send anything): a
-    // reply of the wrong shape is one error line, before anything changes.
-    JsonFields f(j);
-    std::string type = f.str("type");
-    bool waiting = f.boolean("waiting", false);
-    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
-    if (j.contains("error"))
-      return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
-    if (type == "queued_locally") {  // --no-wait: on this node's disk
-      stored_ = true;
-      if (waiting) return await_acceptance();
-      if (accept_wait_.active() && !o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: the link went down; job %s stays queued on this node\n", o_.node.c_str(),
-                id_.c_str());
-      return queued("queued");
-    }
-    if (o_.no_wait && (type == "accepted" || type == "duplicate")) {
-      const json none = json::object();
-      JsonFields r(j.contains("record") && j["record"].is_object() ? j["record"] : none);
-      std::string state = r.str("state");
-      if (!r.bad().empty()) return give_up("malformed record from " + o_.node + ": " + r.bad(), kExitJsdFailure);
-      if (type == "duplicate" && !o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: job id %s is already known there (%s); not run again\n", o_.node.c_str(),
-                id_.c_str(), state.empty() ? "?" : state.c_str());
-      return queued(state.empty() ? "queued" : state);
-    }
-    if (type == "queued") {
-      int64_t position = f.integer("position", 0, INT64_MAX, 0);
-      if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
-      queued_ = true;
-      if (!o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: job %s queued (position %lld)\n", o_.node.c_str(), id_.c_str(),
-                (long long)position);
-      return;
-    }
-    if (type == "started") return on_started(j);
-    if (type == "attached") return on_attached(j);
-    if (type == "history" || type == "jobs") return exit_with(print_listing(j, o_.node, type, o_.json));
-    if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate" || type == "refused")
-      return on_record(type, j["record"]);
-    give_up("unexpected reply '" + type + "' from " + o_.node, kExitJsdFailure);
-  }
-
-  void on_started(const json& j) {
-    JsonFields f(j);
-    double started = f.number("started", 0, 1e12, wall_time());
-    int64_t pid = f.integer("pid", 0, INT32_MAX, 0);
-    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
-    bool again = started_ > 0 || attached_;
-    started_ = started;
-    if (again) return;  // an attached watcher hears the start too
-    start_watchdog();
-    std::string err;
-    if (feed_ && !not_ours_) {  // our own job (or its resubmission): the input follows its start
-      feed_->add(o_.node, id_);
-      if (!feed_->start(err)) cut_input(err);
-    }
-    if (!o_.quiet)
-      fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %lld\n", o_.node.c_str(), job_name().c_str(),
-              id_.c_str(), (long long)pid);
-  }
-
-  void on_attached(const json& j) {
-    JsonFields f(j);
-    uint64_t first[2] = {uint64_t(f.integer("stdout_first", 0, INT64_MAX, int64_t(printed_[0]))),
-                         uint64_t(f.integer("stderr_first", 0, INT64_MAX, int64_t(printed_[1])))};
-    std::string state = f.str("state", "?");
-    // The node joined us to the job as a resumption of our own submission
-    // (we, or our listener for us, sent it again): the job is ours.
-    bool resumed = f.boolean("resumed", false);
-    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
-    attach_answered_ = true;
-    bool first_time = !attached_ && started_ == 0;
-    // Our submission's id was running already (a retry): that earlier
-    // submission's job is not ours to cancel.
-    if (first_time && o_.mode == SubmitOptions::Mode::submit && !resumed) not_ours_ = true;
-    // Ours for sure (a random id, or our own submission resumed) and its
-    // start went unheard: its input cannot follow it (only the start's
-    // answer takes it), so it is cut.
-    if (first_time && feed_ && (o_.id.empty() || resumed)) {
-      feed_->add(o_.node, id_);
-      cut_input("the start of job " + id_ + " was not heard (the link or the listener went)");
-    }
-    attached_ = true;
-    // We asked for the output from what we printed: older output than the
-    // node sends is no longer kept there. (A retry's first answer starts at
-    // the output's present end by design: nothing was lost to it.)
-    bool asked = resumed || live_call_ >= kAttachId || o_.mode == SubmitOptions::Mode::attach;
-    for (int fd : {1, 2}) {
-      uint64_t from = first[fd - 1];
-      if (from > printed_[fd - 1] && asked && !o_.quiet)
-        fprintf(stderr, "jsd-submit: %s: %llu bytes of job %s's %s were not kept\n", o_.node.c_str(),
-                (unsigned long long)(from - printed_[fd - 1]), id_.c_str(), fd == 1 ? "stdout" : "stderr");
-      if (from > printed_[fd - 1]) printed_[fd - 1] = from;
-    }
-    if (!o_.quiet && first_time)
-      fprintf(stderr, "jsd-submit: %s: attached to job %s (%s)\n", o_.node.c_str(), id_.c_str(), state.c_str());
-    if (first_time) start_watchdog();
-  }
-
-  void start_watchdog() {
-    // The end confirmation waits in the node's memory; if that node
-    // stops, it is gone. After a quiet spell, ask for the job's record.
-    watchdog_.start(
-        kWatchMs,
-        [this] {
-          if (now_ms() - last_rx_ms_ >= kWatchMs && !done_) send_call(kWatchId, {{"op", "status"}, {"id", id_}}, false);
-        },
-        kWatchMs);
-  }
-
-  // The answer to a watchdog status call.
-  void on_watchdog(const std::string& body) {
-    json j;
-    parse_json(body, j);
-    if (!j.is_object() || !j.contains("record")) return;  // no answer yet is fine: the link may be down
-    const json& r = j["record"];
-    JobEnd e;
-    std::string err;
-    if (!read_job_end(r, e, err)) return;                 // not a record: the next quiet spell asks again
-    if (e.state == JobState::running) return reattach();  // it runs, and we heard nothing: our stream may be gone
-    if (e.state == JobState::queued) return;
-    if (!o_.quiet)
-      fprintf(stderr, "jsd-submit: %s: the end confirmation of job %s was lost; this is the node's record\n",
-              o_.node.c_str(), id_.c_str());
-    on_record("ended", r);
-  }
-
-  std::string job_name() const { return o_.argv.empty() ? o_.job : "(adhoc)"; }
-
-  // --no-wait with the link up: the node's answer is a moment away, so wait
-  // for it (a refusal exits 255 in on_control), but not for long: the
-  // submission is safe on this node's disk already.
-  void await_acceptance() {
-    timer_.stop();  // --timeout no longer applies: nothing can be lost now
-    double bound_s = o_.timeout_s > 0 ? std::min(o_.timeout_s, kAcceptWaitS) : kAcceptWaitS;
-    accept_wait_.start(uint64_t(bound_s * 1000), [this] {
-      if (!o_.quiet)
-        fprintf(stderr,
-                "jsd-submit: %s has not answered yet; job %s stays queued on this node (jsd-submit --status %s %s)\n",
-                o_.node.c_str(), id_.c_str(), id_.c_str(), o_.node.c_str());
-      queued("queued");
-    });
-  }
-
-  // --no-wait is done: the id (or the JSON object) on stdout, exit 0.
-  void queued(const std::string& state) {
-    accept_wait_.stop();
-    if (o_.json) {
-      json q = queued_json(id_, o_.node, job_name(), submitted_);
-      q["state"] = state;
-      std::cout << dump_json(q) << std::endl;
-    } else {
-      std::cout << id_ << std::endl;
-    }
-    exit_with(kExitOk);
-  }
-
-  // A record of our job: we exit with its status (job_wire.h: the job's
-  // own, 255 if it did not run and will not, 254 if that cannot be known).
-  void on_record(const std::string& type, const json& r) {
-    if (type == "refused" || type == "status" || type == "cancel")
-      return exit_with(print_query_answer(r, o_.node, type, o_.json));
-    JobEnd e;
-    std::string err;
-    if (!read_job_end(r, e, err)) return give_up("malformed record from " + o_.node + ": " + err, kExitJsdFailure);
-    if (type == "duplicate") not_ours_ = true;  // an earlier submission's job: never cancel it
-    if (type == "duplicate" && !job_state_finished(e.state))
-      return (void)fail("job id " + id_ + " is already " + job_state_name(e.state) + " on " + o_.node +
-                        " (jsd-submit --status " + id_ + " " + o_.node + ")");
-    if (type == "duplicate" && !o_.quiet)
-      fprintf(stderr, "jsd-submit: %s: job id %s already ran there; not run again\n", o_.node.c_str(), id_.c_str());
-    print_end_notes(r, o_.node, id_, o_.quiet, interrupted_ != 0);
-    if (o_.json)
-      std::cout << dump_json(end_json(r, id_, o_.node, job_name(), submitted_, type == "duplicate")) << std::endl;
-    exit_with(interrupted_ ? exit_for_signal(interrupted_) : e.exit_status());
-  }
-
-  static constexpr uint64_t kWatchMs = 15000, kReconnectMs = 50;
-  static constexpr double kAcceptWaitS = 10;  // --no-wait: the longest wait for an up link's answer
-  Timer timer_{loop_};                        // --timeout
-  Timer grace_, watchdog_{loop_}, reconnect_{loop_}, accept_wait_{loop_};
-  json body_;  // the call as first sent
-  bool lost_listener_ = false;
-  Settle settle_;
-  std::unique_ptr<StdinFeed> feed_;   // -i
-  std::string input_cut_;             // why our input was cut
-  std::string id_, last_note_, why_;  // why_: why we gave up
-  int give_up_code_ = kExitJsdFailure;
-  double submitted_ = 0, started_ = 0;
-  bool cancel_sent_ = false, queued_ = false, not_ours_ = false;
-  bool stored_ = false;  // --no-wait: the listener said it is in its outbox
-  bool attached_ = false, attach_answered_ = false;
-  uint64_t live_call_ = kCallId;  // the call whose output and end we follow
-  uint64_t printed_[2] = {0, 0};  // bytes of stdout, stderr printed
-  uint64_t last_rx_ms_ = 0;
-  int interrupted_ = 0;
-};
-
 }  // namespace
+
+int Submitter::run() {
+  std::string err;
+  Target t;
+  if (!resolve_target(o_.cfg, o_.node, t, err)) return fail(err);
+  id_ = o_.id.empty() ? new_job_id() : o_.id;
+  if (!valid_name(id_)) return fail("invalid job id '" + id_ + "' (letters, digits, . _ - :)");
+  if (!open(err)) return fail(err);
+  if (o_.input && o_.mode == SubmitOptions::Mode::submit) {
+    feed_ = std::make_unique<StdinFeed>(loop_, 0, [this](auto& n, auto& b) { return send_input(n, b); });
+    feed_->on_error = [this](const std::string& why) { cut_input(why); };
+  }
+
+  json body;
+  if (o_.mode == SubmitOptions::Mode::submit) {
+    // The node records when: a --no-wait submission may reach it much later.
+    submitted_ = wall_time();
+    body = submit_body(o_, id_, submitted_);
+  } else if (o_.mode == SubmitOptions::Mode::attach) {
+    body = attach_body();
+    not_ours_ = true;  // an observer: an interrupt never cancels the job
+  } else if (o_.mode == SubmitOptions::Mode::history) {
+    body = {{"op", "history"}, {"n", o_.count}};
+  } else if (o_.mode == SubmitOptions::Mode::jobs) {
+    body = {{"op", "jobs"}};
+  } else {
+    body = {{"op", o_.mode == SubmitOptions::Mode::status ? "status" : "cancel"}, {"id", id_}};
+  }
+  body_ = body;
+  // A submission is durable: on this node's disk before it is sent
+  // (--no-wait: and flushed), delivered after a restart of this node.
+  send_call(kCallId, body, o_.mode == SubmitOptions::Mode::submit);
+  if (o_.timeout_s > 0)
+    timer_.start(uint64_t(o_.timeout_s * 1000), [this] {
+      give_up("no answer from " + o_.node + " within " + fmt_secs(o_.timeout_s) + " s", kExitJsdFailure);
+    });
+  uv_run(loop_, UV_RUN_DEFAULT);
+  return code_;
+}
+
+// To join the job again: --attach asks for it by id; a submission sends
+// itself again, marked "resume": a node that does not know the id yet
+// (the first one was lost with a listener) runs it, one that does
+// attaches it, in both cases from the offsets we printed. The id makes
+// it run once either way.
+nlohmann::json Submitter::attach_body() const {
+  json b = o_.mode == SubmitOptions::Mode::attach ? json{{"op", "attach"}, {"id", id_}} : body_;
+  b["resume"] = true;
+  b["stdout_from"] = printed_[0];
+  b["stderr_from"] = printed_[1];
+  return b;
+}
+
+// The node may have lost the call that streams to us (its listener
+// restarted, the link went down): join the job again by id, from what
+// we printed. The answers of earlier calls are ignored from now on.
+void Submitter::reattach() {
+  if (done_ || settle_.active() || (started_ == 0 && !attached_ && !lost_listener_)) return;
+  if (live_call_ >= kAttachId && !attach_answered_) return;  // the last one still waits for its node
+  live_call_ = live_call_ < kAttachId ? kAttachId : live_call_ + 1;
+  attach_answered_ = false;
+  send_call(live_call_, attach_body(), false);
+}
+
+// Output of the call we follow, each byte once (offsets per stream).
+void Submitter::print_output(int fd, std::string_view d) {
+  printed_[fd - 1] += d.size();
+  write_all(fd, d);
+}
+
+// Our input cannot reach the job whole: the node stops the job when the
+// cut reaches it, and we wait for its end (jsd-submit(1), STANDARD INPUT).
+void Submitter::cut_input(const std::string& why) {
+  if (!feed_ || !feed_->in_progress(o_.node)) return;
+  feed_->cut(o_.node, why);
+  input_cut_ = why;
+  fprintf(stderr, "jsd-submit: error: %s: job %s's input was cut after %llu bytes; %s stops it\n", why.c_str(),
+          id_.c_str(), (unsigned long long)feed_->acked(o_.node), o_.node.c_str());
+  grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
+    why_ = o_.node + " has not confirmed the end of the job whose input was cut";
+    give_up_code_ = kExitJsdFailure;
+    outcome_unknown();
+  });
+}
+
+void Submitter::on_lost() {
+  if (settle_.active()) return settle_.lost();
+  cut_input("lost contact with the local jsd-listener");  // what it had queued is gone
+  bool waits = (o_.mode == SubmitOptions::Mode::submit && !o_.no_wait) || o_.mode == SubmitOptions::Mode::attach;
+  if (!waits || interrupted_) return give_up("lost contact with the local jsd-listener", kExitJsdFailure);
+  // The local listener restarted (or died): connect again (within
+  // --timeout) and join the job by id.
+  if (!o_.quiet && !lost_listener_)
+    fprintf(stderr, "jsd-submit: lost contact with the local jsd-listener; reconnecting\n");
+  lost_listener_ = true;
+  reconnect_.start(
+      kReconnectMs,
+      [this] {
+        std::string err;
+        if (done_ || !connect(err)) return;
+        reconnect_.stop();
+        if (!input_cut_.empty())  // the cut the old listener never got
+          send_input(o_.node, encode_input_chunk(id_, feed_->read_bytes(), input_cut_, InputChunk::kCut));
+        attach_answered_ = true;  // the old listener's calls are gone with it
+        reattach();
+      },
+      kReconnectMs);
+}
+
+void Submitter::on_exit() {
+  timer_.stop();
+  reconnect_.stop();
+  grace_.stop();
+  accept_wait_.stop();
+  watchdog_.stop();
+  settle_.stop();
+}
+
+void Submitter::interrupted(int sig) {
+  if (!ours_in_flight() || interrupted_ || settle_.active()) {
+    // A second signal, or one while we take the request back: at once.
+    settle_.stop();
+    fprintf(stderr, "jsd-submit: interrupted%s\n",
+            ours_in_flight() ? ("; job " + id_ + " may still run: jsd-submit --status " + id_ + " " + o_.node).c_str()
+                             : "");
+    return exit_with(exit_for_signal(sig));
+  }
+  interrupted_ = sig;
+  if (o_.detach_on_interrupt) {
+    if (started_ > 0 || queued_)
+      fprintf(stderr, "jsd-submit: detached; job %s keeps running on %s (jsd-submit --status %s %s)\n", id_.c_str(),
+              o_.node.c_str(), id_.c_str(), o_.node.c_str());
+    else
+      fprintf(stderr,
+              "jsd-submit: interrupted before %s confirmed the job; it may still run: jsd-submit --status %s %s\n",
+              o_.node.c_str(), id_.c_str(), o_.node.c_str());
+    return exit_with(exit_for_signal(sig));
+  }
+  if (started_ == 0 && !queued_)
+    return give_up("interrupted before " + o_.node + " confirmed the job", exit_for_signal(sig));
+  fprintf(stderr, "jsd-submit: cancelling job %s on %s\n", id_.c_str(), o_.node.c_str());
+  send_cancel();
+  // Wait for the end confirmation, but not forever.
+  grace_.start(uint64_t((o_.cfg.job_kill_grace_s + 5) * 1000), [this] {
+    fprintf(stderr, "jsd-submit: error: no end confirmation from %s after cancelling\n", o_.node.c_str());
+    exit_with(exit_for_signal(interrupted_));
+  });
+}
+
+void Submitter::on_msg(std::string_view p) {
+  if (done_) return;
+  ControlMsg m;
+  std::string err;
+  if (!decode_control(p, m, err)) return give_up("malformed answer from the listener: " + err, kExitJsdFailure);
+  if (settle_.on_msg(m)) return;
+  // A reply of another type than expected must not end us unreported.
+  try {
+    on_control(m);
+  } catch (const std::exception& e) {
+    give_up("malformed reply from " + o_.node + ": " + e.what(), kExitJsdFailure);
+  }
+}
+
+void Submitter::on_control(const ControlMsg& m) {
+  std::string text;
+  switch (read_control_notice(m, o_.node, text)) {
+    case ControlNotice::fatal:
+      // An error: the listener did not send our call. A refused link:
+      // the call waits in the queue, and may go when the link comes up.
+      if (m.type == ControlType::error) return (void)fail(text);
+      return give_up(text, kExitJsdFailure);
+    case ControlNotice::note:
+      if (!o_.quiet && text != last_note_)  // once per state, not per retry
+        fprintf(stderr, "jsd-submit: %s: link %s (the request waits in the queue)\n", o_.node.c_str(), text.c_str());
+      last_note_ = text;
+      cut_input("the link to " + o_.node + " went " + text);
+      // The link broke while the job ran: what it streamed to us may be
+      // lost with it (its node may have restarted). Join again.
+      return reattach();
+    case ControlNotice::none:
+      break;
+  }
+  if (m.type != ControlType::reply) return;
+  last_rx_ms_ = now_ms();
+  if (m.ev.id == kCancelId) return;  // the answer to our cancel: the end confirmation follows
+  if (m.ev.id == kWatchId) return on_watchdog(m.ev.body);
+  if (m.ev.object == "job.stdin") return feed_ ? feed_->on_ack(o_.node, m.ev.body) : void();  // acks
+  if (m.ev.id != live_call_) return;  // a call we no longer follow
+  if (m.ev.object == "job.stdout") return print_output(1, m.ev.body);
+  if (m.ev.object == "job.stderr") return print_output(2, m.ev.body);
+  json j;
+  parse_json(m.ev.body, j);
+  if (!j.is_object()) return give_up("malformed reply from " + o_.node, kExitJsdFailure);
+  // Every member is read by type first (a peer may send anything): a
+  // reply of the wrong shape is one error line, before anything changes.
+  JsonFields f(j);
+  std::string type = f.str("type");
+  bool waiting = f.boolean("waiting", false);
+  if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
+  if (j.contains("error"))
+    return (void)fail(j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+  if (type == "queued_locally") {  // --no-wait: on this node's disk
+    stored_ = true;
+    if (waiting) return await_acceptance();
+    if (accept_wait_.active() && !o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: the link went down; job %s stays queued on this node\n", o_.node.c_str(),
+              id_.c_str());
+    return queued("queued");
+  }
+  if (o_.no_wait && (type == "accepted" || type == "duplicate")) {
+    const json none = json::object();
+    JsonFields r(j.contains("record") && j["record"].is_object() ? j["record"] : none);
+    std::string state = r.str("state");
+    if (!r.bad().empty()) return give_up("malformed record from " + o_.node + ": " + r.bad(), kExitJsdFailure);
+    if (type == "duplicate" && !o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: job id %s is already known there (%s); not run again\n", o_.node.c_str(),
+              id_.c_str(), state.empty() ? "?" : state.c_str());
+    return queued(state.empty() ? "queued" : state);
+  }
+  if (type == "queued") {
+    int64_t position = f.integer("position", 0, INT64_MAX, 0);
+    if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
+    queued_ = true;
+    if (!o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: job %s queued (position %lld)\n", o_.node.c_str(), id_.c_str(),
+              (long long)position);
+    return;
+  }
+  if (type == "started") return on_started(j);
+  if (type == "attached") return on_attached(j);
+  if (type == "history" || type == "jobs") return exit_with(print_listing(j, o_.node, type, o_.json));
+  if (type == "ended" || type == "status" || type == "cancel" || type == "duplicate" || type == "refused")
+    return on_record(type, j["record"]);
+  give_up("unexpected reply '" + type + "' from " + o_.node, kExitJsdFailure);
+}
+
+void Submitter::on_started(const json& j) {
+  JsonFields f(j);
+  double started = f.number("started", 0, 1e12, wall_time());
+  int64_t pid = f.integer("pid", 0, INT32_MAX, 0);
+  if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
+  bool again = started_ > 0 || attached_;
+  started_ = started;
+  if (again) return;  // an attached watcher hears the start too
+  start_watchdog();
+  std::string err;
+  if (feed_ && !not_ours_) {  // our own job (or its resubmission): the input follows its start
+    feed_->add(o_.node, id_);
+    if (!feed_->start(err)) cut_input(err);
+  }
+  if (!o_.quiet)
+    fprintf(stderr, "jsd-submit: %s: job %s started: id %s, pid %lld\n", o_.node.c_str(), job_name().c_str(),
+            id_.c_str(), (long long)pid);
+}
+
+void Submitter::on_attached(const json& j) {
+  JsonFields f(j);
+  uint64_t first[2] = {uint64_t(f.integer("stdout_first", 0, INT64_MAX, int64_t(printed_[0]))),
+                       uint64_t(f.integer("stderr_first", 0, INT64_MAX, int64_t(printed_[1])))};
+  std::string state = f.str("state", "?");
+  // The node joined us to the job as a resumption of our own submission
+  // (we, or our listener for us, sent it again): the job is ours.
+  bool resumed = f.boolean("resumed", false);
+  if (!f.bad().empty()) return give_up("malformed reply from " + o_.node + ": " + f.bad(), kExitJsdFailure);
+  attach_answered_ = true;
+  bool first_time = !attached_ && started_ == 0;
+  // Our submission's id was running already (a retry): that earlier
+  // submission's job is not ours to cancel.
+  if (first_time && o_.mode == SubmitOptions::Mode::submit && !resumed) not_ours_ = true;
+  // Ours for sure (a random id, or our own submission resumed) and its
+  // start went unheard: its input cannot follow it (only the start's
+  // answer takes it), so it is cut.
+  if (first_time && feed_ && (o_.id.empty() || resumed)) {
+    feed_->add(o_.node, id_);
+    cut_input("the start of job " + id_ + " was not heard (the link or the listener went)");
+  }
+  attached_ = true;
+  // We asked for the output from what we printed: older output than the
+  // node sends is no longer kept there. (A retry's first answer starts at
+  // the output's present end by design: nothing was lost to it.)
+  bool asked = resumed || live_call_ >= kAttachId || o_.mode == SubmitOptions::Mode::attach;
+  for (int fd : {1, 2}) {
+    uint64_t from = first[fd - 1];
+    if (from > printed_[fd - 1] && asked && !o_.quiet)
+      fprintf(stderr, "jsd-submit: %s: %llu bytes of job %s's %s were not kept\n", o_.node.c_str(),
+              (unsigned long long)(from - printed_[fd - 1]), id_.c_str(), fd == 1 ? "stdout" : "stderr");
+    if (from > printed_[fd - 1]) printed_[fd - 1] = from;
+  }
+  if (!o_.quiet && first_time)
+    fprintf(stderr, "jsd-submit: %s: attached to job %s (%s)\n", o_.node.c_str(), id_.c_str(), state.c_str());
+  if (first_time) start_watchdog();
+}
 
 std::string new_job_id() {
   unsigned char b[8];

@@ -102,6 +102,8 @@ bool expand_targets(const std::vector<std::string>& items, const TargetDirectory
     if (g == "all") {
       if (d.cfg)
         for (auto& [name, addr] : d.cfg->peers) ok = ok && add(name, "");
+      if (d.cfg)
+        for (auto& [name, gw] : d.cfg->via) ok = ok && add(name, "");
       if (!ok) return false;
       continue;
     }

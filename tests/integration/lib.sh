@@ -185,3 +185,25 @@ skip() {
   echo "$TEST_NAME: SKIP: $*"
   exit 77
 }
+
+# start_tamper_proxy: tamper_proxy.py as a man in the middle between alpha
+# and beta, on 127.0.0.20 (beta's node port 4455 and its queue-server ports
+# 56000-56009, forwarded to 127.0.0.3), its log $T/proxy.log, stopped at the
+# end. Sets PY, the interpreter itself: not a version manager's shim in
+# front of it (a test drives the proxy with up to ~200 short commands, and a
+# shim adds most of a second to each on a busy machine). Then:
+#   ctl JSON     one command to the proxy; its answer on stdout (fails the test if it fails)
+#   field NAME   member NAME of the JSON object on stdin
+start_tamper_proxy() {
+  PROXY_PY=$(dirname "$JSD_TEST_LIB")/tamper_proxy.py
+  PY=$(python3 -c 'import sys; print(sys.executable)') || fail "no python3"
+  mkfifo "$T/proxy.ready"
+  "$PY" "$PROXY_PY" --listen-host 127.0.0.20 --target-host 127.0.0.3 --ports 4455,56000-56009 \
+    --control "$T/proxy.sock" --ready-fd 3 3>"$T/proxy.ready" 2>>"$T/proxy.log" &
+  PROXY_PID=$!
+  CLEANUP_HOOKS+=("kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
+  local line
+  read -r line < "$T/proxy.ready" && [ "$line" = ready ] || fail "the tamper proxy did not start"
+}
+ctl() { "$PY" "$PROXY_PY" --control "$T/proxy.sock" --cmd "$1" || fail "proxy command failed: $1"; }
+field() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }

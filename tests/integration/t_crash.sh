@@ -12,7 +12,7 @@ JOBS='"jobs": {
     "two":   { "command": ["/bin/sh", "-c", "echo one; read x < \"$JSD_PARAM_FIFO\"; echo two; echo ran >> \"$JSD_PARAM_MARK\"; exit 7"] },
     "stubborn": { "command": ["/bin/sh", "-c", "trap \"\" TERM; echo $$ > \"$JSD_PARAM_PIDFILE\"; echo up; while :; do sleep 1; done"], "timeout_s": 3 },
     "quick": { "command": ["/bin/sh", "-c", "echo \"$JSD_JOB_ID\" >> \"$JSD_PARAM_MARK\"; exit 3"] }
-  }, "job_kill_grace_s": 1'
+  }, "job_kill_grace_s": 1, "job_supervisor_slow_s": 1'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.3:4455"}'
 make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "$JOBS"
 start_node alpha
@@ -93,8 +93,9 @@ kill_sup() { local p; p=$(sup_pid) && kill -9 "$p" || fail "no job supervisor am
 # Hung (SIGSTOP, as a stalled disk would), with starts sent to it meanwhile;
 # then it goes on, or is killed with those starts unanswered.
 hang_sup() {
-  local p
+  local p said
   p=$(sup_pid) || fail "no job supervisor on beta"
+  said=$(grep -c "the job supervisor (pid $p) has not answered for" "$T/beta.log")
   kill -STOP "$p"
   batch_submit
   # The listener is not blocked by it: it answers and accepts meanwhile.
@@ -104,9 +105,20 @@ hang_sup() {
       restart_node beta
       node_cmd beta jsd-listener --status >/dev/null || fail "beta's restarted listener does not answer"
       kill -CONT "$p" ;;
-    *) kill -"$1" "$p"; [ "$1" = CONT ] || kill -CONT "$p" 2>/dev/null ;;
+    CONT)  # reported slow (log, --status), then it goes on and is said to answer again
+      wait_until "beta reports its hung supervisor slow" sup_slow
+      node_cmd beta jsd-listener --status | grep -q "^job supervisor (pid $p) is slow: " ||
+        fail "beta's --status does not say its supervisor is slow: $(node_cmd beta jsd-listener --status)"
+      wait_until "beta logs that its supervisor is slow" log_has_more beta "the job supervisor (pid $p) has not answered for" "$said"
+      said=$(grep -c "the job supervisor (pid $p) answers again" "$T/beta.log")
+      kill -CONT "$p"
+      wait_until "beta says its supervisor answers again" log_has_more beta "the job supervisor (pid $p) answers again" "$said" ;;
+    *) kill -"$1" "$p"; kill -CONT "$p" 2>/dev/null ;;
   esac
 }
+# log_has_more NODE TEXT N: NODE's log has more than N lines with TEXT.
+log_has_more() { [ "$(grep -c "$2" "$T/$1.log")" -gt "$3" ]; }
+sup_slow() { node_cmd beta jsd-listener --status --json | grep -q '"slow":true'; }
 
 # A --no-wait batch of 20 goes out just before each kill: each runs once.
 BATCH=0

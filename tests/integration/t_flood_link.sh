@@ -8,17 +8,7 @@
 # queue-server holds few descriptors, its memory and the node's log stay
 # small, nothing crashes, and the link's port is closed once it is up.
 source "$JSD_TEST_LIB"
-PROXY_PY=$(dirname "$JSD_TEST_LIB")/tamper_proxy.py
-# The interpreter itself, not a version manager's shim (see t_tamper.sh).
-PY=$(python3 -c 'import sys; print(sys.executable)') || fail "no python3"
-mkfifo "$T/proxy.ready"
-"$PY" "$PROXY_PY" --listen-host 127.0.0.20 --target-host 127.0.0.3 --ports 4455,56000-56009 \
-  --control "$T/proxy.sock" --ready-fd 3 3>"$T/proxy.ready" 2>>"$T/proxy.log" &
-PROXY_PID=$!
-CLEANUP_HOOKS+=("kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
-read -r line < "$T/proxy.ready" && [ "$line" = ready ] || fail "the tamper proxy did not start"
-ctl() { "$PY" "$PROXY_PY" --control "$T/proxy.sock" --cmd "$1" || fail "proxy command failed: $1"; }
-field() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+start_tamper_proxy
 
 # A long handshake_timeout_ms: the join window stays open for as long as
 # the proxy holds the answer (the queue-server's own deadline for its

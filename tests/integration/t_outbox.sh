@@ -85,6 +85,26 @@ $RAW "$T/alpha/state/control.sock" 1 beta job 0 "$prefix" '"]}' 8388608 > "$T/ra
 grep -q "^error job big1 not queued for beta: .*argv" "$T/raw" || fail "the oversized request was not refused: $(cut -c1-300 "$T/raw")"
 [ -e "$T/alpha/state/outbox/big1.json" ] && fail "the oversized request is in the outbox"
 
+# Within the field limits, but larger than beta reads (its max_frame is
+# 1 MiB, alpha's 16 MiB): beta's queue-server would close the link on it,
+# at every link-up, for ever. beta says its max_frame in the handshake, and
+# alpha's client keeps the request back: refused (255, one line), kept as
+# the id's refusal, out of the outbox, and the link stays up.
+fill=$(head -c 120000 /dev/zero | tr '\0' a)
+params=()
+for i in $(seq 1 12); do params+=(-p "P$i=$fill"); done
+downs=$(grep -c "link to beta is down" "$T/alpha.log")
+node_cmd alpha jsd-submit --no-wait --id big3 "${params[@]}" beta ledger > "$T/big3.out" 2> "$T/big3.err"; rc=$?
+[ $rc = 255 ] || fail "a request larger than beta's max_frame: exit $rc, not 255: $(cut -c1-300 "$T/big3.err")"
+[ "$(wc -l < "$T/big3.err")" = 1 ] && grep -q "more than beta reads (its max_frame is 1048576)" "$T/big3.err" ||
+  fail "not one line saying beta's max_frame: $(cut -c1-300 "$T/big3.err")"
+[ -e "$T/alpha/state/outbox/big3.json" ] && fail "big3 stayed in the outbox"
+[ -e "$T/alpha/state/outbox/refused/big3.json" ] || fail "big3's refusal was not kept"
+node_cmd alpha jsd-submit --id small1 beta ledger > /dev/null 2>&1; rc=$?
+[ $rc = 3 ] || fail "a small job after big3: exit $rc"
+[ "$(runs big3)" = 0 ] || fail "big3 ran"
+[ "$(grep -c "link to beta is down" "$T/alpha.log")" = "$downs" ] || fail "the link to beta broke on big3"
+
 # One kept by an older version (wider limits) is refused for good at the
 # next start: out of the outbox, kept as big2's answer, sent no more.
 stop_node alpha

@@ -6,16 +6,7 @@
 # alpha's submissions go on; after a restart of beta the replays are still
 # refused (STATE_DIR/handshake-times) while alpha links again.
 source "$JSD_TEST_LIB"
-PROXY_PY=$(dirname "$JSD_TEST_LIB")/tamper_proxy.py
-PY=$(python3 -c 'import sys; print(sys.executable)') || fail "no python3"
-mkfifo "$T/proxy.ready"
-"$PY" "$PROXY_PY" --listen-host 127.0.0.20 --target-host 127.0.0.3 --ports 4455,56000-56009 \
-  --control "$T/proxy.sock" --ready-fd 3 3>"$T/proxy.ready" 2>>"$T/proxy.log" &
-PROXY_PID=$!
-CLEANUP_HOOKS+=("kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
-read -r line < "$T/proxy.ready" && [ "$line" = ready ] || fail "the tamper proxy did not start"
-ctl() { "$PY" "$PROXY_PY" --control "$T/proxy.sock" "$@"; }
-field() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+start_tamper_proxy
 
 J='"jobs": {"hello": {"command": ["/bin/echo", "hello"]}}'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.20:4455"}'
@@ -23,9 +14,9 @@ make_node beta 127.0.0.3 - '{"alpha":"127.0.0.2:4455"}' "\"port_range\": [56000,
 start_node alpha
 start_node beta
 
-rid=$(ctl --cmd '{"op":"record","port":"node","conn":1}' | field id) || fail "proxy record failed"
+rid=$(ctl '{"op":"record","port":"node","conn":1}' | field id) || fail "proxy record failed"
 node_cmd alpha jsd-submit beta hello >/dev/null || fail "alpha -> beta through the proxy failed"
-m1=$(ctl --cmd "{\"op\":\"get\",\"id\":$rid}" |
+m1=$(ctl "{\"op\":\"get\",\"id\":$rid}" |
   "$PY" -c 'import json,sys; print(next(f["hex"] for f in json.load(sys.stdin)["frames"] if f["dir"]=="c2s"))') ||
   fail "no message 1 recorded"
 [ "${m1:8:2}" = 49 ] || fail "the recorded message 1 is not an IK message 1 ('I'): ${m1:0:16}"

@@ -4,19 +4,7 @@
 # back; one bit flipped in a transport frame closes the link, it comes
 # back, and every submission runs exactly once with the right result.
 source "$JSD_TEST_LIB"
-PROXY_PY=$(dirname "$JSD_TEST_LIB")/tamper_proxy.py
-# The interpreter itself, not a version manager's shim in front of it: the
-# proxy is driven by ~200 short commands, and a shim adds most of a second
-# to each on a busy machine.
-PY=$(python3 -c 'import sys; print(sys.executable)') || fail "no python3"
-mkfifo "$T/proxy.ready"
-"$PY" "$PROXY_PY" --listen-host 127.0.0.20 --target-host 127.0.0.3 --ports 4455,56000-56009 \
-  --control "$T/proxy.sock" --ready-fd 3 3>"$T/proxy.ready" 2>>"$T/proxy.log" &
-PROXY_PID=$!
-CLEANUP_HOOKS+=("kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null")
-read -r line < "$T/proxy.ready" && [ "$line" = ready ] || fail "the tamper proxy did not start"
-ctl() { "$PY" "$PROXY_PY" --control "$T/proxy.sock" --cmd "$1" || fail "proxy command failed: $1"; }
-field() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
+start_tamper_proxy
 
 MARK='"jobs": {"mark": {"command": ["/bin/sh", "-c", "echo $JSD_PARAM_K >> '"$T"'/marks; echo ok-$JSD_PARAM_K"]}}'
 make_node alpha 127.0.0.2 - '{"beta":"127.0.0.20:4455"}'

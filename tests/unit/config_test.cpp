@@ -579,3 +579,41 @@ TEST(Config, IdleHeartbeatDefaultsAndLimits) {
   EXPECT_EQ(join(mistakes(R"({"idle_heartbeat_ms": 10})")),
             "idle_heartbeat_ms: must be an integer in 50-3600000, not 10\n");
 }
+
+// Gateways: via instead of an address, one clear line per mistake.
+TEST(Config, ViaPeersAndTheirMistakes) {
+  Config c;
+  std::vector<std::string> e;
+  ASSERT_TRUE(parse(R"({"node":"alpha","gateway":true,"peers":{"beta":"127.0.0.3:4455",
+      "gamma":{"via":"beta","public_key":"onq3L+Uo3oY7RSLSAPCgFIRxbrdbfGof00D9Xcz9ow4="},
+      "delta":{"via":"gamma"}}})",
+                    c, e))
+      << join(e);
+  EXPECT_TRUE(c.gateway);
+  EXPECT_EQ(c.via.at("gamma"), "beta");
+  EXPECT_FALSE(c.peers.count("gamma"));
+  Target t;
+  std::string err;
+  ASSERT_TRUE(resolve_target(c, "delta", t, err)) << err;
+  EXPECT_EQ(t.name, "delta");
+  EXPECT_EQ(t.via, "beta");
+  EXPECT_EQ(t.link(), "beta");
+  // The running copy reads back the same.
+  Config again = default_config();
+  ASSERT_TRUE(parse_config(config_to_json(c), again, e)) << join(e);
+  EXPECT_EQ(again.via, c.via);
+  EXPECT_TRUE(again.gateway);
+
+  auto one = [](const std::string& text, const std::string& needle) {
+    auto got = mistakes(text);
+    EXPECT_EQ(got.size(), 1u) << join(got);
+    EXPECT_TRUE(has(got, needle)) << join(got);
+  };
+  one(R"({"peers":{"gamma":{"via":"beta","address":"127.0.0.4:4455"}}})", "\"via\" and \"address\" both given");
+  one(R"({"peers":{"gamma":{"via":"nosuch"}}})", "'nosuch' (the gateway to gamma) is not a peer with an address");
+  auto loop = mistakes(R"({"peers":{"gamma":{"via":"delta"},"delta":{"via":"gamma"}}})");
+  EXPECT_TRUE(has(loop, "peers.gamma.via: 'gamma' is reached through a loop (gamma -> delta -> gamma)")) << join(loop);
+  one(R"({"peers":{"gamma":{"via":"a/b"}}})", "peers.gamma.via: 'a/b' is not a node name");
+  one(R"({"gateway":"yes"})", "gateway");
+  one(R"({"relay_window_s":1})", "relay_window_s");
+}

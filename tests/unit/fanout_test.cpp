@@ -6,11 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "control_session.h"
+#include "control_fakes.h"
 #include "event.h"
 #include "exit_codes.h"
 #include "uvx.h"
@@ -22,62 +22,20 @@ namespace {
 
 // A listener that answers every job call at once (on the next loop turn):
 // by the script of the node it is for.
-class FakeListener : public ControlChannel {
- public:
-  using Script = std::function<std::vector<json>(const std::string& id)>;
-  FakeListener(uv_loop_t* loop, std::map<std::string, Script> scripts) : timer_(loop), scripts_(std::move(scripts)) {}
-
-  bool open(ControlEvents& ev, std::string&) override {
-    ev_ = &ev;
-    connected_ = true;
-    return true;
-  }
-  bool reconnect(std::string& err) override {
-    err = "the fake listener does not come back";
-    return false;
-  }
-  bool connected() const override { return connected_; }
-  void send(const ControlMsg& m) override {
-    sent.push_back(m);
-    if (m.type != ControlType::send) return;
+using Script = std::function<std::vector<json>(const std::string& id)>;
+fake::ControlListener::Script listener(std::map<std::string, Script> scripts) {
+  return [scripts = std::move(scripts)](const ControlMsg& m) {
+    std::vector<std::string> out;
+    if (m.type != ControlType::send) return out;
     auto body = json::parse(m.ev.body);
-    if (body.value("op", "") != "submit") return;
-    auto it = scripts_.find(m.ev.to);
-    ASSERT_NE(it, scripts_.end()) << m.ev.to;
-    for (auto& answer : it->second(body["id"])) {
-      ControlMsg r;
-      r.type = ControlType::reply;
-      r.ev.kind = Kind::reply;
-      r.ev.id = m.ev.id;
-      r.ev.object = answer.contains("stdout") ? "job.stdout" : "job";
-      r.ev.body = answer.contains("stdout") ? answer["stdout"].get<std::string>() : answer.dump();
-      pending_.push_back(encode_control(r));
-    }
-    timer_.start(0, [this] { deliver(); });
-  }
-  void close() override {
-    connected_ = false;
-    closed = true;
-    timer_.stop();
-  }
-
-  std::vector<ControlMsg> sent;
-  bool closed = false;
-
- private:
-  void deliver() {
-    while (!pending_.empty() && connected_) {
-      std::string p = std::move(pending_.front());
-      pending_.pop_front();
-      ev_->channel_msg(p);
-    }
-  }
-  Timer timer_;
-  std::map<std::string, Script> scripts_;
-  ControlEvents* ev_ = nullptr;
-  bool connected_ = false;
-  std::deque<std::string> pending_;
-};
+    if (body.value("op", "") != "submit") return out;
+    auto it = scripts.find(m.ev.to);
+    EXPECT_NE(it, scripts.end()) << m.ev.to;
+    if (it == scripts.end()) return out;
+    for (auto& answer : it->second(body["id"])) out.push_back(fake::ControlListener::reply(m.ev.id, answer));
+    return out;
+  };
+}
 
 json record(const std::string& id, json fields) {
   json r = {{"id", id}, {"job", "j"}, {"from", "alpha"}, {"started", 1.0}, {"ended", 2.0}};
@@ -85,20 +43,20 @@ json record(const std::string& id, json fields) {
   return {{"type", "ended"}, {"record", r}};
 }
 
-FakeListener::Script exits(int code) {
+Script exits(int code) {
   return [code](const std::string& id) {
     return std::vector<json>{{{"type", "started"}, {"pid", 42}},
                              {{"stdout", "hello\n"}},
                              record(id, {{"state", "exited"}, {"exit_code", code}, {"exit_status", code}})};
   };
 }
-FakeListener::Script ends_in(const std::string& state) {
+Script ends_in(const std::string& state) {
   return [state](const std::string& id) {
     return std::vector<json>{{{"type", "started"}, {"pid", 42}},
                              record(id, {{"state", state}, {"error", "its supervisor ended"}, {"exit_status", 255}})};
   };
 }
-FakeListener::Script refuses() {
+Script refuses() {
   return [](const std::string&) { return std::vector<json>{{{"error", "no job 'j' on that node"}}}; };
 }
 
@@ -113,7 +71,7 @@ struct Outcome {
   }
 };
 
-Outcome run_set(std::map<std::string, FakeListener::Script> scripts, bool as_json = false) {
+Outcome run_set(std::map<std::string, Script> scripts, bool as_json = false) {
   SubmitOptions o;
   o.job = "j";
   o.id = "run";
@@ -126,7 +84,7 @@ Outcome run_set(std::map<std::string, FakeListener::Script> scripts, bool as_jso
   testing::internal::CaptureStderr();
   out.code = with_loop(
       [&](uv_loop_t* loop) {
-        FakeListener fake(loop, scripts);
+        fake::ControlListener fake(loop, listener(scripts));
         int code = run_fanout_on(loop, o, targets, &fake);
         EXPECT_TRUE(fake.closed);
         return code;

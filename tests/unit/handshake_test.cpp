@@ -155,13 +155,14 @@ class LinkHandshake : public ::testing::Test {
     int frames = 0;  // frames the initiator sent
     bool ik = false;
     uint16_t port = 0;
+    uint64_t server_max_frame = 0;
     std::string server_node;
     Hello hello;
     Key32 peer_key{};
     SessionKeys ikeys, rkeys;
   };
   Run run(const Trust& a, const Trust& b, std::optional<Key32> server_key, const std::string& target = "beta",
-          uint16_t port = 50001) {
+          uint16_t port = 50001, uint64_t max_frame = 0) {
     Run r;
     LinkInitiator ini(a, hello_of("alpha"), target, server_key);
     LinkResponder res(b, "beta");
@@ -176,7 +177,7 @@ class LinkHandshake : public ::testing::Test {
       if (r.rs == RStep::hello) {
         r.hello = res.hello();
         r.peer_key = res.peer_key();
-        EXPECT_TRUE(res.accept(port, out, r.rerr)) << r.rerr;
+        EXPECT_TRUE(res.accept(port, out, r.rerr, max_frame)) << r.rerr;
         r.rkeys = res.take_keys();
       }
       std::string next;
@@ -187,6 +188,7 @@ class LinkHandshake : public ::testing::Test {
     if (r.is == IStep::done) {
       r.port = ini.port();
       r.server_node = ini.server_node();
+      r.server_max_frame = ini.server_max_frame();
       r.ikeys = ini.take_keys();
     }
     return r;
@@ -270,6 +272,26 @@ TEST_F(LinkHandshake, XxWithCertifiedNodes) {
   EXPECT_EQ(r.ikeys.c2s_n, 0u);
   EXPECT_EQ(r.ikeys.s2c_n, 1u);  // the responder's accept used s2c nonce 0
   expect_channels_talk(r.ikeys, r.rkeys);
+}
+
+// The responder tells its max_frame with the port (IK and XX), so that the
+// initiator's client keeps back an event the queue-server would not read;
+// an older responder says nothing (0: unknown).
+TEST_F(LinkHandshake, TheAcceptTellsTheResponderMaxFrame) {
+  const Trust& a = node("alpha", pins({"beta"}));
+  const Trust& b = node("beta", pins({"alpha"}));
+  Run ik = run(a, b, key("beta"), "beta", 50001, 1048576);
+  ASSERT_EQ(ik.is, IStep::done) << ik.ierr << " / " << ik.rerr;
+  EXPECT_TRUE(ik.ik);
+  EXPECT_EQ(ik.server_max_frame, 1048576u);
+  Run xx = run(node("alpha"), node("beta"), std::nullopt, "beta", 50002, 65536);
+  ASSERT_EQ(xx.is, IStep::done) << xx.ierr << " / " << xx.rerr;
+  EXPECT_FALSE(xx.ik);
+  EXPECT_EQ(xx.server_max_frame, 65536u);
+  EXPECT_EQ(run(a, b, key("beta")).server_max_frame, 0u);
+  // A value no config allows is taken as unsaid (no overflow in the check).
+  EXPECT_EQ(run(a, b, key("beta"), "beta", 50003, UINT64_MAX).server_max_frame, 0u);
+  EXPECT_EQ(run(a, b, key("beta"), "beta", 50004, 100).server_max_frame, 0u);
 }
 
 TEST_F(LinkHandshake, XxWithPinnedResponderKey) {

@@ -156,6 +156,29 @@ class Processes : public JobProcesses {
   };
   std::map<int, std::shared_ptr<Proc>> procs;  // by pid
   std::vector<std::pair<int, int>> signals;    // pid, signal
+  // A supervisor left by a previous run that has not listed its jobs yet:
+  // when_ready() waits for list(), which reports `before` as the jobs it
+  // started (id, the record kept beside) and `ended_before` as their ends.
+  bool defer_ready = false;
+  std::vector<std::function<void()>> ready_fns;
+  std::vector<std::pair<std::string, std::string>> before;
+  std::map<std::string, JobEnd> ended_before;
+  void when_ready(std::function<void()> fn) override {
+    if (defer_ready)
+      ready_fns.push_back(std::move(fn));
+    else
+      fn();
+  }
+  void list() {
+    defer_ready = false;
+    for (auto& fn : std::exchange(ready_fns, {})) fn();
+  }
+  std::vector<std::pair<std::string, std::string>> started_before() override { return before; }
+  std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) override {
+    auto it = ended_before.find(id);
+    if (it != ended_before.end()) end = it->second;
+    return nullptr;
+  }
 
   std::unique_ptr<JobProcess> start(const JobSpawn& spec, StartError& err) override {
     std::string id;

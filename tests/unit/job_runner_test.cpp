@@ -272,6 +272,41 @@ TEST(JobRunner, RestartStartsQueuedJobsAndRecordsRunningOnesUnknown) {
   EXPECT_EQ(n.disk.state("k2"), "exited");
 }
 
+// A listener restarted while the supervisor hangs: the dead listener had
+// sent it the start of w1, whose record was not written yet. The waiting
+// submitter's re-sent submission of w1 (a resumption) waits until the
+// supervisor has listed its jobs — it took w1's start first — and then
+// finds w1's run: never a second start, never "started here before".
+TEST(JobRunner, ASubmissionWaitsUntilTheSupervisorListsItsJobs) {
+  Node n;
+  n.procs.defer_ready = true;
+  n.open();
+  Replies& r = n.submit("alpha", "w1", "hello", R"(,"resume":true,"stdout_from":0,"stderr_from":0)");
+  Replies& other = n.submit("alpha", "w2");
+  EXPECT_EQ(n.procs.started(), 0u);
+  EXPECT_TRUE(r.job.empty());
+  EXPECT_TRUE(other.job.empty());
+  // The supervisor goes on: it ran w1 (the dead listener's start).
+  json kept = {{"id", "w1"},         {"job", "hello"},     {"from", "alpha"},
+               {"state", "running"}, {"submitted", 1.7e9}, {"started", 1.7e9}};
+  n.procs.before = {{"w1", kept.dump()}};
+  JobEnd end;
+  end.known = true;
+  end.exit_code = 0;
+  end.ended = 1.7e9 + 1;
+  n.procs.ended_before["w1"] = end;
+  n.procs.kept["w1"] = "hello\n";
+  n.procs.list();
+  EXPECT_EQ(n.procs.pid_of("w1"), 0) << "w1 was started a second time";
+  ASSERT_FALSE(r.job.empty());
+  EXPECT_EQ(r.error(), "");
+  EXPECT_EQ(r.record().value("state", ""), "exited");
+  EXPECT_EQ(r.record().value("exit_status", -1), 0);
+  // The other waited too, and runs now.
+  EXPECT_NE(n.procs.pid_of("w2"), 0);
+  EXPECT_EQ(other.type(), "started");
+}
+
 TEST(JobRunner, AllowListsDecideWhoMayRun) {
   Node n;
   n.cfg.jobs["guarded"] = JobDef{{"/bin/true"}, "", {}, 0, 4, true, {"gamma", "@web"}};

@@ -124,6 +124,16 @@ TEST(PipeMsg, WithdrawAndItsAnswerRoundTrip) {
     every_truncation_fails<PipeMsg>(encode_pipe(a), decode_pipe);
   }
   every_truncation_fails<PipeMsg>(encode_pipe(w), decode_pipe);
+  PipeMsg big;
+  big.type = PipeType::too_big;
+  big.seq = 12;
+  big.detail = "its request is 1441337 bytes, more than beta reads (its max_frame is 1048576)";
+  PipeMsg big_back;
+  ASSERT_TRUE(decode_pipe(encode_pipe(big), big_back, err)) << err;
+  EXPECT_EQ(big_back.type, PipeType::too_big);
+  EXPECT_EQ(big_back.seq, 12u);
+  EXPECT_EQ(big_back.detail, big.detail);
+  every_truncation_fails<PipeMsg>(encode_pipe(big), decode_pipe);
   // The flag is a boolean: anything else is refused, not read as "dropped".
   PipeMsg a;
   a.type = PipeType::withdrawn;

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "control_msg.h"
 #include "uvx.h"
@@ -448,6 +449,36 @@ TEST_F(RouterTest, ADurableSubmissionTheTargetRefusesIsKeptAsRefusedNotResent) {
   EXPECT_TRUE(links.sent.empty());
 }
 
+// Issue 19: a durable request within the field limits but larger than the
+// target reads (its max_frame, said in the handshake): its link process
+// keeps it back, and the router answers it as the target's refusal would
+// be — kept as refused, out of the outbox, never sent again — and a
+// waiting tool hears why; a plain call's tool gets an error.
+TEST_F(RouterTest, ACallTooBigForThePeerIsRefusedNotResent) {
+  router.on_link_state("beta", LinkState::up, "");  // a --no-wait tool waits for the answer
+  tool_sends(1, Kind::call, 9, "beta", "job", R"({"op":"submit","id":"big3","job":"ledger"})", true);
+  std::string why = "its request is 1441337 bytes, more than beta reads (its max_frame is 1048576)";
+  router.undeliverable("gamma", last_wire_id(), why);  // another link's: not this call
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put big3"}));
+  router.undeliverable("beta", last_wire_id(), why);
+  EXPECT_EQ(durable.log, (std::vector<std::string>{"put big3", "refuse big3", "remove big3"}));
+  EXPECT_EQ(json::parse(durable.refused["big3"])["error"], why);
+  ASSERT_FALSE(tools.got[1].empty());
+  EXPECT_EQ(tools.got[1].back().type, ControlType::reply);
+  EXPECT_EQ(json::parse(tools.got[1].back().ev.body)["error"], why);
+  links.sent.clear();
+  router.on_link_state("beta", LinkState::down, "");
+  router.on_link_state("beta", LinkState::up, "");
+  router.replay_outbox();
+  EXPECT_TRUE(links.sent.empty());
+
+  tool_sends(2, Kind::call, 4, "beta", "ping", R"({"pad":"x"})", false);
+  router.undeliverable("beta", last_wire_id(), why);
+  ASSERT_FALSE(tools.got[2].empty());
+  EXPECT_EQ(tools.got[2].back().type, ControlType::error);
+  EXPECT_EQ(tools.got[2].back().why, why);
+}
+
 // Issue 24: a peer answered a durable event with an "error" nested 300,000
 // deep; the error path's dump() overflowed the stack, and the entry left in
 // the outbox crashed the listener again at every start. Now the answer is
@@ -718,4 +749,181 @@ TEST(PeersAddress, AnAddressNamesTheLastPeerLearntThere) {
   ASSERT_TRUE(peers.resolve("127.0.6.21:4455", t, err)) << err;
   EXPECT_EQ(t.name, "delta");
   EXPECT_EQ(peers.learnt_address("mallory"), nullptr);
+}
+
+// Relayed requests (gateways). The fake "seals" by prefixing the sealer's
+// and the recipient's names, so a box says who made it for whom; the
+// crypto itself is relay_test.cpp's.
+namespace {
+
+struct FakeRelayKeys : RelayKeys {
+  std::string self;
+  bool gateway = false;
+  std::set<std::string> seen;
+  std::vector<std::string> refusals;
+  bool is_gateway() const override { return gateway; }
+  uint64_t window_ms() const override { return 300000; }
+  bool seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) override {
+    if (target == "nokey") {
+      err = "no key for " + target;
+      return false;
+    }
+    sealed = self + ">" + target + ":" + std::string(plain);
+    return true;
+  }
+  bool open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& fp,
+            std::string& err) override {
+    std::string head = origin + ">" + self + ":";
+    if (sealed.substr(0, head.size()) != head) {
+      err = "the request was not sealed with " + origin + "'s key";
+      return false;
+    }
+    plain = std::string(sealed.substr(head.size()));
+    fp = "b2:" + origin;
+    return true;
+  }
+  bool first_use(const std::string& rid, uint64_t, std::string& err) override {
+    if (seen.insert(rid).second) return true;
+    err = "a replay";
+    return false;
+  }
+  void refused(const std::string& origin, const std::vector<std::string>& via, const std::string&,
+               const std::string& why) override {
+    refusals.push_back(origin + "|" + (via.empty() ? "" : via.back()) + "|" + why);
+  }
+};
+
+struct ViaLocal : FakeLocal {
+  std::vector<std::vector<std::string>> vias;
+  void job_via(const std::string& from, const std::vector<std::string>& via, const std::string& body,
+               ReplyFn reply) override {
+    vias.push_back(via);
+    job(from, body, std::move(reply));
+  }
+};
+
+struct RelayRouterTest : testing::Test {
+  Config cfg = two_peers();  // alpha: beta, gamma direct
+  Peers peers{cfg};
+  FakeLinks links;
+  FakeTools tools;
+  FakeDurable durable;
+  ViaLocal local;
+  FakeRelayKeys keys;
+  Router router{"alpha", peers, links, tools, durable, local};
+  RelayRouterTest() {
+    cfg.via["delta"] = "beta";
+    cfg.via["nokey"] = "beta";
+    keys.self = "alpha";
+    router.use_relay(&keys);
+  }
+  // What a relayed request from origin for target looks like on the link
+  // from peer, sealed by sealer.
+  Event relayed(const std::string& sealer, const std::string& origin, const std::string& target,
+                std::vector<std::string> via, const std::string& body, const std::string& rid = "0123456789abcdef",
+                uint64_t id = 77) {
+    RelayRequest rq{origin, target, uint64_t(wall_time() * 1000), rid, Kind::call, "job", body};
+    RelayEnvelope env{origin, target, "job", std::move(via), sealer + ">" + target + ":" + encode_relay_request(rq)};
+    std::string from = env.via.empty() ? origin : env.via.back();
+    return Event{Kind::call, id, from, "alpha", "relay", encode_envelope(env), false};
+  }
+  uint64_t seq_ = 0;
+  void deliver(const std::string& peer, const Event& ev) { router.on_delivered(peer, 1, ++seq_, ev); }
+};
+
+}  // namespace
+
+TEST_F(RelayRouterTest, ACallToAViaPeerIsSealedForItAndGoesOverItsGatewaysLink) {
+  ControlMsg m;
+  m.type = ControlType::send;
+  m.ev = {Kind::call, 5, "", "delta", "job", R"({"op":"submit","job":"hello"})", false};
+  router.on_tool_msg(1, encode_control(m));
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.object, "relay");
+  RelayEnvelope env;
+  std::string err;
+  ASSERT_TRUE(decode_envelope(links.sent[0].ev.body, env, err)) << err;
+  EXPECT_EQ(env.origin, "alpha");
+  EXPECT_EQ(env.target, "delta");
+  EXPECT_TRUE(env.via.empty());
+  std::string head = "alpha>delta:";
+  ASSERT_EQ(env.box.substr(0, head.size()), head);
+  RelayRequest rq;
+  ASSERT_TRUE(decode_relay_request(env.box.substr(head.size()), rq, err)) << err;
+  EXPECT_EQ(rq.body, R"({"op":"submit","job":"hello"})");
+  // Its reply comes back from beta under the id it was sent with.
+  router.on_delivered("beta", 1, 1,
+                      Event{Kind::reply, links.sent[0].ev.id, "beta", "alpha", "job", R"({"type":"end"})", false});
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].ev.id, 5u);
+  EXPECT_EQ(tools.got[1][0].ev.body, R"({"type":"end"})");
+  // No key for a via peer: one error, nothing sent.
+  m.ev.to = "nokey";
+  router.on_tool_msg(1, encode_control(m));
+  EXPECT_EQ(links.sent.size(), 1u);
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_EQ(tools.got[1][1].type, ControlType::error);
+}
+
+TEST_F(RelayRouterTest, AGatewayForwardsAndRelaysRepliesBack) {
+  keys.gateway = true;
+  deliver("beta", relayed("beta", "beta", "gamma", {}, "{}"));
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "gamma");
+  RelayEnvelope env;
+  std::string err;
+  ASSERT_TRUE(decode_envelope(links.sent[0].ev.body, env, err)) << err;
+  EXPECT_EQ(env.via, std::vector<std::string>{"alpha"});
+  uint64_t fwd = links.sent[0].ev.id;
+  router.on_delivered("gamma", 1, 1, Event{Kind::reply, fwd, "gamma", "alpha", "job.stdout", "out", true});
+  router.on_delivered("gamma", 1, 2, Event{Kind::reply, fwd, "gamma", "alpha", "job", "{}", false});
+  ASSERT_EQ(links.sent.size(), 3u);
+  EXPECT_EQ(links.sent[1].key, "beta");
+  EXPECT_EQ(links.sent[1].ev.id, 77u);
+  EXPECT_EQ(links.sent[1].ev.body, "out");
+  EXPECT_TRUE(links.sent[1].ev.more);
+  EXPECT_FALSE(links.sent[2].ev.more);
+  // Only gamma answers for it: beta's claim to is dropped.
+  deliver("beta", relayed("beta", "beta", "gamma", {}, "{}", "fedcba9876543210", 78));
+  router.on_delivered("beta", 1, 99, Event{Kind::reply, links.sent.back().ev.id, "beta", "alpha", "job", "{}", false});
+  EXPECT_EQ(links.sent.size(), 4u);
+}
+
+TEST_F(RelayRouterTest, ANodeThatIsNoGatewayRefusesToRelay) {
+  deliver("beta", relayed("beta", "beta", "gamma", {}, "{}"));
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.kind, Kind::reply);
+  EXPECT_NE(links.sent[0].ev.body.find("not a gateway"), std::string::npos) << links.sent[0].ev.body;
+  ASSERT_EQ(keys.refusals.size(), 1u);
+}
+
+TEST_F(RelayRouterTest, TheTargetActsAsTheOriginatorOnceAndRefusesForgeries) {
+  // delta's request through beta: run as delta's, with via.
+  deliver("beta", relayed("delta", "delta", "alpha", {"beta"}, R"({"op":"status","id":"x"})"));
+  ASSERT_EQ(local.jobs.size(), 1u);
+  EXPECT_EQ(local.jobs[0].from, "delta");
+  EXPECT_EQ(local.vias[0], std::vector<std::string>{"beta"});
+  local.jobs[0].reply("job", R"({"type":"status"})", false);
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.id, 77u);
+  // The same request again: a replay.
+  deliver("beta", relayed("delta", "delta", "alpha", {"beta"}, R"({"op":"status","id":"x"})"));
+  EXPECT_EQ(local.jobs.size(), 1u);
+  // Sealed by beta, claiming delta.
+  deliver("beta", relayed("beta", "delta", "alpha", {"beta"}, "{}", "1111111111111111"));
+  // A last hop that is not the link it came over.
+  Event ev = relayed("delta", "delta", "alpha", {"gamma"}, "{}", "2222222222222222");
+  ev.from = "beta";
+  deliver("beta", ev);
+  EXPECT_EQ(local.jobs.size(), 1u);
+  ASSERT_EQ(keys.refusals.size(), 3u);
+  EXPECT_NE(keys.refusals[0].find("a replay"), std::string::npos);
+  EXPECT_NE(keys.refusals[1].find("not sealed with delta"), std::string::npos);
+  EXPECT_NE(keys.refusals[2].find("last hop"), std::string::npos);
+  // Each refusal answered with an error to the link it came over.
+  ASSERT_EQ(links.sent.size(), 4u);
+  for (size_t i = 1; i < 4; ++i) EXPECT_NE(links.sent[i].ev.body.find("error"), std::string::npos);
 }

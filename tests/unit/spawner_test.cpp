@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "crossed_stdio.h"
 #include "temp_dir.h"
 
 using namespace jsd;
@@ -127,32 +128,18 @@ TEST(Spawner, OnlyTheGivenDescriptorsReachTheChild) {
 }
 
 TEST(Spawner, SourcesAmongTheTargetsArePlacedRight) {
-  // The child's stdout from our fd 2 and its stderr from our fd 1: a naive
-  // dup2 in order would give it the same descriptor twice.
-  int a[2], b[2];
-  ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
-  ASSERT_EQ(pipe2(b, O_CLOEXEC), 0);
-  int saved1 = dup(1), saved2 = dup(2);
-  ASSERT_GE(saved1, 0);
-  ASSERT_GE(saved2, 0);
-  dup2(a[1], 2);  // stdout's pipe as our 2
-  dup2(b[1], 1);  // stderr's pipe as our 1
+  // The child's stdout from our fd 2 and its stderr from our fd 1.
+  jsd_test::CrossedStdio x;
+  ASSERT_TRUE(x.ok);
   ProcessSpec s;
   s.file = "/bin/ls";
   s.argv = {"ls", "-d", "/", "/nonexistent-jsd-spawner-test"};
   s.fds = {-1, 2, 1};
   pid_t pid = -1;
   int rc = spawn_process(s, pid);
-  dup2(saved1, 1);
-  dup2(saved2, 2);
-  close(saved1);
-  close(saved2);
-  close(a[1]);
-  close(b[1]);
+  x.restore();
   ASSERT_EQ(rc, 0);
-  std::string out = read_all(a[0]), err = read_all(b[0]);
-  close(a[0]);
-  close(b[0]);
+  std::string out = x.out(), err = x.err();
   wait_status(pid);
   EXPECT_EQ(out, "/\n");
   EXPECT_NE(err.find("nonexistent-jsd-spawner-test"), std::string::npos) << err;

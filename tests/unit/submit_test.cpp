@@ -6,10 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
+#include <memory>
 #include <nlohmann/json.hpp>
 
-#include "control_session.h"
+#include "control_fakes.h"
 #include "event.h"
 #include "exit_codes.h"
 #include "uvx.h"
@@ -19,88 +19,40 @@ using nlohmann::json;
 
 namespace {
 
-// Answers the first job call with the script's replies (on the next loop
-// turn); a withdraw with `withdraw_verdict`, a cancel call with a record of
-// a job that had started (so that nothing claims it did not run).
-class FakeListener : public ControlChannel {
- public:
-  FakeListener(uv_loop_t* loop, std::vector<json> replies, WithdrawVerdict withdraw_verdict)
-      : timer_(loop), replies_(std::move(replies)), verdict_(withdraw_verdict) {}
-
-  bool open(ControlEvents& ev, std::string&) override {
-    ev_ = &ev;
-    connected_ = true;
-    return true;
-  }
-  bool reconnect(std::string& err) override {
-    err = "the fake listener does not come back";
-    return false;
-  }
-  bool connected() const override { return connected_; }
-  void send(const ControlMsg& m) override {
-    sent.push_back(m);
+// Answers the first job call with the script's replies; a withdraw with
+// `withdraw_verdict`, a cancel call with a record of a job that had started
+// (so that nothing claims it did not run).
+fake::ControlListener::Script listener(std::vector<json> replies, WithdrawVerdict withdraw_verdict) {
+  auto answered = std::make_shared<bool>(false);
+  return [replies = std::move(replies), withdraw_verdict, answered](const ControlMsg& m) {
+    std::vector<std::string> out;
     if (m.type == ControlType::withdraw) {
       ControlMsg r;
       r.type = ControlType::withdrawn;
       r.id = m.id;
-      r.verdict = verdict_;
-      pending_.push_back(encode_control(r));
+      r.verdict = withdraw_verdict;
+      out.push_back(encode_control(r));
     } else if (m.type == ControlType::send) {
       json body = json::parse(m.ev.body);
-      if (body["op"] != "cancel" && !answered_) {
-        answered_ = true;
-        for (auto& a : replies_) pending_.push_back(reply(m.ev.id, a));
+      if (body["op"] != "cancel" && !*answered) {
+        *answered = true;
+        // {"lose": true}: the listener goes (killed), the stream closes.
+        for (auto& a : replies)
+          out.push_back(a.contains("lose") ? fake::ControlListener::kLose : fake::ControlListener::reply(m.ev.id, a));
       } else if (body["op"] == "cancel") {
-        pending_.push_back(reply(m.ev.id, {{"type", "cancel"},
-                                           {"record",
-                                            {{"id", body["id"]},
-                                             {"job", "j"},
-                                             {"from", "alpha"},
-                                             {"state", "running"},
-                                             {"started", 1.0},
-                                             {"pid", 42}}}}));
+        out.push_back(fake::ControlListener::reply(m.ev.id, {{"type", "cancel"},
+                                                             {"record",
+                                                              {{"id", body["id"]},
+                                                               {"job", "j"},
+                                                               {"from", "alpha"},
+                                                               {"state", "running"},
+                                                               {"started", 1.0},
+                                                               {"pid", 42}}}}));
       }
     }
-    timer_.start(0, [this] { deliver(); });
-  }
-  void close() override {
-    connected_ = false;
-    timer_.stop();
-  }
-
-  std::vector<ControlMsg> sent;
-
- private:
-  static std::string reply(uint64_t id, const json& a) {
-    if (a.contains("lose")) return "lose";  // the listener goes (killed): the stream closes
-    ControlMsg r;
-    r.type = ControlType::reply;
-    r.ev.kind = Kind::reply;
-    r.ev.id = id;
-    r.ev.object = a.contains("stdout") ? "job.stdout" : "job";
-    r.ev.body = a.contains("stdout") ? a["stdout"].get<std::string>() : a.dump();
-    r.ev.more = !(a.contains("type") && a["type"] == "ended");
-    return encode_control(r);
-  }
-  void deliver() {
-    while (!pending_.empty() && connected_) {
-      std::string p = std::move(pending_.front());
-      pending_.pop_front();
-      if (p == "lose") {
-        connected_ = false;
-        pending_.clear();
-        return ev_->channel_lost();
-      }
-      ev_->channel_msg(p);
-    }
-  }
-  Timer timer_;
-  std::vector<json> replies_;
-  WithdrawVerdict verdict_;
-  ControlEvents* ev_ = nullptr;
-  bool connected_ = false, answered_ = false;
-  std::deque<std::string> pending_;
-};
+    return out;
+  };
+}
 
 struct Outcome {
   int code = -1;
@@ -122,7 +74,7 @@ Outcome submit(std::vector<json> replies, bool no_wait = false, WithdrawVerdict 
   testing::internal::CaptureStderr();
   out.code = with_loop(
       [&](uv_loop_t* loop) {
-        FakeListener fake(loop, std::move(replies), v);
+        fake::ControlListener fake(loop, listener(std::move(replies), v));
         return run_submit_on(loop, o, &fake);
       },
       kExitJsdFailure);

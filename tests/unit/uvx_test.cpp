@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "crossed_stdio.h"
+
 using namespace jsd;
 
 namespace {
@@ -301,12 +303,8 @@ TEST(Child, DescriptorsExitStatusAndSignal) {
   ASSERT_EQ(uv_loop_init(&loop), 0);
   std::string err;
   // Swap 1 and 2 in the child: each source is the other's target.
-  int a[2], b[2];
-  ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
-  ASSERT_EQ(pipe2(b, O_CLOEXEC), 0);
-  int saved1 = dup(1), saved2 = dup(2);
-  ASSERT_EQ(dup2(b[1], 1), 1);
-  ASSERT_EQ(dup2(a[1], 2), 2);
+  jsd_test::CrossedStdio x;
+  ASSERT_TRUE(x.ok);
   Stream* pipe = Stream::pipe(&loop);
   ASSERT_NE(pipe, nullptr);
   SpawnSpec spec;
@@ -314,12 +312,7 @@ TEST(Child, DescriptorsExitStatusAndSignal) {
   spec.argv = {"sh", "-c", "echo out; echo err >&2; echo three >&3; exit 7"};
   spec.fds = {ChildFd{}, ChildFd{2}, ChildFd{1}, ChildFd{-1, pipe}};
   Child* child = Child::spawn(&loop, spec, err);
-  dup2(saved1, 1);
-  dup2(saved2, 2);
-  close(saved1);
-  close(saved2);
-  close(a[1]);
-  close(b[1]);
+  x.restore();
   ASSERT_NE(child, nullptr) << err;
   int64_t status = -1;
   int sig = -1;
@@ -335,16 +328,8 @@ TEST(Child, DescriptorsExitStatusAndSignal) {
   EXPECT_EQ(status, 7);
   EXPECT_EQ(sig, 0);
   EXPECT_EQ(from_fd3, "three\n");
-  auto read_rest = [](int fd) {
-    std::string r;
-    char buf[64];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) r.append(buf, size_t(n));
-    close(fd);
-    return r;
-  };
-  EXPECT_EQ(read_rest(a[0]), "out\n");
-  EXPECT_EQ(read_rest(b[0]), "err\n");
+  EXPECT_EQ(x.out(), "out\n");
+  EXPECT_EQ(x.err(), "err\n");
 
   spec.argv = {"sh", "-c", "kill -TERM $$"};
   spec.fds = {ChildFd{}, ChildFd{1}, ChildFd{2}};

@@ -1,0 +1,150 @@
+#include "relay.h"
+
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+#include "jsd_limits.h"
+#include "json_out.h"
+#include "json_read.h"
+#include "names.h"
+#include "node_name.h"
+#include "wire.h"
+
+namespace jsd {
+
+namespace {
+constexpr std::string_view kMagic = "jsd-relay-v1";
+constexpr size_t kRidBytes = 16;
+}  // namespace
+
+std::string new_relay_id() {
+  std::string rid(kRidBytes, '\0');
+  randombytes_buf(rid.data(), rid.size());
+  return rid;
+}
+
+std::string encode_relay_request(const RelayRequest& r) {
+  std::string out;
+  size_t n = kMagic.size() + WireWriter::str8_size(r.origin) + WireWriter::str8_size(r.target) + 8 + kRidBytes + 1 +
+             WireWriter::str8_size(r.object) + WireWriter::str32_size(r.body);
+  WireWriter w(out, n);
+  w.bytes(kMagic);
+  w.str8(r.origin);
+  w.str8(r.target);
+  w.u64(r.sealed_ms);
+  std::string rid = r.rid;
+  rid.resize(kRidBytes, '\0');
+  w.bytes(rid);
+  w.u8(static_cast<uint8_t>(r.kind));
+  w.str8(r.object);
+  w.str32(r.body);
+  return out;
+}
+
+bool decode_relay_request(std::string_view in, RelayRequest& r, std::string& err) {
+  WireReader rd(in);
+  if (rd.bytes(kMagic.size()) != kMagic) {
+    err = "not a relayed request (jsd-relay-v1)";
+    return false;
+  }
+  auto str8 = [&](std::string& s) {
+    size_t n = rd.u8();
+    s = std::string(rd.bytes(n));
+  };
+  str8(r.origin);
+  str8(r.target);
+  r.sealed_ms = rd.u64();
+  r.rid = std::string(rd.bytes(kRidBytes));
+  uint8_t k = rd.u8();
+  str8(r.object);
+  uint32_t n = rd.u32();
+  r.body = std::string(rd.bytes(n));
+  if (!rd.done()) {
+    err = "a relayed request cut short or with bytes after its end";
+    return false;
+  }
+  if (k != static_cast<uint8_t>(Kind::call) && k != static_cast<uint8_t>(Kind::notify)) {
+    err = "a relayed request must be a call or a notify";
+    return false;
+  }
+  r.kind = static_cast<Kind>(k);
+  return true;
+}
+
+std::string seal_box(const Key32& my_priv, const Key32& their_pub, std::string_view plain) {
+  std::string out(crypto_box_NONCEBYTES + crypto_box_MACBYTES + plain.size(), '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  randombytes_buf(o, crypto_box_NONCEBYTES);
+  if (crypto_box_easy(o + crypto_box_NONCEBYTES, reinterpret_cast<const unsigned char*>(plain.data()), plain.size(), o,
+                      their_pub.data(), my_priv.data()) != 0)
+    return "";  // a low-order public key: nothing can be sealed for it
+  return out;
+}
+
+bool open_box(const Key32& my_priv, const Key32& their_pub, std::string_view sealed, std::string& plain) {
+  if (sealed.size() < crypto_box_NONCEBYTES + crypto_box_MACBYTES) return false;
+  const auto* s = reinterpret_cast<const unsigned char*>(sealed.data());
+  plain.assign(sealed.size() - crypto_box_NONCEBYTES - crypto_box_MACBYTES, '\0');
+  if (crypto_box_open_easy(reinterpret_cast<unsigned char*>(plain.data()), s + crypto_box_NONCEBYTES,
+                           sealed.size() - crypto_box_NONCEBYTES, s, their_pub.data(), my_priv.data()) != 0) {
+    sodium_memzero(plain.data(), plain.size());
+    plain.clear();
+    return false;
+  }
+  return true;
+}
+
+std::string encode_envelope(const RelayEnvelope& e) {
+  std::string b64(sodium_base64_encoded_len(e.box.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(e.box.data()), e.box.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
+  b64.resize(b64.size() - 1);  // the terminating NUL
+  return dump_json(
+      {{"origin", e.origin}, {"target", e.target}, {"object", e.object}, {"via", e.via}, {"box", std::move(b64)}});
+}
+
+bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err) {
+  nlohmann::json j;
+  if (!parse_json(in, j, err) || !j.is_object()) {
+    if (err.empty()) err = "not a JSON object";
+    err = "malformed relay envelope: " + err;
+    return false;
+  }
+  std::string box;
+  if (!read_string(j, "origin", e.origin, err, Need::kRequired) ||
+      !read_string(j, "target", e.target, err, Need::kRequired) ||
+      !read_string(j, "object", e.object, err, Need::kRequired) || !read_strings(j, "via", e.via, err) ||
+      !read_string(j, "box", box, err, Need::kRequired)) {
+    err = "malformed relay envelope: " + err;
+    return false;
+  }
+  if (!valid_node_name(e.origin) || !valid_node_name(e.target)) {
+    err = "malformed relay envelope: origin and target must be node names";
+    return false;
+  }
+  if (!valid_name(e.object)) {
+    err = "malformed relay envelope: invalid object name";
+    return false;
+  }
+  if (e.via.size() > kMaxRelayHops) {
+    err = "relayed through more than " + std::to_string(kMaxRelayHops) + " gateways";
+    return false;
+  }
+  for (auto& g : e.via)
+    if (!valid_node_name(g)) {
+      err = "malformed relay envelope: via must list node names";
+      return false;
+    }
+  e.box.assign(box.size(), '\0');
+  size_t n = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(e.box.data()), e.box.size(), box.data(), box.size(), nullptr,
+                        &n, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
+    err = "malformed relay envelope: box is not base64";
+    return false;
+  }
+  e.box.resize(n);
+  return true;
+}
+
+}  // namespace jsd

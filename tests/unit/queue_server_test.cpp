@@ -1,0 +1,162 @@
+// A queue-server's bounds on its port before its peer's ticket arrives
+// (lib/link/queue_server.h, QueueServerLimits): a real queue-server
+// (run_queue_server in a child process, on a listening socket and a listener
+// pipe of the test's) is driven to each bound, lowered, and the test waits
+// for the queue-server to close the connection the bound says must go.
+// Without the bound that connection stays open and the test fails.
+#include "link/queue_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/frame.h"
+#include "base/uvx.h"
+#include "link/crypto.h"
+#include "link/pipe_msg.h"
+
+using namespace jsd;
+
+namespace {
+
+// Long enough for a loaded machine; a connection that must go goes within
+// milliseconds, one that must not is never waited for this long.
+constexpr int kWaitMs = 20000;
+
+class QueueServerPort : public ::testing::Test {
+ protected:
+  // A queue-server for peer "alpha" with these limits, its ticket deadline
+  // otherwise bounded by handshake_timeout_ms (60 s: beyond every wait here),
+  // given its session keys as the listener gives them.
+  void start(const QueueServerLimits& limits) {
+    ASSERT_EQ(sodium_init() < 0, false);
+    std::string err;
+    int lfd = bind_free_port("127.0.0.1", 47000, 47999, port_, err);
+    ASSERT_GE(lfd, 0) << err;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0) << strerror(errno);
+    ServerOptions o;
+    o.cfg.node = "beta";
+    o.cfg.handshake_timeout_ms = 60000;
+    o.peer = "alpha";
+    o.listen_fd = lfd;
+    o.supervisor_fd = sv[1];
+    o.limits = limits;
+    pid_ = fork();
+    ASSERT_GE(pid_, 0) << strerror(errno);
+    if (pid_ == 0) {
+      ::close(sv[0]);
+      _exit(run_queue_server(o));
+    }
+    ::close(lfd);
+    ::close(sv[1]);
+    sup_ = sv[0];
+    SessionKeys k;
+    randombytes_buf(k.c2s.data(), k.c2s.size());
+    randombytes_buf(k.s2c.data(), k.s2c.size());
+    std::string f = make_frame(encode_session(k));
+    ASSERT_EQ(write(sup_, f.data(), f.size()), ssize_t(f.size())) << strerror(errno);
+  }
+
+  void TearDown() override {
+    for (int fd : conns_) ::close(fd);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (sup_ >= 0) ::close(sup_);
+  }
+
+  // A connection to the queue-server's port that sends what it is told to.
+  int connect_one() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0) << strerror(errno);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+    conns_.push_back(fd);
+    return fd;
+  }
+
+  static void send_bytes(int fd, const std::string& b) {
+    ASSERT_EQ(send(fd, b.data(), b.size(), MSG_NOSIGNAL), ssize_t(b.size())) << strerror(errno);
+  }
+  // A frame header announcing n bytes.
+  static std::string header(uint32_t n) {
+    unsigned char h[4] = {uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)};
+    return std::string(reinterpret_cast<char*>(h), 4);
+  }
+
+  // Whether the queue-server closed fd (end of stream, or a reset), waiting
+  // up to ms for it. The queue-server never sends a candidate anything.
+  static bool closed(int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    int n = poll(&p, 1, ms);
+    if (n <= 0) return false;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  int sup_ = -1;
+  std::vector<int> conns_;
+};
+
+// max_candidates connections wait for the ticket at once; the next one
+// makes the oldest go (idle connections cannot keep the peer out, nor hold
+// more than max_candidates descriptors).
+TEST_F(QueueServerPort, ACandidateBeyondTheCapMakesTheOldestGo) {
+  QueueServerLimits l;
+  l.max_candidates = 4;
+  l.first_frame_ms = 60000;
+  start(l);
+  std::vector<int> fds;
+  for (int i = 0; i < 5; ++i) fds.push_back(connect_one());
+  EXPECT_TRUE(closed(fds[0], kWaitMs)) << "the oldest of 5 connections was not closed with max_candidates 4";
+  for (int i = 1; i < 5; ++i) EXPECT_FALSE(closed(fds[i], 0)) << "connection " << i << " was closed too";
+  // And so on: one more, the next oldest.
+  fds.push_back(connect_one());
+  EXPECT_TRUE(closed(fds[1], kWaitMs));
+  for (int i = 2; i < 6; ++i) EXPECT_FALSE(closed(fds[i], 0)) << "connection " << i << " was closed too";
+}
+
+// A connection that has not sent the ticket within first_frame_ms goes
+// (well before the 60 s of handshake_timeout_ms).
+TEST_F(QueueServerPort, ASilentConnectionGoesAtTheFirstFrameDeadline) {
+  QueueServerLimits l;
+  l.first_frame_ms = 200;
+  start(l);
+  int fd = connect_one();
+  EXPECT_TRUE(closed(fd, kWaitMs)) << "a connection that said nothing stayed past first_frame_ms";
+}
+
+// Before the ticket a frame may be ticket_frame bytes, no more: one that
+// announces more is closed at its header, without waiting for its bytes.
+TEST_F(QueueServerPort, AFrameBiggerThanATicketIsClosedAtItsHeader) {
+  QueueServerLimits l;
+  l.ticket_frame = 512;
+  l.first_frame_ms = 60000;
+  start(l);
+  int at = connect_one(), over = connect_one();
+  send_bytes(at, header(512) + std::string(100, 'x'));  // at the bound: its bytes are awaited
+  send_bytes(over, header(513));
+  EXPECT_TRUE(closed(over, kWaitMs)) << "a frame of ticket_frame + 1 bytes was waited for";
+  EXPECT_FALSE(closed(at, 0)) << "a frame of ticket_frame bytes was refused";
+}
+
+}  // namespace
