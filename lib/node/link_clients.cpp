@@ -120,7 +120,11 @@ size_t LinkClients::backlog(const std::string& key) const {
 void LinkClients::spawn(Proc& c) {
   if (stopping_ || c.spawn_due) return;
   c.spawn_due = true;
-  spawn_queue_.push_back(c.key);
+  // A client with events to send goes before those that only form a link.
+  if (c.queue.empty())
+    spawn_queue_.push_back(c.key);
+  else
+    spawn_queue_.push_front(c.key);
   if (!spawn_timer_) spawn_timer_ = std::make_unique<Timer>(loop_);
   // A timer of 0 runs in the next turn's timer phase: after every callback
   // of the I/O this turn found ready (handshakes included).
@@ -128,7 +132,7 @@ void LinkClients::spawn(Proc& c) {
 }
 
 void LinkClients::spawn_some() {
-  for (int n = 0; n < kSpawnsPerTurn && !spawn_queue_.empty();) {
+  for (int n = 0; n < kSpawnsPerTurn && !spawn_queue_.empty() && forming_ < kFormingMax;) {
     std::string key = std::move(spawn_queue_.front());
     spawn_queue_.pop_front();
     auto it = procs_.find(key);
@@ -140,7 +144,16 @@ void LinkClients::spawn_some() {
     start_client(c);
     ++n;
   }
-  if (!spawn_queue_.empty()) spawn_timer_->start(0, [this] { spawn_some(); });
+  // Full: formed() or the watch's kFormingMs calls again.
+  if (!spawn_queue_.empty() && forming_ < kFormingMax) spawn_timer_->start(0, [this] { spawn_some(); });
+}
+
+void LinkClients::formed(Proc& c) {
+  if (!c.forming) return;
+  c.forming = false;
+  --forming_;
+  if (!spawn_queue_.empty() && !stopping_ && spawn_timer_ && !spawn_timer_->active())
+    spawn_timer_->start(0, [this] { spawn_some(); });
 }
 
 void LinkClients::start_client(Proc& c) {
@@ -174,6 +187,8 @@ void LinkClients::start_client(Proc& c) {
   ++live_;
   c.child = child;
   c.state = LinkState::connecting;
+  c.forming = true;
+  ++forming_;
   child->on_exit = [this, key, child](int64_t status, int sig) { on_exit(key, child, status, sig); };
   Stream* pipe = c.pipe;
   pipe->on_frame = [this, key](std::string_view p) {
@@ -260,6 +275,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     c.state = m.state;
     c.detail = m.detail;
     if (!m.peer.empty()) c.remote_node = m.peer;
+    if (m.state != LinkState::starting && m.state != LinkState::connecting) formed(c);
     events_.link_state(c.key, m.state, m.detail);
   }
 }
@@ -267,6 +283,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
 void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, int sig) {
   if (child) --live_;
   auto it = procs_.find(key);
+  if (it != procs_.end() && it->second->child == child) formed(*it->second);
   if (it == procs_.end() || (child && it->second->child != child) || stopping_) {
     if (it != procs_.end() && it->second->child == child) it->second->child = nullptr;
     return events_.child_gone();
@@ -337,6 +354,9 @@ void LinkClients::watch() {
   int idle_limit = std::max(limit, 2 * (cfg_.idle_heartbeat_ms + cfg_.dead_after_ms) / hb);
   uint64_t now = now_ms();
   for (auto& [k, c] : procs_) {
+    // A handshake that has not ended in kFormingMs (a peer that does not
+    // answer) gives its slot to the next link; its client goes on trying.
+    if (c->forming && now - c->started_ms >= kFormingMs) formed(*c);
     // Nothing queued or taken back, and no use for idle_client_s: a client
     // nobody needs (to a host that is down, say) does not live on, unless
     // the configuration asks for a standing link.

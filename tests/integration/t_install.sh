@@ -39,6 +39,16 @@ wait_until "beta -> alpha is up" link_is_up beta alpha out
 exes=""
 for p in $(children_of "${NODE_PID[alpha]}"); do exes+="$(readlink "/proc/$p/exe") "; done
 case " $exes " in *" $P/libexec/jsd/jsd-client "*) ;; *) fail "alpha's jsd-client is not from libexec: $exes" ;; esac
-case " $exes " in *" $P/libexec/jsd/jsd-queue-server "*) ;; *) fail "alpha's jsd-queue-server is not from libexec: $exes" ;; esac
+# The link spawner (jsd-client --spawner) forks the queue-servers too, so
+# their executable is libexec's jsd-client; with the spawner off they are
+# started by exec from libexec's jsd-queue-server.
+for e in $exes; do
+  case "$e" in "$P/libexec/jsd/"*) ;; *) fail "alpha's children are not all from libexec: $exes" ;; esac
+done
+n=0
+for p in $(children_of "${NODE_PID[alpha]}"); do
+  case "$(tr '\0' ' ' <"/proc/$p/cmdline")" in QueueServer_beta*) n=$((n + 1)) ;; esac
+done
+[ "$n" = 1 ] || fail "alpha has $n QueueServer_beta processes, not 1: $exes"
 node_cmd alpha jsd-ping -c 1 -q beta > /dev/null || fail "ping over the installed programs failed"
 pass
