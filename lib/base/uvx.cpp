@@ -367,6 +367,16 @@ void Timer::weak() {
 }
 bool Timer::active() const { return box_->is_open() && uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->t)); }
 
+int Deadline::start(uint64_t ms, std::function<void()> fn) {
+  fn_ = std::move(fn);
+  return t_.start(ms, [this] {
+    t_.start(1, [this] {
+      auto cb = fn_;  // a copy: fn may destroy this Deadline
+      if (cb) cb();
+    });
+  });
+}
+
 struct Signal::Box : detail::HandleBox {
   using HandleBox::adopt;
   using HandleBox::from;

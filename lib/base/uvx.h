@@ -181,6 +181,27 @@ class Timer {
   Box* box_;
 };
 
+// A timeout that is judged only after the loop has read what is waiting.
+// libuv runs due timers before it polls for I/O, so a process that was
+// itself stalled (a loaded machine: a load average of hundreds while a mesh
+// forms) would time out a peer whose message already sits in its socket,
+// blame the peer for its own stall, and make the peer start over, which
+// loads the machine more. At expiry a Deadline looks once more after one
+// poll of the loop (a 1 ms timer: due after this turn's timers, so the
+// poll comes first) and calls fn only if nothing stopped or restarted it
+// meanwhile. May be destroyed from inside fn.
+class Deadline {
+ public:
+  explicit Deadline(uv_loop_t* loop) : t_(loop) {}
+  int start(uint64_t ms, std::function<void()> fn);
+  void stop() { t_.stop(); }
+  bool active() const { return t_.active(); }
+
+ private:
+  Timer t_;
+  std::function<void()> fn_;
+};
+
 // Calls fn on signum while this object lives. Does not keep the loop alive.
 class Signal {
  public:

@@ -400,7 +400,8 @@ class QueueClient {
   ClientOptions o_;
   const Trust& trust_;
   Target target_;
-  Timer retry_, beat_, deadline_;
+  Timer retry_, beat_;
+  Deadline deadline_;  // uvx.h: the answer that waits in the socket is read before we call it late
   Signal sig_term_, sig_int_;
   State state_ = State::waiting;
   Stream* sup_ = nullptr;

@@ -123,9 +123,7 @@ class QueueServer {
     }
     uv_tcp_nodelay(c->tcp_handle(), 1);
     candidates_.push_back({c, now_ms()});
-    if (!sweep_.active())
-      sweep_.start(
-          first_frame_ms() / 4 + 1, [this] { sweep(); }, first_frame_ms() / 4 + 1);
+    if (!sweep_.active()) sweep_.start(first_frame_ms() / 4 + 1, [this] { sweep(); });
     c->on_frame = [this, c](std::string_view p) {
       if (link_ == c)
         on_link_frame(p);
@@ -151,7 +149,7 @@ class QueueServer {
       drop_candidate(candidates_.front().c);
       ++closed_idle_;
     }
-    if (candidates_.empty()) sweep_.stop();
+    if (!candidates_.empty()) sweep_.start(first_frame_ms() / 4 + 1, [this] { sweep(); });
     report_closed(false);
   }
 
@@ -360,7 +358,7 @@ class QueueServer {
 
   uv_loop_t* loop_;
   ServerOptions o_;
-  Timer timer_;
+  Deadline timer_;
   Signal sig_term_, sig_int_, sig_usr1_;
   Stream* server_ = nullptr;  // the port for our peer's link, until it is up
   Stream* sup_ = nullptr;
@@ -372,7 +370,9 @@ class QueueServer {
     uint64_t since;  // accepted (now_ms)
   };
   std::deque<Candidate> candidates_;  // oldest first
-  Timer sweep_{loop_};
+  // Deadlines (uvx.h): a queue-server started on a loaded machine reads the
+  // ticket that waits in its socket before it judges anyone late.
+  Deadline sweep_{loop_};
   uint16_t port_ = 0;
   uint64_t closed_idle_ = 0, closed_refused_ = 0, reported_ms_ = 0;
   bool refusal_logged_ = false;

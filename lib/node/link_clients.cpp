@@ -132,7 +132,7 @@ void LinkClients::spawn(Proc& c) {
 }
 
 void LinkClients::spawn_some() {
-  for (int n = 0; n < kSpawnsPerTurn && !spawn_queue_.empty() && forming_ < kFormingMax;) {
+  for (int n = 0; n < kSpawnsPerTurn && !spawn_queue_.empty() && forming_ < window_.width();) {
     std::string key = std::move(spawn_queue_.front());
     spawn_queue_.pop_front();
     auto it = procs_.find(key);
@@ -145,13 +145,14 @@ void LinkClients::spawn_some() {
     ++n;
   }
   // Full: formed() or the watch's kFormingMs calls again.
-  if (!spawn_queue_.empty() && forming_ < kFormingMax) spawn_timer_->start(0, [this] { spawn_some(); });
+  if (!spawn_queue_.empty() && forming_ < window_.width()) spawn_timer_->start(0, [this] { spawn_some(); });
 }
 
-void LinkClients::formed(Proc& c) {
+void LinkClients::formed(Proc& c, bool ok) {
   if (!c.forming) return;
   c.forming = false;
   --forming_;
+  window_.ended(ok, now_ms() - c.started_ms);
   if (!spawn_queue_.empty() && !stopping_ && spawn_timer_ && !spawn_timer_->active())
     spawn_timer_->start(0, [this] { spawn_some(); });
 }
@@ -275,7 +276,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     c.state = m.state;
     c.detail = m.detail;
     if (!m.peer.empty()) c.remote_node = m.peer;
-    if (m.state != LinkState::starting && m.state != LinkState::connecting) formed(c);
+    if (m.state != LinkState::starting && m.state != LinkState::connecting) formed(c, m.state == LinkState::up);
     events_.link_state(c.key, m.state, m.detail);
   }
 }
@@ -283,7 +284,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
 void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, int sig) {
   if (child) --live_;
   auto it = procs_.find(key);
-  if (it != procs_.end() && it->second->child == child) formed(*it->second);
+  if (it != procs_.end() && it->second->child == child) formed(*it->second, false);
   if (it == procs_.end() || (child && it->second->child != child) || stopping_) {
     if (it != procs_.end() && it->second->child == child) it->second->child = nullptr;
     return events_.child_gone();
@@ -356,7 +357,7 @@ void LinkClients::watch() {
   for (auto& [k, c] : procs_) {
     // A handshake that has not ended in kFormingMs (a peer that does not
     // answer) gives its slot to the next link; its client goes on trying.
-    if (c->forming && now - c->started_ms >= kFormingMs) formed(*c);
+    if (c->forming && now - c->started_ms >= kFormingMs) formed(*c, false);
     // Nothing queued or taken back, and no use for idle_client_s: a client
     // nobody needs (to a host that is down, say) does not live on, unless
     // the configuration asks for a standing link.

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "config.h"
+#include "forming_window.h"
 #include "link_spawn.h"
 #include "link_state.h"
 #include "peers.h"
@@ -97,7 +98,7 @@ class LinkClients : public RouterLinks {
     bool idle = false;       // ended for being idle: started again when needed
     bool removed = false;    // its peer left the configuration
     bool spawn_due = false;  // waits in spawn_queue_
-    bool forming = false;    // started, its first handshake not yet over: holds one of kFormingMax
+    bool forming = false;    // started, its first handshake not yet over: holds a place in window_
   };
   // Starts c's client again if it ended for being idle.
   void wake(Proc& c);
@@ -106,14 +107,15 @@ class LinkClients : public RouterLinks {
   // most kSpawnsPerTurn at a time, so a busy listener serves the
   // handshakes waiting on its port before it starts more clients (issue 20).
   // A started client forms its link (connect + handshake) while it holds
-  // a forming slot; at most kFormingMax do at once, so a node that starts
-  // with many peers (a mesh, a hub) forms its links in waves instead of
-  // starting every link process at once and thrashing the machine (issue
-  // 20: a 64-node mesh did not link in 900 s that way). A slot is given
-  // back when the link is up or its attempt failed, or after kFormingMs.
+  // a forming slot; at most window_.width() do at once (forming_window.h),
+  // so a node that starts with many peers (a mesh, a hub) forms its links
+  // in waves instead of starting every link process at once and thrashing
+  // the machine (issue 20: a 64-node mesh did not link in 900 s that way).
+  // A slot is given back when the link is up or its attempt failed (ok
+  // says which), or after kFormingMs.
   void spawn(Proc& c);
   void spawn_some();
-  void formed(Proc& c);
+  void formed(Proc& c, bool ok);
   void start_client(Proc& c);
   void on_msg(Proc& c, std::string_view p);
   void on_withdrawn(Proc& c, uint64_t seq, bool dropped);
@@ -133,7 +135,7 @@ class LinkClients : public RouterLinks {
   std::deque<std::string> spawn_queue_;
   std::unique_ptr<Timer> spawn_timer_;
   static constexpr int kSpawnsPerTurn = 4;
-  static constexpr int kFormingMax = 8;
+  FormingWindow window_;
   static constexpr uint64_t kFormingMs = 5000;
   int live_ = 0;
   int forming_ = 0;

@@ -11,9 +11,9 @@ namespace jsd {
 struct NodePort::Handshake {
   Stream* s = nullptr;
   std::unique_ptr<LinkResponder> hs;
-  std::unique_ptr<Timer> timer;
-  std::string from;  // the connection's address
-  std::string host;  // and without its port
+  std::unique_ptr<Deadline> timer;  // judged after a read: a stalled listener does not blame the peer
+  std::string from;                 // the connection's address
+  std::string host;                 // and without its port
   std::string claimed;
 };
 
@@ -118,7 +118,7 @@ void NodePort::on_connection(int status) {
   h->from = from;
   h->host = host;
   h->hs = std::make_unique<LinkResponder>(*trust_, cfg_.node);
-  h->timer = std::make_unique<Timer>(loop_);
+  h->timer = std::make_unique<Deadline>(loop_);
   // The first message comes within a second (or handshake_timeout_ms if
   // shorter): a connection that says nothing does not hold a slot long.
   arm_timer(hp, std::min<uint64_t>(lim.first_message_ms, uint64_t(cfg_.handshake_timeout_ms)));

@@ -437,7 +437,8 @@ def b12():
     elif "skipped" in res:
         record("B12", metric, None, None, "ms", "links completely", None, f"skipped: {res['skipped']}")
     elif not res["ok_runs"]:
-        record("B12", metric, None, None, "ms", "links completely", False, "not fully linked")
+        why = f"not fully linked; stopped: {res['aborted'][0]}" if res.get("aborted") else "not fully linked"
+        record("B12", metric, None, None, "ms", "links completely", False, why)
     else:
         record("B12", f"{metric}; CPU {res['cpu_ms_per_link'][0]} ms and {res['starts_per_link'][0]} process starts "
                f"per link (forked {res['forked'][0]}, exec {res['execs'][0]}), PSS per node median "

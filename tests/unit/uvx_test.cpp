@@ -348,3 +348,85 @@ TEST(Child, DescriptorsExitStatusAndSignal) {
   EXPECT_NE(err.find("No such file"), std::string::npos) << err;
   EXPECT_EQ(close_loop(&loop), 0);
 }
+
+// What a stalled process sees: the peer's message is already in the socket
+// when the loop next runs, and the deadline is already due. libuv runs
+// timers before it polls, so a plain Timer times the peer out; a Deadline
+// reads the message first.
+namespace {
+struct StallRace {
+  bool timed_out = false, got = false;
+  std::string order;
+};
+
+template <class T>
+StallRace race_after_stall() {
+  StallRace r;
+  int sv[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  uv_loop_t loop;
+  EXPECT_EQ(uv_loop_init(&loop), 0);
+  {
+    std::string err;
+    Stream* s = Stream::open_fd(&loop, sv[0], err);
+    EXPECT_NE(s, nullptr) << err;
+    T deadline(&loop);
+    s->on_frame = [&](std::string_view) {
+      r.order += "frame ";
+      deadline.stop();
+      s->close();
+    };
+    // Due at once: the first turn of the loop finds it expired.
+    deadline.start(0, [&] {
+      r.order += "timeout ";
+      s->close();
+    });
+    std::string wire;
+    append_frame(wire, "ticket");
+    write_all(sv[1], wire);
+    EXPECT_EQ(s->start(1024), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  close(sv[1]);
+  EXPECT_EQ(close_loop(&loop), 0);
+  return r;
+}
+}  // namespace
+
+TEST(Deadline, AMessageThatArrivedDuringAStallWinsOverTheTimeout) {
+  EXPECT_EQ(race_after_stall<Timer>().order, "timeout ");  // why Deadline exists
+  EXPECT_EQ(race_after_stall<Deadline>().order, "frame ");
+}
+
+TEST(Deadline, FiresOnceWhenNothingCameAndNotAfterStop) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  int fired = 0, stopped_fired = 0;
+  {
+    Deadline d(&loop), s(&loop);
+    ASSERT_EQ(d.start(1, [&] { ++fired; }), 0);
+    ASSERT_EQ(s.start(0, [&] { ++stopped_fired; }), 0);
+    // A timer due in the same turn stops s in its grace turn.
+    Timer t(&loop);
+    ASSERT_EQ(t.start(0, [&] { s.stop(); }), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_FALSE(d.active());
+  }
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(stopped_fired, 0);
+  EXPECT_EQ(close_loop(&loop), 0);
+}
+
+TEST(Deadline, DestroyedFromItsCallback) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto d = std::make_unique<Deadline>(&loop);
+  int fired = 0;
+  d->start(0, [&] {
+    ++fired;
+    d.reset();
+  });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(close_loop(&loop), 0);
+}

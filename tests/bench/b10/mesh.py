@@ -79,6 +79,10 @@ IP = [f"198.51.100.{i}" for i in range(1, N + 1)]
 NAMES = [f"m{i:02d}" for i in range(1, N + 1)]
 LABEL = f"{BID} mesh of {N} nodes in namespaces, fully linked after the last listener is ready"
 RUN_LIMIT_S = int(opt("--run-limit", "30"))
+# A mesh that does not form on this VM can take it down with it (issue 20:
+# a 64-node run reached a load average of 700 and stalled the machine for
+# ten minutes): a run stops once the load average passes --max-load.
+MAX_LOAD = float(opt("--max-load", "150"))
 T = None
 PROCS = []  # every listener we started (Popen), so cleanup can end them by pid
 NS_MADE = []
@@ -346,7 +350,20 @@ def one_run(r, keys):
     seen = set()
     offs = [0] * N
     t_end = t_last_ready + RUN_LIMIT_S
+    trace, next_sample, aborted = [], 0.0, None
     while len(seen) < N * (N - 1) and time.time() < t_end:
+        now = time.time()
+        if now >= next_sample:
+            # /proc/loadavg: 1-minute load, and runnable/all tasks of the machine.
+            f = open("/proc/loadavg").read().split()
+            run_q, tasks = (int(x) for x in f[3].split("/"))
+            trace.append((round(now - t_last_ready, 1), len(seen), float(f[0]), run_q, tasks))
+            next_sample = now + 1.0
+            if float(f[0]) > MAX_LOAD:
+                aborted = f"load average {f[0]} > {MAX_LOAD:g} after {now - t_last_ready:.0f} s ({len(seen)} links up, {tasks} tasks)"
+                log(f"run {r}: stopped: {aborted}")
+                t_end = now
+                break
         for i in range(N):
             with open(logs[i], "rb") as f:
                 f.seek(offs[i])
@@ -381,7 +398,7 @@ def one_run(r, keys):
                linked_ms=(latest - t_last_ready) * 1000 if ok else None,
                linked_from_first_spawn_ms=(latest - t_first) * 1000 if ok else None,
                forked=forked, execs=execs, pss_node_kib=statistics.median(pss) if pss else None,
-               pss_node_max_kib=max(pss) if pss else None)
+               pss_node_max_kib=max(pss) if pss else None, aborted=aborted, trace=trace)
     if DEBUG:
         res["profile"] = profile(logs, t_first, spawn_t, ready)
         res["profile"]["cpu_by"] = cpu_by
@@ -542,6 +559,9 @@ def main():
                 f"{res['others_cpu_s']} s of {res['window_cpu_s']} s available)")
         else:
             log(f"run {r}: NOT fully linked within {RUN_LIMIT_S} s ({res['links_up']}/{res['links']} links up)")
+        # How it went, every few seconds: links up, load, runnable and all tasks.
+        log(f"run {r} trace (s after the last ready, links up, load, runnable, tasks): " +
+            " ".join(f"{t}:{u}/{l:g}/{q}/{k}" for t, u, l, q, k in res["trace"][::5]))
         if DEBUG:
             out(f"B10 run {r} profile:\n" + summarize_profile(res["profile"]))
         time.sleep(0.3)
@@ -562,7 +582,8 @@ def main():
                    ready_span_ms=[round(r["ready_span_ms"], 1) for r in results],
                    from_first_spawn_ms=[round(r["linked_from_first_spawn_ms"], 1) if r["ok"] else None for r in results],
                    load=[r["load"] for r in results], mesh_cpu_s=[r["mesh_cpu_s"] for r in results],
-                   others_cpu_s=[r["others_cpu_s"] for r in results], target_ms=1000)
+                   others_cpu_s=[r["others_cpu_s"] for r in results], target_ms=1000,
+                   aborted=[r["aborted"] for r in results if r["aborted"]])
     summary["met"] = bool(good) and len(good) == len(results) and (BID != "B10" or p90 <= 1000)
     if good:
         out(f"{LABEL}: median {summary['median_ms']} ms, p90 {summary['p90_ms']} ms, max {summary['max_ms']} ms over {len(good)} runs "
@@ -572,7 +593,8 @@ def main():
             f"{summary['starts_per_link']} (forked {summary['forked']}, exec {summary['execs']}); PSS per node median "
             f"{summary['pss_node_mib']} MiB, max {summary['pss_node_max_mib']} MiB)")
     else:
-        out(f"{LABEL}: FAILED: no run linked fully within {RUN_LIMIT_S} s")
+        why = f" (stopped: {summary['aborted'][0]})" if summary["aborted"] else ""
+        out(f"{LABEL}: FAILED: no run linked fully within {RUN_LIMIT_S} s{why}")
     out(f"{BID}JSON " + json.dumps(summary))
 
 
