@@ -1,0 +1,144 @@
+"""B14's measuring and arithmetic (tree.py): process trees, CPU, footprint,
+and the 10,000-node estimate of jsd(7) "Scale" from the per-level figures."""
+import datetime
+import os
+import resource
+import statistics
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def since(s):
+    return datetime.datetime.fromisoformat(s.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree(pid):
+    """pid and its descendants, pid first (the listener)."""
+    pids = [pid]
+    for c in children(pid):
+        pids += tree(c)
+    return pids
+
+
+def cpu_snap(pids):
+    """pid -> ns of CPU: the scheduler's own time on CPU (/proc/PID/schedstat;
+    utime/stime are sampled at the tick and overcharge processes woken by
+    timers), plus cutime + cstime (ticks) for children that ended (the jobs,
+    reaped by their supervisor)."""
+    snap = {}
+    for p in pids:
+        try:
+            ns = int(open(f"/proc/{p}/schedstat").read().split()[0])
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            snap[p] = ns + (int(f[13]) + int(f[14])) * 1e9 / TICK
+        except (OSError, ValueError, IndexError):
+            continue
+    return snap
+
+
+def delta_ms(a, b):
+    """CPU between two snapshots of one tree; a process new in b counts from 0,
+    one gone from b is lost (except through its parent's cutime)."""
+    return sum(v - a.get(p, 0) for p, v in b.items()) / 1e6
+
+
+def footprint(pids):
+    fds = pss = 0
+    lst = {"fds": 0, "pss_kib": 0}
+    for i, p in enumerate(pids):
+        try:
+            n = len(os.listdir(f"/proc/{p}/fd"))
+            k = 0
+            for line in open(f"/proc/{p}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    k = int(line.split()[1])
+                    break
+        except OSError:
+            continue
+        fds, pss = fds + n, pss + k
+        if i == 0:
+            lst = {"fds": n, "pss_kib": k}
+    return {"procs": len(pids), "fds": fds, "pss_kib": pss, "listener_fds": lst["fds"],
+            "listener_pss_kib": lst["pss_kib"]}
+
+
+def mean_of(fs):
+    if not fs:
+        return {}
+    return {k: statistics.mean(f[k] for f in fs) for k in fs[0]}
+
+
+def per_level(f):
+    """Footprints per level: the hub's, and the mean gateway and leaf."""
+    lv = {"hub": f["hub"], "gw": mean_of(f["gw"]), "leaf": mean_of(f["leaf"])}
+    res = {}
+    for name, x in lv.items():
+        res[name] = {"procs": round(x["procs"], 2), "fds": round(x["fds"], 1), "pss_mib": round(x["pss_kib"] / 1024, 2),
+                     "listener_fds": round(x["listener_fds"], 1),
+                     "listener_pss_mib": round(x["listener_pss_kib"] / 1024, 2)}
+    return res
+
+
+def limits():
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            mem = int(line.split()[1]) // 1024
+    return {"nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "cpus": os.cpu_count(),
+            "pid_max": int(open("/proc/sys/kernel/pid_max").read()), "mem_available_mib": mem}
+
+
+def estimate(res, g2, l2):
+    """The 10,000-node estimate (jsd(7) "Scale"). From one run of G gateways x
+    L leaves:
+      per direct peer, each resource r (processes, descriptors, PSS) of a node
+      grows by s_r = (gateway_r - leaf_r) / L (a gateway has L more direct
+      peers than a leaf); the hub then holds hub_r + s_r (g2 - G), a gateway
+      gw_r + s_r (l2 - L), a leaf leaf_r;
+      CPU per `@all true`: the hub's per target (a fan-out sends one relayed
+      request per target) x (g2 + g2 l2), a gateway's per leaf x l2, a leaf's
+      own; time on this VM (every node on its CPUs) scales with the total CPU,
+      and with a host per node it is at least the hub's CPU (and a gateway's);
+      idle CPU: the hub's per gateway x g2, a gateway's per direct peer x (l2 + 1)."""
+    G, L = res["gateways"], res["leaves_per_gateway"]
+    pl, c, idle = res["per_level"], res["warm_cpu_ms"], res["idle"]
+    est = {"gateways": g2, "leaves_per_gateway": l2, "nodes": 1 + g2 + g2 * l2, "from_nodes": res["nodes"]}
+    for r in ("procs", "fds", "pss_mib", "listener_fds", "listener_pss_mib"):
+        s = (pl["gw"][r] - pl["leaf"][r]) / L
+        est[f"per_peer_{r}"] = round(s, 3)
+        est[f"hub_{r}"] = round(pl["hub"][r] + s * (g2 - G), 1)
+        est[f"gw_{r}"] = round(pl["gw"][r] + s * (l2 - L), 1)
+        est[f"total_{r}"] = round(est[f"hub_{r}"] + g2 * est[f"gw_{r}"] + g2 * l2 * pl["leaf"][r], 1)
+    hub_per_target = c["hub"] / (G + G * L)
+    gw_per_leaf = c["gw_mean"] / L
+    est["hub_cpu_ms_per_target"] = round(hub_per_target, 3)
+    est["gw_cpu_ms_per_leaf"] = round(gw_per_leaf, 3)
+    est["leaf_cpu_ms"] = c["leaf_mean"]
+    est["hub_cpu_s"] = round(hub_per_target * (g2 + g2 * l2) / 1000, 2)
+    est["gw_cpu_s"] = round(gw_per_leaf * l2 / 1000, 3)
+    total_now = c["hub"] + G * c["gw_mean"] + G * L * c["leaf_mean"]
+    total_est = est["hub_cpu_s"] * 1000 + g2 * est["gw_cpu_s"] * 1000 + g2 * l2 * c["leaf_mean"]
+    est["total_cpu_s"] = round(total_est / 1000, 1)
+    est["warm_s_this_vm"] = round(res["warm_ms"] * total_est / total_now / 1000, 1) if total_now else None
+    est["warm_s_host_per_node_min"] = round(max(est["hub_cpu_s"], est["gw_cpu_s"]), 2)
+    est["idle_hub_pct"] = round(idle["hub_pct"] / G * g2, 2)
+    est["idle_gw_pct"] = round(idle["gw_pct_mean"] / (L + 1) * (l2 + 1), 2)
+    return est
+
+
+def estimate_line(e):
+    return (f"{e['nodes']} nodes: warm @all true ~{e['warm_s_this_vm']} s on this VM (total CPU {e['total_cpu_s']} s), "
+            f">= {e['warm_s_host_per_node_min']} s with a host per node; hub CPU {e['hub_cpu_s']} s and a gateway's "
+            f"{e['gw_cpu_s']} s per run; idle hub {e['idle_hub_pct']} %, gateway {e['idle_gw_pct']} %; hub "
+            f"{e['hub_procs']:.0f} processes / {e['hub_fds']:.0f} fds ({e['hub_listener_fds']:.0f} in its listener) / "
+            f"{e['hub_pss_mib']} MiB, a gateway {e['gw_procs']:.0f} / {e['gw_fds']:.0f} ({e['gw_listener_fds']:.0f}) / "
+            f"{e['gw_pss_mib']} MiB; all nodes {e['total_procs']:.0f} processes, {e['total_fds']:.0f} fds, "
+            f"{e['total_pss_mib'] / 1024:.1f} GiB")
