@@ -369,8 +369,8 @@ def inner():
     T = tempfile.mkdtemp(prefix="jsd-b14.")
     os.chmod(T, 0o755)
     atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    signal.signal(signal.SIGTERM, lambda *_: (RES.setdefault("aborted", "SIGTERM"), sys.exit(143)))
+    signal.signal(signal.SIGINT, lambda *_: (RES.setdefault("aborted", "SIGINT"), sys.exit(130)))
     signal.signal(signal.SIGUSR1, lambda *_: (log(RES["aborted"]), sys.exit(125)))
     signal.signal(signal.SIGALRM, lambda *_: (RES.setdefault("aborted", f"out of time ({LIMIT_S} s)"),
                                               log(RES["aborted"]), sys.exit(124)))
@@ -415,8 +415,12 @@ def main():
     unshare = shutil.which("unshare")
     if not unshare:
         skip("no unshare (util-linux)")
-    r = subprocess.run([unshare, "-n", "--", sys.executable, os.path.abspath(__file__)] + ARGS + ["--inner"])
-    sys.exit(r.returncode)
+    # unshare execs the inner run (no --fork): a signal to this process is
+    # passed on to it, so that it cleans up (dying here would orphan it).
+    p = subprocess.Popen([unshare, "-n", "--", sys.executable, os.path.abspath(__file__)] + ARGS + ["--inner"])
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda n, _: p.send_signal(n))
+    sys.exit(p.wait())
 
 
 if __name__ == "__main__":
