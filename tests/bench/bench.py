@@ -6,7 +6,9 @@ itself and is bounded in time. Prints one table and writes the same as JSON.
 B10 (a 16-node mesh, tests/bench/b10/mesh.py) needs root for its network
 namespaces and is skipped without; B11 measures re-linking after a restart;
 B12 a 64-node full mesh (tests/bench/b10/mesh.py --nodes 64, root only), B13 one
-node with 1,000 direct peers (tests/bench/b13/hub.py, root only), B15 standard
+node with 1,000 direct peers (tests/bench/b13/hub.py, root only), B14 a tree of
+a hub, 10 gateways and 1,000 leaves (tests/bench/b14/tree.py, root only; 4 x 50
+with --quick), B15 standard
 input (jsd-submit -i) beside ssh and clush (tests/bench/b15/stdin.py; it was
 B12 before issue 20 named the mesh B12).
 Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only=B1,B3,...]
@@ -38,7 +40,7 @@ atexit.register(shutil.rmtree, TMP, True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 RESULTS = []
 NODES = []
-DEADLINE = time.time() + 960  # the whole suite stays under 20 minutes (the 64-node mesh B12 and B13 take minutes)
+DEADLINE = time.time() + 1260  # the whole suite stays under 30 minutes (B12, B13 and B14's tree take minutes)
 
 
 def log(msg):
@@ -484,6 +486,67 @@ def b13():
                res["hub_pss_per_peer_kib"], None, "KiB", "-", None)
 
 
+def b14():
+    """B14 (issue 20): a tree, one hub, gateways and 1,000 leaves behind them (tests/bench/b14/tree.py; root only)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b14", "tree.py")
+    metric = "tree: a hub, gateways and leaves behind them"
+    if not os.path.exists(script):
+        record("B14", metric, None, None, "-", "-", None, "not built yet")
+        return
+    size = ["--gateways", "4", "--leaves", "50", "--warm", "2"] if QUICK else ["--gateways", "10", "--leaves", "100"]
+    limit = int(max(180, min(600, DEADLINE - time.time() + 240)))
+    p = subprocess.Popen([sys.executable, script, BIN, "--limit", str(limit)] + size, stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = p.communicate(timeout=limit + 60)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        stdout, _ = p.communicate()
+    res = None
+    for line in stdout.splitlines():
+        if line.startswith("B14JSON "):
+            res = json.loads(line[8:])
+        else:
+            log(line)
+    if res is None or "skipped" in res:
+        why = f"skipped: {res['skipped']}" if res else f"tree.py failed (exit {p.returncode})"
+        record("B14", metric, None, None, "-", "-", None if res else False, why)
+        return
+    g, lv = res["gateways"], res["leaves_per_gateway"]
+    what = f"hub, {g} gateways x {lv} leaves ({res['nodes']} nodes)"
+    if res.get("aborted"):
+        record("B14", what, None, None, "-", "-", False, f"aborted: {res['aborted']} (max load {res.get('max_load1')})")
+    record("B14a", f"{what}: every link of the hub and the gateways up after the last leaf's ready",
+           res.get("linked_ms"), None, "ms", "-", None)
+    if res.get("idle"):
+        i = res["idle"]
+        record("B14b", f"{what}: idle CPU of the hub over {i['s']} s (a gateway {i['gw_pct_mean']} %, all leaves "
+               f"{i['leaves_pct_sum']} %)", i["hub_pct"], None, "% of one CPU", "-", None)
+    if res.get("warm_ms") is not None:
+        c = res["warm_cpu_ms"]
+        n = g + g * lv
+        record("B14c", f"{what}: jsd-submit @all true to {n} nodes, warm, median of {len(res['warm_all_ms'])} (CPU per "
+               f"run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms; exit {res['warm_rc']})",
+               res["warm_ms"], None, "ms", "<= 2000 ms at 1,000 nodes",
+               (res["warm_ms"] <= 2000 and not any(res["warm_rc"])) if g * lv >= 1000 else None)
+    if res.get("ping_ms") is not None:
+        record("B14d", f"{what}: jsd-ping -c 1 @all, median of {len(res['ping_all_ms'])} (exit {res['ping_rc']})",
+               res["ping_ms"], None, "ms", "-", None)
+    if res.get("cold_ms") is not None:
+        record("B14e", f"{what}: jsd-submit @all true right after the hub's restart (exit {res['cold_rc']})",
+               res["cold_ms"], None, "ms", "-", None)
+    for lvl, name in (("hub", "the hub"), ("gw", "a gateway"), ("leaf", "a leaf")):
+        x = res.get("per_level", {}).get(lvl)
+        if x:
+            record(f"B14m{lvl}", f"{what}: {name}: {x['procs']} processes, {x['fds']} descriptors; PSS",
+                   x["pss_mib"], None, "MiB", "-", None)
+    if res.get("estimate"):
+        e = res["estimate"]
+        record("B14x", f"estimate from {res['nodes']} nodes for {e['nodes']} (jsd(7) Scale): warm @all true on this "
+               f"VM (hub {e['hub_cpu_s']} s CPU, a gateway {e['gw_cpu_s']} s; hub {e['hub_fds']:.0f} fds, "
+               f"{e['hub_pss_mib']} MiB; all {e['total_pss_mib'] / 1024:.1f} GiB)", e["warm_s_this_vm"], None, "s",
+               "-", None)
+
+
 def b15():
     """B15: jsd-submit -i through one link and to 16 nodes, beside ssh and clush (tests/bench/b15/stdin.py)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b15", "stdin.py")
@@ -749,6 +812,8 @@ def main():
             b12()
         if want("B13"):
             b13()
+        if want("B14"):
+            b14()
         if want("B15"):
             b15()
     finally:
