@@ -528,6 +528,9 @@ def b14():
                f"run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms; exit {res['warm_rc']})",
                res["warm_ms"], None, "ms", "<= 2000 ms at 1,000 nodes",
                (res["warm_ms"] <= 2000 and not any(res["warm_rc"])) if g * lv >= 1000 else None)
+    if res.get("first_ms") is not None:
+        record("B14f", f"{what}: the first jsd-submit @all true, links up, every node's job supervisor started by it "
+               f"(exit {res['first_rc']})", res["first_ms"], None, "ms", "-", None)
     if res.get("ping_ms") is not None:
         record("B14d", f"{what}: jsd-ping -c 1 @all, median of {len(res['ping_all_ms'])} (exit {res['ping_rc']})",
                res["ping_ms"], None, "ms", "-", None)
