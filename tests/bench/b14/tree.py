@@ -384,6 +384,7 @@ def inner():
     signal.alarm(LIMIT_S)
     threading.Thread(target=watchdog, daemon=True).start()
     RES["limits"] = U.limits()
+    RES["load_at_start"] = [round(x, 1) for x in os.getloadavg()]
     gws = [gw(k) for k in range(1, G + 1)]
     lvs = [leaf(n) for n in range(1, G * L + 1)]
     t0 = time.time()

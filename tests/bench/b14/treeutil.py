@@ -93,7 +93,8 @@ def limits():
         if line.startswith("MemAvailable:"):
             mem = int(line.split()[1]) // 1024
     return {"nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "cpus": os.cpu_count(),
-            "pid_max": int(open("/proc/sys/kernel/pid_max").read()), "mem_available_mib": mem}
+            "pid_max": int(open("/proc/sys/kernel/pid_max").read()), "mem_available_mib": mem,
+            "file_max": int(open("/proc/sys/fs/file-max").read())}
 
 
 def estimate(res, g2, l2):
@@ -131,6 +132,15 @@ def estimate(res, g2, l2):
     est["warm_s_host_per_node_min"] = round(max(est["hub_cpu_s"], est["gw_cpu_s"]), 2)
     est["idle_hub_pct"] = round(idle["hub_pct"] / G * g2, 2)
     est["idle_gw_pct"] = round(idle["gw_pct_mean"] / (L + 1) * (l2 + 1), 2)
+    # What bounds the leaves one machine like this holds: per leaf, its own
+    # footprint and its share of its gateway's (the per-peer slope).
+    lim = res.get("limits", {})
+    cap = {}
+    for r, key in (("procs", "pid_max"), ("pss_mib", "mem_available_mib"), ("fds", "file_max")):
+        per_leaf = pl["leaf"][r] + est[f"per_peer_{r}"]
+        if lim.get(key) and per_leaf > 0:
+            cap[key] = int(lim[key] / per_leaf)
+    est["leaves_this_vm_holds"] = cap
     return est
 
 
@@ -141,4 +151,5 @@ def estimate_line(e):
             f"{e['hub_procs']:.0f} processes / {e['hub_fds']:.0f} fds ({e['hub_listener_fds']:.0f} in its listener) / "
             f"{e['hub_pss_mib']} MiB, a gateway {e['gw_procs']:.0f} / {e['gw_fds']:.0f} ({e['gw_listener_fds']:.0f}) / "
             f"{e['gw_pss_mib']} MiB; all nodes {e['total_procs']:.0f} processes, {e['total_fds']:.0f} fds, "
-            f"{e['total_pss_mib'] / 1024:.1f} GiB")
+            f"{e['total_pss_mib'] / 1024:.1f} GiB; this VM holds about {e['leaves_this_vm_holds']} leaves by each "
+            f"limit")
