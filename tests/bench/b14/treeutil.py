@@ -108,7 +108,10 @@ def estimate(res, g2, l2):
       request per target) x (g2 + g2 l2), a gateway's per leaf x l2, a leaf's
       own; time on this VM (every node on its CPUs) scales with the total CPU,
       and with a host per node it is at least the hub's CPU (and a gateway's);
-      idle CPU: the hub's per gateway x g2, a gateway's per direct peer x (l2 + 1)."""
+      idle CPU: the hub's per gateway x g2, a gateway's per direct peer x (l2 + 1);
+      the hub's listener PSS also grows by what a via peer costs it (its PSS
+      beyond the direct peers' slope, over its G L - 1 more via peers than a
+      leaf's)."""
     G, L = res["gateways"], res["leaves_per_gateway"]
     pl, c, idle = res["per_level"], res["warm_cpu_ms"], res["idle"]
     est = {"gateways": g2, "leaves_per_gateway": l2, "nodes": 1 + g2 + g2 * l2, "from_nodes": res["nodes"]}
@@ -118,6 +121,14 @@ def estimate(res, g2, l2):
         est[f"hub_{r}"] = round(pl["hub"][r] + s * (g2 - G), 1)
         est[f"gw_{r}"] = round(pl["gw"][r] + s * (l2 - L), 1)
         est[f"total_{r}"] = round(est[f"hub_{r}"] + g2 * est[f"gw_{r}"] + g2 * l2 * pl["leaf"][r], 1)
+    # The hub's listener also holds every via peer (G L of them; a leaf's 1):
+    # what its PSS has beyond the direct peers' slope, per via peer.
+    via = (pl["hub"]["listener_pss_mib"] - pl["leaf"]["listener_pss_mib"]
+           - est["per_peer_listener_pss_mib"] * (G - 1)) / max(1, G * L - 1)
+    est["per_via_peer_pss_kib"] = round(max(0.0, via) * 1024, 2)
+    add = max(0.0, via) * (g2 * l2 - G * L)
+    for k in ("hub_pss_mib", "hub_listener_pss_mib", "total_pss_mib", "total_listener_pss_mib"):
+        est[k] = round(est[k] + add, 1)
     hub_per_target = c["hub"] / (G + G * L)
     gw_per_leaf = c["gw_mean"] / L
     est["hub_cpu_ms_per_target"] = round(hub_per_target, 3)
