@@ -511,43 +511,10 @@ def b14():
         why = f"skipped: {res['skipped']}" if res else f"tree.py failed (exit {p.returncode})"
         record("B14", metric, None, None, "-", "-", None if res else False, why)
         return
-    g, lv = res["gateways"], res["leaves_per_gateway"]
-    what = f"hub, {g} gateways x {lv} leaves ({res['nodes']} nodes)"
-    if res.get("aborted"):
-        record("B14", what, None, None, "-", "-", False, f"aborted: {res['aborted']} (max load {res.get('max_load1')})")
-    record("B14a", f"{what}: every link of the hub and the gateways up after the last leaf's ready",
-           res.get("linked_ms"), None, "ms", "-", None)
-    if res.get("idle"):
-        i = res["idle"]
-        record("B14b", f"{what}: idle CPU of the hub over {i['s']} s (a gateway {i['gw_pct_mean']} %, all leaves "
-               f"{i['leaves_pct_sum']} %)", i["hub_pct"], None, "% of one CPU", "-", None)
-    if res.get("warm_ms") is not None:
-        c = res["warm_cpu_ms"]
-        n = g + g * lv
-        record("B14c", f"{what}: jsd-submit @all true to {n} nodes, warm, median of {len(res['warm_all_ms'])} (CPU per "
-               f"run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms; exit {res['warm_rc']})",
-               res["warm_ms"], None, "ms", "<= 2000 ms at 1,000 nodes",
-               (res["warm_ms"] <= 2000 and not any(res["warm_rc"])) if g * lv >= 1000 else None)
-    if res.get("first_ms") is not None:
-        record("B14f", f"{what}: the first jsd-submit @all true, links up, every node's job supervisor started by it "
-               f"(exit {res['first_rc']})", res["first_ms"], None, "ms", "-", None)
-    if res.get("ping_ms") is not None:
-        record("B14d", f"{what}: jsd-ping -c 1 @all, median of {len(res['ping_all_ms'])} (exit {res['ping_rc']})",
-               res["ping_ms"], None, "ms", "-", None)
-    if res.get("cold_ms") is not None:
-        record("B14e", f"{what}: jsd-submit @all true right after the hub's restart (exit {res['cold_rc']})",
-               res["cold_ms"], None, "ms", "-", None)
-    for lvl, name in (("hub", "the hub"), ("gw", "a gateway"), ("leaf", "a leaf")):
-        x = res.get("per_level", {}).get(lvl)
-        if x:
-            record(f"B14m{lvl}", f"{what}: {name}: {x['procs']} processes, {x['fds']} descriptors; PSS",
-                   x["pss_mib"], None, "MiB", "-", None)
-    if res.get("estimate"):
-        e = res["estimate"]
-        record("B14x", f"estimate from {res['nodes']} nodes for {e['nodes']} (jsd(7) Scale): warm @all true on this "
-               f"VM (hub {e['hub_cpu_s']} s CPU, a gateway {e['gw_cpu_s']} s; hub {e['hub_fds']:.0f} fds, "
-               f"{e['hub_pss_mib']} MiB; all {e['total_pss_mib'] / 1024:.1f} GiB)", e["warm_s_this_vm"], None, "s",
-               "-", None)
+    sys.path.insert(0, os.path.dirname(script))
+    import treeutil  # noqa: E402 (beside tree.py)
+    for r in treeutil.records(res):
+        record(*r)
 
 
 def b15():

@@ -164,3 +164,49 @@ def estimate_line(e):
             f"{e['gw_pss_mib']} MiB; all nodes {e['total_procs']:.0f} processes, {e['total_fds']:.0f} fds, "
             f"{e['total_pss_mib'] / 1024:.1f} GiB; this VM holds about {e['leaves_this_vm_holds']} leaves by each "
             f"limit")
+
+
+def records(res):
+    """bench.py's rows for B14: (id, metric, jsd, baseline, unit, target, met, note)."""
+    g, lv = res["gateways"], res["leaves_per_gateway"]
+    what = f"hub, {g} gateways x {lv} leaves ({res['nodes']} nodes)"
+    rows = []
+
+    def row(bid, metric, value, unit, target="-", met=None, note=""):
+        rows.append((bid, metric, value, None, unit, target, met, note))
+
+    if res.get("aborted"):
+        row("B14", what, None, "-", met=False, note=f"aborted: {res['aborted']} (max load {res.get('max_load1')})")
+    row("B14a", f"{what}: every link of the hub and the gateways up after the last leaf's ready", res.get("linked_ms"),
+        "ms")
+    if res.get("idle"):
+        i = res["idle"]
+        row("B14b", f"{what}: idle CPU of the hub over {i['s']} s (a gateway {i['gw_pct_mean']} %, all leaves "
+            f"{i['leaves_pct_sum']} %)", i["hub_pct"], "% of one CPU")
+    if res.get("first_ms") is not None:
+        row("B14f", f"{what}: the first jsd-submit @all true, links up, every node's job supervisor started by it "
+            f"(exit {res['first_rc']})", res["first_ms"], "ms")
+    if res.get("warm_ms") is not None:
+        c = res["warm_cpu_ms"]
+        met = (res["warm_ms"] <= 2000 and not any(res["warm_rc"])) if g * lv >= 1000 else None
+        row("B14c", f"{what}: jsd-submit @all true to {g + g * lv} nodes, warm, median of {len(res['warm_all_ms'])} "
+            f"(CPU per run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms; exit "
+            f"{res['warm_rc']})", res["warm_ms"], "ms", "<= 2000 ms at 1,000 nodes", met)
+    if res.get("ping_ms") is not None:
+        row("B14d", f"{what}: jsd-ping -c 1 @all, median of {len(res['ping_all_ms'])} (exit {res['ping_rc']})",
+            res["ping_ms"], "ms")
+    if res.get("cold_ms") is not None:
+        row("B14e", f"{what}: jsd-submit @all true right after the hub's restart (exit {res['cold_rc']})",
+            res["cold_ms"], "ms")
+    for lvl, name in (("hub", "the hub"), ("gw", "a gateway"), ("leaf", "a leaf")):
+        x = res.get("per_level", {}).get(lvl)
+        if x:
+            row(f"B14m{lvl}", f"{what}: {name}: {x['procs']} processes, {x['fds']} descriptors; PSS", x["pss_mib"],
+                "MiB")
+    if res.get("estimate"):
+        e = res["estimate"]
+        row("B14x", f"estimate from {res['nodes']} nodes for {e['nodes']} (jsd(7) Scale): warm @all true on this VM "
+            f"(at least {e['warm_s_host_per_node_min']} s with a host per node; hub {e['hub_cpu_s']} s CPU, a gateway "
+            f"{e['gw_cpu_s']} s; hub {e['hub_fds']:.0f} fds, {e['hub_pss_mib']} MiB; all {e['total_procs']:.0f} "
+            f"processes, {e['total_pss_mib'] / 1024:.1f} GiB)", e["warm_s_this_vm"], "s")
+    return rows
