@@ -6,7 +6,9 @@ itself and is bounded in time. Prints one table and writes the same as JSON.
 B10 (a 16-node mesh, tests/bench/b10/mesh.py) needs root for its network
 namespaces and is skipped without; B11 measures re-linking after a restart;
 B12 a 64-node full mesh (tests/bench/b10/mesh.py --nodes 64, root only), B13 one
-node with 1,000 direct peers (tests/bench/b13/hub.py, root only), B15 standard
+node with 1,000 direct peers (tests/bench/b13/hub.py, root only), B14 a tree of
+a hub, 10 gateways and 1,000 leaves (tests/bench/b14/tree.py, root only; 4 x 50
+with --quick), B15 standard
 input (jsd-submit -i) beside ssh and clush (tests/bench/b15/stdin.py; it was
 B12 before issue 20 named the mesh B12).
 Usage: bench.py BIN_DIR BENCH_DIR [--quick] [--only=B1,B3,...]
@@ -38,7 +40,7 @@ atexit.register(shutil.rmtree, TMP, True)
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 RESULTS = []
 NODES = []
-DEADLINE = time.time() + 960  # the whole suite stays under 20 minutes (the 64-node mesh B12 and B13 take minutes)
+DEADLINE = time.time() + 1260  # the whole suite stays under 30 minutes (B12, B13 and B14's tree take minutes)
 
 
 def log(msg):
@@ -485,6 +487,37 @@ def b13():
                res["hub_pss_per_peer_kib"], None, "KiB", "-", None)
 
 
+def b14():
+    """B14 (issue 20): a tree, one hub, gateways and 1,000 leaves behind them (tests/bench/b14/tree.py; root only)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b14", "tree.py")
+    metric = "tree: a hub, gateways and leaves behind them"
+    if not os.path.exists(script):
+        record("B14", metric, None, None, "-", "-", None, "not built yet")
+        return
+    size = ["--gateways", "4", "--leaves", "50", "--warm", "2"] if QUICK else ["--gateways", "10", "--leaves", "100"]
+    limit = int(max(180, min(600, DEADLINE - time.time() + 240)))
+    p = subprocess.Popen([sys.executable, script, BIN, "--limit", str(limit)] + size, stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = p.communicate(timeout=limit + 60)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        stdout, _ = p.communicate()
+    res = None
+    for line in stdout.splitlines():
+        if line.startswith("B14JSON "):
+            res = json.loads(line[8:])
+        else:
+            log(line)
+    if res is None or "skipped" in res:
+        why = f"skipped: {res['skipped']}" if res else f"tree.py failed (exit {p.returncode})"
+        record("B14", metric, None, None, "-", "-", None if res else False, why)
+        return
+    sys.path.insert(0, os.path.dirname(script))
+    import treeutil  # noqa: E402 (beside tree.py)
+    for r in treeutil.records(res):
+        record(*r)
+
+
 def b15():
     """B15: jsd-submit -i through one link and to 16 nodes, beside ssh and clush (tests/bench/b15/stdin.py)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "b15", "stdin.py")
@@ -750,6 +783,8 @@ def main():
             b12()
         if want("B13"):
             b13()
+        if want("B14"):
+            b14()
         if want("B15"):
             b15()
     finally:

@@ -5,4 +5,4 @@ set -euo pipefail
 BIN=${1:-build/bin}
 BENCH=${2:-$(dirname "$BIN")/bench}
 shift 2 2>/dev/null || true
-exec timeout 1200 python3 "$(dirname "$0")/bench.py" "$BIN" "$BENCH" "$@"
+exec timeout 1800 python3 "$(dirname "$0")/bench.py" "$BIN" "$BENCH" "$@"
