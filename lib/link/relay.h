@@ -48,6 +48,9 @@ bool decode_relay_request(std::string_view in, RelayRequest& r, std::string& err
 
 constexpr size_t kRelayBoxOverhead = 24 + 16;  // nonce + Poly1305 tag
 // nonce || crypto_box_easy(plain, nonce, their_pub, my_priv).
+// These compute the shared key each time (an X25519 multiplication): a
+// node that seals or opens many uses BoxKeyCache (box_keys.h), which makes
+// the same bytes; these stay as the reference it is tested against.
 std::string seal_box(const Key32& my_priv, const Key32& their_pub, std::string_view plain);
 // False when sealed was not made by the holder of their_pub's private key
 // for my_priv's (or was altered, or cut).

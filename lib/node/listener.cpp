@@ -309,6 +309,7 @@ void Listener::reload() {
   old_trusts_.push_back(std::move(trust_));
   trust_ = std::move(trust);
   port_.set_trust(*trust_);
+  relay_keys_.forget_shared_keys();
   Level lv = Level::info;
   parse_level(cfg_.log_level, lv);
   log_init({"jsd-listener", lv, cfg_.syslog});

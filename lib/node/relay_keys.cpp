@@ -12,7 +12,6 @@
 #include "files.h"
 #include "identity.h"
 #include "log.h"
-#include "relay.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -100,7 +99,7 @@ bool NodeRelayKeys::seal(const std::string& target, std::string_view plain, std:
           "a gateway needs one)";
     return false;
   }
-  sealed = seal_box(t.self().priv, keys->front(), plain);
+  sealed = boxes_.seal(t.self().priv, keys->front(), plain);
   if (sealed.empty()) {
     err = "cannot seal a request for " + target + ": its public_key is not usable";
     return false;
@@ -121,7 +120,7 @@ bool NodeRelayKeys::open(const std::string& origin, std::string_view sealed, std
     return false;
   }
   for (auto& k : *keys)
-    if (open_box(t.self().priv, k, sealed, plain)) {
+    if (boxes_.open(t.self().priv, k, sealed, plain)) {
       key_fp = key_fingerprint(k);
       if (on_opened) on_opened(origin, key_fp);
       return true;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "box_keys.h"
 #include "config.h"
 #include "router.h"
 #include "trust.h"
@@ -45,6 +46,9 @@ class NodeRelayKeys : public RelayKeys {
   NodeRelayKeys(const Config& cfg, std::function<const Trust&()> trust, std::function<void(nlohmann::json)> audit)
       : cfg_(cfg), trust_(std::move(trust)), audit_(std::move(audit)), seen_(cfg.state_dir + "/relay-seen") {}
   bool open(std::string& err);
+  // At a reload: the shared keys of the old configuration's keys are wiped
+  // (a peer's key may have been unpinned because it leaked).
+  void forget_shared_keys() { boxes_.clear(); }
   // The key an originator last opened a box with, by name ("": none).
   std::function<void(const std::string& origin, const std::string& key_fp)> on_opened;
 
@@ -62,6 +66,10 @@ class NodeRelayKeys : public RelayKeys {
   std::function<const Trust&()> trust_;
   std::function<void(nlohmann::json)> audit_;
   RelaySeen seen_;
+  // Shared keys per (this node's key, a peer's pinned key): a hub relaying
+  // many requests would otherwise do an X25519 multiplication for each.
+  // Only pinned keys ever reach it, so a peer cannot fill it.
+  BoxKeyCache boxes_;
 };
 
 }  // namespace jsd

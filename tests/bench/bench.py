@@ -807,6 +807,8 @@ def main():
         print(row(r))
     hs = subprocess.run([f"{BENCH}/handshake_bench", "3000"], capture_output=True, text=True)
     print(hs.stdout.strip() if hs.returncode == 0 else "handshake_bench failed")
+    rb = subprocess.run([f"{BENCH}/relay_box_bench", "2000"], capture_output=True, text=True)
+    print(rb.stdout.strip() if rb.returncode == 0 else "relay_box_bench failed")
     print(f"\n(JSON: {out})")
     shutil.rmtree(TMP, ignore_errors=True)
     if want("B9") and os.path.exists(b9 := os.path.join(os.path.dirname(os.path.abspath(__file__)), "b9", "run.sh")): subprocess.run(["bash", b9, BIN])  # B9: cold call over 20 ms RTT, root only
