@@ -77,6 +77,7 @@ T = None
 PROCS = {}  # name -> Popen
 RES = {"gateways": G, "leaves_per_gateway": L, "nodes": 1 + G + G * L}
 PRINTED = []
+CLEANING = []  # set once the clean-up began: the watchdog stands down
 MAX_SEEN = [0.0]
 
 
@@ -132,12 +133,43 @@ def stop_all(names, wait_s=20):
 
 
 def cleanup():
+    # Nothing may cut the clean-up short: the watchdog and the time limit
+    # raise SystemExit, and the stop of 1,000 nodes loads the machine past
+    # --max-load (a run left 975 listeners behind that way).
+    CLEANING.append(1)
+    signal.alarm(0)
+    for s in (signal.SIGUSR1, signal.SIGALRM, signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
     emit()
-    stop_all(list(PROCS))
+    try:
+        stop_all(list(PROCS))
+    finally:
+        kill_own_netns()
     if T and not KEEP:
         shutil.rmtree(T, ignore_errors=True)
     elif T:
         log(f"kept {T}")
+
+
+def kill_own_netns():
+    """Whatever still runs in this run's own network namespace (the script
+    re-ran itself under `unshare -n`, so only what it started is there)
+    goes by SIGKILL: a listener's children included."""
+    if "--inner" not in ARGS:
+        return
+    me = os.getpid()
+    try:
+        ns = os.readlink("/proc/self/ns/net")
+    except OSError:
+        return
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            if os.readlink(f"/proc/{d}/ns/net") == ns:
+                os.kill(int(d), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
 
 
 def emit():
@@ -287,7 +319,7 @@ def ping_all():
 
 def watchdog():
     main = threading.main_thread().ident
-    while True:
+    while not CLEANING:
         l1 = os.getloadavg()[0]
         MAX_SEEN[0] = max(MAX_SEEN[0], l1)
         if l1 > MAX_LOAD:
