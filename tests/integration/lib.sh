@@ -4,6 +4,18 @@
 # prints the daemons' logs when something fails.
 set -u
 : "${JSD_BIN:?set JSD_BIN to the directory with the built binaries}"
+# As root, each test runs in a network namespace of its own (loopback
+# only), so that its nodes' fixed addresses (127.0.0.2:4455, ...) collide
+# with no other checkout's tests and no node running on this machine; a CI
+# run beside another ctest failed on "address already in use" before.
+# JSD_TEST_SHARED_NET=1 keeps the machine's network (to watch a test's
+# traffic from outside).
+if [ "$(id -u)" = 0 ] && [ -z "${JSD_TEST_NETNS:-}" ] && [ -z "${JSD_TEST_SHARED_NET:-}" ] &&
+  command -v unshare >/dev/null && command -v ip >/dev/null &&
+  unshare -n true 2>/dev/null; then
+  export JSD_TEST_NETNS=1
+  exec unshare -n bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
 export PATH="$JSD_BIN:$PATH"
 unset JSD_CONFIG
 T=$(mktemp -d /tmp/jsd-it.XXXXXX)
