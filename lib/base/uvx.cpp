@@ -369,12 +369,19 @@ bool Timer::active() const { return box_->is_open() && uv_is_active(reinterpret_
 
 int Deadline::start(uint64_t ms, std::function<void()> fn) {
   fn_ = std::move(fn);
+  due_ = uv_now(loop_) + ms;
   return t_.start(ms, [this] {
-    t_.start(1, [this] {
-      auto cb = fn_;  // a copy: fn may destroy this Deadline
-      if (cb) cb();
-    });
+    if (uv_now(loop_) > due_ + kLateMs) {
+      t_.start(1, [this] { fire(); });  // late: read what waits first
+      return;
+    }
+    fire();
   });
+}
+
+void Deadline::fire() {
+  auto cb = fn_;  // a copy: fn may destroy this Deadline
+  if (cb) cb();
 }
 
 struct Signal::Box : detail::HandleBox {

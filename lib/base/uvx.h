@@ -186,20 +186,28 @@ class Timer {
 // itself stalled (a loaded machine: a load average of hundreds while a mesh
 // forms) would time out a peer whose message already sits in its socket,
 // blame the peer for its own stall, and make the peer start over, which
-// loads the machine more. At expiry a Deadline looks once more after one
-// poll of the loop (a 1 ms timer: due after this turn's timers, so the
-// poll comes first) and calls fn only if nothing stopped or restarted it
-// meanwhile. May be destroyed from inside fn.
+// loads the machine more. A Deadline that expires late (the loop's clock
+// passed its due time by more than kLateMs: the process was stalled or
+// busy; an idle VM wakes up to a few ms late, a stall is hundreds)
+// looks once more after one poll of the loop (a 1 ms timer: due after
+// this turn's timers, so the poll comes first) and calls fn only if
+// nothing stopped or restarted it meanwhile; one that expires on time
+// follows a poll that found nothing and calls fn at once (no extra
+// wake-up on an idle link). May be destroyed from inside fn.
 class Deadline {
  public:
-  explicit Deadline(uv_loop_t* loop) : t_(loop) {}
+  explicit Deadline(uv_loop_t* loop) : loop_(loop), t_(loop) {}
   int start(uint64_t ms, std::function<void()> fn);
   void stop() { t_.stop(); }
   bool active() const { return t_.active(); }
+  static constexpr uint64_t kLateMs = 25;
 
  private:
+  void fire();
+  uv_loop_t* loop_;
   Timer t_;
   std::function<void()> fn_;
+  uint64_t due_ = 0;
 };
 
 // Calls fn on signum while this object lives. Does not keep the loop alive.

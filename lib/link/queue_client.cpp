@@ -246,7 +246,12 @@ class QueueClient {
     for (std::string_view one : msgs_) on_link_msg(one);
     // The peer is alive; the link stays busy (from now) while events wait
     // for its ack, and is idle once all are acknowledged.
-    if (waiting_since_) waiting_since_ = queue_.empty() ? 0 : last_rx_;
+    if (waiting_since_) {
+      waiting_since_ = queue_.empty() ? 0 : last_rx_;
+      // Idle again (the answer came): sleep until the next idle probe, not
+      // one more busy beat first (a wake-up per idle link and probe).
+      if (!waiting_since_ && state_ == State::up) arm(uint64_t(o_.cfg.idle_heartbeat_ms));
+    }
   }
 
   void on_link_msg(std::string_view one) {

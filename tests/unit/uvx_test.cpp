@@ -376,14 +376,16 @@ StallRace race_after_stall() {
       deadline.stop();
       s->close();
     };
-    // Due at once: the first turn of the loop finds it expired.
-    deadline.start(0, [&] {
+    deadline.start(1, [&] {
       r.order += "timeout ";
       s->close();
     });
     std::string wire;
     append_frame(wire, "ticket");
     write_all(sv[1], wire);
+    // The stall: the process does not run while the ticket arrives and its
+    // deadline passes (a sleep is the stall here, not a synchronisation).
+    usleep(100000);  // well past Deadline::kLateMs
     EXPECT_EQ(s->start(1024), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
@@ -406,9 +408,11 @@ TEST(Deadline, FiresOnceWhenNothingCameAndNotAfterStop) {
     Deadline d(&loop), s(&loop);
     ASSERT_EQ(d.start(1, [&] { ++fired; }), 0);
     ASSERT_EQ(s.start(0, [&] { ++stopped_fired; }), 0);
-    // A timer due in the same turn stops s in its grace turn.
+    // A timer due in the same turn stops s in its grace turn: s is late
+    // (the stall below), so it takes one.
     Timer t(&loop);
     ASSERT_EQ(t.start(0, [&] { s.stop(); }), 0);
+    usleep(100000);  // well past Deadline::kLateMs
     uv_run(&loop, UV_RUN_DEFAULT);
     EXPECT_FALSE(d.active());
   }
