@@ -147,4 +147,58 @@ bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err) {
   return true;
 }
 
+namespace {
+constexpr std::string_view kBundleMagic = "jsd-bundle-v1";
+}
+
+size_t bundle_item_size(const RelayBundleItem& i) { return 8 + 1 + WireWriter::str32_size(i.envelope); }
+
+std::string encode_bundle(const std::vector<RelayBundleItem>& items) {
+  size_t n = kBundleMagic.size() + 4;
+  for (auto& i : items) n += bundle_item_size(i);
+  std::string out;
+  WireWriter w(out, n);
+  w.bytes(kBundleMagic);
+  w.u32(static_cast<uint32_t>(items.size()));
+  for (auto& i : items) {
+    w.u64(i.id);
+    w.u8(static_cast<uint8_t>(i.kind));
+    w.str32(i.envelope);
+  }
+  return out;
+}
+
+bool decode_bundle(std::string_view in, std::vector<RelayBundleItem>& items, std::string& err) {
+  items.clear();
+  WireReader r(in);
+  if (r.bytes(kBundleMagic.size()) != kBundleMagic) {
+    err = "malformed relay bundle: not a jsd-bundle-v1";
+    return false;
+  }
+  uint32_t count = r.u32();
+  if (!r.ok() || count == 0 || count > kMaxBundleItems) {
+    err = "malformed relay bundle: " + std::to_string(count) + " items (1 to " + std::to_string(kMaxBundleItems) +
+          " allowed)";
+    return false;
+  }
+  for (uint32_t k = 0; k < count && r.ok(); ++k) {
+    RelayBundleItem i;
+    i.id = r.u64();
+    uint8_t kind = r.u8();
+    i.envelope = std::string(r.str32());
+    if (kind != static_cast<uint8_t>(Kind::call) && kind != static_cast<uint8_t>(Kind::notify)) {
+      err = "malformed relay bundle: item " + std::to_string(k) + " is neither a call nor a notify";
+      return false;
+    }
+    i.kind = static_cast<Kind>(kind);
+    items.push_back(std::move(i));
+  }
+  if (!r.done()) {
+    err = "malformed relay bundle: cut short or trailing bytes";
+    items.clear();
+    return false;
+  }
+  return true;
+}
+
 }  // namespace jsd

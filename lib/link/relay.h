@@ -66,4 +66,27 @@ std::string encode_envelope(const RelayEnvelope& e);
 // than kMaxRelayHops gateways, a box that is not base64).
 bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err);
 
+// A bundle: the relayed requests one node sends through one gateway in one
+// turn of its loop (a fan-out), as one event to the object "relay.bundle",
+// so that a fan-out through a gateway costs one event on the link, not one
+// per target. The gateway handles each item as the relay event it stands
+// for (id, kind, envelope), so replies, refusals and audit stay per item;
+// the bundle itself is a notify nobody answers. Binary, big-endian:
+//   "jsd-bundle-v1" (13 bytes), count u32, then per item:
+//   id u64, kind u8, envelope str32
+struct RelayBundleItem {
+  uint64_t id = 0;
+  Kind kind = Kind::call;
+  std::string envelope;  // encode_envelope's text
+};
+// A bundle stays well under any max_frame a peer may set (>= 1024 bytes is
+// allowed, but a relayed request is larger): one that is refused as too big
+// is sent again item by item (Router::undeliverable).
+constexpr size_t kMaxBundleBytes = 48 * 1024, kMaxBundleItems = 512;
+size_t bundle_item_size(const RelayBundleItem& i);
+std::string encode_bundle(const std::vector<RelayBundleItem>& items);
+// Never throws: false with err on anything but one whole bundle of at
+// most kMaxBundleItems items of known kinds (calls and notifies).
+bool decode_bundle(std::string_view in, std::vector<RelayBundleItem>& items, std::string& err);
+
 }  // namespace jsd

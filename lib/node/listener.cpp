@@ -164,6 +164,7 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   NodeStop stop_;
   bool stopping_ = false;
   std::unique_ptr<Timer> expire_timer_;
+  std::unique_ptr<Timer> flush_timer_;  // sends the relayed requests a turn gathered (Router::use_bundles)
   std::unique_ptr<Signal> sig_term_, sig_int_, sig_hup_;
 };
 
@@ -242,6 +243,12 @@ int Listener::start() {
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
   relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp) { peers_.relayed(origin, fp); };
   router_.use_relay(&relay_keys_);
+  // A timer of 0 runs in the loop's next turn, after the tool's burst of
+  // requests read in this one: one bundle per gateway.
+  flush_timer_ = std::make_unique<Timer>(loop_);
+  router_.use_bundles([this] {
+    if (flush_timer_ && !flush_timer_->active()) flush_timer_->start(0, [this] { router_.flush_bundles(); });
+  });
   if (!jobs_.open(err) || !outbox_.open(err) || !relay_keys_.open(err)) {
     log_error(err);
     return kExitStartupError;
@@ -351,6 +358,9 @@ std::string Listener::metrics() {
   }
   s.fds_open = open_descriptors();
   s.fds_limit = descriptor_limit();
+  s.relayed_sent = router_.relayed_sent();
+  s.relay_bundles = router_.relay_bundles();
+  s.relayed_bundled = router_.relayed_bundled();
   return metrics_.render(s);
 }
 
@@ -376,6 +386,8 @@ void Listener::shutdown(const std::string& why) {
   control_.close_all();
   spawn_.close();
   expire_timer_.reset();
+  router_.flush_bundles();  // what was gathered is queued like the rest
+  flush_timer_.reset();
   // A stopped node's metrics would say its links are up: its file goes,
   // and the jsd_ series with it (absent() alerts on that).
   metrics_file_.stop();

@@ -228,6 +228,15 @@ std::string NodeMetrics::render(const MetricsSnapshot& s) const {
            "1 while the job supervisor has left a request unanswered for job_supervisor_slow_s or longer.");
   o.sample("jsd_job_supervisor_slow", {}, s.supervisor_slow ? 1 : 0);
 
+  o.family("jsd_relayed_requests_sent_total", "counter",
+           "Requests this node sent to nodes it reaches through gateways (via), sealed for their targets.");
+  o.sample("jsd_relayed_requests_sent_total", {}, double(s.relayed_sent));
+  o.family("jsd_relay_bundles_sent_total", "counter",
+           "Bundles of such requests (a fan-out's requests through one gateway, as one event).");
+  o.sample("jsd_relay_bundles_sent_total", {}, double(s.relay_bundles));
+  o.family("jsd_relayed_requests_bundled_total", "counter", "Relayed requests that went in a bundle.");
+  o.sample("jsd_relayed_requests_bundled_total", {}, double(s.relayed_bundled));
+
   if (s.fds_open >= 0) {
     o.family("jsd_open_descriptors", "gauge", "File descriptors the listener has open.");
     o.sample("jsd_open_descriptors", {}, double(s.fds_open));

@@ -51,6 +51,9 @@ struct MetricsSnapshot {
   size_t supervisor_waiting = 0;
   bool supervisor_slow = false;
   long fds_open = -1, fds_limit = -1;
+  // Relayed requests this node sent to gateways, and how many of them went
+  // in bundles (and in how many bundles: relay.h).
+  uint64_t relayed_sent = 0, relay_bundles = 0, relayed_bundled = 0;
 };
 
 class NodeMetrics {

@@ -109,7 +109,7 @@ void Router::on_tool_msg(uint64_t tool, std::string_view p) {
       pending_[ev.id] = {tool, tool_id, last_key_, "", "", status_of, "", "", now_ms()};
       pending_[ev.id].to = t.name;
     }
-    if (!send_to(t, ev, err)) {
+    if (!send_to(t, ev, err, tool)) {
       pending_.erase(ev.id);
       return tool_error(tool, tool_id, err);
     }
@@ -142,7 +142,7 @@ void Router::withdraw(uint64_t tool, uint64_t tool_id) {
   if (it == pending_.end()) return answer(WithdrawVerdict::unknown);
   uint64_t event_id = it->first;
   it->second.expiring = true;  // a withdraw is under way: no second one (tool_gone, expire_calls)
-  links_.withdraw(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
+  withdraw_event(it->second.client_key, event_id, [this, event_id, answer](bool dropped) {
     // Nothing can answer a call that was never sent: forget it, so that a
     // reply claiming to be its answer goes nowhere; and a durable one
     // leaves the outbox, or a restart would send it after all. One that
@@ -170,7 +170,7 @@ void Router::tool_gone(uint64_t tool) {
       it->second.tool = 0;
       ++it;
     } else {
-      if (!it->second.on_link && !it->second.expiring) links_.withdraw(it->second.client_key, it->first, [](bool) {});
+      if (!it->second.on_link && !it->second.expiring) withdraw_event(it->second.client_key, it->first, [](bool) {});
       it = pending_.erase(it);
     }
   }
@@ -189,6 +189,7 @@ void Router::expire_calls(uint64_t now, uint64_t max_ms) {
     if (st == link_states_.end() || st->second.first != LinkState::up) due.push_back(id);
   }
   fail_relays("", LinkState::down, "", now, max_ms);
+  forget_bundles();
   std::string secs = std::to_string(max_ms / 1000);
   for (uint64_t id : due)
     take_back(id, [this, secs](const Pending& p) {
@@ -221,7 +222,7 @@ void Router::take_back(uint64_t id, std::function<std::string(const Pending&)> w
   Pending& entry = pending_[id];
   entry.expiring = true;
   std::string key = entry.client_key;  // done() may run at once and erase the entry
-  links_.withdraw(key, id, [this, id, why = std::move(why)](bool dropped) {
+  withdraw_event(key, id, [this, id, why = std::move(why)](bool dropped) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // answered, or its tool went, meanwhile
     it->second.expiring = false;
@@ -315,6 +316,10 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
   }
   if (ev.object == "relay") {
     on_relay(peer, ev);
+    return 0;
+  }
+  if (ev.object == "relay.bundle") {
+    on_relay_bundle(peer, ev);
     return 0;
   }
   if (ev.kind == Kind::notify) {

@@ -140,6 +140,19 @@ class Router {
   // neither sends nor takes relayed requests).
   void use_relay(RelayKeys* r) { relay_ = r; }
 
+  // Bundles (relay.h): a tool's relayed requests are gathered per gateway
+  // link and go as one event when flush_bundles() runs; schedule is called
+  // when the first one is gathered, and the listener runs flush_bundles()
+  // in its loop's next turn, after it has read what the tool sent in this
+  // one (a fan-out's burst). Without schedule each request goes at once.
+  void use_bundles(std::function<void()> schedule) { schedule_flush_ = std::move(schedule); }
+  void flush_bundles();
+  // Counters for the metrics (jsd-listener(8)): relayed requests sent
+  // (first sends only), bundles sent, requests that went in one.
+  uint64_t relayed_sent() const { return relayed_sent_; }
+  uint64_t relay_bundles() const { return relay_bundles_; }
+  uint64_t relayed_bundled() const { return relayed_bundled_; }
+
   // A tool that reads its replies slower than they come: its link stops
   // being read above the high mark and resumes below the low one.
   static constexpr size_t kToolHighWater = kOutputHighWater, kToolLowWater = kOutputLowWater;
@@ -161,6 +174,15 @@ class Router {
     bool expiring = false;        // a withdraw is under way
     bool until_accepted = false;  // its tool (--no-wait) waits only for the acceptance
     std::string to = {};          // a relayed call: its target (client_key is its gateway's link)
+    uint64_t bundle = 0;          // a relayed call sent in a bundle: the bundle event's id
+  };
+  // A bundle on a link: withdrawn whole (the link process knows only the
+  // bundle event), its other items then sent again.
+  struct Bundle {
+    std::string key;  // the gateway's link
+    std::vector<RelayBundleItem> items;
+    bool withdrawing = false;
+    std::vector<std::pair<uint64_t, std::function<void(bool)>>> asked;  // items a withdraw wants back
   };
   // A call this node relays as a gateway: its replies go back to the node
   // it came from, under the id that node gave it.
@@ -175,8 +197,22 @@ class Router {
   };
   // Sends a call or notify to t, sealed and relayed when t is a via peer;
   // false with err when it cannot be sealed.
-  bool send_to(const Target& t, const Event& ev, std::string& err);
+  // tool: the tool it comes from (0: the outbox), whose relayed requests
+  // are bundled.
+  bool send_to(const Target& t, const Event& ev, std::string& err, uint64_t tool = 0);
+  // A relayed request (its envelope in ev.body) to the gateway link key:
+  // gathered into tool's bundle for key, or sent at once.
+  void send_relayed(uint64_t tool, const std::string& key, const Event& ev);
+  void send_bundle(const std::string& key, std::vector<RelayBundleItem> items);
+  // links_.withdraw for a pending call, which may be in a bundle.
+  void withdraw_event(const std::string& key, uint64_t id, std::function<void(bool dropped)> done);
+  void bundle_withdrawn(uint64_t bundle, bool dropped);
+  // A bundle too big for its gateway: its items go again one by one.
+  bool bundle_undeliverable(const std::string& key, uint64_t bundle);
+  // Bundles whose calls are all answered or gone are forgotten.
+  void forget_bundles();
   void on_relay(const std::string& peer, const Event& ev);
+  void on_relay_bundle(const std::string& peer, const Event& ev);
   void open_relayed(const std::string& peer, const Event& ev, const RelayEnvelope& env);
   bool relay_reply(const std::string& peer, const Event& ev);
   void refuse_relay(const std::string& peer, const Event& ev, const std::string& origin,
@@ -224,6 +260,14 @@ class Router {
   Target last_target_;
   std::string last_key_;
   std::map<std::string, std::pair<LinkState, std::string>> link_states_;  // by client key: last state, detail
+  std::function<void()> schedule_flush_;
+  struct OpenBundle {
+    std::vector<RelayBundleItem> items;
+    size_t bytes = 0;
+  };
+  std::map<std::pair<uint64_t, std::string>, OpenBundle> open_bundles_;  // by (tool, gateway link): not sent yet
+  std::unordered_map<uint64_t, Bundle> bundles_;                         // sent, by the bundle event's id
+  uint64_t relayed_sent_ = 0, relay_bundles_ = 0, relayed_bundled_ = 0;
 };
 
 }  // namespace jsd

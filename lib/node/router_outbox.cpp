@@ -248,6 +248,7 @@ std::string Router::with_refusal(const std::string& status_of, const std::string
 // free again), instead of going out at every link-up to a peer that closes
 // the link on it.
 void Router::undeliverable(const std::string& key, uint64_t id, const std::string& why) {
+  if (bundle_undeliverable(key, id)) return;
   auto it = pending_.find(id);
   if (it == pending_.end()) {
     // A call this node relays: the node it came from hears the refusal.

@@ -30,7 +30,7 @@ std::string error_body(const std::string& why) { return dump_json({{"error", why
 
 }  // namespace
 
-bool Router::send_to(const Target& t, const Event& ev, std::string& err) {
+bool Router::send_to(const Target& t, const Event& ev, std::string& err, uint64_t tool) {
   if (t.via.empty()) {
     send_remote(t.key(), ev);
     return true;
@@ -42,7 +42,7 @@ bool Router::send_to(const Target& t, const Event& ev, std::string& err) {
   RelayRequest rq{node_, t.name, uint64_t(wall_time() * 1000), new_relay_id(), ev.kind, ev.object, ev.body};
   RelayEnvelope env{node_, t.name, ev.object, {}, ""};
   if (!relay_->seal(t.name, encode_relay_request(rq), env.box, err)) return false;
-  send_remote(t.via, Event{ev.kind, ev.id, node_, t.via, "relay", encode_envelope(env), false});
+  send_relayed(tool, t.via, Event{ev.kind, ev.id, node_, t.via, "relay", encode_envelope(env), false});
   return true;
 }
 

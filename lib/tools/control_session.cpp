@@ -4,6 +4,7 @@
 
 #include "control.h"
 #include "event.h"
+#include "frame.h"
 #include "uvx.h"
 
 namespace jsd {
@@ -64,10 +65,21 @@ bool ControlSession::reconnect(std::string& err) {
 }
 
 void ControlSession::send(const ControlMsg& m) {
-  if (s_) s_->send(encode_control(m));
+  if (!s_) return;
+  if (held_ > 0) return append_frame(kept_, encode_control(m));
+  s_->send(encode_control(m));
+}
+
+void ControlSession::release() {
+  if (held_ > 0 && --held_ > 0) return;
+  std::string kept = std::move(kept_);
+  kept_.clear();
+  if (s_ && !kept.empty()) s_->send_raw(kept);
 }
 
 void ControlSession::close() {
+  held_ = 1;
+  release();  // what was kept goes before the connection closes
   sig_int_.reset();
   sig_term_.reset();
   sig_hup_.reset();

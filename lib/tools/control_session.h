@@ -44,6 +44,11 @@ class ControlChannel {
   // Tells nothing more; what was sent reaches the listener before the
   // connection closes (a last cancel, a withdraw).
   virtual void close() = 0;
+  // Between hold() and release() what is sent is kept, and then written at
+  // once: a fan-out's window reaches the listener in one read, so that its
+  // requests through one gateway go as one bundle (relay.h).
+  virtual void hold() {}
+  virtual void release() {}
 
   // A call to the job object of node to, with our id for its answers;
   // false: the listener is gone. durable: on this node's disk before it is
@@ -64,8 +69,12 @@ class ControlSession final : public ControlChannel {
   bool connected() const override { return s_ != nullptr; }
   void send(const ControlMsg& m) override;
   void close() override;
+  void hold() override { ++held_; }
+  void release() override;
 
  private:
+  int held_ = 0;
+  std::string kept_;  // framed messages sent while held
   uv_loop_t* loop_;
   const Config& cfg_;
   ControlEvents* ev_ = nullptr;

@@ -88,10 +88,12 @@ class Fanout : public SubmitSession {
   // --max-failures nor a signal stopped us.
   void start_more() {
     if (!ready_ || done_) return;
+    hold_sends();  // the window in one write: one bundle per gateway
     while (running_ < width_ && next_ < runs_.size() && !stopping()) {
       NodeRun& n = *runs_[next_++];
       if (n.phase == NodeRun::Phase::waiting) start(n);
     }
+    release_sends();
     if (stopping())
       for (; next_ < runs_.size(); ++next_) {
         NodeRun& n = *runs_[next_];

@@ -40,6 +40,9 @@ class SubmitSession : private ControlEvents {
   }
   // A chunk of our standard input to node to (stdin_feed.h).
   bool send_input(const std::string& to, const std::string& body) { return ch_.send_notify(to, "job.stdin", body); }
+  // What is sent between these goes in one write (ControlChannel::hold).
+  void hold_sends() { ch_.hold(); }
+  void release_sends() { ch_.release(); }
   // jsd failed and nothing of ours waits anywhere: one line, and 255.
   int fail(const std::string& why);
   void exit_with(int code);

@@ -2,7 +2,8 @@
 # - two levels: alpha -> beta -> delta -> epsilon (alpha names only beta,
 #   beta names delta, delta links to epsilon): ping, a job, --no-wait;
 # - a fan-out mixing a direct node (beta), one gatewayed node (gamma) and a
-#   two-level one (epsilon): the same prefixed output and exit status;
+#   two-level one (epsilon): the same prefixed output and exit status, and
+#   the two requests through beta sent as one bundle;
 # - the gateway killed (SIGKILL) mid-fan-out and started again: the jobs
 #   behind it run once, never twice, and the submitter gets their ends.
 source "$JSD_TEST_LIB"
@@ -41,6 +42,12 @@ node_cmd alpha jsd-submit beta,gamma,epsilon hello > "$T/f.out" 2> "$T/f.err"; r
 [ $rc = 3 ] || fail "fan-out exited $rc: $(cat "$T/f.err")"
 [ "$(sort "$T/f.out")" = "$(printf 'beta: hello from beta\nepsilon: hello from epsilon\ngamma: hello from gamma')" ] ||
   fail "fan-out output: $(cat "$T/f.out")"
+# gamma's and epsilon's requests went to beta as one bundle (the fan-out's
+# window is written at once, and the listener gathers a turn's requests).
+node_cmd alpha jsd-listener --metrics > "$T/alpha.prom" || fail "alpha: --metrics failed"
+grep -q '^jsd_relay_bundles_sent_total 1$' "$T/alpha.prom" &&
+  grep -q '^jsd_relayed_requests_bundled_total 2$' "$T/alpha.prom" ||
+  fail "the fan-out did not go through beta as one bundle: $(grep relay "$T/alpha.prom")"
 node_cmd alpha jsd-submit -q @all hello > "$T/all.out" 2>/dev/null
 [ "$(cut -d: -f1 "$T/all.out" | sort | tr '\n' ' ')" = "beta epsilon gamma " ] || fail "@all: $(cat "$T/all.out")"
 

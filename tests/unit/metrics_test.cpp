@@ -101,6 +101,9 @@ TEST(Metrics, TextHasEveryFamilyOnceAndEscapesLabels) {
   s.audit = {{{"link", "refused"}, 2}};
   s.fds_open = 12;
   s.fds_limit = 1024;
+  s.relayed_sent = 9;
+  s.relay_bundles = 2;
+  s.relayed_bundled = 7;
   std::string t = m.render(s);
   EXPECT_NE(t.find("jsd_node_info{node=\"be\\\"ta\",version=\"0.1.0\"} 1\n"), std::string::npos) << t;
   EXPECT_NE(t.find("jsd_link_state{peer=\"alpha\",direction=\"out\",state=\"up\"} 1\n"), std::string::npos);
@@ -114,6 +117,9 @@ TEST(Metrics, TextHasEveryFamilyOnceAndEscapesLabels) {
   EXPECT_NE(t.find("jsd_audit_decisions_total{what=\"link\",verdict=\"refused\"} 2\n"), std::string::npos);
   EXPECT_NE(t.find("jsd_audit_decisions_total{what=\"job\",verdict=\"allowed\"} 0\n"), std::string::npos);
   EXPECT_NE(t.find("jsd_open_descriptors 12\n"), std::string::npos);
+  EXPECT_NE(t.find("jsd_relayed_requests_sent_total 9\n"), std::string::npos);
+  EXPECT_NE(t.find("jsd_relay_bundles_sent_total 2\n"), std::string::npos);
+  EXPECT_NE(t.find("jsd_relayed_requests_bundled_total 7\n"), std::string::npos);
   // One HELP and one TYPE per family, each family's samples together.
   size_t helps = 0, types = 0;
   for (size_t at = 0; (at = t.find("# HELP ", at)) != std::string::npos; ++at) ++helps;

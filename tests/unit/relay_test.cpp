@@ -192,5 +192,26 @@ TEST_F(RelayTest, ReplayMemorySurvivesARestartAndForgetsWhatLeftTheWindow) {
   EXPECT_FALSE(later.add(a, now, now + 100, w, err));
 }
 
+TEST(RelayBundle, RoundTripsAndRefusesAnythingButOneWholeBundle) {
+  std::vector<RelayBundleItem> items{{7, Kind::call, R"({"a":1})"}, {8, Kind::notify, ""}};
+  std::string bytes = encode_bundle(items), err;
+  std::vector<RelayBundleItem> back;
+  ASSERT_TRUE(decode_bundle(bytes, back, err)) << err;
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].id, 7u);
+  EXPECT_EQ(back[0].kind, Kind::call);
+  EXPECT_EQ(back[0].envelope, R"({"a":1})");
+  EXPECT_EQ(back[1].kind, Kind::notify);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) EXPECT_FALSE(decode_bundle(bytes.substr(0, cut), back, err)) << cut;
+  EXPECT_FALSE(decode_bundle(bytes + "x", back, err));
+  EXPECT_FALSE(decode_bundle(encode_bundle({}), back, err));  // no items
+  std::string reply = bytes;
+  reply[13 + 4 + 8] = static_cast<char>(Kind::reply);  // the first item's kind
+  EXPECT_FALSE(decode_bundle(reply, back, err));
+  EXPECT_NE(err.find("neither a call nor a notify"), std::string::npos) << err;
+  std::string many = encode_bundle(std::vector<RelayBundleItem>(kMaxBundleItems + 1, {1, Kind::call, "{}"}));
+  EXPECT_FALSE(decode_bundle(many, back, err));
+}
+
 }  // namespace
 }  // namespace jsd
