@@ -107,7 +107,9 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
   // ServerEvents
   bool joined(const std::string& peer, const LinkClaim& claim) override;
   uint64_t delivered(const std::string& peer, uint64_t instance, uint64_t seq, const Event& ev) override {
-    return router_.on_delivered(peer, instance, seq, ev);
+    uint64_t slow = router_.on_delivered(peer, instance, seq, ev);
+    watch_calls();
+    return slow;
   }
   size_t tool_backlog(uint64_t tool) const override { return control_.backlog(tool); }
   void link_up(const std::string& peer) override {
@@ -129,6 +131,9 @@ class Listener : public ClientEvents, public ServerEvents, public LocalObjects {
 
  private:
   void maybe_finish_shutdown();
+  // Calls waiting for a link are checked once a second (Router::expire_calls)
+  // while there are any: an idle node does not wake for them.
+  void watch_calls();
   void tell_manager(const std::string& state);
   // Both directions' links, as --status shows them.
   nlohmann::json links_json() const {
@@ -217,7 +222,10 @@ int Listener::start() {
   // Before the records are loaded: a job that ended while the node was
   // down is counted when its end is recorded.
   jobs_.on_save = [this](const JobRecord& r) { metrics_.job_record(r); };
-  control_.on_msg = [this](uint64_t tool, std::string_view msg) { router_.on_tool_msg(tool, msg); };
+  control_.on_msg = [this](uint64_t tool, std::string_view msg) {
+    router_.on_tool_msg(tool, msg);
+    watch_calls();
+  };
   control_.on_gone = [this](uint64_t tool) { router_.tool_gone(tool); };
   if (!make_state_dir(cfg_.state_dir, err) || !control_.claim(err) || !write_running_config(o_.cfg, err) ||
       !audit_.open(err) || !refused_audit_.open(err)) {
@@ -267,8 +275,7 @@ int Listener::start() {
   for (auto& peer : cfg_.connect_at_startup) clients_.ensure(peer);
   router_.replay_outbox();
   expire_timer_ = std::make_unique<Timer>(loop_);
-  expire_timer_->start(
-      1000, [this] { router_.expire_calls(now_ms(), uint64_t(cfg_.idle_client_s) * 1000); }, 1000);
+  watch_calls();
   metrics_file_.start(cfg_.metrics_file, cfg_.metrics_interval_s);
   if (o_.ready_fd >= 0) {
     ssize_t n = write(o_.ready_fd, "ready\n", 6);
@@ -395,6 +402,17 @@ void Listener::shutdown(const std::string& why) {
 }
 
 void Listener::maybe_finish_shutdown() { stop_.check(); }
+
+void Listener::watch_calls() {
+  if (!expire_timer_ || expire_timer_->active() || !router_.waiting()) return;
+  expire_timer_->start(
+      1000,
+      [this] {
+        router_.expire_calls(now_ms(), uint64_t(cfg_.idle_client_s) * 1000);
+        if (!router_.waiting()) expire_timer_->stop();
+      },
+      1000);
+}
 
 }  // namespace
 

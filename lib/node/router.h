@@ -132,6 +132,8 @@ class Router {
   // whose link is not up are taken back (if no link carried them) and
   // answered with an error, so that the queue, and its client, can end.
   void expire_calls(uint64_t now, uint64_t max_ms);
+  // Calls or relayed calls wait for answers (expire_calls has work).
+  bool waiting() const { return !pending_.empty() || !relays_.empty() || !bundles_.empty(); }
   // A peer left the configuration: the calls waiting for it are taken back
   // and answered with an error (durable ones stay in the outbox).
   void peer_removed(const std::string& client_key);

@@ -48,15 +48,18 @@ struct RouterTest : testing::Test {
 }  // namespace
 
 TEST_F(RouterTest, ACallGoesToItsLinkAndTheReplyBackToTheTool) {
+  EXPECT_FALSE(router.waiting());  // an idle node's listener need not check for expired calls
   tool_sends(1, Kind::call, 7, "beta", "ping", "{}");
   ASSERT_EQ(links.sent.size(), 1u);
   EXPECT_EQ(links.sent[0].key, "beta");
   EXPECT_EQ(links.sent[0].ev.from, "alpha");  // the node, whatever the tool said
+  EXPECT_TRUE(router.waiting());
   uint64_t id = last_wire_id();
   router.on_delivered("beta", 1, 1, {Kind::reply, id, "beta", "alpha", "ping", "{}", false});
   ASSERT_EQ(tools.got[1].size(), 1u);
   EXPECT_EQ(tools.got[1][0].type, ControlType::reply);
   EXPECT_EQ(tools.got[1][0].ev.id, 7u);  // the tool's own id
+  EXPECT_FALSE(router.waiting());
 }
 
 // Guard: only the node that was asked may answer (ids are guessable).
