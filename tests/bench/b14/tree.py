@@ -309,8 +309,16 @@ def run_timed(cmd):
     return (time.time() - t) * 1000, r.returncode, r.stderr.strip()[-300:]
 
 
-def submit_all():
-    return run_timed([f"{BIN}/jsd-submit", "-f", f"{T}/hub/jsd.json", "-q", "@all", "true"])
+def submit_all(*extra):
+    return run_timed([f"{BIN}/jsd-submit", "-f", f"{T}/hub/jsd.json", "-q", *extra, "@all", "true"])
+
+
+def hub_metric(name):
+    r = subprocess.run([f"{BIN}/jsd-listener", "-f", f"{T}/hub/jsd.json", "--metrics"], capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 def ping_all():
@@ -376,6 +384,24 @@ def measure_warm():
     c = RES["warm_cpu_ms"]
     out(f"B14 warm: jsd-submit @all true to {G + G * L} nodes: median {RES['warm_ms']} ms ({RES['warm_all_ms']}, exit "
         f"{RES['warm_rc']}); CPU per run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms")
+    # The same with a --fanout window as wide as the tree: the hub sends one
+    # bundle of requests per gateway (relay.h) instead of a sliding window.
+    wide, wcpu, b0 = [], [], hub_metric("jsd_relay_bundles_sent_total")
+    for _ in range(WARM):
+        a = cpu_levels()
+        ms, rc, err = submit_all("--fanout", str(G + G * L))
+        wcpu.append(cpu_delta(a, cpu_levels())["hub"])
+        if rc != 0:
+            log(f"warm --fanout {G + G * L} @all true exited {rc}: {err}")
+        wide.append(ms)
+        RES.setdefault("wide_rc", []).append(rc)
+    b1 = hub_metric("jsd_relay_bundles_sent_total")
+    RES["wide_all_ms"] = [round(x, 1) for x in wide]
+    RES["wide_ms"] = round(statistics.median(wide), 1)
+    RES["wide_hub_cpu_ms"] = round(statistics.median(wcpu), 1)
+    RES["wide_bundles"] = None if b0 is None or b1 is None else round((b1 - b0) / WARM, 1)
+    out(f"B14 warm, --fanout {G + G * L}: median {RES['wide_ms']} ms ({RES['wide_all_ms']}, exit {RES['wide_rc']}); "
+        f"hub CPU {RES['wide_hub_cpu_ms']} ms; bundles per run {RES['wide_bundles']}")
 
 
 def measure_ping():
