@@ -39,8 +39,62 @@ std::string job_end_text(const JobEnd& e) {
   return dump_json(j);
 }
 
+void split_job_file(std::string_view text, std::string_view& record, std::string_view& pid, std::string_view& end) {
+  record = pid = end = {};
+  size_t nl = text.find('\n');
+  record = text.substr(0, nl);
+  if (nl == std::string_view::npos) return;
+  // The lines after it: only whole ones (a newline after them) count.
+  for (size_t at = nl + 1; at < text.size();) {
+    size_t e = text.find('\n', at);
+    if (e == std::string_view::npos) break;
+    std::string_view line = text.substr(at, e - at);
+    if (line.substr(0, 4) == "pid ") pid = line.substr(4);
+    if (line.substr(0, 4) == "end ") end = line.substr(4);
+    at = e + 1;
+  }
+}
+
+namespace {
+bool read_job_file(const std::string& dir, std::string& text) {
+  std::string err;
+  return read_file(dir + "/job.json", text, err);
+}
+// One write through an O_APPEND descriptor: whole, or false.
+bool append_line(int fd, const std::string& line) {
+  return fd >= 0 && write(fd, line.data(), line.size()) == ssize_t(line.size());
+}
+}  // namespace
+
+std::string job_record_line(std::string_view record) {
+  std::string line(record);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  return line + "\n";
+}
+
+std::string read_job_record_text(const std::string& dir) {
+  std::string text;
+  if (!read_job_file(dir, text)) return "";
+  std::string_view rec, pid, end;
+  split_job_file(text, rec, pid, end);
+  return std::string(rec);
+}
+
+bool append_job_end(int fd, std::string_view end_text) {
+  std::string line(end_text);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  // A newline first: a job.json an older supervisor wrote has none after
+  // its record (an empty line is skipped).
+  return append_line(fd, "\nend " + line + "\n");
+}
+
 bool read_job_end(const std::string& dir, JobEnd& e) {
   std::string text, err;
+  if (read_job_file(dir, text)) {
+    std::string_view rec, pid, end;
+    split_job_file(text, rec, pid, end);
+    if (!end.empty()) return parse_job_end_text(end, e);
+  }
   return read_file(dir + "/end.json", text, err) && parse_job_end_text(text, e);
 }
 
@@ -135,15 +189,22 @@ uint64_t kept_end(const std::string& dir, int fd) {
 }
 
 bool write_job_pid(int fd, int pid, uint64_t start_ticks) {
-  // Not synced: after a power cut no job runs any more. One write into
-  // the empty file (job_spare.h): a reader sees it empty or whole.
-  std::string text = std::to_string(pid) + " " + std::to_string(start_ticks) + "\n";
-  return fd >= 0 && pwrite(fd, text.data(), text.size(), 0) == ssize_t(text.size());
+  // Not synced: after a power cut no job runs any more. One line, counted
+  // once whole (split_job_file).
+  return append_line(fd, "\npid " + std::to_string(pid) + " " + std::to_string(start_ticks) + "\n");
 }
 
 bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks) {
   std::string text, err;
-  if (!read_file(dir + "/pid", text, err)) return false;
+  if (read_job_file(dir, text)) {
+    std::string_view rec, line, end;
+    split_job_file(text, rec, line, end);
+    text = line;
+  } else {
+    text.clear();
+  }
+  // A job an older supervisor started: its pid file.
+  if (text.empty() && !read_file(dir + "/pid", text, err)) return false;
   unsigned long long p = 0, t = 0;
   if (sscanf(text.c_str(), "%llu %llu", &p, &t) != 2 || p == 0 || p > 1u << 22) return false;
   pid = int(p);

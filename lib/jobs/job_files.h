@@ -4,17 +4,25 @@
 // into place just before it spawns the job: a directory means "this id was
 // started": never start it again.
 //
-//   job.json         the job's record as it started
+//   job.json         the job's record as it started (one line), then, each
+//                    appended as one line when it happens: "pid PID TICKS"
+//                    (the job's pid and its start time in clock ticks since
+//                    boot, /proc/PID/stat: how a process is found again once
+//                    its supervisor is gone, and told from a later one with
+//                    the same pid) just after the spawn, and "end {...}" (how
+//                    the job ended) once the supervisor has told the
+//                    listener, synced by its helper thread. Created empty
+//                    with the directory (job_spare.h), so a job costs one
+//                    file here, not three: creating a file costs ~0.2-0.4 ms
+//                    of CPU on an ext4 without journal that also deletes
+//                    files (issue 20, notes/jobcost). A line counts only
+//                    once complete (its newline written): a reader sees an
+//                    end or a pid whole, or not at all.
 //   stdout.OFFSET    the job's output kept so far, in segments named by the
 //   stderr.OFFSET    stream offset of their first byte (oldest dropped first)
-//   end.json         how the job ended: written by the supervisor once it
-//                    has told the listener (temporary file, rename; synced
-//                    by its helper thread)
-//   pid              the job's pid and its start time in clock ticks since
-//                    boot (/proc/PID/stat), written just after the spawn
-//                    into the file made empty with the directory:
-//                    how a process is found again once its supervisor is
-//                    gone, and told from a later one with the same pid
+//   end.json, pid    the same end and pid as files of their own, as
+//                    supervisors before issue 20's B14 work wrote them: still
+//                    read (a job such a supervisor started), no longer written
 //   stdout.pipe      FIFOs: the job's stdout and stderr. The job holds each
 //   stderr.pipe      open read-write, so a write never meets a pipe without
 //                    reader (no SIGPIPE when its supervisor dies) and the
@@ -54,7 +62,7 @@ struct JobEnd {
 
 std::string job_end_text(const JobEnd& e);
 bool parse_job_end_text(std::string_view text, JobEnd& e);
-// False when the file is missing or not an end record.
+// False when dir holds no end (job.json's end line, or an older end.json).
 bool read_job_end(const std::string& dir, JobEnd& e);
 
 // The kept output of stream fd (1 or 2) in dir from offset from: data, the
@@ -76,10 +84,20 @@ inline std::string job_fifo(const std::string& dir, int fd) {
   return dir + (fd == 0 ? "/stdin.pipe" : fd == 1 ? "/stdout.pipe" : "/stderr.pipe");
 }
 
-// The pid file: created empty with the directory (job_spare.h), written
-// through fd by the supervisor after the spawn; an empty one reads as none.
+// The job file's lines (job.json above). The record: its first line (a
+// raw newline in it, JSON whitespace, becomes a space).
+std::string job_record_line(std::string_view record);
+// The pid line, appended through fd (job.json, opened O_APPEND) by the
+// supervisor after the spawn; none yet reads as no pid.
 bool write_job_pid(int fd, int pid, uint64_t start_ticks);
 bool read_job_pid(const std::string& dir, int& pid, uint64_t& start_ticks);
+// The end line, appended through fd (job.json, O_APPEND); not synced.
+bool append_job_end(int fd, std::string_view end_text);
+// The record of dir's job.json (its first line; "" when unreadable).
+std::string read_job_record_text(const std::string& dir);
+// Of a job file's text: the record, and the complete pid and end lines'
+// contents ("" when absent or incomplete).
+void split_job_file(std::string_view text, std::string_view& record, std::string_view& pid, std::string_view& end);
 // A process's start time (field 22 of /proc/PID/stat); 0 when it is gone.
 uint64_t process_start_ticks(int pid);
 // Does the job of dir still run: its pid file names a process that lives

@@ -106,7 +106,7 @@ void JobRunner::adopt(const std::string& id, const std::string& started_text, do
   r->pid = 0;
   if (!end.known || (end.error.empty() && end.exit_code < 0 && !end.signal)) {
     r->state = "unknown";
-    // Its supervisor writes end.json as the job ends; without it, the
+    // Its supervisor writes its end (job.json) as the job ends; without it, the
     // supervisor stopped first, or the state directory could not take it.
     r->error =
         "how the job ended was not written down (its supervisor stopped, or the state directory was full): unknown";

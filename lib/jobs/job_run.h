@@ -73,7 +73,7 @@ class JobRuns {
   // The node stops and the supervisor does not answer (stopped, hung): each
   // job's process group gets SIGKILL from here, and the runs are let go
   // without an end (their records stay "running"; the supervisor's
-  // end.json, or "unknown", settles them at the next start). Returns how
+  // its end in job.json, or "unknown", settles them at the next start). Returns how
   // many there were.
   size_t abandon();
   nlohmann::json status_json() const;

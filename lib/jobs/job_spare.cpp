@@ -53,12 +53,13 @@ bool SpareDir::make(const std::string& jobs_dir, std::string& err) {
              (wr = open(f.c_str(), O_RDWR | O_CLOEXEC)) < 0)
       fail = "cannot open";
   }
-  // The pid file, empty until the job is spawned (read_job_pid takes an
-  // empty one as none): then one write, no temporary file and rename.
+  // job.json, empty until the start writes the record into it; then the
+  // pid and the end are appended (job_files.h): one file for the three,
+  // no temporary file and rename.
   if (!fail) {
-    what = p + "/pid";
-    pid_file = openat(dirfd, "pid", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (pid_file < 0) fail = "cannot create";
+    what = p + "/job.json";
+    job_file = openat(dirfd, "job.json", O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (job_file < 0) fail = "cannot create";
   }
   if (!fail) return true;
   err = std::string(fail) + " " + what + ": " + strerror(errno);
@@ -67,7 +68,7 @@ bool SpareDir::make(const std::string& jobs_dir, std::string& err) {
 }
 
 void SpareDir::discard() {
-  for (int* fd : {&dirfd, &out_read, &out_write, &err_read, &err_write, &pid_file})
+  for (int* fd : {&dirfd, &out_read, &out_write, &err_read, &err_write, &job_file})
     if (*fd >= 0) close(*fd), *fd = -1;
   if (!path.empty()) remove_job_dir(path);
   path.clear();

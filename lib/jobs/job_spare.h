@@ -1,9 +1,10 @@
 // A job directory made ahead of its start (job_files.h). The node's job
 // supervisor prepares the next one once it has answered a start, so that
-// making the directory and its FIFOs, opening them and creating the pid
-// file are not between a start request and its answer (issue 19's B1
-// cost). A start writes job.json into it and renames it to ID.d, the mark
-// of a started id, exactly as it did with a directory made on the spot.
+// making the directory and its FIFOs, opening them and creating job.json
+// are not between a start request and its answer (issue 19's B1 cost). A
+// start writes the record into job.json and renames the directory to ID.d,
+// the mark of a started id, exactly as it did with a directory made on the
+// spot.
 //
 // Named .spare-PID-N in the jobs directory: no job's name (an id never
 // starts with '.'), never listed as a job (list_job_dirs wants ".d"); the
@@ -21,7 +22,7 @@ struct SpareDir {
   int dirfd = -1;
   int out_read = -1, out_write = -1;  // stdout.pipe: ours, non-blocking; the job's, read-write
   int err_read = -1, err_write = -1;  // stderr.pipe: the same
-  int pid_file = -1;                  // pid: created empty, open for writing
+  int job_file = -1;                  // job.json: created empty, open for appending
 
   SpareDir() = default;
   SpareDir(const SpareDir&) = delete;

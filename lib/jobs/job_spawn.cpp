@@ -143,7 +143,7 @@ void PosixJobProcesses::supervisor_gone(const std::string& why) {
   sup_ours_ = false;
   running_.clear();
   queued_.clear();  // for the dead one: the takeover says everything again
-  // It died before it listed its jobs: they are found by their pid files,
+  // It died before it listed its jobs: they are found by their pids (job.json),
   // once the rest is settled.
   bool unlisted = std::exchange(awaiting_list_, false);
   auto pending = std::move(pending_);
@@ -378,20 +378,16 @@ void PosixJobProcesses::signal_group(int pid, int sig) {
 
 std::vector<std::pair<std::string, std::string>> PosixJobProcesses::started_before() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (auto& id : list_job_dirs(jobs_dir_)) {
-    std::string text, err;
-    read_file(job_dir(jobs_dir_, id) + "/job.json", text, err);
-    out.emplace_back(id, text);
-  }
+  for (auto& id : list_job_dirs(jobs_dir_)) out.emplace_back(id, read_job_record_text(job_dir(jobs_dir_, id)));
   return out;
 }
 
 std::unique_ptr<JobProcess> PosixJobProcesses::adopt(const std::string& id, JobEnd& end) {
   std::string dir = job_dir(jobs_dir_, id);
   if (read_job_end(dir, end)) return nullptr;
-  // The supervisor writes a job's end.json before it forgets the job: one
+  // The supervisor writes a job's end before it forgets the job: one
   // it does not list has its end on disk, or it runs without a supervisor
-  // (found by its pid file), or nobody knows how it ended.
+  // (found by its pid in job.json), or nobody knows how it ended.
   auto it = running_.find(id);
   if (it != running_.end() && ctl_ && !sups_.count(id))
     return std::make_unique<SupervisedJob>(attach(id, it->second.pid, it->second.out, it->second.err));

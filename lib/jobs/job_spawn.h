@@ -36,7 +36,7 @@ class Stream;
 // spawned that supervisor, reaps them, and a new supervisor adopts them
 // (reads on from their FIFOs, writes their ends); a start that had not made
 // its job's directory is sent again; one that had is a job that runs (or,
-// without a pid file, one whose fate is unknown).
+// without a pid, one whose fate is unknown).
 class PosixJobProcesses : public JobProcesses {
  public:
   // jobs_dir: STATE_DIR/jobs; supervisor: the jsd-job program; keep:

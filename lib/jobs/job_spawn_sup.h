@@ -52,7 +52,7 @@ struct PosixJobProcesses::Sup {
       if (f) f(fd);
     }
   }
-  // The end, once: from the E message, end.json, or nothing (unknown).
+  // The end, once: from the E message, job.json's end line, or nothing (unknown).
   void deliver(const JobEnd& e) {
     if (ended || gone) return;
     ended = true;

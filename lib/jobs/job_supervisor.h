@@ -82,7 +82,7 @@ bool decode_sup_output(std::string_view msg, std::string_view& id, int& fd, std:
 
 // E: on the events connection with the job's id; as a reply to R without.
 std::string encode_sup_end(std::string_view id, const JobEnd& e);
-// The same from an end's text (job_end_text), as end.json holds it.
+// The same from an end's text (job_end_text), as job.json's end line holds it.
 std::string encode_sup_end_text(std::string_view id, std::string_view text);
 bool decode_sup_end(std::string_view msg, std::string_view& id, JobEnd& e);
 

@@ -56,11 +56,10 @@ std::string JobTable::start(const SupStart& s) {
   }
   want_spare_ = true;
   // No temporary file and rename for job.json: the whole directory is
-  // renamed into place once it is complete.
-  int rfd = openat(sp->dirfd, "job.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  bool written = rfd >= 0 && write(rfd, s.record.data(), s.record.size()) == ssize_t(s.record.size());
-  if (rfd >= 0 && close(rfd) != 0) written = false;
-  if (!written) return refuse("cannot write " + sp->path + "/job.json: " + strerror(errno));  // sp goes
+  // renamed into place once it is complete. The spare made it empty.
+  std::string line = job_record_line(s.record);
+  if (write(sp->job_file, line.data(), line.size()) != ssize_t(line.size()))
+    return refuse("cannot write " + sp->path + "/job.json: " + strerror(errno));  // sp goes
   // stdin.pipe: only for a job with input (jsd-submit -i).
   if (s.input && mkfifoat(sp->dirfd, "stdin.pipe", 0600) != 0)
     return refuse("cannot create " + job_fifo(sp->path, 0) + ": " + strerror(errno));
@@ -80,8 +79,8 @@ std::string JobTable::start(const SupStart& s) {
     std::string m(1, char(SupMsg::started));
     WireWriter(m, 4).u32(uint32_t(j->pid));
     // Found again by whoever comes after us (job_files.h).
-    if (!write_job_pid(sp->pid_file, j->pid, process_start_ticks(j->pid)))
-      fprintf(stderr, "jsd-job: error: cannot write %s/pid: %s\n", dir.c_str(), strerror(errno));
+    if (!write_job_pid(sp->job_file, j->pid, process_start_ticks(j->pid)))
+      fprintf(stderr, "jsd-job: error: cannot write the pid to %s/job.json: %s\n", dir.c_str(), strerror(errno));
     by_pid_[j->pid] = j.get();
     jobs_[s.id] = std::move(j);
     return m;
@@ -89,8 +88,10 @@ std::string JobTable::start(const SupStart& s) {
   // How it did not start is on disk too: a restarted listener that finds
   // the directory reads it there.
   JobEnd e = failed_end(err, command);
-  std::string werr;
-  write_file_atomic(dir + "/end.json", job_end_text(e), true, werr);
+  if (append_job_end(sp->job_file, job_end_text(e)))
+    fsync(sp->job_file), fsync(j->dirfd);
+  else
+    fprintf(stderr, "jsd-job: error: cannot write the end to %s/job.json: %s\n", dir.c_str(), strerror(errno));
   close(j->dirfd);
   return encode_sup_end("", e);
 }
@@ -292,7 +293,7 @@ void JobTable::reap() {
 
 // The end goes to the listener first (it answers at once), then to disk
 // durably; only then is the job forgotten (a listener that connects
-// later reads end.json instead).
+// later reads the end in job.json instead).
 void JobTable::finish(Job& j, std::unique_ptr<Conn>& ev) {
   // A background process that keeps the pipes open is not the job.
   JobEnd e;
@@ -316,10 +317,17 @@ void JobTable::finish(Job& j, std::unique_ptr<Conn>& ev) {
     ev->queue(encode_sup_end_text(j.id, text));
     if (!ev->flush()) ev.reset();
   }
-  if (write_file_atomic(j.dir + "/end.json", text, false, err))
+  // Appended to job.json (job_files.h): no file to create, no rename; the
+  // syncer makes it durable with its directory, as it did end.json.
+  std::string path = j.dir + "/job.json";
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd >= 0 && append_job_end(fd, text))
+    syncer_.push(path);
+  else if (write_file_atomic(j.dir + "/end.json", text, false, err))  // no job.json to append to
     syncer_.push(j.dir + "/end.json");
   else
     fprintf(stderr, "jsd-job: error: %s\n", err.c_str());
+  if (fd >= 0) close(fd);
   close(j.dirfd);
 }
 

@@ -273,7 +273,7 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
   EXPECT_EQ(sig, 0);
   EXPECT_EQ(end.out_bytes, 8u);
   EXPECT_EQ(read_kept_output(job_dir(jobs, "a1"), 1, 0).data, "one\ntwo\n");
-  // The supervisor tells the listener first, then writes end.json (and
+  // The supervisor tells the listener first, then writes its end into job.json (and
   // only then forgets the job): it comes within moments.
   JobEnd on_disk;
   for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "a1"), on_disk); ++i) usleep(5000);
