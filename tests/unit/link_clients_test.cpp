@@ -19,6 +19,8 @@
 #include "base/frame.h"
 #include "base/uvx.h"
 #include "link/pipe_msg.h"
+#include "link/queue_client.h"
+#include "node/link_watch.h"
 #include "node/link_spawn.h"
 #include "node/peers.h"
 #include "temp_dir.h"
@@ -160,6 +162,48 @@ TEST(LinkClients, AnIdleListenerWatchSleepsAndAnEventWakesItForABusyLink) {
     return 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+// Idle clients probe on a grid of heartbeat_ms (queue_client.cpp): two
+// whose last frames came at different moments of the same second probe at
+// the same instant, never later than idle_heartbeat_ms after their last
+// frame and at most heartbeat_ms before. Red before: each probed exactly
+// idle_heartbeat_ms after its own last frame.
+TEST(QueueClient, IdleProbesFallOnTheHeartbeatGrid) {
+  EXPECT_EQ(idle_probe_at(100'200, 1000, 15000), 115'000u);
+  EXPECT_EQ(idle_probe_at(100'999, 1000, 15000), 115'000u);
+  EXPECT_EQ(idle_probe_at(101'000, 1000, 15000), 116'000u);
+  for (uint64_t rx : {7u, 999u, 123'456u}) {
+    uint64_t at = idle_probe_at(rx, 1000, 15000);
+    EXPECT_LE(at, rx + 15000);
+    EXPECT_GT(at, rx + 14000);
+  }
+  // Where the idle interval is hardly longer than a beat: no grid.
+  EXPECT_EQ(idle_probe_at(100'200, 1000, 1500), 101'700u);
+}
+
+// The two watches of a listener tick on one grid (link_watch.h): the
+// coarse period is a multiple of the fine one, and from any moment the
+// next ticks of both fall on instants the fine one also ticks at.
+TEST(LinkWatch, CoarseAndFineTicksShareInstants) {
+  Config cfg = default_config();
+  cfg.heartbeat_ms = 300;
+  cfg.idle_heartbeat_ms = 1000;
+  cfg.dead_after_ms = 700;
+  WatchTimes t = watch_times(cfg);
+  EXPECT_EQ(t.fine, 300u);
+  EXPECT_EQ(t.coarse, 900u);
+  EXPECT_EQ(t.busy_limit, 1400u);
+  EXPECT_EQ(t.idle_limit, 3400u);
+  for (uint64_t now : {0u, 1u, 299u, 300u, 12'345u}) {
+    uint64_t f = now + watch_delay(now, t.fine), c = now + watch_delay(now, t.coarse);
+    EXPECT_GT(f, now);
+    EXPECT_EQ(f % t.fine, 0u);
+    EXPECT_EQ(c % t.fine, 0u);
+    EXPECT_LE(c - now, t.coarse);
+  }
+  EXPECT_FALSE(silent_too_long(5000, 1600, 3400));
+  EXPECT_TRUE(silent_too_long(5001, 1600, 3400));
 }
 
 }  // namespace
