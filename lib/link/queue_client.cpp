@@ -191,7 +191,7 @@ class QueueClient {
     backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
     last_rx_ = now_ms();
     waiting_since_ = 0;
-    arm(uint64_t(o_.cfg.idle_heartbeat_ms));  // the queue below makes it busy if it holds anything
+    arm_at(probe_at());  // the queue below makes it busy if it holds anything
     log_info("link to " + target_.key() + " is up (port " + std::to_string(r.port) + ", " +
              std::to_string(queue_.size()) + " queued)");
     report(LinkState::up);
@@ -231,6 +231,20 @@ class QueueClient {
     beat_due_ = now_ms() + ms;
     beat_.start(ms, [this] { heartbeat(); });
   }
+  // t: now_ms()'s clock (the loop's, read afresh).
+  void arm_at(uint64_t t) {
+    uint64_t now = uv_now(loop_);
+    beat_due_ = t;
+    beat_.start(t > now ? t - now : 0, [this] { heartbeat(); });
+  }
+  // The listener reads the "alive" lines of a host's idle clients (and a
+  // queue-server of the same host its peers' probes) in a few wake-ups
+  // instead of one each: they probe at the same instants. Early, never
+  // late: a dead idle link is still found within idle_heartbeat_ms +
+  // dead_after_ms.
+  uint64_t probe_at() const {
+    return idle_probe_at(last_rx_, uint64_t(o_.cfg.heartbeat_ms), uint64_t(o_.cfg.idle_heartbeat_ms));
+  }
   void flush_link() {
     if (conn_ && link_) link_->flush();
   }
@@ -250,7 +264,7 @@ class QueueClient {
       waiting_since_ = queue_.empty() ? 0 : last_rx_;
       // Idle again (the answer came): sleep until the next idle probe, not
       // one more busy beat first (a wake-up per idle link and probe).
-      if (!waiting_since_ && state_ == State::up) arm(uint64_t(o_.cfg.idle_heartbeat_ms));
+      if (!waiting_since_ && state_ == State::up) arm_at(probe_at());
     }
   }
 
@@ -281,7 +295,7 @@ class QueueClient {
   // wakes every heartbeat_ms, sends a heartbeat if nothing arrived for that
   // long, and is dead when nothing arrived for dead_after_ms since it
   // became busy. An idle link sleeps until nothing has arrived for
-  // idle_heartbeat_ms, then sends a heartbeat, which makes it busy: a dead
+  // idle_heartbeat_ms (probe_at()), then sends a heartbeat, which makes it busy: a dead
   // idle link is found within idle_heartbeat_ms + dead_after_ms, a link
   // with something to deliver within dead_after_ms. A link that is not up
   // wakes every heartbeat_ms, as the listener expects of it.
@@ -293,7 +307,7 @@ class QueueClient {
       m.type = PipeType::alive;
       sup_->send(encode_pipe(m));
     }
-    const uint64_t beat = uint64_t(o_.cfg.heartbeat_ms), idle_beat = uint64_t(o_.cfg.idle_heartbeat_ms);
+    const uint64_t beat = uint64_t(o_.cfg.heartbeat_ms);
     if (stopping_) return;
     if (state_ != State::up || !conn_) return arm(beat);
     uint64_t now = now_ms(), quiet = now - last_rx_;
@@ -306,12 +320,12 @@ class QueueClient {
       if (quiet >= beat) send_link(encode_link({LinkType::heartbeat}));
       return arm(beat);
     }
-    if (quiet + kSlackMs >= idle_beat) {
+    if (now + kSlackMs >= probe_at()) {
       send_link(encode_link({LinkType::heartbeat}));
       expect_answer();
       return arm(beat);
     }
-    arm(idle_beat - quiet);
+    arm_at(probe_at());
   }
 
   void fail(const std::string& why) {
@@ -430,6 +444,13 @@ class QueueClient {
 };
 
 }  // namespace
+
+uint64_t idle_probe_at(uint64_t last_rx, uint64_t heartbeat_ms, uint64_t idle_heartbeat_ms) {
+  uint64_t due = last_rx + idle_heartbeat_ms;
+  // Not where that would probe almost as often as a busy link beats.
+  if (heartbeat_ms == 0 || idle_heartbeat_ms < 2 * heartbeat_ms) return due;
+  return due / heartbeat_ms * heartbeat_ms;
+}
 
 int run_queue_client(const ClientOptions& o) {
   Level lv = Level::info;

@@ -4,6 +4,7 @@
 // queue-server has acknowledged them.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "config.h"
@@ -19,5 +20,11 @@ struct ClientOptions {
 };
 
 int run_queue_client(const ClientOptions& o);
+
+// When an idle link whose last frame arrived at last_rx (ms, the host's
+// monotonic clock) is probed: idle_heartbeat_ms later, brought forward to
+// the last multiple of heartbeat_ms before that, so that the idle clients
+// of a host probe at the same instants (issue 20, B13).
+uint64_t idle_probe_at(uint64_t last_rx, uint64_t heartbeat_ms, uint64_t idle_heartbeat_ms);
 
 }  // namespace jsd

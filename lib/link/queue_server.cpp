@@ -234,8 +234,12 @@ class QueueServer {
   // The peer's client probes an idle link every idle_heartbeat_ms and a
   // busy one every heartbeat_ms: a link silent for longer than
   // idle_heartbeat_ms + dead_after_ms is dead (the client, which has
-  // something to say, usually finds it first). One timer, moved on lazily:
-  // a frame does not touch it.
+  // something to say, usually finds it first). One timer: a heartbeat
+  // moves it on to a full silence_limit() (we are awake for it anyway), so
+  // on an idle link it fires only when a probe is missing (issue 20: it
+  // used to fire a few seconds after each probe, a second wake-up per
+  // probe); other frames leave it alone and check_alive() moves it on
+  // lazily.
   uint64_t silence_limit() const { return uint64_t(o_.cfg.idle_heartbeat_ms) + uint64_t(o_.cfg.dead_after_ms); }
   void check_alive() {
     uint64_t idle = now_ms() - last_rx_;
@@ -276,6 +280,7 @@ class QueueServer {
       if (m.type == LinkType::heartbeat) {
         send_link({LinkType::heartbeat_ack});
         tell_alive();
+        if (!stopping_) timer_.start(silence_limit(), [this] { check_alive(); });
         continue;
       }
       if (m.type == LinkType::bye) {

@@ -4,6 +4,7 @@
 #include <csignal>
 
 #include "exit_codes.h"
+#include "link_watch.h"
 #include "log.h"
 #include "pipe_msg.h"
 
@@ -15,7 +16,10 @@ void LinkClients::send(const std::string& key, const EventView& ev) {
   Proc& c = ensure_proc(key);
   // An idle client sleeps up to idle_heartbeat_ms; from now on it is busy
   // and must be heard from every heartbeat_ms (watch()).
-  if (c.queue.empty()) c.silent_ticks = 0;
+  if (c.queue.empty()) {
+    c.heard_ms = now_ms();
+    watch_soon();
+  }
   uint64_t seq = ++c.next_seq;
   auto& slot = c.queue.emplace_back(seq, std::string());
   encode_data_into(slot.second, seq, ev);
@@ -64,6 +68,7 @@ void LinkClients::withdraw(const std::string& key, uint64_t event_id, std::funct
     return done(true);
   }
   c.withdrawing.emplace(seq, std::move(done));
+  watch_soon();
   PipeMsg m;
   m.type = PipeType::withdraw;
   m.seq = seq;
@@ -195,7 +200,7 @@ void LinkClients::start_client(Proc& c) {
   pipe->on_frame = [this, key](std::string_view p) {
     auto it = procs_.find(key);
     if (it == procs_.end()) return;
-    it->second->silent_ticks = 0;
+    it->second->heard_ms = now_ms();
     on_msg(*it->second, p);
   };
   pipe->on_close = [this, key, pipe](const std::string&) {
@@ -206,12 +211,8 @@ void LinkClients::start_client(Proc& c) {
     }
   };
   pipe->start(cfg_.max_frame + kPipeSlack);
-  c.silent_ticks = 0;
-  if (!watch_) {
-    watch_ = std::make_unique<Timer>(loop_);
-    watch_->start(
-        uint64_t(cfg_.heartbeat_ms), [this] { watch(); }, uint64_t(cfg_.heartbeat_ms));
-  }
+  c.heard_ms = now_ms();
+  watch_soon();  // forming: its slot is given back after kFormingMs at the latest
   log_debug("started QueueClient_" + key + " (pid " + std::to_string(child->pid()) + ")");
   // A new client starts from everything not yet acknowledged, in order.
   for (auto& [seq, payload] : c.queue) pipe->send(payload);
@@ -277,6 +278,7 @@ void LinkClients::on_msg(Proc& c, std::string_view p) {
     c.detail = m.detail;
     if (!m.peer.empty()) c.remote_node = m.peer;
     if (m.state != LinkState::starting && m.state != LinkState::connecting) formed(c, m.state == LinkState::up);
+    if (m.state != LinkState::up) watch_soon();  // it says it is alive every heartbeat_ms again
     events_.link_state(c.key, m.state, m.detail);
   }
 }
@@ -339,21 +341,20 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
 
 // A client says it is alive every heartbeat_ms while its link is busy or
 // not up, and every idle_heartbeat_ms while it is up and idle. One that
-// stays silent for twice that long (stopped, or its loop hung) holds its link and our queue
-// hostage: it is killed, and on_exit() starts a new one from our queue.
-// Counted in our own ticks, with a read of the pipe between two of them, so
-// a listener that was itself stalled does not blame its children.
+// stays silent for twice that (plus dead_after_ms; link_watch.h) is stopped
+// or its loop hung: it holds its link and our queue hostage, so it is
+// killed, and on_exit() starts a new one from our queue. A listener that
+// was itself stalled does not blame its children: its tick, late, reads
+// the pipes first (Deadline), and a pipe we do not read excuses its child.
+// While every link is up and idle the watch ticks every idle_heartbeat_ms
+// (issue 20: not every heartbeat_ms over every child): a hung idle client
+// is then replaced within 2 * (idle_heartbeat_ms + dead_after_ms) +
+// idle_heartbeat_ms, a busy one within 2 * dead_after_ms + heartbeat_ms.
 void LinkClients::watch() {
   if (stopping_) return;
-  // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
-  // link process first and makes a new link (the usual path, and the one
-  // its log names); this watch is the backstop for what that cannot see.
-  // An idle client (up, nothing queued or taken back) wakes only for its
-  // idle heartbeat (queue_client.cpp), so it is given that long too.
-  int hb = std::max(1, cfg_.heartbeat_ms);
-  int limit = std::max(2, 2 * cfg_.dead_after_ms / hb);
-  int idle_limit = std::max(limit, 2 * (cfg_.idle_heartbeat_ms + cfg_.dead_after_ms) / hb);
+  const WatchTimes t = watch_times(cfg_);
   uint64_t now = now_ms();
+  bool soon = false, any = false;
   for (auto& [k, c] : procs_) {
     // A handshake that has not ended in kFormingMs (a peer that does not
     // answer) gives its slot to the next link; its client goes on trying.
@@ -368,13 +369,36 @@ void LinkClients::watch() {
       c->child->kill(SIGTERM);
       continue;
     }
+    if (!c->child) continue;
+    any = true;
     bool idle = c->state == LinkState::up && c->queue.empty() && c->withdrawing.empty();
-    if (!c->child || !c->pipe || c->pipe->paused() || ++c->silent_ticks <= (idle ? idle_limit : limit)) continue;
+    soon = soon || !idle || c->forming;
+    if (!c->pipe || c->pipe->paused()) {
+      c->heard_ms = now;
+      continue;
+    }
+    if (!silent_too_long(now, c->heard_ms, idle ? t.idle_limit : t.busy_limit)) continue;
     log_warn("QueueClient_" + k + " (pid " + std::to_string(c->child->pid()) + ") has not answered for " +
-             std::to_string(c->silent_ticks * cfg_.heartbeat_ms) + " ms: replacing it");
-    c->silent_ticks = 0;
+             std::to_string(now - c->heard_ms) + " ms: replacing it");
+    c->heard_ms = now;
     c->child->kill(SIGKILL);
   }
+  // No child: the next start_client() arms it again.
+  if (any) arm_watch(soon ? t.fine : t.coarse);
+}
+
+void LinkClients::arm_watch(uint64_t period) {
+  if (!watch_) watch_ = std::make_unique<Deadline>(loop_);
+  uint64_t d = watch_delay(uv_now(loop_), period);
+  watch_due_ = uv_now(loop_) + d;
+  watch_->start(d, [this] { watch(); });
+}
+
+void LinkClients::watch_soon() {
+  if (stopping_) return;
+  uint64_t fine = watch_times(cfg_).fine;
+  if (watch_ && watch_->active() && watch_due_ <= uv_now(loop_) + fine) return;
+  arm_watch(fine);
 }
 
 nlohmann::json LinkClients::links_json() const {

@@ -92,7 +92,7 @@ class LinkClients : public RouterLinks {
     uint64_t restart_delay_ms = 0;
     uint64_t started_ms = 0;
     std::unique_ptr<Timer> restart_timer;
-    int silent_ticks = 0;    // heartbeat_ms ticks of ours without a frame from the child
+    uint64_t heard_ms = 0;   // last frame from the child, or when it was last excused (now_ms())
     uint64_t used_ms = 0;    // last event queued or acknowledged (now_ms())
     bool ending = false;     // SIGTERM for being idle: not restarted
     bool idle = false;       // ended for being idle: started again when needed
@@ -122,6 +122,11 @@ class LinkClients : public RouterLinks {
   void pipe_lost(Proc& c);
   void on_exit(const std::string& key, Child* child, int64_t status, int sig);
   void watch();
+  // The watch's next tick: on the grid of period (link_watch.h).
+  void arm_watch(uint64_t period);
+  // A child may be due within heartbeat_ms now (busy, forming, not up): a
+  // watch that sleeps for the idle period ticks at the next heartbeat_ms.
+  void watch_soon();
 
   uv_loop_t* loop_;
   const Config& cfg_;
@@ -131,7 +136,8 @@ class LinkClients : public RouterLinks {
   LinkSpawn& spawn_;
   ClientEvents& events_;
   std::map<std::string, std::unique_ptr<Proc>> procs_;
-  std::unique_ptr<Timer> watch_;  // replaces a stopped or hung client
+  std::unique_ptr<Deadline> watch_;  // replaces a stopped or hung client; a late tick reads the pipes first
+  uint64_t watch_due_ = 0;           // uv_now() of its next tick
   std::deque<std::string> spawn_queue_;
   std::unique_ptr<Timer> spawn_timer_;
   static constexpr int kSpawnsPerTurn = 4;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <csignal>
 
+#include "link_watch.h"
 #include "log.h"
 #include "pipe_msg.h"
 #include "router.h"
@@ -57,6 +58,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
   sp->pipe = pipe;
   sp->port = port;
   sp->since = wall_time();
+  sp->heard_ms = now_ms();
   sp->claim = std::move(claim);
   joining_.push_back(std::move(s));
   child->on_exit = [this, peer, sp, child](int64_t status, int sig) {
@@ -73,7 +75,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
     events_.child_gone();
   };
   pipe->on_frame = [this, sp](std::string_view p) {
-    sp->silent_ticks = 0;
+    sp->heard_ms = now_ms();
     on_msg(sp, p);
   };
   pipe->on_close = [this, sp](const std::string&) {
@@ -82,11 +84,7 @@ bool LinkServers::start(const std::string& peer, LinkResponder& hs, LinkClaim cl
     events_.child_gone();
   };
   pipe->start(cfg_.max_frame + kPipeSlack);
-  if (!watch_) {
-    watch_ = std::make_unique<Timer>(loop_);
-    watch_->start(
-        uint64_t(cfg_.heartbeat_ms), [this] { watch(); }, uint64_t(cfg_.heartbeat_ms));
-  }
+  if (!watch_ || !watch_->active()) arm_watch();
   std::string enc = encode_session(keys);
   keys.wipe();
   pipe->send(enc);
@@ -245,31 +243,43 @@ void LinkServers::on_data(Proc* s, std::string_view p) {
 }
 
 // A queue-server says it is alive at its peer's heartbeats; one silent for
-// twice idle_heartbeat_ms + dead_after_ms of our ticks (stopped, or its loop hung) is killed: its peer
-// links again to a new one, and what it acknowledged is in its pipe (read
-// to the end). A pipe we are not reading (held behind an older one, or a
-// slow tool) cannot show it alive, so it is not counted.
+// twice idle_heartbeat_ms + dead_after_ms (stopped, or its loop hung) is
+// killed: its peer links again to a new one, and what it acknowledged is in
+// its pipe (read to the end). A pipe we are not reading (held behind an
+// older one, or a slow tool) cannot show it alive, so it is excused; a
+// listener that was itself stalled reads the pipes before a late tick
+// judges anyone (Deadline).
 void LinkServers::watch() {
   if (stopping_) return;
-  // Twice the link's own dead_after_ms: the far end's heartbeat sees a hung
-  // link process first and makes a new link (the usual path, and the one
-  // its log names); this watch is the backstop for what that cannot see.
   // A queue-server is heard from at its peer's heartbeats: every
-  // idle_heartbeat_ms on an idle link (queue_server.cpp).
-  int limit = std::max(2, 2 * (cfg_.idle_heartbeat_ms + cfg_.dead_after_ms) / std::max(1, cfg_.heartbeat_ms));
+  // idle_heartbeat_ms on an idle link (queue_server.cpp), so the watch need
+  // not look more often than that (issue 20: not every heartbeat_ms over
+  // every child): a hung one is killed within 2 * (idle_heartbeat_ms +
+  // dead_after_ms) + idle_heartbeat_ms.
+  const WatchTimes t = watch_times(cfg_);
+  uint64_t now = now_ms();
   auto check = [&](Proc* s) {
     if (!s->child || !s->pipe || s->held || s->pipe->paused() || retiring_.count(s->child)) {
-      s->silent_ticks = 0;
+      s->heard_ms = now;
       return;
     }
-    if (++s->silent_ticks <= limit) return;
+    if (!silent_too_long(now, s->heard_ms, t.idle_limit)) return;
     log_warn("QueueServer_" + s->peer + " (pid " + std::to_string(s->child->pid()) + ") has not answered for " +
-             std::to_string(s->silent_ticks * cfg_.heartbeat_ms) + " ms: ending it");
-    s->silent_ticks = 0;
+             std::to_string(now - s->heard_ms) + " ms: ending it");
+    s->heard_ms = now;
     s->child->kill(SIGKILL);
   };
   for (auto& s : joining_) check(s.get());
   for (auto& [k, s] : current_) check(s.get());
+  // None left: the next start() arms it again.
+  if (!joining_.empty() || !current_.empty()) arm_watch();
+}
+
+// On the grid of LinkClients' watch (link_watch.h): when both tick, they
+// share a wake-up.
+void LinkServers::arm_watch() {
+  if (!watch_) watch_ = std::make_unique<Deadline>(loop_);
+  watch_->start(watch_delay(uv_now(loop_), watch_times(cfg_).coarse), [this] { watch(); });
 }
 
 nlohmann::json LinkServers::links_json() const {

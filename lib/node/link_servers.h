@@ -93,7 +93,7 @@ class LinkServers {
     bool exited = false;
     bool joined = false;  // its peer's ticket arrived: it is the peer's link
     LinkClaim claim;
-    int silent_ticks = 0;  // heartbeat_ms ticks of ours without a frame from it
+    uint64_t heard_ms = 0;  // last frame from it, or when it was last excused (now_ms())
   };
   bool promote(Proc* sp);
   void drop_if_done(Proc* sp);
@@ -102,6 +102,7 @@ class LinkServers {
   void on_msg(Proc* s, std::string_view p);
   void on_data(Proc* s, std::string_view p);
   void watch();
+  void arm_watch();  // the next tick: every idle period, on the grid (link_watch.h)
 
   uv_loop_t* loop_;
   const Config& cfg_;
@@ -113,7 +114,7 @@ class LinkServers {
   std::vector<std::unique_ptr<Proc>> retired_;  // replaced, pipe still draining
   std::set<Child*> retiring_;
   std::unique_ptr<Timer> retire_timer_;
-  std::unique_ptr<Timer> watch_;  // kills a stopped or hung queue-server
+  std::unique_ptr<Deadline> watch_;  // kills a stopped or hung queue-server; a late tick reads the pipes first
   int live_ = 0;
   bool stopping_ = false;
 };

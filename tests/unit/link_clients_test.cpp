@@ -11,11 +11,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <string>
 
+#include "base/frame.h"
 #include "base/uvx.h"
+#include "link/pipe_msg.h"
+#include "link/queue_client.h"
+#include "node/link_watch.h"
 #include "node/link_spawn.h"
 #include "node/peers.h"
 #include "temp_dir.h"
@@ -94,6 +99,114 @@ TEST(LinkClients, FormsAtMostAWindowOfLinksAtOnceAndStartsTheNextWhenOneEnds) {
     return 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+// The watch (link_watch.h, issue 20: B13). A stand-in client that says
+// its link is up and then never speaks again is an idle link whose client
+// hung. While every link is up and idle the listener's watch ticks every
+// idle_heartbeat_ms, not every heartbeat_ms: the loop sleeps through
+// heartbeat_ms after heartbeat_ms (red before: a tick each). An event
+// queued for the hung client makes it busy: the watch ticks every
+// heartbeat_ms again at once, and the client, silent for twice
+// dead_after_ms, is replaced (red without LinkClients::watch_soon(): the
+// watch would sleep until its next idle tick, up to 600 s away).
+TEST(LinkClients, AnIdleListenerWatchSleepsAndAnEventWakesItForABusyLink) {
+  jsd_test::TempDir dir("clients");
+  mkdir(dir.file("bin").c_str(), 0700);
+  PipeMsg up;
+  up.type = PipeType::state;
+  up.state = LinkState::up;
+  up.peer = "p0";
+  std::ofstream(dir.file("up.bin"), std::ios::binary) << make_frame(encode_pipe(up));
+  std::ofstream(dir.file("bin/jsd-client")) << "#!/bin/sh\ntrap '' TERM\ncat '" << dir.file("up.bin")
+                                            << "' >&3\nexec cat <&3 >/dev/null\n";
+  chmod(dir.file("bin/jsd-client").c_str(), 0700);
+  Config cfg = default_config();
+  cfg.node = "hub";
+  cfg.heartbeat_ms = 50;
+  cfg.dead_after_ms = 200;          // busy: replaced after 400 ms of silence
+  cfg.idle_heartbeat_ms = 600000;   // idle: the watch ticks every 600 s, beyond this test
+  cfg.connect_at_startup = {"p0"};  // no end for being unused either
+  cfg.peers["p0"] = Endpoint{"127.0.0.1", 40000};
+  Peers peers(cfg);
+  int rc = with_loop([&](uv_loop_t* loop) {
+    NoClientEvents ev;
+    LinkSpawn spawn(loop, dir.file("bin"), "hub", false);
+    LinkClients clients(loop, cfg, peers, dir.file("bin"), 1, spawn, ev);
+    clients.ensure("p0");
+    auto state = [&] { return clients.links_json()[0]["state"].get<std::string>(); };
+    EXPECT_TRUE(run_until(loop, [&] { return state() == "up"; })) << state();
+    int first = running(clients)["p0"];
+    // One second of an idle link: the loop wakes for its end, and at most
+    // for a watch tick or two of the old grid, not for 20 heartbeats.
+    for (int i = 0; i < 20; ++i) uv_run(loop, UV_RUN_NOWAIT);
+    bool over = false;
+    Timer end(loop);
+    end.start(1000, [&] { over = true; });
+    int wakes = 0;
+    while (!over) uv_run(loop, UV_RUN_ONCE), ++wakes;
+    EXPECT_LE(wakes, 3);
+    EXPECT_EQ(running(clients)["p0"], first);  // idle and silent for 1 s: left alone
+    auto t0 = std::chrono::steady_clock::now();
+    clients.send("p0", EventView{});
+    EXPECT_TRUE(run_until(loop, [&] {
+      auto r = running(clients);
+      return r.count("p0") && r["p0"] != first;
+    }));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_GE(ms, 400);  // not before its silence passed the busy limit
+    // Within a few heartbeat_ms of that, not at the next idle tick (somewhere
+    // in the next 600 s: without watch_soon() this fails but for a 1 % chance).
+    EXPECT_LT(ms, 5000);
+    clients.stop();
+    clients.kill();
+    EXPECT_TRUE(run_until(loop, [&] { return clients.live() == 0; }));
+    clients.clear();
+    return 0;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
+// Idle clients probe on a grid of heartbeat_ms (queue_client.cpp): two
+// whose last frames came at different moments of the same second probe at
+// the same instant, never later than idle_heartbeat_ms after their last
+// frame and at most heartbeat_ms before. Red before: each probed exactly
+// idle_heartbeat_ms after its own last frame.
+TEST(QueueClient, IdleProbesFallOnTheHeartbeatGrid) {
+  EXPECT_EQ(idle_probe_at(100'200, 1000, 15000), 115'000u);
+  EXPECT_EQ(idle_probe_at(100'999, 1000, 15000), 115'000u);
+  EXPECT_EQ(idle_probe_at(101'000, 1000, 15000), 116'000u);
+  for (uint64_t rx : {7u, 999u, 123'456u}) {
+    uint64_t at = idle_probe_at(rx, 1000, 15000);
+    EXPECT_LE(at, rx + 15000);
+    EXPECT_GT(at, rx + 14000);
+  }
+  // Where the idle interval is hardly longer than a beat: no grid.
+  EXPECT_EQ(idle_probe_at(100'200, 1000, 1500), 101'700u);
+}
+
+// The two watches of a listener tick on one grid (link_watch.h): the
+// coarse period is a multiple of the fine one, and from any moment the
+// next ticks of both fall on instants the fine one also ticks at.
+TEST(LinkWatch, CoarseAndFineTicksShareInstants) {
+  Config cfg = default_config();
+  cfg.heartbeat_ms = 300;
+  cfg.idle_heartbeat_ms = 1000;
+  cfg.dead_after_ms = 700;
+  WatchTimes t = watch_times(cfg);
+  EXPECT_EQ(t.fine, 300u);
+  EXPECT_EQ(t.coarse, 900u);
+  EXPECT_EQ(t.busy_limit, 1400u);
+  EXPECT_EQ(t.idle_limit, 3400u);
+  for (uint64_t now : {0u, 1u, 299u, 300u, 12'345u}) {
+    uint64_t f = now + watch_delay(now, t.fine), c = now + watch_delay(now, t.coarse);
+    EXPECT_GT(f, now);
+    EXPECT_EQ(f % t.fine, 0u);
+    EXPECT_EQ(c % t.fine, 0u);
+    EXPECT_LE(c - now, t.coarse);
+  }
+  EXPECT_FALSE(silent_too_long(5000, 1600, 3400));
+  EXPECT_TRUE(silent_too_long(5001, 1600, 3400));
 }
 
 }  // namespace

@@ -17,13 +17,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "base/frame.h"
 #include "base/uvx.h"
 #include "link/crypto.h"
+#include "link/link_msg.h"
 #include "link/pipe_msg.h"
 
 using namespace jsd;
@@ -39,7 +42,7 @@ class QueueServerPort : public ::testing::Test {
   // A queue-server for peer "alpha" with these limits, its ticket deadline
   // otherwise bounded by handshake_timeout_ms (60 s: beyond every wait here),
   // given its session keys as the listener gives them.
-  void start(const QueueServerLimits& limits) {
+  void start(const QueueServerLimits& limits, const Config* cfg = nullptr) {
     ASSERT_EQ(sodium_init() < 0, false);
     std::string err;
     int lfd = bind_free_port("127.0.0.1", 47000, 47999, port_, err);
@@ -47,6 +50,7 @@ class QueueServerPort : public ::testing::Test {
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0) << strerror(errno);
     ServerOptions o;
+    if (cfg) o.cfg = *cfg;
     o.cfg.node = "beta";
     o.cfg.handshake_timeout_ms = 60000;
     o.peer = "alpha";
@@ -62,7 +66,7 @@ class QueueServerPort : public ::testing::Test {
     ::close(lfd);
     ::close(sv[1]);
     sup_ = sv[0];
-    SessionKeys k;
+    SessionKeys& k = keys_;
     randombytes_buf(k.c2s.data(), k.c2s.size());
     randombytes_buf(k.s2c.data(), k.s2c.size());
     std::string f = make_frame(encode_session(k));
@@ -112,6 +116,7 @@ class QueueServerPort : public ::testing::Test {
   }
 
   uint16_t port_ = 0;
+  SessionKeys keys_;  // as the listener handed them to the queue-server
   pid_t pid_ = -1;
   int sup_ = -1;
   std::vector<int> conns_;
@@ -160,3 +165,82 @@ TEST_F(QueueServerPort, AFrameBiggerThanATicketIsClosedAtItsHeader) {
 }
 
 }  // namespace
+
+namespace {
+
+// The queue-server's voluntary context switches so far: one each time it
+// sleeps in epoll_wait, i.e. one per wake-up of its loop.
+long wakeups(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+  return -1;
+}
+
+// Reads what waits on fd (the queue-server's answers), waiting up to ms
+// for the first byte; false if the connection closed.
+bool drain(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0) return true;
+  char buf[4096];
+  ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  return r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+}  // namespace
+
+// Issue 20 (B13): on an idle link the queue-server wakes for its peer's
+// probe and for nothing else; its silence deadline is moved on by each
+// heartbeat, so it fires only when a probe is missing (red before: it
+// fired between probes, a second wake-up per probe). And it still fires
+// then: a link whose probes stop is closed after idle_heartbeat_ms +
+// dead_after_ms of silence.
+TEST_F(QueueServerPort, AnIdleLinkWakesItOncePerProbeAndASilentOneIsClosed) {
+  Config cfg = default_config();
+  cfg.heartbeat_ms = 50;
+  cfg.idle_heartbeat_ms = 300;
+  cfg.dead_after_ms = 100;  // silence limit 400 ms; probes come every 250 ms
+  start(QueueServerLimits{}, &cfg);
+  int fd = connect_one();
+  SecureChannel tx(keys_.c2s, keys_.c2s_n, keys_.s2c, keys_.s2c_n);
+  auto send_msg = [&](const LinkMsg& m) {
+    std::string batch, sealed;
+    append_frame(batch, encode_link(m));
+    tx.seal(batch, sealed);
+    send_bytes(fd, make_frame(sealed));
+  };
+  LinkMsg hello{LinkType::hello};
+  hello.node = "alpha";
+  hello.instance = 7;
+  send_msg(hello);
+  ASSERT_TRUE(drain(fd, 0));
+  // The link is up once the listener pipe hears "up"; its frame is read
+  // here so that the pipe never fills.
+  pollfd sp{sup_, POLLIN, 0};
+  ASSERT_EQ(poll(&sp, 1, kWaitMs), 1) << "no state message from the queue-server";
+  auto read_sup = [&] {
+    char buf[4096];
+    while (recv(sup_, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+    }
+  };
+  read_sup();
+  const int kProbes = 10;
+  long before = wakeups(pid_);
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < kProbes; ++i) {
+    send_msg({LinkType::heartbeat});
+    // Its answer, then the rest of the interval with nothing on the link
+    // (the interval is what is measured: poll is the clock here).
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(drain(fd, kWaitMs)) << "the link closed at probe " << i;
+    auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(drain(fd, std::max<int>(0, 250 - int(spent))));
+    read_sup();
+  }
+  long woke = wakeups(pid_) - before;
+  // One per probe, and a little room for a stray wake-up (the pipe, a
+  // write that waited): the old deadline made it about two per probe.
+  EXPECT_LE(woke, kProbes + kProbes / 2) << woke << " wake-ups for " << kProbes << " probes";
+  EXPECT_TRUE(closed(fd, kWaitMs)) << "a link whose probes stopped stayed open";
+}

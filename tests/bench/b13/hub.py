@@ -116,6 +116,21 @@ def cpu_by_comm(pids):
     return by
 
 
+def wakeups_by_comm(pids):
+    """Voluntary context switches by program: one each time a process sleeps
+    in epoll_wait, so the difference over a window counts its wake-ups."""
+    by = {}
+    for p in pids:
+        try:
+            comm = open(f"/proc/{p}/comm").read().strip().split("_", 1)[0]  # QueueClient_<peer>: QueueClient
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("voluntary_ctxt_switches:"):
+                    by[comm] = by.get(comm, 0) + int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return by
+
+
 def pss_kib(pids):
     total = 0
     for p in pids:
@@ -292,8 +307,12 @@ def inner():
     hub_pids = tree(hub_pid)
     spoke_pids = [p for n, pr in PROCS.items() if n != "hub" for p in tree(pr.pid)]
     c0, s0, w0, b0 = cpu_ticks(hub_pids), cpu_ticks(spoke_pids), time.time(), cpu_by_comm(hub_pids)
+    k0 = wakeups_by_comm(hub_pids)
     time.sleep(IDLE_S)
     c1, s1, w1, b1 = cpu_ticks(hub_pids), cpu_ticks(spoke_pids), time.time(), cpu_by_comm(hub_pids)
+    k1 = wakeups_by_comm(hub_pids)
+    # Summed over a program's processes.
+    res["idle_wakeups_per_s_by_program"] = {k: round((v - k0.get(k, 0)) / (w1 - w0), 2) for k, v in k1.items()}
     res["idle_cpu_pct_by_program"] = {k: round((v - b0.get(k, 0)) / TICK / (w1 - w0) * 100, 2) for k, v in b1.items()}
     res["idle_s"] = round(w1 - w0, 1)
     res["idle_cpu_pct"] = round((c1 - c0) / TICK / (w1 - w0) * 100, 2)
@@ -303,7 +322,7 @@ def inner():
     res["hub_pss_per_peer_kib"] = round(pss_kib(hub_pids) / N, 1)
     out(f"B13 idle: hub {res['idle_cpu_pct']} % of one CPU over {res['idle_s']} s ({len(hub_pids)} processes), "
         f"all {N} spokes together {res['spokes_idle_cpu_pct']} % (hub by program: {res['idle_cpu_pct_by_program']}); hub PSS {res['hub_pss_mib']} MiB "
-        f"({res['hub_pss_per_peer_kib']} KiB per peer)")
+        f"({res['hub_pss_per_peer_kib']} KiB per peer); hub wake-ups per s: {res['idle_wakeups_per_s_by_program']}")
     warm = []
     for _ in range(WARM):
         ms, rc, err = submit_all()
