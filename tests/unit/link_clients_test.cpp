@@ -20,8 +20,8 @@
 #include "base/uvx.h"
 #include "link/pipe_msg.h"
 #include "link/queue_client.h"
-#include "node/link_watch.h"
 #include "node/link_spawn.h"
+#include "node/link_watch.h"
 #include "node/peers.h"
 #include "temp_dir.h"
 
@@ -118,8 +118,8 @@ TEST(LinkClients, AnIdleListenerWatchSleepsAndAnEventWakesItForABusyLink) {
   up.state = LinkState::up;
   up.peer = "p0";
   std::ofstream(dir.file("up.bin"), std::ios::binary) << make_frame(encode_pipe(up));
-  std::ofstream(dir.file("bin/jsd-client")) << "#!/bin/sh\ntrap '' TERM\ncat '" << dir.file("up.bin")
-                                            << "' >&3\nexec cat <&3 >/dev/null\n";
+  std::ofstream(dir.file("bin/jsd-client"))
+      << "#!/bin/sh\ntrap '' TERM\ncat '" << dir.file("up.bin") << "' >&3\nexec cat <&3 >/dev/null\n";
   chmod(dir.file("bin/jsd-client").c_str(), 0700);
   Config cfg = default_config();
   cfg.node = "hub";
