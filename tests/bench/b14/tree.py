@@ -71,6 +71,8 @@ WARM = int(opt("--warm", "3"))
 IDLE_S = float(opt("--idle-s", "20"))
 WAVE = int(opt("--wave", "50"))
 MAX_LOAD = float(opt("--max-load", "200"))
+LOAD_LIMIT = MAX_LOAD  # what the watchdog allows now
+WIDE_LOAD = 3  # ... while every leaf starts its job at once (measure_wide)
 LIMIT_S = int(opt("--limit", "900"))
 KEEP = "--keep" in ARGS
 T = None
@@ -330,8 +332,8 @@ def watchdog():
     while not CLEANING:
         l1 = os.getloadavg()[0]
         MAX_SEEN[0] = max(MAX_SEEN[0], l1)
-        if l1 > MAX_LOAD:
-            RES["aborted"] = f"load average {l1:.0f} > {MAX_LOAD:.0f}"
+        if l1 > LOAD_LIMIT:
+            RES["aborted"] = f"load average {l1:.0f} > {LOAD_LIMIT:.0f}"
             signal.pthread_kill(main, signal.SIGUSR1)
             return
         time.sleep(2)
@@ -384,8 +386,16 @@ def measure_warm():
     c = RES["warm_cpu_ms"]
     out(f"B14 warm: jsd-submit @all true to {G + G * L} nodes: median {RES['warm_ms']} ms ({RES['warm_all_ms']}, exit "
         f"{RES['warm_rc']}); CPU per run: hub {c['hub']} ms, a gateway {c['gw_mean']} ms, a leaf {c['leaf_mean']} ms")
-    # The same with a --fanout window as wide as the tree: the hub sends one
-    # bundle of requests per gateway (relay.h) instead of a sliding window.
+
+
+def measure_wide():
+    # The warm @all with a --fanout window as wide as the tree: the hub sends
+    # one bundle of requests per gateway (relay.h) instead of a sliding
+    # window. Every leaf starts its job at once: a burst of runnable
+    # processes the load watchdog is told to allow (WIDE_LOAD x --max-load);
+    # it runs last, so that an abort here loses no other figure.
+    global LOAD_LIMIT
+    LOAD_LIMIT = MAX_LOAD * WIDE_LOAD
     wide, wcpu, b0 = [], [], hub_metric("jsd_relay_bundles_sent_total")
     for _ in range(WARM):
         a = cpu_levels()
@@ -402,6 +412,7 @@ def measure_warm():
     RES["wide_bundles"] = None if b0 is None or b1 is None else round((b1 - b0) / WARM, 1)
     out(f"B14 warm, --fanout {G + G * L}: median {RES['wide_ms']} ms ({RES['wide_all_ms']}, exit {RES['wide_rc']}); "
         f"hub CPU {RES['wide_hub_cpu_ms']} ms; bundles per run {RES['wide_bundles']}")
+    LOAD_LIMIT = MAX_LOAD
 
 
 def measure_ping():
@@ -469,6 +480,7 @@ def inner():
     RES["estimate"] = U.estimate(RES, 100, 100)
     e = RES["estimate"]
     out(f"B14 estimate for 100 gateways x 100 leaves: {U.estimate_line(e)}")
+    measure_wide()
 
 
 def main():

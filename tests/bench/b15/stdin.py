@@ -108,7 +108,10 @@ def sshd(addrs):
     with open(f"{d}/sshd_config", "w") as f:
         f.write(f"{listen}HostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/pid\n"
                 f"StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                f"PermitRootLogin prohibit-password\nAllowUsers {getpass.getuser()}\nLogLevel ERROR\n")
+                f"PermitRootLogin prohibit-password\nAllowUsers {getpass.getuser()}\nLogLevel ERROR\n"
+                # clush opens NODES connections at once: sshd's default
+                # MaxStartups (10:30:100) resets some of them at random.
+                f"MaxStartups 200\n")
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     PROCS.append(subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", f"{d}/sshd_config"],
