@@ -209,6 +209,8 @@ class Router {
   // links_.withdraw for a pending call, which may be in a bundle.
   void withdraw_event(const std::string& key, uint64_t id, std::function<void(bool dropped)> done);
   void bundle_withdrawn(uint64_t bundle, bool dropped);
+  // The items of a bundle that never left that go again (moved out of items).
+  std::vector<RelayBundleItem> still_wanted(uint64_t bundle, std::vector<RelayBundleItem>& items);
   // A bundle too big for its gateway: its items go again one by one.
   bool bundle_undeliverable(const std::string& key, uint64_t bundle);
   // Bundles whose calls are all answered or gone are forgotten.

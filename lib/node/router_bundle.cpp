@@ -90,12 +90,20 @@ void Router::bundle_withdrawn(uint64_t bundle, bool dropped) {
     b->second = Bundle{was.key, std::move(was.items), false, {}};  // it went out: answers may come
   for (auto& [id, done] : was.asked) done(dropped);
   if (!dropped) return;
-  // The rest of it never left this node: a call still waiting for its
-  // answer goes again (its tool did not ask it back), and the notifies
-  // with it if any call does (a job's input goes with its job).
+  std::vector<RelayBundleItem> again = still_wanted(bundle, was.items);
+  if (again.empty()) return;
+  log_debug("bundle " + std::to_string(bundle) + " taken back for some of its calls; " + std::to_string(again.size()) +
+            " of its requests go again");
+  send_bundle(was.key, std::move(again));
+}
+
+// Of a bundle that never left this node: a call still waiting for its
+// answer goes again (its tool neither asked it back nor went), and the
+// notifies with it if any call does (a job's input goes with its job).
+std::vector<RelayBundleItem> Router::still_wanted(uint64_t bundle, std::vector<RelayBundleItem>& items) {
   std::vector<RelayBundleItem> again;
   bool calls = false;
-  for (auto& i : was.items) {
+  for (auto& i : items) {
     auto p = pending_.find(i.id);
     bool waiting = p != pending_.end() && p->second.bundle == bundle;
     if (i.kind == Kind::call && !waiting) continue;
@@ -103,10 +111,8 @@ void Router::bundle_withdrawn(uint64_t bundle, bool dropped) {
     calls = calls || waiting;
     again.push_back(std::move(i));
   }
-  if (!calls) return;
-  log_debug("bundle " + std::to_string(bundle) + " taken back for some of its calls; " + std::to_string(again.size()) +
-            " of its requests go again");
-  send_bundle(was.key, std::move(again));
+  if (!calls) again.clear();
+  return again;
 }
 
 bool Router::bundle_undeliverable(const std::string& key, uint64_t bundle) {
@@ -116,11 +122,9 @@ bool Router::bundle_undeliverable(const std::string& key, uint64_t bundle) {
   bundles_.erase(b);
   log_warn("a bundle of " + std::to_string(was.items.size()) + " relayed requests is too big for " + key +
            "'s frames: sent again one by one");
-  for (auto& i : was.items) {
-    auto p = pending_.find(i.id);
-    if (p != pending_.end() && p->second.bundle == bundle) p->second.bundle = 0;
+  // Only what is still wanted: a call whose tool went must not run now.
+  for (auto& i : still_wanted(bundle, was.items))
     send_remote(key, Event{i.kind, i.id, node_, key, "relay", std::move(i.envelope), false});
-  }
   for (auto& [id, done] : was.asked) done(false);  // sent again: their answers may come
   return true;
 }

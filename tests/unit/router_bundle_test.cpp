@@ -161,6 +161,18 @@ TEST_F(BundleTest, ABundleTooBigForTheGatewayGoesAgainOneByOne) {
   EXPECT_EQ(tools.got[1][0].ev.id, 6u);
 }
 
+TEST_F(BundleTest, ABundleTooBigWhoseToolWentIsNotSentAgain) {
+  call(1, 5, "delta");
+  call(1, 6, "epsilon");
+  router.flush_bundles();
+  router.tool_gone(1);  // its calls are taken back: nobody waits for them
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  router.undeliverable("beta", links.sent[0].ev.id, "too big");
+  EXPECT_EQ(links.sent.size(), 1u);  // no job runs that nobody waits for
+  links.withdraws[0].done(false);
+  EXPECT_EQ(links.sent.size(), 1u);
+}
+
 TEST_F(BundleTest, ABundleIsCutAtItsSizeLimit) {
   for (uint64_t i = 0; i < kMaxBundleItems + 3; ++i) call(1, 100 + i, i % 2 ? "delta" : "epsilon");
   router.flush_bundles();
