@@ -100,8 +100,10 @@ std::string encode_envelope(const RelayEnvelope& e) {
   sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(e.box.data()), e.box.size(),
                     sodium_base64_VARIANT_ORIGINAL);
   b64.resize(b64.size() - 1);  // the terminating NUL
-  return dump_json(
-      {{"origin", e.origin}, {"target", e.target}, {"object", e.object}, {"via", e.via}, {"box", std::move(b64)}});
+  nlohmann::json j{
+      {"origin", e.origin}, {"target", e.target}, {"object", e.object}, {"via", e.via}, {"box", std::move(b64)}};
+  if (!e.cert.empty()) j["cert"] = e.cert;
+  return dump_json(j);
 }
 
 bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err) {
@@ -112,10 +114,11 @@ bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err) {
     return false;
   }
   std::string box;
+  e.cert.clear();
   if (!read_string(j, "origin", e.origin, err, Need::kRequired) ||
       !read_string(j, "target", e.target, err, Need::kRequired) ||
       !read_string(j, "object", e.object, err, Need::kRequired) || !read_strings(j, "via", e.via, err) ||
-      !read_string(j, "box", box, err, Need::kRequired)) {
+      !read_string(j, "box", box, err, Need::kRequired) || !read_string(j, "cert", e.cert, err)) {
     err = "malformed relay envelope: " + err;
     return false;
   }
@@ -125,6 +128,10 @@ bool decode_envelope(std::string_view in, RelayEnvelope& e, std::string& err) {
   }
   if (!valid_name(e.object)) {
     err = "malformed relay envelope: invalid object name";
+    return false;
+  }
+  if (e.cert.size() > kMaxCertText) {
+    err = "malformed relay envelope: cert longer than " + std::to_string(kMaxCertText) + " bytes";
     return false;
   }
   if (e.via.size() > kMaxRelayHops) {

@@ -18,6 +18,8 @@
 //   {"origin":"alpha","target":"gamma","object":"job","via":["beta"],"box":"<base64>"}
 // via lists the gateways it has passed, each appended by that gateway.
 //
+// An originator with a certificate adds "cert":"jsdcert1..." (see below).
+//
 // The box's plaintext (binary, big-endian, wire.h):
 //   "jsd-relay-v1" (12 bytes), origin str8, target str8, sealed_ms u64,
 //   rid (16 bytes), kind u8, object str8, body str32
@@ -60,7 +62,16 @@ struct RelayEnvelope {
   std::string origin, target, object;
   std::vector<std::string> via;  // gateways passed, in order
   std::string box;               // the sealed bytes (raw)
+  // The originator's certificate ("" none): a target that has no key
+  // pinned for the originator opens the box with the key it certifies
+  // (trusted_cas). Public, like a link's handshake payload.
+  std::string cert = {};
 };
+// A certificate lookup: an envelope to the object "cert" with an empty box.
+// Its target answers {"cert": "<its certificate>"} (or an error), so that
+// an originator without a key pinned for it learns its key (checked
+// against trusted_cas: a gateway can withhold a certificate, not forge one).
+constexpr const char* kCertLookup = "cert";
 std::string encode_envelope(const RelayEnvelope& e);
 // Never throws: false with err on a malformed envelope (bad names, more
 // than kMaxRelayHops gateways, a box that is not base64).

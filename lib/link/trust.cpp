@@ -127,6 +127,36 @@ PeerVerdict Trust::check_peer(const std::string& claimed, const Key32& key, cons
   return v;
 }
 
+PeerVerdict Trust::check_cert_for(const std::string& name, const std::string& cert_text, int64_t now,
+                                  Key32& key) const {
+  PeerVerdict v;
+  v.name = name;
+  auto refuse = [&](std::string why) {
+    v.reason = std::move(why);
+    return v;
+  };
+  if (!valid_node_name(name)) return refuse("invalid node name");
+  if (name == node_) return refuse("it claims this node's own name");
+  if (cas_.empty()) return refuse("no trusted_cas to check a certificate of " + name + " with");
+  if (cert_text.empty()) return refuse("no public_key pinned for " + name + " and no certificate presented");
+  Cert cert;
+  std::string err;
+  if (!parse_cert(cert_text, cert, err)) return refuse("bad certificate: " + err);
+  if (cert.name != name) return refuse("the certificate is for " + cert.name + ", not " + name);
+  if (std::find(revoked_.begin(), revoked_.end(), cert.key) != revoked_.end())
+    return refuse("key of " + name + " is revoked");
+  for (auto& [other, keys] : pinned_)
+    if (std::find(keys.begin(), keys.end(), cert.key) != keys.end())
+      return refuse("the certificate's key belongs to " + other + ", not " + name);
+  if (!check_cert(cert, cas_, revoked_, now, err)) return refuse(err);
+  key = cert.key;
+  v.ok = true;
+  v.by_cert = true;
+  v.groups = cert.groups;
+  v.not_after = cert.not_after;
+  return v;
+}
+
 bool load_trust(const Config& c, Trust& t, std::vector<std::string>& errors) {
   std::string err;
   if (!crypto_init(err)) {

@@ -23,6 +23,7 @@ struct PeerVerdict {
   std::string name;                 // the name the key is accepted under
   std::vector<std::string> groups;  // the certificate's groups (config groups are added by the node)
   bool by_cert = false;             // accepted by certificate, not by a pinned key
+  int64_t not_after = 0;            // by_cert: the certificate's end (unix seconds)
   std::string reason;               // why not (for the log and for the peer)
 };
 
@@ -49,6 +50,11 @@ class Trust {
   // claiming name, maybe presenting a certificate. A pinned key always wins
   // over a certificate; a revoked key is refused whatever vouches for it.
   PeerVerdict check_peer(const std::string& claimed, const Key32& key, const std::string& cert, int64_t now) const;
+  // The verdict on a certificate alone, for a node known only through a
+  // gateway (its relayed requests carry it; its answer to a lookup is it):
+  // as check_peer judges a certified peer, key is the one it vouches for.
+  // The caller checks that the node holds it (a box opens, or it seals).
+  PeerVerdict check_cert_for(const std::string& name, const std::string& cert, int64_t now, Key32& key) const;
 
  private:
   std::string node_;

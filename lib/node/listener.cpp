@@ -249,7 +249,10 @@ int Listener::start() {
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
-  relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp) { peers_.relayed(origin, fp); };
+  relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp, bool by_cert,
+                                 const std::vector<std::string>& groups) {
+    peers_.relayed(origin, fp, by_cert, groups);
+  };
   router_.use_relay(&relay_keys_);
   // A timer of 0 runs in the loop's next turn, after the tool's burst of
   // requests read in this one: one bundle per gateway.

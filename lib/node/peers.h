@@ -7,6 +7,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,19 @@ class Peers {
   const Endpoint* learnt_address(const std::string& peer) const;
   std::string fingerprint(const std::string& peer) const;
   // A relayed request from origin opened with the key key_fp: the key it
-  // submits with, as a link's would be.
-  void relayed(const std::string& origin, const std::string& key_fp) { fingerprints_[origin] = key_fp; }
+  // submits with, as a link's would be; by_cert: its certificate gave the
+  // key (and groups), as a certified link's would.
+  void relayed(const std::string& origin, const std::string& key_fp, bool by_cert = false,
+               std::vector<std::string> groups = {}) {
+    fingerprints_[origin] = key_fp;
+    if (by_cert) {
+      cert_groups_[origin] = std::move(groups);
+      relayed_by_cert_.insert(origin);
+    }
+  }
+  // origin's relayed requests were opened with its certificate's key since
+  // this node started.
+  bool relayed_by_cert(const std::string& origin) const { return relayed_by_cert_.count(origin) > 0; }
   // Every configured peer and every certified one that linked, with its
   // address, groups (config, certificate) and the state of its links
   // (links_json of the listener; "idle": no link now): for --status, and
@@ -60,6 +72,7 @@ class Peers {
   std::map<std::string, Endpoint> learnt_;  // certified peers, by name
   std::map<std::string, std::vector<std::string>> cert_groups_;
   std::map<std::string, std::string> fingerprints_;
+  std::set<std::string> relayed_by_cert_;
 };
 
 // At a job's start, under the configuration of that moment: may from run

@@ -4,6 +4,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -90,16 +91,59 @@ bool RelaySeen::add(const std::string& rid_bin, uint64_t sealed_ms, uint64_t now
 
 bool NodeRelayKeys::open(std::string& err) { return seen_.open(uint64_t(wall_time() * 1000), window_ms(), err); }
 
+bool NodeRelayKeys::needs_cert(const std::string& target) {
+  const Trust& t = trust_();
+  const auto* keys = t.pinned(target);
+  if ((keys && !keys->empty()) || !t.trusts_cas()) return false;
+  auto l = learnt_.find(target);
+  return l == learnt_.end() || int64_t(wall_time()) > l->second.until;
+}
+
+bool NodeRelayKeys::learn_cert(const std::string& target, const std::string& cert, std::string& err) {
+  Key32 key{};
+  std::vector<std::string> groups;
+  if (!certified(target, cert, key, groups, err)) return false;
+  Certified& c = learnt_[target];
+  c = checked_[cert];
+  c.until = std::min(c.until, int64_t(wall_time()) + kLearntKeyS);
+  return true;
+}
+
+bool NodeRelayKeys::certified(const std::string& name, const std::string& cert, Key32& key,
+                              std::vector<std::string>& groups, std::string& err) {
+  int64_t now = int64_t(wall_time());
+  auto c = checked_.find(cert);
+  if (c == checked_.end() || now > c->second.until) {
+    PeerVerdict v = trust_().check_cert_for(name, cert, now, key);
+    if (!v.ok) {
+      err = "the certificate of " + name + " is not accepted: " + v.reason;
+      return false;
+    }
+    if (checked_.size() >= 4096) checked_.clear();  // bounded: a fleet's worth
+    c = checked_.insert_or_assign(cert, Certified{name, key, v.groups, v.not_after}).first;
+  }
+  if (c->second.name != name) {
+    err = "the certificate is for " + c->second.name + ", not " + name;
+    return false;
+  }
+  key = c->second.key;
+  groups = c->second.groups;
+  return true;
+}
+
 bool NodeRelayKeys::seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) {
   const Trust& t = trust_();
   const auto* keys = t.pinned(target);
-  if (!keys || keys->empty()) {
+  const Key32* key = keys && !keys->empty() ? &keys->front() : nullptr;
+  if (auto l = learnt_.find(target); !key && l != learnt_.end() && int64_t(wall_time()) <= l->second.until)
+    key = &l->second.key;
+  if (!key) {
     err = "cannot seal a request for " + target +
           ": no public_key pinned for it in peers (a node reached through "
-          "a gateway needs one)";
+          "a gateway needs one, or trusted_cas and its certificate)";
     return false;
   }
-  sealed = boxes_.seal(t.self().priv, keys->front(), plain);
+  sealed = boxes_.seal(t.self().priv, *key, plain);
   if (sealed.empty()) {
     err = "cannot seal a request for " + target + ": its public_key is not usable";
     return false;
@@ -107,26 +151,47 @@ bool NodeRelayKeys::seal(const std::string& target, std::string_view plain, std:
   return true;
 }
 
-bool NodeRelayKeys::open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& key_fp,
-                         std::string& err) {
+bool NodeRelayKeys::open(const std::string& origin, const std::string& cert, std::string_view sealed,
+                         std::string& plain, std::string& key_fp, std::string& err) {
   const Trust& t = trust_();
-  if (!cfg_.peers.count(origin) && !cfg_.via.count(origin)) {
-    err = origin + " is not a peer of " + cfg_.node;
-    return false;
-  }
+  bool configured = cfg_.peers.count(origin) || cfg_.via.count(origin);
   const auto* keys = t.pinned(origin);
-  if (!keys || keys->empty()) {
-    err = "no public_key pinned for " + origin + " (relayed requests need one)";
+  if (keys && !keys->empty()) {  // a pinned key wins over a certificate, as on a link
+    if (!configured) {
+      err = origin + " is not a peer of " + cfg_.node;
+      return false;
+    }
+    for (auto& k : *keys)
+      if (boxes_.open(t.self().priv, k, sealed, plain)) {
+        key_fp = key_fingerprint(k);
+        if (on_opened) on_opened(origin, key_fp, false, {});
+        return true;
+      }
+    err = "the request was not sealed with " + origin + "'s key (altered on its way, or not from " + origin + ")";
     return false;
   }
-  for (auto& k : *keys)
-    if (boxes_.open(t.self().priv, k, sealed, plain)) {
-      key_fp = key_fingerprint(k);
-      if (on_opened) on_opened(origin, key_fp);
-      return true;
-    }
-  err = "the request was not sealed with " + origin + "'s key (altered on its way, or not from " + origin + ")";
-  return false;
+  // Known by certificate only: as a certified node may link without being
+  // in peers, its relayed requests may come with its certificate.
+  if (!t.trusts_cas()) {
+    err = configured ? "no public_key pinned for " + origin + " (relayed requests need one, or trusted_cas)"
+                     : origin + " is not a peer of " + cfg_.node;
+    return false;
+  }
+  if (cert.empty()) {
+    err = "no public_key pinned for " + origin + " and the request carries no certificate";
+    return false;
+  }
+  Key32 key{};
+  std::vector<std::string> groups;
+  if (!certified(origin, cert, key, groups, err)) return false;
+  if (!boxes_.open(t.self().priv, key, sealed, plain)) {
+    err = "the request was not sealed with the key " + origin +
+          "'s certificate gives (altered on its way, or not from " + origin + ")";
+    return false;
+  }
+  key_fp = key_fingerprint(key);
+  if (on_opened) on_opened(origin, key_fp, true, groups);
+  return true;
 }
 
 bool NodeRelayKeys::first_use(const std::string& rid, uint64_t sealed_ms, std::string& err) {

@@ -1,5 +1,6 @@
 // The listener's RelayKeys (router.h): relayed requests sealed with the
-// node's own key for a via peer's pinned key, opened with the originator's,
+// node's own key for a via peer's pinned key (or the key its certificate
+// gave), opened with the originator's (pinned, or from its certificate),
 // and the ids of those opened kept until they leave the validity window,
 // in memory and in STATE_DIR/relay-seen (one line per id, fsync'd before
 // the request is acted on), so that a restart does not let a recorded
@@ -47,16 +48,30 @@ class NodeRelayKeys : public RelayKeys {
       : cfg_(cfg), trust_(std::move(trust)), audit_(std::move(audit)), seen_(cfg.state_dir + "/relay-seen") {}
   bool open(std::string& err);
   // At a reload: the shared keys of the old configuration's keys are wiped
-  // (a peer's key may have been unpinned because it leaked).
-  void forget_shared_keys() { boxes_.clear(); }
-  // The key an originator last opened a box with, by name ("": none).
-  std::function<void(const std::string& origin, const std::string& key_fp)> on_opened;
+  // (a peer's key may have been unpinned because it leaked), and so are the
+  // keys learnt from certificates (the CAs or revocations may have changed).
+  void forget_shared_keys() {
+    boxes_.clear();
+    learnt_.clear();
+    checked_.clear();
+  }
+  // The key an originator last opened a box with, by name, and whether a
+  // certificate vouched for it (with its groups) rather than a pinned key.
+  std::function<void(const std::string& origin, const std::string& key_fp, bool by_cert,
+                     const std::vector<std::string>& groups)>
+      on_opened;
+  // A target's key learnt from its certificate is used this long at most,
+  // then asked for again: a node that changed its key is found again.
+  static constexpr int64_t kLearntKeyS = 600;
 
   bool is_gateway() const override { return cfg_.gateway; }
   uint64_t window_ms() const override { return uint64_t(cfg_.relay_window_s) * 1000; }
   bool seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) override;
-  bool open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& key_fp,
-            std::string& err) override;
+  bool open(const std::string& origin, const std::string& cert, std::string_view sealed, std::string& plain,
+            std::string& key_fp, std::string& err) override;
+  bool needs_cert(const std::string& target) override;
+  bool learn_cert(const std::string& target, const std::string& cert, std::string& err) override;
+  std::string own_cert() const override { return trust_().cert_text(); }
   bool first_use(const std::string& rid, uint64_t sealed_ms, std::string& err) override;
   void refused(const std::string& origin, const std::vector<std::string>& via, const std::string& object,
                const std::string& why) override;
@@ -66,10 +81,24 @@ class NodeRelayKeys : public RelayKeys {
   std::function<const Trust&()> trust_;
   std::function<void(nlohmann::json)> audit_;
   RelaySeen seen_;
-  // Shared keys per (this node's key, a peer's pinned key): a hub relaying
-  // many requests would otherwise do an X25519 multiplication for each.
-  // Only pinned keys ever reach it, so a peer cannot fill it.
+  // The key a certificate vouches for name, checked once per certificate
+  // text (an Ed25519 verification per request would cost more than the
+  // box): false with err.
+  bool certified(const std::string& name, const std::string& cert, Key32& key, std::vector<std::string>& groups,
+                 std::string& err);
+  // Shared keys per (this node's key, a peer's pinned or certified key): a
+  // hub relaying many requests would otherwise do an X25519 multiplication
+  // for each. Only keys pinned or signed by a trusted CA ever reach it, so
+  // an outsider cannot fill it.
   BoxKeyCache boxes_;
+  struct Certified {
+    std::string name;
+    Key32 key{};
+    std::vector<std::string> groups;
+    int64_t until = 0;  // unix seconds: the certificate's end (learnt_: at most kLearntKeyS from learning)
+  };
+  std::map<std::string, Certified> learnt_;   // targets' keys from their answers to lookups, by name
+  std::map<std::string, Certified> checked_;  // originators' certificates checked, by text (bounded)
 };
 
 }  // namespace jsd

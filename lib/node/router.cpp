@@ -190,6 +190,7 @@ void Router::expire_calls(uint64_t now, uint64_t max_ms) {
   }
   fail_relays("", LinkState::down, "", now, max_ms);
   forget_bundles();
+  forget_lookups(now, max_ms);
   std::string secs = std::to_string(max_ms / 1000);
   for (uint64_t id : due)
     take_back(id, [this, secs](const Pending& p) {
@@ -288,31 +289,18 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
   if (ev.kind == Kind::reply) {
     auto it = pending_.find(ev.id);
     if (it == pending_.end()) {
-      relay_reply(peer, ev);  // an answer to a call this node relays, or to a tool that is gone
+      // An answer to a certificate lookup, to a call this node relays, or
+      // to a tool that is gone.
+      if (!cert_answer(peer, ev)) relay_reply(peer, ev);
       return 0;
     }
-    Pending p = it->second;
     // Only the node that was asked may answer (ids are guessable).
-    if (!peers_.answers_for(peer, p.client_key)) {
-      log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + p.client_key + "; dropped");
+    if (!peers_.answers_for(peer, it->second.client_key)) {
+      log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a call sent to " + it->second.client_key +
+               "; dropped");
       return 0;
     }
-    if (!p.outbox_id.empty() && (!p.tool || p.until_accepted)) {  // nobody waits, or only for this answer
-      outbox_answered(ev.id, ev.body);
-      return 0;
-    }
-    if (!p.outbox_id.empty()) {  // a waiting durable submission: answered, out of the outbox
-      settle_outbox(p, ev.body);
-      it->second.outbox_id.clear();
-    }
-    if (!ev.more) pending_.erase(it);
-    Event r = ev;
-    r.id = p.tool_id;
-    if (!p.to.empty()) r.from = p.to;  // relayed: its gateway carried the answer of its target
-    if (!ev.more && !p.status_of.empty())
-      r.body = with_refusal(p.status_of, p.to.empty() ? p.client_key : p.to, std::move(r.body));
-    reply_to_tool(p.tool, std::move(r));
-    return tools_.backlog(p.tool) > kToolHighWater ? p.tool : 0;
+    return answer_pending(it, ev);
   }
   if (ev.object == "relay") {
     on_relay(peer, ev);
@@ -332,6 +320,26 @@ uint64_t Router::on_delivered(const std::string& peer, uint64_t instance, uint64
     send_remote(back, Event{Kind::reply, ev_id, node_, to, object, std::move(body), more});
   });
   return 0;
+}
+
+uint64_t Router::answer_pending(std::unordered_map<uint64_t, Pending>::iterator it, const Event& ev) {
+  Pending p = it->second;
+  if (!p.outbox_id.empty() && (!p.tool || p.until_accepted)) {  // nobody waits, or only for this answer
+    outbox_answered(ev.id, ev.body);
+    return 0;
+  }
+  if (!p.outbox_id.empty()) {  // a waiting durable submission: answered, out of the outbox
+    settle_outbox(p, ev.body);
+    it->second.outbox_id.clear();
+  }
+  if (!ev.more) pending_.erase(it);
+  Event r = ev;
+  r.id = p.tool_id;
+  if (!p.to.empty()) r.from = p.to;  // relayed: its gateway carried the answer of its target
+  if (!ev.more && !p.status_of.empty())
+    r.body = with_refusal(p.status_of, p.to.empty() ? p.client_key : p.to, std::move(r.body));
+  reply_to_tool(p.tool, std::move(r));
+  return tools_.backlog(p.tool) > kToolHighWater ? p.tool : 0;
 }
 
 void Router::dispatch_local(const Event& ev, ReplyFn reply) {

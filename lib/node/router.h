@@ -89,13 +89,27 @@ class RelayKeys {
   virtual ~RelayKeys() = default;
   virtual bool is_gateway() const = 0;     // "gateway": true
   virtual uint64_t window_ms() const = 0;  // relay_window_s
-  // plain sealed for target (its pinned key): false with err when this
-  // node has no key for it.
+  // plain sealed for target (its pinned key, else the key its certificate
+  // gave): false with err when this node has no key for it.
   virtual bool seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) = 0;
-  // A box from origin opened with its pinned key; key_fp: that key's
-  // fingerprint. False with err: no key for origin, or it does not open.
-  virtual bool open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& key_fp,
-                    std::string& err) = 0;
+  // A box from origin opened with its pinned key, else (none pinned) with
+  // the key of cert, origin's certificate as its envelope carried it, if a
+  // trusted CA signed it; key_fp: that key's fingerprint. False with err:
+  // no key for origin, or it does not open.
+  virtual bool open(const std::string& origin, const std::string& cert, std::string_view sealed, std::string& plain,
+                    std::string& key_fp, std::string& err) = 0;
+  // No key for target here yet, but its certificate can tell it (none
+  // pinned, trusted_cas set): the router asks target for it first.
+  virtual bool needs_cert(const std::string& target) { return false; }
+  // target's answer to that lookup: its certificate, checked (trusted_cas,
+  // its name, revocation) and its key kept for seal. False with err.
+  virtual bool learn_cert(const std::string& target, const std::string& cert, std::string& err) {
+    err = "this node learns no keys from certificates";
+    return false;
+  }
+  // This node's certificate (cert_file) or "": sent with each relayed
+  // request it makes and as its answer to a lookup.
+  virtual std::string own_cert() const { return ""; }
   // The request id rid, sealed at sealed_ms, seen for the first time: it is
   // remembered (on disk) until it leaves the window. False: seen before
   // (err says so), or it cannot be remembered (err).
@@ -133,7 +147,7 @@ class Router {
   // answered with an error, so that the queue, and its client, can end.
   void expire_calls(uint64_t now, uint64_t max_ms);
   // Calls or relayed calls wait for answers (expire_calls has work).
-  bool waiting() const { return !pending_.empty() || !relays_.empty() || !bundles_.empty(); }
+  bool waiting() const { return !pending_.empty() || !relays_.empty() || !bundles_.empty() || !cert_waits_.empty(); }
   // A peer left the configuration: the calls waiting for it are taken back
   // and answered with an error (durable ones stay in the outbox).
   void peer_removed(const std::string& client_key);
@@ -215,6 +229,33 @@ class Router {
   bool bundle_undeliverable(const std::string& key, uint64_t bundle);
   // Bundles whose calls are all answered or gone are forgotten.
   void forget_bundles();
+  // Certificate lookups (router_certs.cpp): what goes to a target whose
+  // key this node does not know yet waits (parked) while one lookup asks
+  // the target for its certificate through the same gateway; then it is
+  // sealed and sent, or answered with why not.
+  struct Parked {
+    Target t;
+    Event ev;
+    uint64_t tool;
+  };
+  struct CertWait {
+    uint64_t lookup = 0;  // the lookup call's event id
+    std::string link;     // the gateway link it went on
+    uint64_t since_ms = 0;
+    std::vector<Parked> parked;
+  };
+  void park_for_cert(const Target& t, const Event& ev, uint64_t tool);
+  // A reply to a lookup (false: ev answers no lookup).
+  bool cert_answer(const std::string& peer, const Event& ev);
+  // Takes a parked event back (a withdraw): false if id is not parked.
+  bool unpark(uint64_t id);
+  void fail_parked(const Parked& p, const std::string& why);
+  // Lookups nobody waits for any more that waited max_ms are taken back.
+  void forget_lookups(uint64_t now, uint64_t max_ms);
+  // This node's answer to a lookup for it.
+  void answer_lookup(const std::string& peer, const Event& ev);
+  // A reply to pending call it (checked: from the node asked).
+  uint64_t answer_pending(std::unordered_map<uint64_t, Pending>::iterator it, const Event& ev);
   void on_relay(const std::string& peer, const Event& ev);
   void on_relay_bundle(const std::string& peer, const Event& ev);
   void open_relayed(const std::string& peer, const Event& ev, const RelayEnvelope& env);
@@ -272,6 +313,8 @@ class Router {
   std::map<std::pair<uint64_t, std::string>, OpenBundle> open_bundles_;  // by (tool, gateway link): not sent yet
   std::unordered_map<uint64_t, Bundle> bundles_;                         // sent, by the bundle event's id
   uint64_t relayed_sent_ = 0, relay_bundles_ = 0, relayed_bundled_ = 0;
+  std::map<std::string, CertWait> cert_waits_;              // by target
+  std::unordered_map<uint64_t, std::string> cert_lookups_;  // lookup event id -> target
 };
 
 }  // namespace jsd

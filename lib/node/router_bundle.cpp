@@ -59,6 +59,7 @@ void Router::send_bundle(const std::string& key, std::vector<RelayBundleItem> it
 }
 
 void Router::withdraw_event(const std::string& key, uint64_t id, std::function<void(bool dropped)> done) {
+  if (unpark(id)) return done(true);  // waiting for its target's certificate: never sent
   auto p = pending_.find(id);
   uint64_t bundle = p == pending_.end() ? 0 : p->second.bundle;
   auto b = bundles_.find(bundle);

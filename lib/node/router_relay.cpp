@@ -39,8 +39,12 @@ bool Router::send_to(const Target& t, const Event& ev, std::string& err, uint64_
     err = "cannot reach " + t.name + " through " + t.via + ": this node does not relay";
     return false;
   }
+  if (relay_->needs_cert(t.name)) {
+    park_for_cert(t, ev, tool);
+    return true;
+  }
   RelayRequest rq{node_, t.name, uint64_t(wall_time() * 1000), new_relay_id(), ev.kind, ev.object, ev.body};
-  RelayEnvelope env{node_, t.name, ev.object, {}, ""};
+  RelayEnvelope env{node_, t.name, ev.object, {}, "", relay_->own_cert()};
   if (!relay_->seal(t.name, encode_relay_request(rq), env.box, err)) return false;
   send_relayed(tool, t.via, Event{ev.kind, ev.id, node_, t.via, "relay", encode_envelope(env), false});
   return true;
@@ -98,8 +102,9 @@ void Router::open_relayed(const std::string& peer, const Event& ev, const RelayE
   auto refuse = [&](const std::string& why) { refuse_relay(peer, ev, env.origin, env.via, env.object, why); };
   if (!relay_) return refuse(node_ + " takes no relayed requests");
   if (env.origin == node_) return refuse("it claims to come from " + node_ + " itself");
+  if (env.object == kCertLookup && env.box.empty()) return answer_lookup(peer, ev);
   std::string plain, key_fp, err;
-  if (!relay_->open(env.origin, env.box, plain, key_fp, err)) return refuse(err);
+  if (!relay_->open(env.origin, env.cert, env.box, plain, key_fp, err)) return refuse(err);
   RelayRequest rq;
   if (!decode_relay_request(plain, rq, err)) return refuse(err);
   if (rq.origin != env.origin || rq.target != node_ || rq.object != env.object || rq.kind != ev.kind)

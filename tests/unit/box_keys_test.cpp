@@ -209,17 +209,101 @@ TEST_F(BoxKeysTest, NodeRelayKeysSealAndOpenThroughTheCache) {
   std::string plain = request200(), sealed, got, fp;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(at_alpha.seal("gamma", plain, sealed, err)) << err;
-    ASSERT_TRUE(at_gamma.open("alpha", sealed, got, fp, err)) << err;
+    ASSERT_TRUE(at_gamma.open("alpha", "", sealed, got, fp, err)) << err;
     EXPECT_EQ(got, plain);
     EXPECT_EQ(fp, key_fingerprint(apub));
     ASSERT_TRUE(open_box(gpriv, apub, sealed, got));  // the wire as before
   }
-  ASSERT_TRUE(at_gamma.open("alpha", seal_box(apriv, gpub, plain), got, fp, err)) << err;
+  ASSERT_TRUE(at_gamma.open("alpha", "", seal_box(apriv, gpub, plain), got, fp, err)) << err;
   EXPECT_EQ(got, plain);
   at_gamma.forget_shared_keys();
-  ASSERT_TRUE(at_gamma.open("alpha", sealed, got, fp, err)) << err;
-  EXPECT_FALSE(at_gamma.open("alpha", seal_box(gpriv, gpub, plain), got, fp, err));
+  ASSERT_TRUE(at_gamma.open("alpha", "", sealed, got, fp, err)) << err;
+  EXPECT_FALSE(at_gamma.open("alpha", "", seal_box(gpriv, gpub, plain), got, fp, err));
   EXPECT_FALSE(at_alpha.seal("delta", plain, sealed, err));
+}
+
+// Nodes that know each other only by certificate (trusted_cas, no key
+// pinned either way): alpha learns gamma's key from gamma's certificate,
+// gamma opens alpha's box with the key alpha's certificate gives; a
+// certificate for another name, or none, gets nowhere.
+TEST_F(BoxKeysTest, NodeRelayKeysLearnKeysFromCertificates) {
+  jsd_test::TempDir dir("boxkeys");
+  std::string err;
+  Key32 capub{}, apub{}, gpub{};
+  CaKey root;
+  ASSERT_TRUE(gen_ca_file(dir.file("root.ca"), capub, err)) << err;
+  ASSERT_TRUE(load_ca_key(dir.file("root.ca"), root, err)) << err;
+  ASSERT_TRUE(gen_node_key_file(dir.file("a.key"), apub, err)) << err;
+  ASSERT_TRUE(gen_node_key_file(dir.file("g.key"), gpub, err)) << err;
+  int64_t now = int64_t(wall_time());
+  auto certify = [&](const std::string& name, const Key32& key, const std::string& file) {
+    Cert c;
+    c.name = name;
+    c.groups = {"ops"};
+    c.key = key;
+    c.not_before = now - 3600;
+    c.not_after = now + 86400;
+    std::string text = sign_cert(root, c);
+    EXPECT_FALSE(text.empty());
+    FILE* f = fopen(dir.file(file).c_str(), "w");
+    fputs((text + "\n").c_str(), f);
+    fclose(f);
+    return text;
+  };
+  std::string acert = certify("alpha", apub, "a.cert"), gcert = certify("gamma", gpub, "g.cert");
+  Pair beta;
+  Config ca, cg;
+  ca.node = "alpha";
+  ca.key_file = dir.file("a.key");
+  ca.cert_file = dir.file("a.cert");
+  ca.state_dir = dir.path;
+  ca.via["gamma"] = "beta";
+  ca.peers["beta"] = {"127.0.0.3", 4455};
+  ca.peer_keys["beta"] = {key_to_text(beta.pub)};
+  ca.trusted_cas = {key_to_text(capub)};
+  cg = ca;
+  cg.node = "gamma";
+  cg.key_file = dir.file("g.key");
+  cg.cert_file = dir.file("g.cert");
+  cg.via.clear();  // alpha is not in gamma's configuration at all
+  Trust ta, tg;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(ta.load(ca, errors, now)) << (errors.empty() ? "" : errors.front());
+  ASSERT_TRUE(tg.load(cg, errors, now)) << (errors.empty() ? "" : errors.front());
+  NodeRelayKeys at_alpha(
+      ca, [&]() -> const Trust& { return ta; }, nullptr);
+  NodeRelayKeys at_gamma(
+      cg, [&]() -> const Trust& { return tg; }, nullptr);
+  std::vector<std::string> opened;
+  at_gamma.on_opened = [&](const std::string& origin, const std::string& fp, bool by_cert,
+                           const std::vector<std::string>& groups) {
+    opened.push_back(origin + " " + fp + (by_cert ? " cert " : " pinned ") + (groups.empty() ? "" : groups[0]));
+  };
+  EXPECT_EQ(at_alpha.own_cert(), acert);
+  std::string plain = request200(), sealed, got, fp;
+  EXPECT_TRUE(at_alpha.needs_cert("gamma"));
+  EXPECT_FALSE(at_alpha.needs_cert("beta"));  // pinned
+  EXPECT_FALSE(at_alpha.seal("gamma", plain, sealed, err));
+  EXPECT_FALSE(at_alpha.learn_cert("gamma", acert, err));  // alpha's, offered as gamma's
+  EXPECT_NE(err.find("not gamma"), std::string::npos) << err;
+  EXPECT_TRUE(at_alpha.needs_cert("gamma"));
+  ASSERT_TRUE(at_alpha.learn_cert("gamma", gcert, err)) << err;
+  EXPECT_FALSE(at_alpha.needs_cert("gamma"));
+  for (int i = 0; i < 2; ++i) {  // the second time from the checked certificate
+    ASSERT_TRUE(at_alpha.seal("gamma", plain, sealed, err)) << err;
+    ASSERT_TRUE(at_gamma.open("alpha", acert, sealed, got, fp, err)) << err;
+    EXPECT_EQ(got, plain);
+    EXPECT_EQ(fp, key_fingerprint(apub));
+  }
+  ASSERT_EQ(opened.size(), 2u);
+  EXPECT_EQ(opened[0], "alpha " + key_fingerprint(apub) + " cert ops");
+  EXPECT_FALSE(at_gamma.open("alpha", "", sealed, got, fp, err));
+  EXPECT_NE(err.find("no certificate"), std::string::npos) << err;
+  EXPECT_FALSE(at_gamma.open("alpha", gcert, sealed, got, fp, err));  // gamma's certificate, claiming alpha
+  EXPECT_FALSE(at_gamma.open("beta", acert, sealed, got, fp, err));   // beta is pinned: its key, not a certificate
+  // Forgotten at a reload: asked for again.
+  at_alpha.forget_shared_keys();
+  EXPECT_TRUE(at_alpha.needs_cert("gamma"));
 }
 
 }  // namespace

@@ -165,6 +165,18 @@ TEST_F(RelayTest, EnvelopeRoundTripsAndRefusesBadOnes) {
   deep.via.assign(kMaxRelayHops + 1, "beta");
   EXPECT_FALSE(decode_envelope(encode_envelope(deep), got, err));
   EXPECT_NE(err.find("more than"), std::string::npos) << err;
+  // The originator's certificate rides along when it has one; none is "".
+  EXPECT_TRUE(got.cert.empty());
+  EXPECT_EQ(encode_envelope(e).find("cert"), std::string::npos);
+  e.cert = "jsdcert1.abc.def";
+  ASSERT_TRUE(decode_envelope(encode_envelope(e), got, err)) << err;
+  EXPECT_EQ(got.cert, e.cert);
+  e.cert.clear();
+  ASSERT_TRUE(decode_envelope(encode_envelope(e), got, err)) << err;
+  EXPECT_TRUE(got.cert.empty());  // not left over from the last decode
+  e.cert.assign(kMaxCertText + 1, 'a');
+  EXPECT_FALSE(decode_envelope(encode_envelope(e), got, err));
+  EXPECT_FALSE(decode_envelope(R"({"origin":"alpha","target":"gamma","object":"job","box":"","cert":7})", got, err));
 }
 
 // The target's memory of request ids: a second use is refused, also after

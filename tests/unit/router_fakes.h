@@ -120,6 +120,20 @@ struct FakeRelayKeys : RelayKeys {
   bool gateway = false;
   std::set<std::string> seen;
   std::vector<std::string> refusals;
+  // Certificates: "cert-of-NAME" is NAME's; targets in cert_only have no
+  // key until their certificate is learnt.
+  std::set<std::string> cert_only, learnt;
+  std::string my_cert, last_open_cert;
+  bool needs_cert(const std::string& target) override { return cert_only.count(target) && !learnt.count(target); }
+  bool learn_cert(const std::string& target, const std::string& cert, std::string& err) override {
+    if (cert != "cert-of-" + target) {
+      err = "the certificate of " + target + " is not accepted";
+      return false;
+    }
+    learnt.insert(target);
+    return true;
+  }
+  std::string own_cert() const override { return my_cert; }
   bool is_gateway() const override { return gateway; }
   uint64_t window_ms() const override { return 300000; }
   bool seal(const std::string& target, std::string_view plain, std::string& sealed, std::string& err) override {
@@ -130,8 +144,9 @@ struct FakeRelayKeys : RelayKeys {
     sealed = self + ">" + target + ":" + std::string(plain);
     return true;
   }
-  bool open(const std::string& origin, std::string_view sealed, std::string& plain, std::string& fp,
-            std::string& err) override {
+  bool open(const std::string& origin, const std::string& cert, std::string_view sealed, std::string& plain,
+            std::string& fp, std::string& err) override {
+    last_open_cert = cert;
     std::string head = origin + ">" + self + ":";
     if (sealed.substr(0, head.size()) != head) {
       err = "the request was not sealed with " + origin + "'s key";

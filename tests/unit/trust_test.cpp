@@ -452,3 +452,44 @@ TEST_F(TrustTest, UnknownNameWithoutCaRefused) {
     EXPECT_EQ(v.reason, "key not known for zeta (not in peers)");
   }
 }
+
+namespace {
+
+// A node known only through a gateway: its certificate alone says its key.
+TEST_F(TrustTest, ACertificateAloneGivesTheKeyOfANodeReachedThroughAGateway) {
+  CaKey root = ca("root"), rogue = ca("rogue");
+  Config c = config();
+  c.peer_keys["alpha"] = {key_text("alpha")};
+  c.trusted_cas = {key_to_text(root.pub)};
+  c.revoked = {key_text("revoked")};
+  auto t = load(c);
+  Key32 got{};
+  PeerVerdict v = t->check_cert_for("gamma", cert(root, "gamma", key("gamma"), {"web"}), kNow, got);
+  ASSERT_TRUE(v.ok) << v.reason;
+  EXPECT_TRUE(v.by_cert);
+  EXPECT_EQ(got, key("gamma"));
+  EXPECT_EQ(v.groups, std::vector<std::string>{"web"});
+  EXPECT_EQ(v.not_after, kNa);
+  auto refused = [&](const std::string& name, const std::string& text, const std::string& why) {
+    Key32 k{};
+    PeerVerdict r = t->check_cert_for(name, text, kNow, k);
+    EXPECT_FALSE(r.ok) << name;
+    EXPECT_NE(r.reason.find(why), std::string::npos) << r.reason;
+    EXPECT_EQ(k, Key32{});
+  };
+  refused("gamma", cert(root, "delta", key("gamma")), "the certificate is for delta, not gamma");
+  refused("gamma", cert(rogue, "gamma", key("gamma")), "untrusted CA");
+  refused("gamma", cert(root, "gamma", key("gamma"), {}, kNb, kNow - 1), "expired");
+  refused("gamma", cert(root, "gamma", key("revoked")), "revoked");
+  refused("gamma", cert(root, "gamma", key("alpha")), "belongs to alpha");
+  refused("gamma", "", "no certificate");
+  refused("gamma", "garbage", "bad certificate");
+  refused("self", cert(root, "self", key("self")), "own name");
+  Config no_ca = config();
+  no_ca.peer_keys["alpha"] = {key_text("alpha")};
+  auto t2 = load(no_ca);
+  Key32 k{};
+  EXPECT_FALSE(t2->check_cert_for("gamma", cert(root, "gamma", key("gamma")), kNow, k).ok);
+}
+
+}  // namespace

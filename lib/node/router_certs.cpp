@@ -1,0 +1,125 @@
+// Certificate lookups (relay.h): a node reached through a gateway with no
+// key pinned for it ("gamma": {"via": "beta"} and trusted_cas) is asked for
+// its certificate before the first request is sealed for it. The lookup is
+// a relayed call with an empty box that every gateway carries like any
+// other; the target answers with its certificate, which the originator
+// checks against its trusted_cas: a gateway can withhold or delay the
+// answer, not forge one. What a tool sends meanwhile waits here (parked)
+// and is sealed and sent when the key is known, or answered with why not.
+// Router members kept apart from router.cpp.
+#include <nlohmann/json.hpp>
+
+#include "json_out.h"
+#include "json_read.h"
+#include "log.h"
+#include "relay.h"
+#include "router.h"
+
+namespace jsd {
+
+void Router::park_for_cert(const Target& t, const Event& ev, uint64_t tool) {
+  CertWait& w = cert_waits_[t.name];
+  w.parked.push_back({t, ev, tool});
+  if (w.lookup) return;  // one lookup per target answers them all
+  w.lookup = ++next_event_;
+  w.link = t.via;
+  w.since_ms = now_ms();
+  cert_lookups_[w.lookup] = t.name;
+  log_debug("asking " + t.name + " for its certificate through " + t.via);
+  RelayEnvelope env{node_, t.name, kCertLookup, {}, ""};
+  send_remote(t.via, Event{Kind::call, w.lookup, node_, t.via, "relay", encode_envelope(env), false});
+}
+
+bool Router::cert_answer(const std::string& peer, const Event& ev) {
+  auto l = cert_lookups_.find(ev.id);
+  if (l == cert_lookups_.end()) return false;
+  auto w = cert_waits_.find(l->second);
+  if (w == cert_waits_.end() || w->second.lookup != ev.id) {
+    cert_lookups_.erase(l);
+    return true;
+  }
+  if (!peers_.answers_for(peer, w->second.link)) {
+    log_warn("reply " + std::to_string(ev.id) + " from " + peer + " to a lookup sent to " + w->second.link +
+             "; dropped");
+    return true;
+  }
+  std::string target = l->second, cert, err;
+  cert_lookups_.erase(l);
+  CertWait wait = std::move(w->second);
+  cert_waits_.erase(w);
+  nlohmann::json j;
+  bool learnt = false;
+  if (!parse_json(ev.body, j, err) || !j.is_object()) {
+    err = "a malformed answer";
+  } else if (j.contains("cert")) {
+    learnt = read_string(j, "cert", cert, err, Need::kRequired) && relay_ && relay_->learn_cert(target, cert, err);
+  } else {
+    std::string refusal;
+    err = read_string(j, "error", refusal, err, Need::kRequired) && !refusal.empty()
+              ? refusal
+              : "an answer without a certificate";
+  }
+  if (learnt) {
+    log_info("learnt " + target + "'s key from its certificate (through " + wait.link + ")");
+    for (auto& p : wait.parked) {
+      if (p.ev.kind == Kind::call && !pending_.count(p.ev.id)) continue;  // taken back meanwhile
+      std::string why;
+      if (!send_to(p.t, p.ev, why, p.tool)) fail_parked(p, why);
+    }
+    return true;
+  }
+  std::string why = "cannot learn " + target + "'s key (no public_key pinned for it) through " + wait.link + ": " + err;
+  log_warn(why);
+  for (auto& p : wait.parked) fail_parked(p, why);
+  return true;
+}
+
+// Answered as its target's refusal would be: a waiting tool hears why, a
+// durable submission is kept as refused.
+void Router::fail_parked(const Parked& p, const std::string& why) {
+  if (p.ev.kind != Kind::call) {
+    log_warn("a " + p.ev.object + " notify to " + p.t.name + " was not sent: " + why);
+    return;
+  }
+  auto it = pending_.find(p.ev.id);
+  if (it == pending_.end()) return;
+  answer_pending(it, Event{Kind::reply, p.ev.id, p.t.name, node_, p.ev.object,
+                           dump_json({{"error", why + "; the call was not sent"}}), false});
+}
+
+bool Router::unpark(uint64_t id) {
+  for (auto& [target, w] : cert_waits_)
+    for (auto it = w.parked.begin(); it != w.parked.end(); ++it)
+      if (it->ev.id == id) {
+        w.parked.erase(it);
+        return true;
+      }
+  return false;
+}
+
+void Router::forget_lookups(uint64_t now, uint64_t max_ms) {
+  for (auto it = cert_waits_.begin(); it != cert_waits_.end();) {
+    CertWait& w = it->second;
+    if (!w.parked.empty() || now - w.since_ms < max_ms) {
+      ++it;
+      continue;
+    }
+    // Nobody waits for it: out of its queue if it is still there (an
+    // answer that comes anyway finds no lookup and is dropped).
+    links_.withdraw(w.link, w.lookup, [](bool) {});
+    cert_lookups_.erase(w.lookup);
+    it = cert_waits_.erase(it);
+  }
+}
+
+void Router::answer_lookup(const std::string& peer, const Event& ev) {
+  if (ev.kind != Kind::call) return;
+  std::string back = peers_.client_key_for(peer), cert = relay_ ? relay_->own_cert() : "";
+  if (back.empty()) return;
+  std::string body = cert.empty()
+                         ? dump_json({{"error", node_ + " has no certificate (cert_file): pin its public_key"}})
+                         : dump_json({{"cert", cert}});
+  send_remote(back, Event{Kind::reply, ev.id, node_, peer, kCertLookup, std::move(body), false});
+}
+
+}  // namespace jsd

@@ -1,0 +1,144 @@
+// Certificate lookups (router_certs.cpp): what goes to a node reached
+// through a gateway whose key is known only from its certificate waits for
+// one lookup, then goes sealed; a failed lookup answers the waiting calls
+// and sends nothing; a withdrawn call never goes; a target answers a lookup
+// with its certificate; and an originator's certificate reaches the key
+// check of its target.
+#include <gtest/gtest.h>
+
+#include "relay.h"
+#include "router.h"
+#include "router_fakes.h"
+
+using namespace jsd;
+using namespace jsd::testing_fakes;
+
+namespace {
+
+struct CertLookupTest : RelayRouterTest {
+  CertLookupTest() {
+    cfg.via["epsilon"] = "beta";
+    keys.cert_only = {"epsilon"};
+    keys.my_cert = "cert-of-alpha";
+  }
+  void call(uint64_t tool, uint64_t id, const std::string& to) {
+    ControlMsg m;
+    m.type = ControlType::send;
+    m.ev = {Kind::call, id, "", to, "job", R"({"op":"submit","job":"hello"})", false};
+    router.on_tool_msg(tool, encode_control(m));
+  }
+  RelayEnvelope envelope(const Event& ev) {
+    RelayEnvelope env;
+    std::string err;
+    EXPECT_TRUE(decode_envelope(ev.body, env, err)) << err;
+    return env;
+  }
+  // The gateway beta answers the lookup sent as links.sent[i].
+  void answer(size_t i, const std::string& body) {
+    router.on_delivered("beta", 1, ++seq_,
+                        Event{Kind::reply, links.sent[i].ev.id, "beta", "alpha", "cert", body, false});
+  }
+};
+
+TEST_F(CertLookupTest, CallsWaitForOneLookupThenGoSealedWithTheOriginatorsCertificate) {
+  call(1, 5, "epsilon");
+  call(1, 6, "epsilon");
+  ASSERT_EQ(links.sent.size(), 1u);  // the lookup only, once for both
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.kind, Kind::call);
+  RelayEnvelope lookup = envelope(links.sent[0].ev);
+  EXPECT_EQ(lookup.object, "cert");
+  EXPECT_EQ(lookup.target, "epsilon");
+  EXPECT_TRUE(lookup.box.empty());
+  EXPECT_TRUE(router.waiting());
+  answer(0, R"({"cert":"cert-of-epsilon"})");
+  ASSERT_EQ(links.sent.size(), 3u);
+  for (size_t i = 1; i < 3; ++i) {
+    RelayEnvelope env = envelope(links.sent[i].ev);
+    EXPECT_EQ(env.object, "job");
+    EXPECT_EQ(env.cert, "cert-of-alpha");
+    EXPECT_EQ(env.box.substr(0, 14), "alpha>epsilon:");
+  }
+  // Known now: the next call goes at once, and its answer reaches the tool.
+  call(1, 7, "epsilon");
+  ASSERT_EQ(links.sent.size(), 4u);
+  EXPECT_EQ(envelope(links.sent[3].ev).object, "job");
+  router.on_delivered("beta", 1, ++seq_,
+                      Event{Kind::reply, links.sent[3].ev.id, "beta", "alpha", "job", R"({"type":"end"})", false});
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].ev.id, 7u);
+  EXPECT_EQ(tools.got[1][0].ev.from, "epsilon");
+}
+
+TEST_F(CertLookupTest, AFailedLookupAnswersTheWaitingCallsAndSendsNothing) {
+  call(1, 5, "epsilon");
+  answer(0, R"({"error":"gateway beta cannot reach epsilon: not one of its peers"})");
+  EXPECT_EQ(links.sent.size(), 1u);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].ev.id, 5u);
+  EXPECT_NE(tools.got[1][0].ev.body.find("cannot learn epsilon's key"), std::string::npos) << tools.got[1][0].ev.body;
+  EXPECT_NE(tools.got[1][0].ev.body.find("cannot reach epsilon"), std::string::npos);
+  EXPECT_NE(tools.got[1][0].ev.body.find("not sent"), std::string::npos);
+  // A certificate that does not check out (a gateway's forgery) is no better.
+  call(1, 6, "epsilon");
+  ASSERT_EQ(links.sent.size(), 2u);
+  answer(1, R"({"cert":"cert-of-mallory"})");
+  EXPECT_EQ(links.sent.size(), 2u);
+  ASSERT_EQ(tools.got[1].size(), 2u);
+  EXPECT_NE(tools.got[1][1].ev.body.find("not accepted"), std::string::npos) << tools.got[1][1].ev.body;
+  EXPECT_FALSE(router.waiting());
+}
+
+TEST_F(CertLookupTest, AWithdrawnWaitingCallIsNeverSentAndAnUnwantedLookupIsForgotten) {
+  call(1, 5, "epsilon");
+  ControlMsg m;
+  m.type = ControlType::withdraw;
+  m.id = 5;
+  router.on_tool_msg(1, encode_control(m));
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::withdrawn);
+  EXPECT_EQ(tools.got[1][0].verdict, WithdrawVerdict::not_sent);
+  EXPECT_TRUE(links.withdraws.empty());  // nothing to take out of a queue
+  // Its lookup, wanted by nobody, is taken back once it has waited long.
+  router.expire_calls(now_ms() + 120000, 60000);
+  ASSERT_EQ(links.withdraws.size(), 1u);
+  EXPECT_EQ(links.withdraws[0].event_id, links.sent[0].ev.id);
+  EXPECT_FALSE(router.waiting());
+  answer(0, R"({"cert":"cert-of-epsilon"})");  // comes anyway: nothing goes
+  EXPECT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(tools.got[1].size(), 1u);
+}
+
+TEST_F(CertLookupTest, ACallWaitingForALookupOnALinkThatNeverComesUpExpires) {
+  call(1, 5, "epsilon");
+  router.expire_calls(now_ms() + 120000, 60000);
+  ASSERT_EQ(tools.got[1].size(), 1u);
+  EXPECT_EQ(tools.got[1][0].type, ControlType::error);
+  EXPECT_NE(tools.got[1][0].why.find("not sent"), std::string::npos) << tools.got[1][0].why;
+}
+
+TEST_F(CertLookupTest, TheTargetAnswersALookupWithItsCertificate) {
+  RelayEnvelope env{"delta", "alpha", "cert", {"beta"}, ""};
+  deliver("beta", Event{Kind::call, 77, "beta", "alpha", "relay", encode_envelope(env), false});
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].key, "beta");
+  EXPECT_EQ(links.sent[0].ev.kind, Kind::reply);
+  EXPECT_EQ(links.sent[0].ev.id, 77u);
+  EXPECT_EQ(links.sent[0].ev.body, R"({"cert":"cert-of-alpha"})");
+  EXPECT_TRUE(local.jobs.empty());
+  keys.my_cert.clear();  // none: an error the originator can act on
+  deliver("beta", Event{Kind::call, 78, "beta", "alpha", "relay", encode_envelope(env), false});
+  ASSERT_EQ(links.sent.size(), 2u);
+  EXPECT_NE(links.sent[1].ev.body.find("no certificate"), std::string::npos) << links.sent[1].ev.body;
+}
+
+TEST_F(CertLookupTest, TheOriginatorsCertificateReachesTheKeyCheck) {
+  RelayRequest rq{"delta", "alpha", uint64_t(wall_time() * 1000), "0123456789abcdef", Kind::call, "job", "{}"};
+  RelayEnvelope env{"delta", "alpha", "job", {"beta"}, "delta>alpha:" + encode_relay_request(rq), "cert-of-delta"};
+  deliver("beta", Event{Kind::call, 77, "beta", "alpha", "relay", encode_envelope(env), false});
+  EXPECT_EQ(keys.last_open_cert, "cert-of-delta");
+  ASSERT_EQ(local.jobs.size(), 1u);
+  EXPECT_EQ(local.jobs[0].from, "delta");
+}
+
+}  // namespace
