@@ -16,6 +16,8 @@ cert_for() {  # NAME GROUPS
 cert_for alpha ops
 cert_for beta gateways
 cert_for gamma web
+cert_for delta gateways
+cert_for zeta web
 node_key epsilon > /dev/null
 CAS="\"trusted_cas\": [\"$CA_PUB\"]"
 JOBS='"jobs": {
@@ -24,16 +26,20 @@ JOBS='"jobs": {
     "opsonly": {"command": ["/bin/sh", "-c", "echo x >> '"$T"'/ops-ran"], "allow": ["@ops"]},
     "webonly": {"command": ["/bin/sh", "-c", "echo x >> '"$T"'/web-ran"], "allow": ["@web"]}
   }'
-make_node alpha 127.0.0.2 - '{"beta":{"address":"127.0.0.3:4455"},"gamma":{"via":"beta"},"epsilon":{"via":"beta"}}' \
-  "$CAS, \"cert_file\": \"$T/alpha.cert\""
-make_node beta 127.0.0.3 - '{"alpha":{"address":"127.0.0.2:4455"},"gamma":{"address":"127.0.0.4:4455"},"epsilon":"127.0.0.5:4455"}' \
-  "$CAS, \"cert_file\": \"$T/beta.cert\", \"gateway\": true"
+# alpha -> beta -> gamma (one gateway), alpha -> beta -> delta -> zeta (two).
+make_node alpha 127.0.0.2 - '{"beta":{"address":"127.0.0.3:4455"},"gamma":{"via":"beta"},"epsilon":{"via":"beta"},
+  "delta":{"via":"beta"},"zeta":{"via":"delta"}}' "$CAS, \"cert_file\": \"$T/alpha.cert\""
+make_node beta 127.0.0.3 - '{"alpha":{"address":"127.0.0.2:4455"},"gamma":{"address":"127.0.0.4:4455"},"epsilon":"127.0.0.5:4455",
+  "delta":{"address":"127.0.0.6:4455"},"zeta":{"via":"delta"}}' "$CAS, \"cert_file\": \"$T/beta.cert\", \"gateway\": true"
 make_node gamma 127.0.0.4 - '{"beta":{"address":"127.0.0.3:4455"}}' "$CAS, \"cert_file\": \"$T/gamma.cert\", $JOBS"
+make_node delta 127.0.0.6 - '{"beta":{"address":"127.0.0.3:4455"},"zeta":{"address":"127.0.0.7:4455"}}' \
+  "$CAS, \"cert_file\": \"$T/delta.cert\", \"gateway\": true"
+make_node zeta 127.0.0.7 - '{"delta":{"address":"127.0.0.6:4455"}}' "$CAS, \"cert_file\": \"$T/zeta.cert\", $JOBS"
 make_node epsilon 127.0.0.5 - '{"beta":"127.0.0.3:4455"}' '"jobs": {"ledger": {"command": ["/bin/sh", "-c", "echo x >> '"$T"'/ledger-$JSD_JOB_ID"]}}'
-for n in alpha beta gamma epsilon; do
+for n in alpha beta gamma epsilon delta zeta; do
   node_cmd $n jsd-listener -t > "$T/t.out" 2>&1 || fail "jsd-listener -t on $n: $(cat "$T/t.out")"
 done
-for n in alpha beta gamma epsilon; do start_node $n; done
+for n in alpha beta gamma epsilon delta zeta; do start_node $n; done
 runs() { [ -e "$T/ledger-$1" ] && wc -l < "$T/ledger-$1" || echo 0; }
 ran_once() { [ "$(runs "$1")" = 1 ]; }
 
@@ -67,7 +73,15 @@ wait_until "nw1 leaves alpha's outbox" test ! -e "$T/alpha/state/outbox/nw1.json
 wait_until "nw1 ran on gamma" ran_once nw1
 [ "$(grep -c "learnt gamma's key" "$T/alpha.log")" = 2 ] || fail "gamma's key was not asked for again after the restart"
 
-# 4. epsilon has no certificate: one clear error, 255, nothing run.
+# 4. A fan-out to a node one gateway away and one two gateways away, both
+# known by certificate only: each asked for once, each job run once.
+node_cmd alpha jsd-submit --id fan1 gamma,zeta ledger > "$T/fan.out" 2> "$T/fan.err" || fail "fan-out: $(cat "$T/fan.err")"
+ran_once fan1.gamma && ran_once fan1.zeta || fail "fan1 ran $(runs fan1.gamma) times on gamma, $(runs fan1.zeta) on zeta"
+grep -q "learnt zeta's key from its certificate (through beta)" "$T/alpha.log" || fail "alpha did not learn zeta's key"
+grep '"what":"job"' "$T/zeta/state/audit.log" | grep '"peer":"alpha"' | grep -q '"via":\["beta","delta"\]' ||
+  fail "zeta's audit log does not name alpha via beta and delta: $(cat "$T/zeta/state/audit.log")"
+
+# 5. epsilon has no certificate: one clear error, 255, nothing run.
 node_cmd alpha jsd-submit epsilon ledger > /dev/null 2> "$T/eps.err"; rc=$?
 [ $rc = 255 ] || fail "epsilon without a certificate: exited $rc, not 255: $(cat "$T/eps.err")"
 grep -q "cannot learn epsilon's key.*epsilon has no certificate" "$T/eps.err" || fail "unclear error: $(cat "$T/eps.err")"
