@@ -106,9 +106,10 @@ std::vector<RelayBundleItem> Router::still_wanted(uint64_t bundle, std::vector<R
   bool calls = false;
   for (auto& i : items) {
     auto p = pending_.find(i.id);
-    bool waiting = p != pending_.end() && p->second.bundle == bundle;
+    bool lookup = cert_lookups_.count(i.id) > 0;  // a certificate lookup still wanted (router_certs.cpp)
+    bool waiting = lookup || (p != pending_.end() && p->second.bundle == bundle);
     if (i.kind == Kind::call && !waiting) continue;
-    if (waiting) p->second.bundle = 0;
+    if (p != pending_.end() && waiting) p->second.bundle = 0;
     calls = calls || waiting;
     again.push_back(std::move(i));
   }
@@ -134,7 +135,7 @@ void Router::forget_bundles() {
   for (auto b = bundles_.begin(); b != bundles_.end();) {
     bool live = b->second.withdrawing || std::any_of(b->second.items.begin(), b->second.items.end(), [&](auto& i) {
                   auto p = pending_.find(i.id);
-                  return p != pending_.end() && p->second.bundle == b->first;
+                  return (p != pending_.end() && p->second.bundle == b->first) || cert_lookups_.count(i.id);
                 });
     b = live ? std::next(b) : bundles_.erase(b);
   }

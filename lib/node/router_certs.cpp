@@ -27,7 +27,9 @@ void Router::park_for_cert(const Target& t, const Event& ev, uint64_t tool) {
   cert_lookups_[w.lookup] = t.name;
   log_debug("asking " + t.name + " for its certificate through " + t.via);
   RelayEnvelope env{node_, t.name, kCertLookup, {}, ""};
-  send_remote(t.via, Event{Kind::call, w.lookup, node_, t.via, "relay", encode_envelope(env), false});
+  // A tool's lookups go in its bundles too: a fan-out to nodes whose keys
+  // are not known yet sends one event per gateway for them.
+  send_relayed(tool, t.via, Event{Kind::call, w.lookup, node_, t.via, "relay", encode_envelope(env), false});
 }
 
 bool Router::cert_answer(const std::string& peer, const Event& ev) {
@@ -106,8 +108,9 @@ void Router::forget_lookups(uint64_t now, uint64_t max_ms) {
     }
     // Nobody waits for it: out of its queue if it is still there (an
     // answer that comes anyway finds no lookup and is dropped).
-    links_.withdraw(w.link, w.lookup, [](bool) {});
-    cert_lookups_.erase(w.lookup);
+    uint64_t lookup = w.lookup;
+    cert_lookups_.erase(lookup);
+    withdraw_event(w.link, lookup, [](bool) {});
     it = cert_waits_.erase(it);
   }
 }

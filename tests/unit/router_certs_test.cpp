@@ -117,6 +117,41 @@ TEST_F(CertLookupTest, ACallWaitingForALookupOnALinkThatNeverComesUpExpires) {
   EXPECT_NE(tools.got[1][0].why.find("not sent"), std::string::npos) << tools.got[1][0].why;
 }
 
+TEST_F(CertLookupTest, AFanOutsLookupsAndThenItsRequestsGoInOneBundlePerGateway) {
+  int scheduled = 0;
+  router.use_bundles([&] { ++scheduled; });
+  cfg.via["zeta"] = "beta";
+  keys.cert_only.insert("zeta");
+  call(1, 5, "epsilon");
+  call(1, 6, "zeta");
+  EXPECT_TRUE(links.sent.empty());
+  router.flush_bundles();
+  ASSERT_EQ(links.sent.size(), 1u);
+  EXPECT_EQ(links.sent[0].ev.object, "relay.bundle");
+  std::vector<RelayBundleItem> items;
+  std::string err;
+  ASSERT_TRUE(decode_bundle(links.sent[0].ev.body, items, err)) << err;
+  ASSERT_EQ(items.size(), 2u);
+  for (auto& i : items) {
+    RelayEnvelope env;
+    ASSERT_TRUE(decode_envelope(i.envelope, env, err)) << err;
+    EXPECT_EQ(env.object, "cert");
+    std::string cert = "cert-of-" + env.target;
+    router.on_delivered("beta", 1, ++seq_,
+                        Event{Kind::reply, i.id, "beta", "alpha", "cert", R"({"cert":")" + cert + R"("})", false});
+  }
+  EXPECT_EQ(links.sent.size(), 1u);
+  router.flush_bundles();
+  ASSERT_EQ(links.sent.size(), 2u);
+  EXPECT_EQ(links.sent[1].ev.object, "relay.bundle");
+  ASSERT_TRUE(decode_bundle(links.sent[1].ev.body, items, err)) << err;
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].id != items[1].id, true);
+  // The lookups' bundle is forgotten once answered; the requests' stays.
+  router.expire_calls(now_ms(), 60000);
+  EXPECT_TRUE(router.waiting());
+}
+
 TEST_F(CertLookupTest, TheTargetAnswersALookupWithItsCertificate) {
   RelayEnvelope env{"delta", "alpha", "cert", {"beta"}, ""};
   deliver("beta", Event{Kind::call, 77, "beta", "alpha", "relay", encode_envelope(env), false});
