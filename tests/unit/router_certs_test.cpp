@@ -177,3 +177,31 @@ TEST_F(CertLookupTest, TheOriginatorsCertificateReachesTheKeyCheck) {
 }
 
 }  // namespace
+
+namespace {
+
+// A node known only by the certificate its relayed requests carried may
+// run jobs (judged again at their start) while CAs are trusted; its
+// certificate's groups count; one whose requests opened with a pinned key
+// gets no groups that way.
+TEST(PeersRelayed, ANodeCertifiedThroughAGatewayIsAPeerWhileCasAreTrusted) {
+  Config cfg;
+  cfg.node = "gamma";
+  cfg.trusted_cas = {"CA"};
+  Peers peers{cfg};
+  bool known = true;
+  std::string why;
+  EXPECT_FALSE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why));  // never heard of
+  peers.relayed("alpha", "b2:a", true, {"ops"});
+  why.clear();
+  EXPECT_TRUE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why)) << why;
+  EXPECT_TRUE(known);
+  EXPECT_TRUE(peers.in_group("alpha", "ops"));
+  cfg.trusted_cas.clear();  // a reload that trusts no CA any more
+  EXPECT_FALSE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why));
+  peers.relayed("delta", "b2:d");
+  EXPECT_FALSE(peers.relayed_by_cert("delta"));
+  EXPECT_FALSE(peers.in_group("delta", "ops"));
+}
+
+}  // namespace
