@@ -145,7 +145,7 @@ bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from
     }
     return true;
   }
-  if (peers.learnt_address(from)) return true;   // certified, linked since this node started
+  if (peers.learnt_address(from)) return true;  // certified, linked since this node started
   // Certified, relayed to this node since it started (while CAs are trusted).
   if (peers.relayed_by_cert(from) && !cfg.trusted_cas.empty()) return true;
   if (!fp.empty() || cfg.trusted_cas.empty()) {
