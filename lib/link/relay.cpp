@@ -14,7 +14,7 @@
 namespace jsd {
 
 namespace {
-constexpr std::string_view kMagic = "jsd-relay-v1";
+constexpr std::string_view kMagic = "jsd-relay-v2";
 constexpr size_t kRidBytes = 16;
 }  // namespace
 
@@ -27,7 +27,7 @@ std::string new_relay_id() {
 std::string encode_relay_request(const RelayRequest& r) {
   std::string out;
   size_t n = kMagic.size() + WireWriter::str8_size(r.origin) + WireWriter::str8_size(r.target) + 8 + kRidBytes + 1 +
-             WireWriter::str8_size(r.object) + WireWriter::str32_size(r.body);
+             WireWriter::str8_size(r.object) + WireWriter::str32_size(r.body) + WireWriter::str8_size(r.cert_hash);
   WireWriter w(out, n);
   w.bytes(kMagic);
   w.str8(r.origin);
@@ -39,13 +39,22 @@ std::string encode_relay_request(const RelayRequest& r) {
   w.u8(static_cast<uint8_t>(r.kind));
   w.str8(r.object);
   w.str32(r.body);
+  w.str8(r.cert_hash);
   return out;
+}
+
+std::string cert_hash(const std::string& cert) {
+  if (cert.empty()) return "";
+  std::string h(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(h.data()), h.size(),
+                     reinterpret_cast<const unsigned char*>(cert.data()), cert.size(), nullptr, 0);
+  return h;
 }
 
 bool decode_relay_request(std::string_view in, RelayRequest& r, std::string& err) {
   WireReader rd(in);
   if (rd.bytes(kMagic.size()) != kMagic) {
-    err = "not a relayed request (jsd-relay-v1)";
+    err = "not a relayed request (jsd-relay-v2)";
     return false;
   }
   auto str8 = [&](std::string& s) {
@@ -60,6 +69,7 @@ bool decode_relay_request(std::string_view in, RelayRequest& r, std::string& err
   str8(r.object);
   uint32_t n = rd.u32();
   r.body = std::string(rd.bytes(n));
+  str8(r.cert_hash);
   if (!rd.done()) {
     err = "a relayed request cut short or with bytes after its end";
     return false;

@@ -21,8 +21,11 @@
 // An originator with a certificate adds "cert":"jsdcert1..." (see below).
 //
 // The box's plaintext (binary, big-endian, wire.h):
-//   "jsd-relay-v1" (12 bytes), origin str8, target str8, sealed_ms u64,
-//   rid (16 bytes), kind u8, object str8, body str32
+//   "jsd-relay-v2" (12 bytes), origin str8, target str8, sealed_ms u64,
+//   rid (16 bytes), kind u8, object str8, body str32, cert_hash str8
+// cert_hash: BLAKE2b-256 of the certificate its envelope carries (empty:
+// none), so that a gateway cannot swap in another certificate of the
+// originator (an older one, with other groups) without the box failing.
 // The sealed bytes: nonce (24 random bytes) || crypto_box_easy(plaintext).
 #pragma once
 
@@ -42,8 +45,11 @@ struct RelayRequest {
   std::string rid;         // 16 random bytes: the request's id (new_relay_id)
   Kind kind = Kind::call;
   std::string object, body;
+  std::string cert_hash = {};  // cert_hash() of the envelope's cert, or ""
 };
 std::string new_relay_id();
+// BLAKE2b-256 of a certificate's text ("" for none).
+std::string cert_hash(const std::string& cert);
 std::string encode_relay_request(const RelayRequest& r);
 // Never throws: false with err on anything but one whole request.
 bool decode_relay_request(std::string_view in, RelayRequest& r, std::string& err);

@@ -137,6 +137,8 @@ PeerVerdict Trust::check_cert_for(const std::string& name, const std::string& ce
   };
   if (!valid_node_name(name)) return refuse("invalid node name");
   if (name == node_) return refuse("it claims this node's own name");
+  // Pinned (even with every key revoked): the pin decides, as on a link.
+  if (pinned_.count(name)) return refuse(name + " has its public_key pinned here: a certificate does not count");
   if (cas_.empty()) return refuse("no trusted_cas to check a certificate of " + name + " with");
   if (cert_text.empty()) return refuse("no public_key pinned for " + name + " and no certificate presented");
   Cert cert;
@@ -154,6 +156,7 @@ PeerVerdict Trust::check_cert_for(const std::string& name, const std::string& ce
   v.by_cert = true;
   v.groups = cert.groups;
   v.not_after = cert.not_after;
+  v.ca = key_to_text(cert.ca);
   return v;
 }
 

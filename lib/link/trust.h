@@ -24,6 +24,7 @@ struct PeerVerdict {
   std::vector<std::string> groups;  // the certificate's groups (config groups are added by the node)
   bool by_cert = false;             // accepted by certificate, not by a pinned key
   int64_t not_after = 0;            // by_cert: the certificate's end (unix seconds)
+  std::string ca;                   // by_cert (check_cert_for): the CA that signed it (key text)
   std::string reason;               // why not (for the log and for the peer)
 };
 

@@ -249,9 +249,9 @@ int Listener::start() {
   // A job's output waits in the queue to its submitter until acknowledged:
   // the runner stops reading a job whose submitter's queue is this full.
   jobs_.backlog = [this](const std::string& from) { return clients_.backlog(peers_.client_key_for(from)); };
-  relay_keys_.on_opened = [this](const std::string& origin, const std::string& fp, bool by_cert,
-                                 const std::vector<std::string>& groups) {
-    peers_.relayed(origin, fp, by_cert, groups);
+  relay_keys_.on_opened = [this](const std::string& origin, const NodeRelayKeys::Opened& o) {
+    peers_.relayed(origin, o.key_fp,
+                   o.by_cert ? std::optional<RelayedCert>(RelayedCert{o.groups, o.ca, o.not_after}) : std::nullopt);
   };
   router_.use_relay(&relay_keys_);
   // A timer of 0 runs in the loop's next turn, after the tool's burst of

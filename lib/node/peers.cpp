@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "identity.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -146,8 +147,19 @@ bool peer_may_run(const Config& cfg, const Peers& peers, const std::string& from
     return true;
   }
   if (peers.learnt_address(from)) return true;  // certified, linked since this node started
-  // Certified, relayed to this node since it started (while CAs are trusted).
-  if (peers.relayed_by_cert(from) && !cfg.trusted_cas.empty()) return true;
+  // Certified, relayed to this node since it started: while its CA is
+  // trusted and its certificate lasts.
+  if (const RelayedCert* c = peers.relayed_cert(from)) {
+    if (std::find(cfg.trusted_cas.begin(), cfg.trusted_cas.end(), c->ca) == cfg.trusted_cas.end()) {
+      why = "the CA that certified " + from + " is no longer in trusted_cas";
+      return false;
+    }
+    if (int64_t(wall_time()) > c->not_after) {
+      why = "the certificate of " + from + " has expired";
+      return false;
+    }
+    return true;
+  }
   if (!fp.empty() || cfg.trusted_cas.empty()) {
     why = from + " is no longer a peer of " + cfg.node;
     return false;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +23,13 @@ namespace jsd {
 // announcing it. warning says so when the announced host was another one
 // (not 0.0.0.0 or ::, which mean "wherever I am").
 Endpoint reached_at(const Endpoint& announced, const std::string& from, std::string& warning);
+
+// What a certificate carried by relayed requests said of their originator.
+struct RelayedCert {
+  std::vector<std::string> groups;
+  std::string ca;  // the CA that signed it (key text, as in trusted_cas)
+  int64_t not_after = 0;
+};
 
 class Peers {
  public:
@@ -48,19 +56,23 @@ class Peers {
   const Endpoint* learnt_address(const std::string& peer) const;
   std::string fingerprint(const std::string& peer) const;
   // A relayed request from origin opened with the key key_fp: the key it
-  // submits with, as a link's would be; by_cert: its certificate gave the
-  // key (and groups), as a certified link's would.
-  void relayed(const std::string& origin, const std::string& key_fp, bool by_cert = false,
-               std::vector<std::string> groups = {}) {
+  // submits with, as a link's would be; cert: its certificate gave the key
+  // (its groups count as a certified link's would), none: a pinned key.
+  void relayed(const std::string& origin, const std::string& key_fp, std::optional<RelayedCert> cert = std::nullopt) {
     fingerprints_[origin] = key_fp;
-    if (by_cert) {
-      cert_groups_[origin] = std::move(groups);
-      relayed_by_cert_.insert(origin);
+    if (cert) {
+      cert_groups_[origin] = cert->groups;
+      relayed_certs_[origin] = std::move(*cert);
+    } else {
+      cert_groups_.erase(origin);
+      relayed_certs_.erase(origin);
     }
   }
-  // origin's relayed requests were opened with its certificate's key since
-  // this node started.
-  bool relayed_by_cert(const std::string& origin) const { return relayed_by_cert_.count(origin) > 0; }
+  // The certificate origin's last relayed request was opened by, or null.
+  const RelayedCert* relayed_cert(const std::string& origin) const {
+    auto it = relayed_certs_.find(origin);
+    return it == relayed_certs_.end() ? nullptr : &it->second;
+  }
   // Every configured peer and every certified one that linked, with its
   // address, groups (config, certificate) and the state of its links
   // (links_json of the listener; "idle": no link now): for --status, and
@@ -72,7 +84,7 @@ class Peers {
   std::map<std::string, Endpoint> learnt_;  // certified peers, by name
   std::map<std::string, std::vector<std::string>> cert_groups_;
   std::map<std::string, std::string> fingerprints_;
-  std::set<std::string> relayed_by_cert_;
+  std::map<std::string, RelayedCert> relayed_certs_;
 };
 
 // At a job's start, under the configuration of that moment: may from run

@@ -91,12 +91,21 @@ bool RelaySeen::add(const std::string& rid_bin, uint64_t sealed_ms, uint64_t now
 
 bool NodeRelayKeys::open(std::string& err) { return seen_.open(uint64_t(wall_time() * 1000), window_ms(), err); }
 
+const NodeRelayKeys::Certified* NodeRelayKeys::learnt(const std::string& target) const {
+  auto l = learnt_.find(target);
+  return l == learnt_.end() || int64_t(wall_time()) > l->second.until ? nullptr : &l->second;
+}
+
+// A pinned name (even one whose keys are all revoked) is never looked up:
+// the pin decides, as on a link.
 bool NodeRelayKeys::needs_cert(const std::string& target) {
   const Trust& t = trust_();
-  const auto* keys = t.pinned(target);
-  if ((keys && !keys->empty()) || !t.trusts_cas()) return false;
-  auto l = learnt_.find(target);
-  return l == learnt_.end() || int64_t(wall_time()) > l->second.until;
+  return !t.pinned(target) && t.trusts_cas() && !learnt(target);
+}
+
+bool NodeRelayKeys::cert_stale(const std::string& target) {
+  const Certified* c = learnt(target);
+  return c && int64_t(wall_time()) > c->refresh;
 }
 
 bool NodeRelayKeys::learn_cert(const std::string& target, const std::string& cert, std::string& err) {
@@ -105,7 +114,7 @@ bool NodeRelayKeys::learn_cert(const std::string& target, const std::string& cer
   if (!certified(target, cert, key, groups, err)) return false;
   Certified& c = learnt_[target];
   c = checked_[cert];
-  c.until = std::min(c.until, int64_t(wall_time()) + kLearntKeyS);
+  c.refresh = int64_t(wall_time()) + kLearntKeyS;
   return true;
 }
 
@@ -120,7 +129,7 @@ bool NodeRelayKeys::certified(const std::string& name, const std::string& cert, 
       return false;
     }
     if (checked_.size() >= 4096) checked_.clear();  // bounded: a fleet's worth
-    c = checked_.insert_or_assign(cert, Certified{name, key, v.groups, v.not_after}).first;
+    c = checked_.insert_or_assign(cert, Certified{name, key, v.groups, v.ca, v.not_after, 0}).first;
   }
   if (c->second.name != name) {
     err = "the certificate is for " + c->second.name + ", not " + name;
@@ -135,8 +144,11 @@ bool NodeRelayKeys::seal(const std::string& target, std::string_view plain, std:
   const Trust& t = trust_();
   const auto* keys = t.pinned(target);
   const Key32* key = keys && !keys->empty() ? &keys->front() : nullptr;
-  if (auto l = learnt_.find(target); !key && l != learnt_.end() && int64_t(wall_time()) <= l->second.until)
-    key = &l->second.key;
+  if (keys && !key) {
+    err = "cannot seal a request for " + target + ": every public_key pinned for it is revoked";
+    return false;
+  }
+  if (const Certified* c = keys ? nullptr : learnt(target)) key = &c->key;
   if (!key) {
     err = "cannot seal a request for " + target +
           ": no public_key pinned for it in peers (a node reached through "
@@ -156,15 +168,19 @@ bool NodeRelayKeys::open(const std::string& origin, const std::string& cert, std
   const Trust& t = trust_();
   bool configured = cfg_.peers.count(origin) || cfg_.via.count(origin);
   const auto* keys = t.pinned(origin);
-  if (keys && !keys->empty()) {  // a pinned key wins over a certificate, as on a link
+  if (keys) {  // a pinned key wins over a certificate, as on a link (all revoked: refused)
     if (!configured) {
       err = origin + " is not a peer of " + cfg_.node;
+      return false;
+    }
+    if (keys->empty()) {
+      err = "every public_key pinned for " + origin + " is revoked";
       return false;
     }
     for (auto& k : *keys)
       if (boxes_.open(t.self().priv, k, sealed, plain)) {
         key_fp = key_fingerprint(k);
-        if (on_opened) on_opened(origin, key_fp, false, {});
+        if (on_opened) on_opened(origin, Opened{key_fp, false, {}, "", 0});
         return true;
       }
     err = "the request was not sealed with " + origin + "'s key (altered on its way, or not from " + origin + ")";
@@ -184,13 +200,14 @@ bool NodeRelayKeys::open(const std::string& origin, const std::string& cert, std
   Key32 key{};
   std::vector<std::string> groups;
   if (!certified(origin, cert, key, groups, err)) return false;
+  const Certified& c = checked_[cert];
   if (!boxes_.open(t.self().priv, key, sealed, plain)) {
     err = "the request was not sealed with the key " + origin +
           "'s certificate gives (altered on its way, or not from " + origin + ")";
     return false;
   }
   key_fp = key_fingerprint(key);
-  if (on_opened) on_opened(origin, key_fp, true, groups);
+  if (on_opened) on_opened(origin, Opened{key_fp, true, groups, c.ca, c.until});
   return true;
 }
 

@@ -56,12 +56,18 @@ class NodeRelayKeys : public RelayKeys {
     checked_.clear();
   }
   // The key an originator last opened a box with, by name, and whether a
-  // certificate vouched for it (with its groups) rather than a pinned key.
-  std::function<void(const std::string& origin, const std::string& key_fp, bool by_cert,
-                     const std::vector<std::string>& groups)>
-      on_opened;
-  // A target's key learnt from its certificate is used this long at most,
-  // then asked for again: a node that changed its key is found again.
+  // certificate vouched for it (its groups, CA and end) rather than a pin.
+  struct Opened {
+    std::string key_fp;
+    bool by_cert = false;
+    std::vector<std::string> groups;
+    std::string ca;  // key text
+    int64_t not_after = 0;
+  };
+  std::function<void(const std::string& origin, const Opened&)> on_opened;
+  // A target's key learnt from its certificate is asked for again after
+  // this long (used meanwhile, until its certificate ends): a node that
+  // changed its key is found again.
   static constexpr int64_t kLearntKeyS = 600;
 
   bool is_gateway() const override { return cfg_.gateway; }
@@ -70,6 +76,7 @@ class NodeRelayKeys : public RelayKeys {
   bool open(const std::string& origin, const std::string& cert, std::string_view sealed, std::string& plain,
             std::string& key_fp, std::string& err) override;
   bool needs_cert(const std::string& target) override;
+  bool cert_stale(const std::string& target) override;
   bool learn_cert(const std::string& target, const std::string& cert, std::string& err) override;
   std::string own_cert() const override { return trust_().cert_text(); }
   bool first_use(const std::string& rid, uint64_t sealed_ms, std::string& err) override;
@@ -95,8 +102,12 @@ class NodeRelayKeys : public RelayKeys {
     std::string name;
     Key32 key{};
     std::vector<std::string> groups;
-    int64_t until = 0;  // unix seconds: the certificate's end (learnt_: at most kLearntKeyS from learning)
+    std::string ca;
+    int64_t until = 0;    // unix seconds: the certificate's end
+    int64_t refresh = 0;  // learnt_: asked for again after this (kLearntKeyS after learning)
   };
+  // The learnt key of target while its certificate lasts, or null.
+  const Certified* learnt(const std::string& target) const;
   std::map<std::string, Certified> learnt_;   // targets' keys from their answers to lookups, by name
   std::map<std::string, Certified> checked_;  // originators' certificates checked, by text (bounded)
 };

@@ -242,7 +242,10 @@ void Router::send_remote(const std::string& key, const Event& ev) { links_.send(
 
 void Router::on_link_state(const std::string& key, LinkState state, const std::string& detail) {
   link_states_[key] = {state, detail};
-  if (state == LinkState::up) return resend_durable(key);
+  if (state == LinkState::up) {
+    ask_certs_again(key);
+    return resend_durable(key);
+  }
   if (state == LinkState::refused) fail_relays(key, state, detail, 0, 0);
   if (state == LinkState::connecting) return;
   // A durable submission the link carried may have been acknowledged by a

@@ -101,6 +101,9 @@ class RelayKeys {
   // No key for target here yet, but its certificate can tell it (none
   // pinned, trusted_cas set): the router asks target for it first.
   virtual bool needs_cert(const std::string& target) { return false; }
+  // Its key is known from a certificate learnt a while ago: still used,
+  // and asked for again.
+  virtual bool cert_stale(const std::string& target) { return false; }
   // target's answer to that lookup: its certificate, checked (trusted_cas,
   // its name, revocation) and its key kept for seal. False with err.
   virtual bool learn_cert(const std::string& target, const std::string& cert, std::string& err) {
@@ -245,6 +248,10 @@ class Router {
     std::vector<Parked> parked;
   };
   void park_for_cert(const Target& t, const Event& ev, uint64_t tool);
+  // Its key is known but old: asked for again while it is used.
+  void refresh_cert(const Target& t, uint64_t tool);
+  void ask_cert(const std::string& target, const std::string& link, CertWait& w, uint64_t tool);
+  void ask_certs_again(const std::string& link);
   // A reply to a lookup (false: ev answers no lookup).
   bool cert_answer(const std::string& peer, const Event& ev);
   // Takes a parked event back (a withdraw): false if id is not parked.
@@ -315,6 +322,7 @@ class Router {
   uint64_t relayed_sent_ = 0, relay_bundles_ = 0, relayed_bundled_ = 0;
   std::map<std::string, CertWait> cert_waits_;              // by target
   std::unordered_map<uint64_t, std::string> cert_lookups_;  // lookup event id -> target
+  std::unordered_map<uint64_t, std::string> parked_ids_;    // parked event id -> target
 };
 
 }  // namespace jsd

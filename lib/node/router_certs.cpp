@@ -7,7 +7,9 @@
 // answer, not forge one. What a tool sends meanwhile waits here (parked)
 // and is sealed and sent when the key is known, or answered with why not.
 // Router members kept apart from router.cpp.
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "json_out.h"
 #include "json_read.h"
@@ -20,16 +22,36 @@ namespace jsd {
 void Router::park_for_cert(const Target& t, const Event& ev, uint64_t tool) {
   CertWait& w = cert_waits_[t.name];
   w.parked.push_back({t, ev, tool});
-  if (w.lookup) return;  // one lookup per target answers them all
+  parked_ids_[ev.id] = t.name;
+  // One lookup per target answers them all; a new one if the gateway
+  // changed (a reload).
+  if (!w.lookup || w.link != t.via) ask_cert(t.name, t.via, w, tool);
+}
+
+void Router::refresh_cert(const Target& t, uint64_t tool) {
+  CertWait& w = cert_waits_[t.name];
+  if (!w.lookup) ask_cert(t.name, t.via, w, tool);
+}
+
+void Router::ask_cert(const std::string& target, const std::string& link, CertWait& w, uint64_t tool) {
+  if (w.lookup) cert_lookups_.erase(w.lookup);  // its answer, if it comes, is dropped
   w.lookup = ++next_event_;
-  w.link = t.via;
+  w.link = link;
   w.since_ms = now_ms();
-  cert_lookups_[w.lookup] = t.name;
-  log_debug("asking " + t.name + " for its certificate through " + t.via);
-  RelayEnvelope env{node_, t.name, kCertLookup, {}, ""};
+  cert_lookups_[w.lookup] = target;
+  log_debug("asking " + target + " for its certificate through " + link);
+  RelayEnvelope env{node_, target, kCertLookup, {}, ""};
   // A tool's lookups go in its bundles too: a fan-out to nodes whose keys
   // are not known yet sends one event per gateway for them.
-  send_relayed(tool, t.via, Event{Kind::call, w.lookup, node_, t.via, "relay", encode_envelope(env), false});
+  send_relayed(tool, link, Event{Kind::call, w.lookup, node_, link, "relay", encode_envelope(env), false});
+}
+
+// The link to a gateway is up again: a lookup it carried may have been
+// lost with the gateway (its relayed calls live in its memory), so the
+// targets that calls still wait for are asked again.
+void Router::ask_certs_again(const std::string& key) {
+  for (auto& [target, w] : cert_waits_)
+    if (w.link == key && !w.parked.empty()) ask_cert(target, key, w, 0);
 }
 
 bool Router::cert_answer(const std::string& peer, const Event& ev) {
@@ -61,13 +83,23 @@ bool Router::cert_answer(const std::string& peer, const Event& ev) {
               ? refusal
               : "an answer without a certificate";
   }
+  for (auto& p : wait.parked) parked_ids_.erase(p.ev.id);
   if (learnt) {
     log_info("learnt " + target + "'s key from its certificate (through " + wait.link + ")");
+    // A notify (a job's input) goes only with a call of its tool that
+    // still waits: one whose call was taken back must not go alone.
+    std::set<uint64_t> live;
+    for (auto& p : wait.parked)
+      if (p.ev.kind == Kind::call && pending_.count(p.ev.id)) live.insert(p.tool);
     for (auto& p : wait.parked) {
-      if (p.ev.kind == Kind::call && !pending_.count(p.ev.id)) continue;  // taken back meanwhile
+      if (p.ev.kind == Kind::call ? !pending_.count(p.ev.id) : !live.count(p.tool)) continue;
       std::string why;
       if (!send_to(p.t, p.ev, why, p.tool)) fail_parked(p, why);
     }
+    return true;
+  }
+  if (wait.parked.empty()) {  // a refresh (the key in use stays until its certificate ends)
+    log_warn("could not ask " + target + " for its certificate again through " + wait.link + ": " + err);
     return true;
   }
   std::string why = "cannot learn " + target + "'s key (no public_key pinned for it) through " + wait.link + ": " + err;
@@ -90,19 +122,28 @@ void Router::fail_parked(const Parked& p, const std::string& why) {
 }
 
 bool Router::unpark(uint64_t id) {
-  for (auto& [target, w] : cert_waits_)
-    for (auto it = w.parked.begin(); it != w.parked.end(); ++it)
-      if (it->ev.id == id) {
-        w.parked.erase(it);
-        return true;
-      }
-  return false;
+  auto at = parked_ids_.find(id);
+  if (at == parked_ids_.end()) return false;
+  auto w = cert_waits_.find(at->second);
+  parked_ids_.erase(at);
+  if (w == cert_waits_.end()) return false;
+  auto& parked = w->second.parked;
+  auto it = std::find_if(parked.begin(), parked.end(), [id](const Parked& p) { return p.ev.id == id; });
+  if (it == parked.end()) return false;
+  parked.erase(it);
+  return true;
 }
 
 void Router::forget_lookups(uint64_t now, uint64_t max_ms) {
   for (auto it = cert_waits_.begin(); it != cert_waits_.end();) {
     CertWait& w = it->second;
-    if (!w.parked.empty() || now - w.since_ms < max_ms) {
+    if (now - w.since_ms < max_ms) {
+      ++it;
+      continue;
+    }
+    if (!w.parked.empty()) {  // unanswered that long over a link that is up: lost, asked again
+      auto st = link_states_.find(w.link);
+      if (st != link_states_.end() && st->second.first == LinkState::up) ask_cert(it->first, w.link, w, 0);
       ++it;
       continue;
     }

@@ -279,6 +279,7 @@ void Router::resend_durable(const std::string& key) {
   for (uint64_t old : again) {
     Pending p = pending_[old];
     pending_.erase(old);
+    unpark(old);  // it waited for a certificate: never sent, it goes (or waits) as the new copy
     p.resend = false;
     p.resent = true;
     Target t;

@@ -43,8 +43,10 @@ bool Router::send_to(const Target& t, const Event& ev, std::string& err, uint64_
     park_for_cert(t, ev, tool);
     return true;
   }
-  RelayRequest rq{node_, t.name, uint64_t(wall_time() * 1000), new_relay_id(), ev.kind, ev.object, ev.body};
+  if (relay_->cert_stale(t.name)) refresh_cert(t, tool);
   RelayEnvelope env{node_, t.name, ev.object, {}, "", relay_->own_cert()};
+  RelayRequest rq{node_,     t.name,  uint64_t(wall_time() * 1000), new_relay_id(), ev.kind,
+                  ev.object, ev.body, cert_hash(env.cert)};
   if (!relay_->seal(t.name, encode_relay_request(rq), env.box, err)) return false;
   send_relayed(tool, t.via, Event{ev.kind, ev.id, node_, t.via, "relay", encode_envelope(env), false});
   return true;
@@ -110,6 +112,9 @@ void Router::open_relayed(const std::string& peer, const Event& ev, const RelayE
   if (rq.origin != env.origin || rq.target != node_ || rq.object != env.object || rq.kind != ev.kind)
     return refuse("the sealed request (from " + printable(rq.origin) + " to " + printable(rq.target) + ", " +
                   printable(rq.object) + ") does not say what its envelope says");
+  // The certificate (its groups) is the one the originator sent.
+  if (rq.cert_hash != cert_hash(env.cert))
+    return refuse("the sealed request names another certificate than its envelope carries");
   uint64_t now = uint64_t(wall_time() * 1000), w = relay_->window_ms();
   if (rq.sealed_ms + w < now || rq.sealed_ms > now + w)
     return refuse("sealed " + std::to_string((int64_t(now) - int64_t(rq.sealed_ms)) / 1000) +

@@ -222,6 +222,13 @@ TEST_F(BoxKeysTest, NodeRelayKeysSealAndOpenThroughTheCache) {
   EXPECT_FALSE(at_alpha.seal("delta", plain, sealed, err));
 }
 
+Key32 apriv_of(const std::string& file) {
+  Key32 priv{}, pub{};
+  std::string err;
+  EXPECT_TRUE(load_node_key(file, priv, pub, err)) << err;
+  return priv;
+}
+
 // Nodes that know each other only by certificate (trusted_cas, no key
 // pinned either way): alpha learns gamma's key from gamma's certificate,
 // gamma opens alpha's box with the key alpha's certificate gives; a
@@ -275,9 +282,10 @@ TEST_F(BoxKeysTest, NodeRelayKeysLearnKeysFromCertificates) {
   NodeRelayKeys at_gamma(
       cg, [&]() -> const Trust& { return tg; }, nullptr);
   std::vector<std::string> opened;
-  at_gamma.on_opened = [&](const std::string& origin, const std::string& fp, bool by_cert,
-                           const std::vector<std::string>& groups) {
-    opened.push_back(origin + " " + fp + (by_cert ? " cert " : " pinned ") + (groups.empty() ? "" : groups[0]));
+  at_gamma.on_opened = [&](const std::string& origin, const NodeRelayKeys::Opened& o) {
+    opened.push_back(origin + " " + o.key_fp + (o.by_cert ? " cert " : " pinned ") +
+                     (o.groups.empty() ? "" : o.groups[0]) + (o.ca == key_to_text(capub) ? " ca" : " ?") +
+                     (o.not_after == now + 86400 ? " end" : " ?"));
   };
   EXPECT_EQ(at_alpha.own_cert(), acert);
   std::string plain = request200(), sealed, got, fp;
@@ -296,14 +304,31 @@ TEST_F(BoxKeysTest, NodeRelayKeysLearnKeysFromCertificates) {
     EXPECT_EQ(fp, key_fingerprint(apub));
   }
   ASSERT_EQ(opened.size(), 2u);
-  EXPECT_EQ(opened[0], "alpha " + key_fingerprint(apub) + " cert ops");
+  EXPECT_EQ(opened[0], "alpha " + key_fingerprint(apub) + " cert ops ca end");
   EXPECT_FALSE(at_gamma.open("alpha", "", sealed, got, fp, err));
   EXPECT_NE(err.find("no certificate"), std::string::npos) << err;
   EXPECT_FALSE(at_gamma.open("alpha", gcert, sealed, got, fp, err));  // gamma's certificate, claiming alpha
   EXPECT_FALSE(at_gamma.open("beta", acert, sealed, got, fp, err));   // beta is pinned: its key, not a certificate
+  EXPECT_FALSE(at_alpha.cert_stale("gamma"));                         // just learnt
   // Forgotten at a reload: asked for again.
   at_alpha.forget_shared_keys();
   EXPECT_TRUE(at_alpha.needs_cert("gamma"));
+  // A name pinned here whose keys are all revoked is not looked up, and
+  // its certificate does not open its requests: the pin decides.
+  Config cr = cg;
+  cr.peer_keys["alpha"] = {key_to_text(apub)};
+  cr.revoked = {key_to_text(apub)};
+  cr.via["alpha"] = "beta";
+  Trust tr;
+  ASSERT_TRUE(tr.load(cr, errors, now)) << (errors.empty() ? "" : errors.front());
+  NodeRelayKeys revoking(
+      cr, [&]() -> const Trust& { return tr; }, nullptr);
+  EXPECT_FALSE(revoking.needs_cert("alpha"));
+  EXPECT_FALSE(revoking.seal("alpha", plain, sealed, err));
+  EXPECT_NE(err.find("revoked"), std::string::npos) << err;
+  EXPECT_FALSE(revoking.open("alpha", acert, seal_box(apriv_of(dir.file("a.key")), gpub, plain), got, fp, err));
+  EXPECT_NE(err.find("revoked"), std::string::npos) << err;
+  EXPECT_FALSE(revoking.learn_cert("alpha", acert, err));
 }
 
 }  // namespace

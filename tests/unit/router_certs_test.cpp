@@ -167,13 +167,74 @@ TEST_F(CertLookupTest, TheTargetAnswersALookupWithItsCertificate) {
   EXPECT_NE(links.sent[1].ev.body.find("no certificate"), std::string::npos) << links.sent[1].ev.body;
 }
 
-TEST_F(CertLookupTest, TheOriginatorsCertificateReachesTheKeyCheck) {
-  RelayRequest rq{"delta", "alpha", uint64_t(wall_time() * 1000), "0123456789abcdef", Kind::call, "job", "{}"};
+TEST_F(CertLookupTest, TheOriginatorsCertificateReachesTheKeyCheckAndIsTheOneItSealed) {
+  RelayRequest rq{"delta", "alpha", uint64_t(wall_time() * 1000), "0123456789abcdef", Kind::call,
+                  "job",   "{}",    cert_hash("cert-of-delta")};
   RelayEnvelope env{"delta", "alpha", "job", {"beta"}, "delta>alpha:" + encode_relay_request(rq), "cert-of-delta"};
   deliver("beta", Event{Kind::call, 77, "beta", "alpha", "relay", encode_envelope(env), false});
   EXPECT_EQ(keys.last_open_cert, "cert-of-delta");
   ASSERT_EQ(local.jobs.size(), 1u);
   EXPECT_EQ(local.jobs[0].from, "delta");
+  // A gateway swapping in another certificate of delta's (other groups),
+  // or dropping it: refused.
+  rq.rid = "fedcba9876543210";
+  env.box = "delta>alpha:" + encode_relay_request(rq);
+  for (std::string other : {"cert-of-delta-old", ""}) {
+    env.cert = other;
+    deliver("beta", Event{Kind::call, 78, "beta", "alpha", "relay", encode_envelope(env), false});
+  }
+  EXPECT_EQ(local.jobs.size(), 1u);
+  ASSERT_EQ(keys.refusals.size(), 2u);
+  EXPECT_NE(keys.refusals[0].find("another certificate"), std::string::npos) << keys.refusals[0];
+}
+
+// A lookup lost with its gateway is asked again when the link is back
+// (and when it waited long over a link that is up); a notify parked with a call
+// that was taken back does not go alone; a known key that is old is still
+// used while it is asked for again.
+TEST_F(CertLookupTest, ALostLookupIsAskedAgainAndNothingWaitsForever) {
+  call(1, 5, "epsilon");
+  ASSERT_EQ(links.sent.size(), 1u);
+  uint64_t first = links.sent[0].ev.id;
+  router.on_link_state("beta", LinkState::down, "");
+  router.on_link_state("beta", LinkState::up, "");
+  ASSERT_EQ(links.sent.size(), 2u);  // asked again, under a new id
+  EXPECT_NE(links.sent[1].ev.id, first);
+  EXPECT_EQ(envelope(links.sent[1].ev).object, "cert");
+  answer(0, R"({"cert":"cert-of-epsilon"})");  // the first one's answer: dropped
+  EXPECT_EQ(links.sent.size(), 2u);
+  // Unanswered for idle_client_s over a link that is up: asked again.
+  router.expire_calls(now_ms() + 120000, 60000);
+  ASSERT_EQ(links.sent.size(), 3u);
+  EXPECT_EQ(envelope(links.sent[2].ev).object, "cert");
+  answer(2, R"({"cert":"cert-of-epsilon"})");
+  ASSERT_EQ(links.sent.size(), 4u);
+  EXPECT_EQ(envelope(links.sent[3].ev).object, "job");
+}
+
+TEST_F(CertLookupTest, ANotifyWhoseCallWasTakenBackDoesNotGoAlone) {
+  call(1, 5, "epsilon");
+  ControlMsg m;
+  m.type = ControlType::send;
+  m.ev = {Kind::notify, 6, "", "epsilon", "job.stdin", "input", false};
+  router.on_tool_msg(1, encode_control(m));
+  router.tool_gone(1);
+  answer(0, R"({"cert":"cert-of-epsilon"})");
+  EXPECT_EQ(links.sent.size(), 1u);  // neither the job nor its input
+}
+
+TEST_F(CertLookupTest, AnOldKeyIsUsedWhileItIsAskedForAgain) {
+  keys.learnt.insert("epsilon");
+  keys.stale.insert("epsilon");
+  call(1, 5, "epsilon");
+  ASSERT_EQ(links.sent.size(), 2u);  // the refresh and the request, at once
+  EXPECT_EQ(envelope(links.sent[0].ev).object, "cert");
+  EXPECT_EQ(envelope(links.sent[1].ev).object, "job");
+  call(1, 6, "epsilon");  // one refresh at a time
+  EXPECT_EQ(links.sent.size(), 3u);
+  keys.stale.clear();
+  answer(0, R"({"error":"gateway beta cannot reach epsilon"})");  // a failed refresh fails nothing
+  EXPECT_TRUE(tools.got[1].empty());
 }
 
 }  // namespace
@@ -192,16 +253,22 @@ TEST(PeersRelayed, ANodeCertifiedThroughAGatewayIsAPeerWhileCasAreTrusted) {
   bool known = true;
   std::string why;
   EXPECT_FALSE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why));  // never heard of
-  peers.relayed("alpha", "b2:a", true, {"ops"});
+  int64_t now = int64_t(wall_time());
+  peers.relayed("alpha", "b2:a", RelayedCert{{"ops"}, "CA", now + 3600});
   why.clear();
   EXPECT_TRUE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why)) << why;
   EXPECT_TRUE(known);
   EXPECT_TRUE(peers.in_group("alpha", "ops"));
-  cfg.trusted_cas.clear();  // a reload that trusts no CA any more
+  cfg.trusted_cas = {"OTHER"};  // a reload that no longer trusts its CA
   EXPECT_FALSE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why));
-  peers.relayed("delta", "b2:d");
-  EXPECT_FALSE(peers.relayed_by_cert("delta"));
-  EXPECT_FALSE(peers.in_group("delta", "ops"));
+  EXPECT_NE(why.find("no longer in trusted_cas"), std::string::npos) << why;
+  cfg.trusted_cas = {"OTHER", "CA"};
+  peers.relayed("alpha", "b2:a", RelayedCert{{"ops"}, "CA", now - 1});  // its certificate ended
+  EXPECT_FALSE(peer_may_run(cfg, peers, "alpha", "b2:a", known, why));
+  EXPECT_NE(why.find("expired"), std::string::npos) << why;
+  peers.relayed("alpha", "b2:a");  // now by a pinned key: no certificate groups
+  EXPECT_EQ(peers.relayed_cert("alpha"), nullptr);
+  EXPECT_FALSE(peers.in_group("alpha", "ops"));
 }
 
 }  // namespace

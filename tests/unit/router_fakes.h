@@ -122,7 +122,8 @@ struct FakeRelayKeys : RelayKeys {
   std::vector<std::string> refusals;
   // Certificates: "cert-of-NAME" is NAME's; targets in cert_only have no
   // key until their certificate is learnt.
-  std::set<std::string> cert_only, learnt;
+  std::set<std::string> cert_only, learnt, stale;
+  bool cert_stale(const std::string& target) override { return stale.count(target) > 0; }
   std::string my_cert, last_open_cert;
   bool needs_cert(const std::string& target) override { return cert_only.count(target) && !learnt.count(target); }
   bool learn_cert(const std::string& target, const std::string& cert, std::string& err) override {
