@@ -32,19 +32,19 @@ node_cmd alpha jsd-ping -c 1 -W 10 -q beta >/dev/null || fail "ping across the v
 both_up() { [ "$(link_state alpha beta out)" = up ] && [ "$(link_state alpha beta in)" = up ]; }
 wait_until "both of alpha's links to beta are up" both_up
 
-# Every link socket of alpha's link processes (comm is cut to 15 bytes).
+# Every link socket of alpha's two link processes (ss names them by pid).
+cl=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && qs=$(pgrep -f "^QueueServer_beta --config $T/alpha.json") ||
+  fail "alpha's link processes not found"
 ss -tnopH -N "$A" state established > "$T/ss.out" || fail "ss failed"
-for p in QueueClient_bet QueueServer_bet; do
-  grep -q "\"$p\"" "$T/ss.out" || fail "no socket of $p: $(cat "$T/ss.out")"
-  grep "\"$p\"" "$T/ss.out" | grep -vq "timer:(keepalive" && fail "a socket of $p without keepalive: $(cat "$T/ss.out")"
+for p in "$cl" "$qs"; do
+  grep -q "pid=$p," "$T/ss.out" || fail "no socket of pid $p: $(cat "$T/ss.out")"
+  grep "pid=$p," "$T/ss.out" | grep -vq "timer:(keepalive" && fail "a socket of pid $p without keepalive: $(cat "$T/ss.out")"
 done
 
 # Idle and silent past what the listener's watch allowed an idle link
 # process before (twice idle_heartbeat_ms + dead_after_ms = 6 s, looked at
 # every 2 s): no probe, no "alive" line, and no process replaced. The sleep
 # is the span under test, not a wait for something to happen.
-cl=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && qs=$(pgrep -f "^QueueServer_beta --config $T/alpha.json") ||
-  fail "alpha's link processes not found"
 sleep 9
 grep -q "has not answered for" "$T/alpha.log" "$T/beta.log" && fail "an idle link process was replaced"
 [ "$(pgrep -f "^QueueClient_beta --config $T/alpha.json")" = "$cl" ] || fail "alpha's client changed while idle"
@@ -60,6 +60,7 @@ wait_until "the kernel ends alpha's idle link to beta" down
 ms=$(( ($(date +%s%N) - cut) / 1000000 ))
 # idle_heartbeat_ms + dead_after_ms = 3000 from the last frame; room for a
 # loaded machine, but far from the kernel's default (2 hours).
+echo "t_keepalive: the idle link was found dead $ms ms after the cut"
 [ "$ms" -le 10000 ] || fail "the dead idle link was found after $ms ms"
 grep -q "QueueClient_beta.*no answer from beta" "$T/alpha.log" && fail "found by a jsd probe, not by the kernel"
 grep -q "QueueClient_beta.*link to beta is down: " "$T/alpha.log" || fail "no line about the link going down"
