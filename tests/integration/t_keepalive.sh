@@ -4,7 +4,8 @@
 # sockets), and a partition of an idle link (two namespaces joined by a
 # veth pair, root only: no RST, no FIN) is found by the kernel within
 # idle_heartbeat_ms + dead_after_ms on both sides, not by a jsd probe.
-# Then the link comes back when the network heals.
+# Then the link comes back when the network heals, and a link process
+# stopped on an idle link is replaced at the link's next use.
 source "$JSD_TEST_LIB"
 [ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
 command -v ip >/dev/null || skip "needs ip(8) from iproute2"
@@ -71,4 +72,14 @@ grep -q "QueueServer_alpha.*no heartbeat for" "$T/beta.log" && fail "beta's side
 # Heal: the link comes back and carries calls.
 ip -n "$B" link set "kb$$" up || fail "link up"
 node_cmd alpha jsd-ping -c 1 -W 20 -q beta >/dev/null || fail "ping after the partition healed failed"
+
+# A link process stopped while its link is idle is not seen by the kernel
+# (its host answers): it is found when the link is next used, within the
+# limits of a busy link (twice dead_after_ms), and the call goes through.
+client=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") || fail "no client to beta"
+CLEANUP_HOOKS+=("kill -CONT $client 2>/dev/null")
+kill -STOP "$client"
+node_cmd alpha jsd-ping -c 1 -W 20 -q beta >/dev/null || fail "ping through a stopped idle client failed"
+grep -q "QueueClient_beta (pid $client) has not answered for [0-9]* ms: replacing it" "$T/alpha.log" ||
+  fail "the stopped idle client was not replaced"
 pass
