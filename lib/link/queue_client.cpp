@@ -8,6 +8,7 @@
 #include "crypto.h"
 #include "dialer.h"
 #include "exit_codes.h"
+#include "keepalive.h"
 #include "link_msg.h"
 #include "log.h"
 #include "out_queue.h"
@@ -173,6 +174,7 @@ class QueueClient {
     conn_ = r.conn;
     link_ = std::move(r.link);
     Stream* c = conn_;
+    keepalive(c);
     c->on_close = [this](const std::string& why) {
       conn_ = nullptr;
       link_down(why.empty() ? "closed" : why);
@@ -191,7 +193,7 @@ class QueueClient {
     backoff_ = uint64_t(o_.cfg.reconnect_min_ms);
     last_rx_ = now_ms();
     waiting_since_ = 0;
-    arm_at(probe_at());  // the queue below makes it busy if it holds anything
+    sleep_idle();  // the queue below makes it busy if it holds anything
     log_info("link to " + target_.key() + " is up (port " + std::to_string(r.port) + ", " +
              std::to_string(queue_.size()) + " queued)");
     report(LinkState::up);
@@ -245,6 +247,24 @@ class QueueClient {
   uint64_t probe_at() const {
     return idle_probe_at(last_rx_, uint64_t(o_.cfg.heartbeat_ms), uint64_t(o_.cfg.idle_heartbeat_ms));
   }
+  // An idle link: the kernel watches it (keepalive.h) and nothing wakes
+  // this process until the listener or the peer has something, or the
+  // kernel gives the link up; or, where the kernel cannot keep jsd's
+  // times, our own probe at probe_at().
+  void sleep_idle() {
+    if (!kernel_keepalive(o_.cfg)) return arm_at(probe_at());
+    beat_.stop();
+    beat_due_ = UINT64_MAX;  // expect_answer() and drop_conn() arm it again
+  }
+  void keepalive(Stream* c) {
+    if (!kernel_keepalive(o_.cfg)) return;
+    uv_os_fd_t fd = -1;
+    std::string err = uv_fileno(reinterpret_cast<uv_handle_t*>(c->tcp_handle()), &fd) == 0
+                          ? set_link_keepalive(fd, o_.cfg)
+                          : "no descriptor";
+    // Not fatal: our busy heartbeats still find a dead link once it is used.
+    if (!err.empty()) log_warn("TCP keepalive on the link to " + target_.key() + ": " + err);
+  }
   void flush_link() {
     if (conn_ && link_) link_->flush();
   }
@@ -264,7 +284,7 @@ class QueueClient {
       waiting_since_ = queue_.empty() ? 0 : last_rx_;
       // Idle again (the answer came): sleep until the next idle probe, not
       // one more busy beat first (a wake-up per idle link and probe).
-      if (!waiting_since_ && state_ == State::up) arm_at(probe_at());
+      if (!waiting_since_ && state_ == State::up) sleep_idle();
     }
   }
 
@@ -294,11 +314,14 @@ class QueueClient {
   // when idle). A busy link (an event or a heartbeat waits for its answer)
   // wakes every heartbeat_ms, sends a heartbeat if nothing arrived for that
   // long, and is dead when nothing arrived for dead_after_ms since it
-  // became busy. An idle link sleeps until nothing has arrived for
-  // idle_heartbeat_ms (probe_at()), then sends a heartbeat, which makes it busy: a dead
-  // idle link is found within idle_heartbeat_ms + dead_after_ms, a link
-  // with something to deliver within dead_after_ms. A link that is not up
-  // wakes every heartbeat_ms, as the listener expects of it.
+  // became busy. An idle link sleeps: the kernel's keepalive ends it if
+  // the peer's host or the network is gone (keepalive.h), within
+  // idle_heartbeat_ms + dead_after_ms; a peer process that hangs is found
+  // when the link is next used, within dead_after_ms. Where the kernel
+  // cannot keep those times (sub-second settings) it sleeps until nothing
+  // has arrived for idle_heartbeat_ms (probe_at()), then sends a
+  // heartbeat, which makes it busy. A link that is not up wakes every
+  // heartbeat_ms, as the listener expects of it.
   void heartbeat() {
     // The listener replaces a client whose loop stops (SIGSTOP, a hang);
     // it expects this line as often as the link wakes us (link_clients.cpp).
@@ -320,12 +343,12 @@ class QueueClient {
       if (quiet >= beat) send_link(encode_link({LinkType::heartbeat}));
       return arm(beat);
     }
-    if (now + kSlackMs >= probe_at()) {
+    if (!kernel_keepalive(o_.cfg) && now + kSlackMs >= probe_at()) {
       send_link(encode_link({LinkType::heartbeat}));
       expect_answer();
       return arm(beat);
     }
-    arm_at(probe_at());
+    sleep_idle();
   }
 
   void fail(const std::string& why) {

@@ -10,6 +10,7 @@
 
 #include "crypto.h"
 #include "exit_codes.h"
+#include "keepalive.h"
 #include "link_msg.h"
 #include "log.h"
 #include "pipe_msg.h"
@@ -49,9 +50,11 @@ class QueueServer {
       stop("listener pipe closed" + (why.empty() ? "" : ": " + why));
     };
     sup_->start(o_.cfg.max_frame + 4096);
-    // The listener replaces a queue-server whose loop stops (SIGSTOP, a
-    // hang): it hears from us at each of the peer's heartbeats (tell_alive())
-    // and at each event, so an idle link wakes nobody in between.
+    // The listener hears from us at each of the peer's heartbeats
+    // (tell_alive()) and at each event, so an idle link wakes nobody in
+    // between. If our loop stops (SIGSTOP, a hang), the peer's client gets
+    // no ack within dead_after_ms, links again, and the listener retires
+    // us for the new link (link_servers.cpp).
 
     server_ = Stream::tcp(loop_);
     int rc = !server_                  ? UV_ENOMEM
@@ -188,7 +191,8 @@ class QueueServer {
       stop("link from " + o_.peer + " closed" + (why.empty() ? "" : ": " + why));
     };
     last_rx_ = now_ms();
-    timer_.start(silence_limit(), [this] { check_alive(); });
+    keepalive(c);
+    if (!kernel_keepalive(o_.cfg)) timer_.start(silence_limit(), [this] { check_alive(); });
     log_info("link from " + o_.peer + " (" + c->peer_name() + ") is up");
     PipeMsg up;
     up.type = PipeType::state;
@@ -231,7 +235,21 @@ class QueueServer {
     closed_idle_ = closed_refused_ = 0;
   }
 
-  // The peer's client probes an idle link every idle_heartbeat_ms and a
+  // The kernel's keepalive ends a link whose peer host or network is gone
+  // (keepalive.h), within idle_heartbeat_ms + dead_after_ms of its last
+  // frame, and wakes nobody before: no timer of ours watches it then, and
+  // the peer's client sends heartbeats only while it waits for an ack.
+  void keepalive(Stream* c) {
+    if (!kernel_keepalive(o_.cfg)) return;
+    uv_os_fd_t fd = -1;
+    std::string err = uv_fileno(reinterpret_cast<uv_handle_t*>(c->tcp_handle()), &fd) == 0
+                          ? set_link_keepalive(fd, o_.cfg)
+                          : "no descriptor";
+    if (!err.empty()) log_warn("TCP keepalive on the link from " + o_.peer + ": " + err);
+  }
+
+  // Where the kernel cannot keep those times (sub-second settings), the
+  // peer's client probes an idle link every idle_heartbeat_ms and a
   // busy one every heartbeat_ms: a link silent for longer than
   // idle_heartbeat_ms + dead_after_ms is dead (the client, which has
   // something to say, usually finds it first). One timer: a heartbeat
@@ -280,7 +298,7 @@ class QueueServer {
       if (m.type == LinkType::heartbeat) {
         send_link({LinkType::heartbeat_ack});
         tell_alive();
-        if (!stopping_) timer_.start(silence_limit(), [this] { check_alive(); });
+        if (!stopping_ && !kernel_keepalive(o_.cfg)) timer_.start(silence_limit(), [this] { check_alive(); });
         continue;
       }
       if (m.type == LinkType::bye) {

@@ -4,6 +4,7 @@
 #include <csignal>
 
 #include "exit_codes.h"
+#include "keepalive.h"
 #include "link_watch.h"
 #include "log.h"
 #include "pipe_msg.h"
@@ -340,7 +341,8 @@ void LinkClients::on_exit(const std::string& key, Child* child, int64_t status, 
 }
 
 // A client says it is alive every heartbeat_ms while its link is busy or
-// not up, and every idle_heartbeat_ms while it is up and idle. One that
+// not up; while it is up and idle, it says nothing where the kernel
+// watches the link (keepalive.h), and every idle_heartbeat_ms otherwise. One that
 // stays silent for twice that (plus dead_after_ms; link_watch.h) is stopped
 // or its loop hung: it holds its link and our queue hostage, so it is
 // killed, and on_exit() starts a new one from our queue. A listener that
@@ -377,6 +379,10 @@ void LinkClients::watch() {
       c->heard_ms = now;
       continue;
     }
+    // The kernel watches an idle link and its client sleeps (keepalive.h):
+    // one that hangs is found once it is used again (send() starts the
+    // busy count), within busy_limit.
+    if (idle && kernel_keepalive(cfg_)) continue;
     if (!silent_too_long(now, c->heard_ms, idle ? t.idle_limit : t.busy_limit)) continue;
     log_warn("QueueClient_" + k + " (pid " + std::to_string(c->child->pid()) + ") has not answered for " +
              std::to_string(now - c->heard_ms) + " ms: replacing it");

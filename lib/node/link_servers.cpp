@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <csignal>
 
+#include "keepalive.h"
 #include "link_watch.h"
 #include "log.h"
 #include "pipe_msg.h"
@@ -242,7 +243,13 @@ void LinkServers::on_data(Proc* s, std::string_view p) {
       10);
 }
 
-// A queue-server says it is alive at its peer's heartbeats; one silent for
+// A queue-server says it is alive at its peer's heartbeats. Where the
+// kernel watches idle links (keepalive.h) an idle link has none, so a
+// queue-server whose link is up is not judged here at all: one that hangs
+// is found by its peer's client the next time it sends (no ack within
+// dead_after_ms), whose new link retires it (retire(): SIGKILL after
+// kRetireGraceMs) -- issue 20: no wake-up per idle link. Otherwise (or
+// while it waits for its peer's link) one silent for
 // twice idle_heartbeat_ms + dead_after_ms (stopped, or its loop hung) is
 // killed: its peer links again to a new one, and what it acknowledged is in
 // its pipe (read to the end). A pipe we are not reading (held behind an
@@ -270,9 +277,11 @@ void LinkServers::watch() {
     s->child->kill(SIGKILL);
   };
   for (auto& s : joining_) check(s.get());
-  for (auto& [k, s] : current_) check(s.get());
+  const bool judge_up = !kernel_keepalive(cfg_);
+  if (judge_up)
+    for (auto& [k, s] : current_) check(s.get());
   // None left: the next start() arms it again.
-  if (!joining_.empty() || !current_.empty()) arm_watch();
+  if (!joining_.empty() || (judge_up && !current_.empty())) arm_watch();
 }
 
 // On the grid of LinkClients' watch (link_watch.h): when both tick, they

@@ -8,6 +8,10 @@
 // heartbeat_ms only while a child may be due that soon (a busy link, one
 // forming or not up) and every idle period otherwise, and both watches tick
 // on one grid of the loop's clock, so that their ticks share a wake-up.
+// Where the kernel watches idle links (link/keepalive.h: the default
+// times), an idle link's processes say nothing and are not judged at all
+// (LinkClients::watch, LinkServers::watch); idle_limit is for sub-second
+// settings, where they still report at each probe.
 #pragma once
 
 #include <algorithm>

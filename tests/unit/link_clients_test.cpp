@@ -8,8 +8,12 @@
 #include "node/link_clients.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -18,6 +22,7 @@
 
 #include "base/frame.h"
 #include "base/uvx.h"
+#include "link/keepalive.h"
 #include "link/pipe_msg.h"
 #include "link/queue_client.h"
 #include "node/link_spawn.h"
@@ -207,6 +212,72 @@ TEST(LinkWatch, CoarseAndFineTicksShareInstants) {
   }
   EXPECT_FALSE(silent_too_long(5000, 1600, 3400));
   EXPECT_TRUE(silent_too_long(5001, 1600, 3400));
+}
+
+// Linux's tcp_keepalive_timer for a peer that answers nothing from t = 0
+// (its last frame): the first probe at idle_s, then one per intvl_s; the
+// link ends at the first probe instant at which user_timeout has passed
+// with a probe out (or, without one, after count probes).
+uint64_t kernel_ends_link_at(const KeepaliveTimes& k, int* probes) {
+  uint64_t t = uint64_t(k.idle_s) * 1000;
+  int out = 0;
+  while (k.user_timeout ? !(t >= k.user_timeout && out > 0) : out < k.count) {
+    ++out;
+    t += uint64_t(k.intvl_s) * 1000;
+  }
+  *probes = out;
+  return t;
+}
+
+// Issue 20 (B13): the kernel finds a dead idle link (keepalive.h) within
+// idle_heartbeat_ms + dead_after_ms, as jsd.conf(5) promises, and not on
+// the first lost probe where dead_after_ms leaves room for more.
+TEST(Keepalive, ADeadIdleLinkEndsWithinTheIdlePromise) {
+  struct Case {
+    int idle, dead;
+  } cases[] = {{15000, 3000}, {1000, 1000}, {1500, 1000}, {2000, 2500}, {60000, 10000}, {3600000, 3600000}};
+  for (const Case& c : cases) {
+    Config cfg = default_config();
+    cfg.idle_heartbeat_ms = c.idle;
+    cfg.dead_after_ms = c.dead;
+    ASSERT_TRUE(kernel_keepalive(cfg));
+    KeepaliveTimes k = keepalive_times(cfg);
+    EXPECT_LE(k.idle_s * 1000, c.idle);  // the first probe is early, never late
+    int probes = 0;
+    uint64_t end = kernel_ends_link_at(k, &probes);
+    EXPECT_LE(end, uint64_t(c.idle + c.dead)) << c.idle << "/" << c.dead;
+    EXPECT_GE(probes, c.dead >= 2000 ? 2 : 1) << c.idle << "/" << c.dead;
+    // Without TCP_USER_TIMEOUT (the count) the same bound holds.
+    KeepaliveTimes no_user = k;
+    no_user.user_timeout = 0;
+    EXPECT_LE(kernel_ends_link_at(no_user, &probes), uint64_t(c.idle + c.dead)) << c.idle << "/" << c.dead;
+  }
+  // Sub-second times: the kernel counts in seconds; jsd probes itself.
+  Config cfg = default_config();
+  cfg.idle_heartbeat_ms = 400;
+  EXPECT_FALSE(kernel_keepalive(cfg));
+  cfg.idle_heartbeat_ms = 15000;
+  cfg.dead_after_ms = 900;
+  EXPECT_FALSE(kernel_keepalive(cfg));
+}
+
+TEST(Keepalive, TheOptionsAreSetOnALinkSocket) {
+  Config cfg = default_config();  // 15000 / 3000
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(set_link_keepalive(fd, cfg), "");
+  auto get = [fd](int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(getsockopt(fd, level, name, &v, &len), 0) << name;
+    return v;
+  };
+  EXPECT_EQ(get(SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPIDLE), 15);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPINTVL), 1);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPCNT), 3);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_USER_TIMEOUT), 17000);
+  ::close(fd);
 }
 
 }  // namespace

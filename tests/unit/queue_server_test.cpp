@@ -9,10 +9,12 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,4 +245,77 @@ TEST_F(QueueServerPort, AnIdleLinkWakesItOncePerProbeAndASilentOneIsClosed) {
   // write that waited): the old deadline made it about two per probe.
   EXPECT_LE(woke, kProbes + kProbes / 2) << woke << " wake-ups for " << kProbes << " probes";
   EXPECT_TRUE(closed(fd, kWaitMs)) << "a link whose probes stopped stayed open";
+}
+
+namespace {
+
+// The descriptor, in process pid, of its end of the TCP connection whose
+// other end is our fd (pidfd_getfd: a copy, for getsockopt), or -1.
+int their_end(pid_t pid, int fd) {
+  sockaddr_in mine{};
+  socklen_t len = sizeof mine;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&mine), &len) != 0) return -1;
+  int pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
+  int found = -1;
+  for (int n = 0; n < 256 && found < 0; ++n) {
+    int copy = int(syscall(SYS_pidfd_getfd, pidfd, n, 0));
+    if (copy < 0) continue;
+    sockaddr_in peer{};
+    socklen_t pl = sizeof peer;
+    if (getpeername(copy, reinterpret_cast<sockaddr*>(&peer), &pl) == 0 && peer.sin_family == AF_INET &&
+        peer.sin_port == mine.sin_port)
+      found = copy;
+    else
+      ::close(copy);
+  }
+  ::close(pidfd);
+  return found;
+}
+
+}  // namespace
+
+// Issue 20 (B13): where the kernel can keep jsd's idle times (1 s or more,
+// keepalive.h), the queue-server's end of an up link has TCP keepalive and
+// a user timeout, and the queue-server neither wakes nor closes the link
+// while its peer sends nothing: no probe is expected any more (red before:
+// no keepalive, and the link was closed after idle_heartbeat_ms +
+// dead_after_ms without a probe).
+TEST_F(QueueServerPort, AnIdleLinkIsLeftToTheKernel) {
+  Config cfg = default_config();
+  cfg.heartbeat_ms = 200;
+  cfg.idle_heartbeat_ms = 1000;
+  cfg.dead_after_ms = 1000;  // the old silence limit: 2000 ms
+  start(QueueServerLimits{}, &cfg);
+  int fd = connect_one();
+  SecureChannel tx(keys_.c2s, keys_.c2s_n, keys_.s2c, keys_.s2c_n);
+  std::string batch, sealed;
+  LinkMsg hello{LinkType::hello};
+  hello.node = "alpha";
+  append_frame(batch, encode_link(hello));
+  tx.seal(batch, sealed);
+  send_bytes(fd, make_frame(sealed));
+  pollfd sp{sup_, POLLIN, 0};
+  ASSERT_EQ(poll(&sp, 1, kWaitMs), 1) << "no state message from the queue-server";
+  char buf[4096];
+  while (recv(sup_, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+  }
+  int theirs = their_end(pid_, fd);
+  ASSERT_GE(theirs, 0) << "the queue-server's end of the link not found (pidfd_getfd)";
+  auto get = [theirs](int level, int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_EQ(getsockopt(theirs, level, name, &v, &len), 0) << name;
+    return v;
+  };
+  EXPECT_EQ(get(SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_KEEPIDLE), 1);
+  EXPECT_EQ(get(IPPROTO_TCP, TCP_USER_TIMEOUT), 1000);
+  ::close(theirs);
+  long before = wakeups(pid_);
+  // Past the old silence limit with no probe: the link stays (the kernel's
+  // keepalive probes are answered by ours), and the queue-server sleeps.
+  EXPECT_FALSE(closed(fd, 2600)) << "an idle link without probes was closed";
+  long woke = wakeups(pid_) - before;
+  EXPECT_LE(woke, 1) << woke << " wake-ups of an idle link in 2.6 s";
 }
