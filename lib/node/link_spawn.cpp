@@ -130,9 +130,11 @@ void LinkSpawn::lost(const std::string& why) {
   if (spawner_) {
     spawner_->kill(SIGKILL);
     std::weak_ptr<LinkSpawn*> w = self_;
-    spawner_->on_exit = [w](int64_t, int) {  // reaped by its watch, quietly
+    auto k = known_.find(spawner_->pid());
+    uint64_t born = k != known_.end() ? k->second : 0;
+    spawner_->on_exit = [w, born](int64_t, int) {  // reaped by its watch, quietly
       auto s = w.lock();
-      if (s && *s) (*s)->sweep();
+      if (s && *s) (*s)->sweep(born);
     };
   }
   spawner_ = nullptr;
@@ -173,10 +175,11 @@ void LinkSpawn::known(int pid) {
 
 // Our children that a spawner forked: in our process group (jobs and the
 // job supervisor have their own sessions), named as a link process (the
-// spawner's own name, or the one the child gave itself), and not one this
+// spawner's own name, or the one the child gave itself), started no
+// earlier than that spawner (born: its start time), and not one this
 // started and knows (a link process, a spawner). Zombies included: one that
 // already ended is reaped.
-void LinkSpawn::sweep() {
+void LinkSpawn::sweep(uint64_t born) {
   const int me = getpid(), group = getpgrp();
   std::vector<int> orphans;
   if (DIR* d = opendir("/proc")) {
@@ -185,7 +188,7 @@ void LinkSpawn::sweep() {
       long pid = strtol(de->d_name, &end, 10);
       if (pid <= 0 || *end) continue;
       ProcStat ps;
-      if (!proc_stat(int(pid), ps) || ps.ppid != me || ps.pgrp != group) continue;
+      if (!proc_stat(int(pid), ps) || ps.ppid != me || ps.pgrp != group || ps.start < born) continue;
       if (ps.comm != "jsd-client" && ps.comm != "jsd-queue-serve") continue;
       auto k = known_.find(int(pid));
       if ((k != known_.end() && k->second == ps.start) || sweeping_.count(int(pid))) continue;

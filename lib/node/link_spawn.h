@@ -61,8 +61,9 @@ class LinkSpawn {
   // A process this started (a spawner, a link process): never swept.
   void known(int pid);
   // After a spawner that was lost mid-request has exited (so its fork is
-  // done, if it forked): our children it forked and never named.
-  void sweep();
+  // done, if it forked): our children it forked and never named. born:
+  // its start time (clock ticks after boot).
+  void sweep(uint64_t born);
 
   uv_loop_t* loop_;
   std::string bin_dir_, node_;
