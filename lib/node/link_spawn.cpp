@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -299,6 +300,11 @@ Child* LinkSpawn::through_spawner(LinkKind kind, const SpawnSpec& spec, std::str
   }
   Child* c = Child::watch(loop_, pid, err);
   if (!c) {
+    // Our child, that nobody could watch: it must not run on unwatched
+    // (nor end a zombie). It goes, and is reaped here, as Child::spawn does.
+    ::kill(pid, SIGKILL);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     undo();
     return nullptr;
   }

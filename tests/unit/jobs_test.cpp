@@ -71,11 +71,11 @@ class Gate {
 };
 
 // Waits for our child pid to end (its pidfd; the bound only ends a failed
-// test) and reaps it.
+// test) and reaps it, unless the listener's watch did.
 bool ends_and_is_reaped(int pid) {
   if (pid <= 0) return false;
   int fd = int(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return false;
+  if (fd < 0) return errno == ESRCH;  // ended, and reaped by the listener
   pollfd p{fd, POLLIN, 0};
   int rc;
   do rc = poll(&p, 1, 30000);
@@ -290,12 +290,18 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
     ASSERT_EQ(before.size(), 1u);
     EXPECT_EQ(before[0].first, "a1");
     // As JobRunner does: the jobs are adopted once the supervisor has
-    // listed them (adopt() before that would take a1 for a job that runs
-    // without a supervisor, and race the supervisor for its end).
+    // listed them, in when_ready's fn (adopt() before would take a1 for a
+    // job that runs without a supervisor, and race the supervisor for its
+    // end; after, the supervisor would have been let go: it ran none of ours).
+    std::unique_ptr<JobProcess> p;
     bool listed = false;
-    second.when_ready([&] { listed = true; });
-    while (!listed) ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0);
-    auto p = second.adopt("a1", end);
+    second.when_ready([&] {
+      listed = true;
+      p = second.adopt("a1", end);
+    });
+    while (!listed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
+    ASSERT_TRUE(listed);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->first_offset(1), 4u);
     JobEvents ev;
