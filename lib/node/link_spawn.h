@@ -77,7 +77,7 @@ class LinkSpawn {
   // pid -> start time (clock ticks since boot): what this started, so a
   // reused pid is not taken for one of them.
   std::map<int, uint64_t> known_;
-  size_t pruned_at_ = 0;  // known_'s size at its last pruning
+  size_t pruned_at_ = 0;    // known_'s size at its last pruning
   std::set<int> sweeping_;  // killed, their reaping awaited
   // Callbacks of handles that may outlive this object hold a weak_ptr to it.
   std::shared_ptr<LinkSpawn*> self_ = std::make_shared<LinkSpawn*>(this);
