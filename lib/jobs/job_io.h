@@ -124,6 +124,10 @@ class JobProcesses {
   virtual void when_ready(std::function<void()> fn) { fn(); }
   // Re-attaches to a job started before; null when it does not run any
   // more, with end filled in (end.known false: nobody knows how it ended).
+  // Only once when_ready's fn was called: before, a job the supervisor
+  // still runs is taken for one without a supervisor, and its end may be
+  // written to disk before the supervisor hears of this listener (jobs_test's
+  // readoption test hung on that).
   virtual std::unique_ptr<JobProcess> adopt(const std::string& id, JobEnd& end) { return nullptr; }
   // What is kept of the output of stream fd of job id, from offset from.
   virtual KeptOutput kept_output(const std::string& id, int fd, uint64_t from) { return KeptOutput{{}, from, from}; }

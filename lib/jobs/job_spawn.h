@@ -76,7 +76,8 @@ class PosixJobProcesses : public JobProcesses {
   void take_over(Sup& st);
   void hand_over();
   void retire();
-  // The events connection keeps the loop running only while jobs run.
+  // The events connection keeps the loop running only while jobs run, or
+  // while something waits for the supervisor's list of jobs (when_ready).
   void hold_loop();
   // Says when the supervisor turns slow and answers again (SlowWatch).
   void review_slow();

@@ -139,6 +139,7 @@ void PosixJobProcesses::when_ready(std::function<void()> fn) {
   if (!ctl_ && !ev_ && !connect_supervisor(why)) log_debug("no job supervisor runs: " + why);
   if (!awaiting_list_) return fn();
   when_ready_.push_back(std::move(fn));
+  hold_loop();
 }
 
 bool PosixJobProcesses::take_control(int fd, std::string& err) {
@@ -187,7 +188,7 @@ SupervisorState PosixJobProcesses::supervisor_state() {
 
 void PosixJobProcesses::hold_loop() {
   if (!ev_) return;
-  if (sups_.empty() && pending_.empty())
+  if (sups_.empty() && pending_.empty() && (!awaiting_list_ || when_ready_.empty()))
     uv_unref(ev_->handle());
   else
     uv_ref(ev_->handle());

@@ -134,6 +134,12 @@ int run_link_spawner(int argc, char** argv) {
     fprintf(stderr, "jsd-client: link spawner: libsodium cannot start\n");
     return 70;
   }
+  // For tests only (link_spawn_test.cpp): the spawner dies (kill) or
+  // stops (stop) just after a fork, before its answer, as a spawner killed
+  // at the worst instant would.
+  const char* hook = getenv("JSD_TEST_SPAWNER_AFTER_FORK");
+  const int after_fork = !hook ? 0 : !strcmp(hook, "kill") ? SIGKILL : !strcmp(hook, "stop") ? SIGSTOP : 0;
+  unsetenv("JSD_TEST_SPAWNER_AFTER_FORK");  // not the link processes'
   static char buf[64 * 1024];
   for (;;) {
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kSpawnMaxFds)];
@@ -164,6 +170,7 @@ int run_link_spawner(int argc, char** argv) {
     } else {
       pid_t pid = fork_for_parent();
       if (pid == 0) become(r, fds);
+      if (pid > 0 && after_fork) raise(after_fork);
       result = pid > 0 ? int32_t(pid) : -errno;
     }
     for (int fd : fds) ::close(fd);

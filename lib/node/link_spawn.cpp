@@ -1,18 +1,69 @@
 #include "link_spawn.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "log.h"
 
 namespace jsd {
 
+namespace {
+
+// What /proc/PID/stat says of a process that the sweep needs.
+struct ProcStat {
+  std::string comm;
+  int ppid = 0, pgrp = 0;
+  uint64_t start = 0;  // clock ticks after boot
+};
+
+bool proc_stat(int pid, ProcStat& ps) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // comm is in parentheses and may hold anything: the fields follow its last ')'.
+  char* open_p = strchr(buf, '(');
+  char* close_p = strrchr(buf, ')');
+  if (!open_p || !close_p || close_p < open_p) return false;
+  ps.comm.assign(open_p + 1, close_p);
+  // Fields 3 (state) to 22 (starttime), space-separated.
+  char* f = close_p + 1;
+  for (int field = 3; field <= 22; ++field) {
+    while (*f == ' ') ++f;
+    if (!*f) return false;
+    char* end = f;
+    while (*end && *end != ' ') ++end;
+    if (field == 4) ps.ppid = atoi(f);
+    if (field == 5) ps.pgrp = atoi(f);
+    if (field == 22) ps.start = strtoull(f, nullptr, 10);
+    f = end;
+  }
+  return true;
+}
+
+uint64_t start_ticks(int pid) {
+  ProcStat ps;
+  return proc_stat(pid, ps) ? ps.start : 0;
+}
+
+}  // namespace
+
 LinkSpawn::~LinkSpawn() {
+  *self_ = nullptr;  // the sweep's callbacks find nobody
   close();
   if (spawner_) spawner_->on_exit = nullptr;  // it exits on its own (its socket is closed)
 }
@@ -40,6 +91,7 @@ bool LinkSpawn::open(std::string& err) {
   }
   spawner_ = c;
   sock_ = sv[0];
+  known(c->pid());
   c->unref();  // it alone does not keep the listener's loop running
   c->on_exit = [this, c](int64_t status, int sig) {
     if (spawner_ != c) return;  // given up already (lost())
@@ -68,12 +120,23 @@ void LinkSpawn::kill() {
 
 // A spawner that failed a request is not trusted with the next: it goes
 // (SIGKILL), and the next request after restart_ms starts a new one.
+//
+// It may have forked the link process before it failed (CLONE_PARENT: the
+// child is ours) and not named it: nobody would watch or reap that child,
+// and it might hold the link's descriptors. Once the spawner has exited
+// (its fork, if any, is done then), sweep() kills and reaps it.
 void LinkSpawn::lost(const std::string& why) {
   log_warn("link spawner (pid " + std::to_string(spawner_pid()) + ") " + why +
            ": killed; link processes start by exec until it is back");
   if (spawner_) {
     spawner_->kill(SIGKILL);
-    spawner_->on_exit = nullptr;  // reaped by its watch, quietly
+    std::weak_ptr<LinkSpawn*> w = self_;
+    auto k = known_.find(spawner_->pid());
+    uint64_t born = k != known_.end() ? k->second : 0;
+    spawner_->on_exit = [w, born](int64_t, int) {  // reaped by its watch, quietly
+      auto s = w.lock();
+      if (s && *s) (*s)->sweep(born);
+    };
   }
   spawner_ = nullptr;
   if (sock_ >= 0) ::close(sock_);
@@ -88,12 +151,71 @@ Child* LinkSpawn::start(LinkKind kind, const SpawnSpec& spec, std::string& err) 
   if (sock_ >= 0) {
     if (Child* c = through_spawner(kind, spec, err)) {
       ++forked_;
+      known(c->pid());
       return c;
     }
     if (!err.empty()) return nullptr;  // the system said no (descriptors, memory): no exec either
   }
   ++execs_;
-  return Child::spawn(loop_, spec, err);
+  Child* c = Child::spawn(loop_, spec, err);
+  if (c) known(c->pid());
+  return c;
+}
+
+void LinkSpawn::known(int pid) {
+  known_[pid] = start_ticks(pid);
+  // Those that are gone (reaped: no /proc entry, or a new process with
+  // their pid) go, when the map has doubled since it was last pruned.
+  if (known_.size() < 2 * pruned_at_ + 64) return;
+  for (auto it = known_.begin(); it != known_.end();) {
+    uint64_t now = start_ticks(it->first);
+    it = now == 0 || now != it->second ? known_.erase(it) : std::next(it);
+  }
+  pruned_at_ = known_.size();
+}
+
+// Our children that a spawner forked: in our process group (jobs and the
+// job supervisor have their own sessions), named as a link process (the
+// spawner's own name, or the one the child gave itself), started no
+// earlier than that spawner (born: its start time), and not one this
+// started and knows (a link process, a spawner). Zombies included: one that
+// already ended is reaped.
+void LinkSpawn::sweep(uint64_t born) {
+  const int me = getpid(), group = getpgrp();
+  std::vector<int> orphans;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* de = readdir(d)) {
+      char* end = nullptr;
+      long pid = strtol(de->d_name, &end, 10);
+      if (pid <= 0 || *end) continue;
+      ProcStat ps;
+      if (!proc_stat(int(pid), ps) || ps.ppid != me || ps.pgrp != group || ps.start < born) continue;
+      if (ps.comm != "jsd-client" && ps.comm != "jsd-queue-serve") continue;
+      auto k = known_.find(int(pid));
+      if ((k != known_.end() && k->second == ps.start) || sweeping_.count(int(pid))) continue;
+      orphans.push_back(int(pid));
+    }
+    closedir(d);
+  }
+  for (int pid : orphans) {
+    log_warn("link process pid " + std::to_string(pid) +
+             ": forked by a link spawner that never named it; killed (its link starts again by exec)");
+    ::kill(pid, SIGKILL);
+    std::string err;
+    Child* c = Child::watch(loop_, pid, err);
+    if (!c) {
+      log_warn(err);
+      continue;
+    }
+    sweeping_.insert(pid);
+    std::weak_ptr<LinkSpawn*> w = self_;
+    c->on_exit = [w, pid](int64_t, int) {
+      auto s = w.lock();
+      if (!s || !*s) return;
+      (*s)->sweeping_.erase(pid);
+      ++(*s)->swept_;
+    };
+  }
 }
 
 // Null with err empty: the spawner failed (it is gone now); try by exec.
@@ -178,6 +300,11 @@ Child* LinkSpawn::through_spawner(LinkKind kind, const SpawnSpec& spec, std::str
   }
   Child* c = Child::watch(loop_, pid, err);
   if (!c) {
+    // Our child, that nobody could watch: it must not run on unwatched
+    // (nor end a zombie). It goes, and is reaped here, as Child::spawn does.
+    ::kill(pid, SIGKILL);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     undo();
     return nullptr;
   }

@@ -9,6 +9,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "link_spawner.h"
@@ -48,10 +51,19 @@ class LinkSpawn {
   int spawner_pid() const { return spawner_ ? spawner_->pid() : 0; }
   uint64_t forked() const { return forked_; }  // link processes the spawner started
   uint64_t execs() const { return execs_; }    // ... and started by exec (posix_spawn)
+  // Link processes a spawner forked but never named (it died, or was given
+  // up, between its fork and its answer): killed and reaped (sweep()).
+  uint64_t swept() const { return swept_; }
 
  private:
   Child* through_spawner(LinkKind kind, const SpawnSpec& spec, std::string& err);
   void lost(const std::string& why);
+  // A process this started (a spawner, a link process): never swept.
+  void known(int pid);
+  // After a spawner that was lost mid-request has exited (so its fork is
+  // done, if it forked): our children it forked and never named. born:
+  // its start time (clock ticks after boot).
+  void sweep(uint64_t born);
 
   uv_loop_t* loop_;
   std::string bin_dir_, node_;
@@ -61,7 +73,14 @@ class LinkSpawn {
   bool closed_ = false;
   int sock_ = -1;
   uint64_t started_ms_ = 0;  // the last start of a spawner
-  uint64_t forked_ = 0, execs_ = 0;
+  uint64_t forked_ = 0, execs_ = 0, swept_ = 0;
+  // pid -> start time (clock ticks since boot): what this started, so a
+  // reused pid is not taken for one of them.
+  std::map<int, uint64_t> known_;
+  size_t pruned_at_ = 0;    // known_'s size at its last pruning
+  std::set<int> sweeping_;  // killed, their reaping awaited
+  // Callbacks of handles that may outlive this object hold a weak_ptr to it.
+  std::shared_ptr<LinkSpawn*> self_ = std::make_shared<LinkSpawn*>(this);
 };
 
 }  // namespace jsd

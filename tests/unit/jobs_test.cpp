@@ -2,12 +2,16 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -48,6 +52,36 @@ ReplyFn collect(Outcome& o) {
         o.record = j;
     }
   };
+}
+// A job's gate: a FIFO the test holds open read-write from the start, so
+// neither the job's open (for reading) nor the test's write ever blocks, and
+// what is written waits in the pipe until the job reads it.
+class Gate {
+ public:
+  explicit Gate(const std::string& path) : fd_(open(path.c_str(), O_RDWR | O_CLOEXEC)) {}
+  ~Gate() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  bool open_it() { return write(fd_, "go\n", 3) == 3; }
+
+ private:
+  int fd_;
+};
+
+// Waits for our child pid to end (its pidfd; the bound only ends a failed
+// test) and reaps it, unless the listener's watch did.
+bool ends_and_is_reaped(int pid) {
+  if (pid <= 0) return false;
+  int fd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // ended, and reaped by the listener
+  pollfd p{fd, POLLIN, 0};
+  int rc;
+  do rc = poll(&p, 1, 30000);
+  while (rc < 0 && errno == EINTR);
+  close(fd);
+  // The listener's own watch may have reaped it first.
+  return rc == 1 && (waitpid(pid, nullptr, 0) == pid || errno == ECHILD);
 }
 }  // namespace
 
@@ -210,8 +244,11 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
   ASSERT_TRUE(make_dir(jobs, err)) << err;
   std::string fifo = cfg.state_dir + "/gate";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Gate gate(fifo);
+  ASSERT_TRUE(gate.ok());
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
+  int sup = 0;
   std::string out;
   int code = -2, sig = -2;
   JobEnd end;
@@ -240,6 +277,7 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
     p->run(std::move(ev));
     while (seen != "one\n" || refused.empty()) ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0) << seen;
     EXPECT_NE(refused.find("was started here before"), std::string::npos) << refused;
+    sup = first.supervisor_pid();
     p.reset();  // the listener is gone; the supervisor is not
   }
   // The job blocks on its gate, its first line on disk (written before it
@@ -250,7 +288,19 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
     auto before = second.started_before();
     ASSERT_EQ(before.size(), 1u);
     EXPECT_EQ(before[0].first, "a1");
-    auto p = second.adopt("a1", end);
+    // As JobRunner does: the jobs are adopted once the supervisor has
+    // listed them, in when_ready's fn (adopt() before would take a1 for a
+    // job that runs without a supervisor, and race the supervisor for its
+    // end; after, the supervisor would have been let go: it ran none of ours).
+    std::unique_ptr<JobProcess> p;
+    bool listed = false;
+    second.when_ready([&] {
+      listed = true;
+      p = second.adopt("a1", end);
+    });
+    while (!listed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
+    ASSERT_TRUE(listed);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->first_offset(1), 4u);
     JobEvents ev;
@@ -262,31 +312,31 @@ TEST(Jobs, ASupervisedJobIsReadoptedAfterItsListenerIsGone) {
     };
     ev.end = [&](const JobEnd& e) { end = e; };
     p->run(std::move(ev));
-    int gate = open(fifo.c_str(), O_WRONLY);
-    ASSERT_GE(gate, 0);
-    ASSERT_EQ(write(gate, "go\n", 3), 3);
-    close(gate);
-    while (code == -2) uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_TRUE(gate.open_it());
+    // Its end is the last thing on the loop: uv_run may say so.
+    while (code == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
   }
   EXPECT_EQ(out, "two\n");
   EXPECT_EQ(code, 5);
   EXPECT_EQ(sig, 0);
   EXPECT_EQ(end.out_bytes, 8u);
   EXPECT_EQ(read_kept_output(job_dir(jobs, "a1"), 1, 0).data, "one\ntwo\n");
-  // The supervisor tells the listener first, then writes its end into job.json (and
-  // only then forgets the job): it comes within moments.
+  EXPECT_EQ(close_loop(&loop), 0);
+  // The supervisor tells the listener first, then writes its end into
+  // job.json, forgets the job and, with no listener and no job, ends: its
+  // end says the end is on disk (and that it removed its socket and let go
+  // of its lock: the directory must not go while it removes things in it).
+  // The first listener spawned it but let it go running a job: it is our
+  // child, reaped here.
+  ASSERT_TRUE(ends_and_is_reaped(sup));
   JobEnd on_disk;
-  for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "a1"), on_disk); ++i) usleep(5000);
+  EXPECT_TRUE(read_job_end(job_dir(jobs, "a1"), on_disk));
   EXPECT_EQ(on_disk.exit_code, 5);
   EXPECT_EQ(on_disk.out_bytes, 8u);
-  EXPECT_EQ(close_loop(&loop), 0);
-  // Neither listener here spawned the supervisor that runs now, so neither
-  // waited for it: it ends (no listener, no job) and lets go of its lock
-  // only after it removed its socket, and the directory must not go
-  // while it still removes things in it.
   int lock = open((jobs + "/supervisor.lock").c_str(), O_RDWR | O_CLOEXEC);
   ASSERT_GE(lock, 0);
-  EXPECT_EQ(flock(lock, LOCK_EX), 0);
+  EXPECT_EQ(flock(lock, LOCK_EX | LOCK_NB), 0);
   close(lock);
 }
 
@@ -301,8 +351,11 @@ TEST(Jobs, ASupervisorKilledUnderItsListenerHandsItsJobsToTheNext) {
   ASSERT_TRUE(make_dir(jobs, err)) << err;
   std::string fifo = cfg.state_dir + "/gate";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  Gate gate(fifo);
+  ASSERT_TRUE(gate.ok());
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
+  int last = 0;
   {
     PosixJobProcesses procs(&loop, jobs, self_dir() + "/jsd-job", 4096);
     StartError serr;
@@ -330,10 +383,7 @@ TEST(Jobs, ASupervisorKilledUnderItsListenerHandsItsJobsToTheNext) {
     // The listener learns of the death from the process, then hands the job
     // over to a new supervisor.
     while (procs.supervisor_pid() == first) ASSERT_NE(uv_run(&loop, UV_RUN_ONCE), 0);
-    int gate = open(fifo.c_str(), O_WRONLY);
-    ASSERT_GE(gate, 0);
-    ASSERT_EQ(write(gate, "go\n", 3), 3);
-    close(gate);
+    ASSERT_TRUE(gate.open_it());
     while (code == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
     }
     EXPECT_EQ(code, 5);
@@ -352,9 +402,13 @@ TEST(Jobs, ASupervisorKilledUnderItsListenerHandsItsJobsToTheNext) {
     while (code2 == -2 && uv_run(&loop, UV_RUN_ONCE) != 0) {
     }
     EXPECT_EQ(code2, 4);
-    JobEnd on_disk;  // written just after the listener was told
-    for (int i = 0; i < 2000 && !read_job_end(job_dir(jobs, "k1"), on_disk); ++i) usleep(5000);
-    EXPECT_EQ(on_disk.out_bytes, 9u);
+    last = procs.supervisor_pid();
   }
   EXPECT_EQ(close_loop(&loop), 0);
+  // k1's end is written just after the listener was told; the supervisor,
+  // with no listener and no job, ends after that.
+  ASSERT_TRUE(ends_and_is_reaped(last));
+  JobEnd on_disk;
+  EXPECT_TRUE(read_job_end(job_dir(jobs, "k1"), on_disk));
+  EXPECT_EQ(on_disk.out_bytes, 9u);
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "identity.h"
 #include "link_spawner.h"
@@ -225,3 +226,75 @@ TEST_F(LinkSpawnTest, SpawnerKilledCostsNoLink) {
   EXPECT_EQ(spawn.forked(), 0u);
   spawn.close();
 }
+
+namespace {
+
+bool proc_fields(int pid, std::string& comm, int& ppid, unsigned long long& start) {
+  std::string s = slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t o = s.find('('), c = s.rfind(')');
+  if (o == std::string::npos || c == std::string::npos || c + 2 > s.size()) return false;
+  comm = s.substr(o + 1, c - o - 1);
+  std::istringstream in(s.substr(c + 2));
+  std::vector<std::string> v;
+  for (std::string f; in >> f;) v.push_back(f);
+  if (v.size() < 20) return false;
+  ppid = std::stoi(v[1]);      // field 4
+  start = std::stoull(v[19]);  // field 22
+  return true;
+}
+
+// Our children named as link processes (zombies included) that started no
+// earlier than `since` (clock ticks after boot), but `except`.
+std::vector<int> link_children_since(unsigned long long since, int except) {
+  std::vector<int> out;
+  for (auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int pid = std::stoi(name), ppid = 0;
+    std::string comm;
+    unsigned long long start = 0;
+    if (pid == except || !proc_fields(pid, comm, ppid, start)) continue;
+    if (ppid == getpid() && start >= since && (comm == "jsd-client" || comm == "jsd-queue-serve")) out.push_back(pid);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Killed (or stopped, then given up) between its fork and its answer: the
+// link process it forked is our child that nobody named. It is killed and
+// reaped once the spawner is gone (no zombie, no link process holding the
+// link's descriptors), and the link starts by exec as before.
+class SpawnerLostAfterFork : public LinkSpawnTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(SpawnerLostAfterFork, LeavesNoChild) {
+  setenv("JSD_TEST_SPAWNER_AFTER_FORK", GetParam(), 1);
+  LinkSpawn spawn(&loop_, bin_, "alpha", true, 300, 60000);
+  std::string err;
+  bool opened = spawn.open(err);
+  unsetenv("JSD_TEST_SPAWNER_AFTER_FORK");
+  ASSERT_TRUE(opened) << err;
+  int first = spawn.spawner_pid();
+  // What the spawner forks starts no earlier than the spawner.
+  std::string comm;
+  int ppid = 0;
+  unsigned long long since = 0;
+  ASSERT_TRUE(proc_fields(first, comm, ppid, since));
+  ASSERT_TRUE(link_children_since(since, first).empty());
+  EXPECT_TRUE(one_client(spawn));
+  EXPECT_EQ(spawn.execs(), 1u);
+  EXPECT_EQ(spawn.forked(), 0u);
+  EXPECT_EQ(spawn.spawner_pid(), 0);
+  // The sweep follows the spawner's end; the guard only bounds a failure.
+  Timer guard(&loop_);
+  bool late = false;
+  guard.start(20000, [&] { late = true; });
+  while (spawn.swept() == 0 && !late && uv_run(&loop_, UV_RUN_ONCE)) {
+  }
+  guard.stop();
+  EXPECT_EQ(spawn.swept(), 1u);
+  EXPECT_EQ(link_children_since(since, first), std::vector<int>{});
+  spawn.close();
+}
+
+INSTANTIATE_TEST_SUITE_P(KillOrStop, SpawnerLostAfterFork, ::testing::Values("kill", "stop"));
