@@ -34,8 +34,9 @@ both_up() { [ "$(link_state alpha beta out)" = up ] && [ "$(link_state alpha bet
 wait_until "both of alpha's links to beta are up" both_up
 
 # Every link socket of alpha's two link processes (ss names them by pid).
-cl=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") && qs=$(pgrep -f "^QueueServer_beta --config $T/alpha.json") ||
-  fail "alpha's link processes not found"
+# alpha's link processes: children of the listener this test started.
+cl=$(child_named "${NODE_PID[alpha]}" QueueClient_beta) && qs=$(child_named "${NODE_PID[alpha]}" QueueServer_beta) &&
+  [ -n "$cl" ] && [ -n "$qs" ] || fail "alpha's link processes not found"
 ss -tnopH -N "$A" state established > "$T/ss.out" || fail "ss failed"
 for p in "$cl" "$qs"; do
   grep -q "pid=$p," "$T/ss.out" || fail "no socket of pid $p: $(cat "$T/ss.out")"
@@ -48,8 +49,8 @@ done
 # is the span under test, not a wait for something to happen.
 sleep 9
 grep -q "has not answered for" "$T/alpha.log" "$T/beta.log" && fail "an idle link process was replaced"
-[ "$(pgrep -f "^QueueClient_beta --config $T/alpha.json")" = "$cl" ] || fail "alpha's client changed while idle"
-[ "$(pgrep -f "^QueueServer_beta --config $T/alpha.json")" = "$qs" ] || fail "alpha's queue-server changed while idle"
+[ "$(child_named "${NODE_PID[alpha]}" QueueClient_beta)" = "$cl" ] || fail "alpha's client changed while idle"
+[ "$(child_named "${NODE_PID[alpha]}" QueueServer_beta)" = "$qs" ] || fail "alpha's queue-server changed while idle"
 link_is_up alpha beta out || fail "the idle link went down"
 
 # Partition while idle: beta's end of the cable goes down (alpha's packets
@@ -76,7 +77,8 @@ node_cmd alpha jsd-ping -c 1 -W 20 -q beta >/dev/null || fail "ping after the pa
 # A link process stopped while its link is idle is not seen by the kernel
 # (its host answers): it is found when the link is next used, within the
 # limits of a busy link (twice dead_after_ms), and the call goes through.
-client=$(pgrep -f "^QueueClient_beta --config $T/alpha.json") || fail "no client to beta"
+client=$(child_named "${NODE_PID[alpha]}" QueueClient_beta)
+[ -n "$client" ] || fail "no client to beta"
 CLEANUP_HOOKS+=("kill -CONT $client 2>/dev/null")
 kill -STOP "$client"
 node_cmd alpha jsd-ping -c 1 -W 20 -q beta >/dev/null || fail "ping through a stopped idle client failed"
