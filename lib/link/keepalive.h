@@ -20,6 +20,7 @@
 #include <string>
 
 #include "config.h"
+#include "uvx.h"
 
 namespace jsd {
 
@@ -72,6 +73,16 @@ inline std::string set_link_keepalive(int fd, const Config& c) {
   for (const Opt& o : opts)
     if (setsockopt(fd, o.level, o.name, o.v, o.len) != 0) return std::string(o.what) + ": " + std::strerror(errno);
   return "";
+}
+
+// set_link_keepalive on a link's stream where the kernel watches idle
+// links (kernel_keepalive); "" or what failed. Not fatal to the link: its
+// busy heartbeats still find it dead once it is used.
+inline std::string stream_keepalive(Stream* c, const Config& cfg) {
+  if (!kernel_keepalive(cfg)) return "";
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(c->tcp_handle()), &fd) != 0) return "no descriptor";
+  return set_link_keepalive(fd, cfg);
 }
 
 }  // namespace jsd

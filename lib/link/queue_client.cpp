@@ -257,12 +257,7 @@ class QueueClient {
     beat_due_ = UINT64_MAX;  // expect_answer() and drop_conn() arm it again
   }
   void keepalive(Stream* c) {
-    if (!kernel_keepalive(o_.cfg)) return;
-    uv_os_fd_t fd = -1;
-    std::string err = uv_fileno(reinterpret_cast<uv_handle_t*>(c->tcp_handle()), &fd) == 0
-                          ? set_link_keepalive(fd, o_.cfg)
-                          : "no descriptor";
-    // Not fatal: our busy heartbeats still find a dead link once it is used.
+    std::string err = stream_keepalive(c, o_.cfg);
     if (!err.empty()) log_warn("TCP keepalive on the link to " + target_.key() + ": " + err);
   }
   void flush_link() {

@@ -240,11 +240,7 @@ class QueueServer {
   // frame, and wakes nobody before: no timer of ours watches it then, and
   // the peer's client sends heartbeats only while it waits for an ack.
   void keepalive(Stream* c) {
-    if (!kernel_keepalive(o_.cfg)) return;
-    uv_os_fd_t fd = -1;
-    std::string err = uv_fileno(reinterpret_cast<uv_handle_t*>(c->tcp_handle()), &fd) == 0
-                          ? set_link_keepalive(fd, o_.cfg)
-                          : "no descriptor";
+    std::string err = stream_keepalive(c, o_.cfg);
     if (!err.empty()) log_warn("TCP keepalive on the link from " + o_.peer + ": " + err);
   }
 

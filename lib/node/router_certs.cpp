@@ -79,8 +79,9 @@ bool Router::cert_answer(const std::string& peer, const Event& ev) {
     learnt = read_string(j, "cert", cert, err, Need::kRequired) && relay_ && relay_->learn_cert(target, cert, err);
   } else {
     std::string refusal;
+    // The peer's words go into the log and to the tool: printable only.
     err = read_string(j, "error", refusal, err, Need::kRequired) && !refusal.empty()
-              ? refusal
+              ? printable(refusal)
               : "an answer without a certificate";
   }
   for (auto& p : wait.parked) parked_ids_.erase(p.ev.id);

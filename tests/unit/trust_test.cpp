@@ -485,6 +485,9 @@ TEST_F(TrustTest, ACertificateAloneGivesTheKeyOfANodeReachedThroughAGateway) {
   refused("gamma", "", "no certificate");
   refused("gamma", "garbage", "bad certificate");
   refused("self", cert(root, "self", key("self")), "own name");
+  // A pinned name is judged by its pin only: a valid certificate of its
+  // name for another key does not count.
+  refused("alpha", cert(root, "alpha", key("alpha2")), "pinned here");
   Config no_ca = config();
   no_ca.peer_keys["alpha"] = {key_text("alpha")};
   auto t2 = load(no_ca);
